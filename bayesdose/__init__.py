@@ -1,0 +1,45 @@
+"""bayesdose: Bayesian dose-response modelling of longitudinal clinical trials.
+
+Examples
+--------
+>>> import bayesdose as bd
+>>> data = bd.datasets.load_msc_trial()
+>>> model = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential")
+"""
+
+from __future__ import annotations
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
+    import arviz  # noqa: F401
+
+from bayesdose import datasets
+from bayesdose.data import OutcomeInfo, TrialData
+from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
+from bayesdose.fit import DoseResponseFit, load_fit
+from bayesdose.model import DoseResponseModel
+from bayesdose.shapes import register_dose_shape
+from bayesdose.spec import ModelSpec, fit
+from bayesdose.timecourses import register_time_shape
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BayesdoseError",
+    "DataError",
+    "DoseResponseFit",
+    "DoseResponseModel",
+    "EstimandError",
+    "ModelSpec",
+    "OutcomeInfo",
+    "SpecError",
+    "TrialData",
+    "__version__",
+    "datasets",
+    "fit",
+    "load_fit",
+    "register_dose_shape",
+    "register_time_shape",
+]

@@ -1,0 +1,204 @@
+"""Sampler diagnostics with stated thresholds, a verdict and what to try when they fail.
+
+Thresholds follow Vehtari et al. (2021, rank-normalised R-hat and ESS) and the Stan
+team's guidance: R-hat <= 1.01, bulk and tail ESS >= 400, no divergent transitions,
+E-BFMI >= 0.3 in every chain, and no transition that stopped at the maximum tree depth.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+EBFMI_MIN = 0.3
+
+ADVICE = {
+    "r_hat": "Chains disagree. Run longer (tune=2000, draws=2000); look at trace/rank plots "
+             "of the parameters listed for several modes (often log_ed50); if one exists, use "
+             "a more informative prior or a simpler dose shape.",
+    "ess_bulk": "Too few effective draws for stable means. Increase draws (ESS grows with "
+                "them) or chains; if ESS per draw is very low for the parameters listed, "
+                "tighten their priors or reparameterise.",
+    "ess_tail": "Too few effective draws in the tails for stable intervals. Increase draws; "
+                "heavy-tailed posteriors (e.g. of log_ed50 with three doses) need more.",
+    "divergences": "Divergent transitions: the sampler met curvature it could not follow, so "
+                   "the posterior may be biased. Raise target_accept (0.95, then 0.99); if "
+                   "they persist, tighten the prior of the parameter where they concentrate "
+                   "(see the divergences table), often log_ed50 or patient_effect_sigma.",
+    "e_bfmi": "Low E-BFMI: the momentum resampling explores the energy poorly, usually a "
+              "funnel. Keep patient effects non-centred and use tighter priors on "
+              "hierarchical SDs.",
+    "tree_depth": "Transitions hit the maximum tree depth: sampling is slow and may be "
+                  "incomplete. Raise max_treedepth, or reparameterise strongly correlated "
+                  "parameters.",
+}
+
+
+@dataclass
+class Diagnostics:
+    """The diagnostics of a fit.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per check: check, value, threshold, passed, worst (the parameter at
+        fault), advice (empty when passed).
+    parameters : pandas.DataFrame
+        Per parameter element: r_hat, ess_bulk, ess_tail.
+    divergences : pandas.DataFrame
+        Per parameter, the mean of its draws in divergent transitions against all draws
+        (where divergences concentrate); empty when there are none.
+    ok : bool
+        True when every check passed.
+    """
+
+    table: pd.DataFrame
+    parameters: pd.DataFrame
+    divergences: pd.DataFrame
+    ok: bool
+
+    def __repr__(self) -> str:
+        verdict = "PASSED" if self.ok else "FAILED"
+        lines = [f"Diagnostics {verdict}"]
+        for row in self.table.itertuples():
+            mark = "ok  " if row.passed else "FAIL"
+            lines.append(f"  [{mark}] {row.check}: {row.value} (threshold {row.threshold})"
+                         + (f" worst: {row.worst}" if row.worst else ""))
+        for row in self.table[~self.table["passed"]].itertuples():
+            lines.append(f"  -> {row.check}: {row.advice}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, escape=True)
+
+
+def parameter_diagnostics(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:
+    """Rank-normalised R-hat and bulk/tail ESS for every element of ``var_names``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    frame = summary[["r_hat", "ess_bulk", "ess_tail"]].copy()
+    frame.index.name = "parameter"
+    return frame.reset_index()
+
+
+def _sample_stat(idata: az.InferenceData, *names: str):
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None:
+        return None
+    for name in names:
+        if name in stats:
+            return stats[name]
+    return None
+
+
+def divergence_locations(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:
+    """Where divergent transitions sit: per scalar parameter, its mean in divergent draws
+    against its overall mean, in posterior SDs (a large shift flags the culprit)."""
+    diverging = _sample_stat(idata, "diverging")
+    if diverging is None or not bool(diverging.any()):
+        return pd.DataFrame(columns=["parameter", "shift_sd", "n_divergent"])
+    mask = diverging.to_numpy().astype(bool)
+    rows = []
+    for name in var_names:
+        values = idata.posterior[name]
+        flat = values.to_numpy().reshape((*mask.shape, -1))
+        sd = flat.reshape(-1, flat.shape[-1]).std(axis=0)
+        shift = (flat[mask].mean(axis=0) - flat.reshape(-1, flat.shape[-1]).mean(axis=0))
+        shift = np.where(sd > 0, shift / np.where(sd > 0, sd, 1), 0.0)
+        worst = int(np.argmax(np.abs(shift)))
+        rows.append({"parameter": name if flat.shape[-1] == 1 else f"{name}[{worst}]",
+                     "shift_sd": float(shift[worst]), "n_divergent": int(mask.sum())})
+    frame = pd.DataFrame(rows)
+    return frame.reindex(frame["shift_sd"].abs().sort_values(ascending=False).index)
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:
+    """Run every check on a fit's InferenceData.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Must hold ``posterior`` and ``sample_stats``.
+    var_names : list of str, optional
+        Parameters to check (default: every posterior variable).
+
+    Returns
+    -------
+    Diagnostics
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> idata = az.from_dict(posterior={"x": rng.normal(size=(4, 1000))},
+    ...                      sample_stats={"diverging": np.zeros((4, 1000), bool)})
+    >>> diagnose(idata).ok
+    True
+    """
+    var_names = var_names or list(idata.posterior.data_vars)
+    params = parameter_diagnostics(idata, var_names)
+    rows = [
+        _check_param(params, "r_hat", RHAT_MAX, high_is_bad=True),
+        _check_param(params, "ess_bulk", ESS_MIN, high_is_bad=False),
+        _check_param(params, "ess_tail", ESS_MIN, high_is_bad=False),
+    ]
+    locations = divergence_locations(idata, var_names)
+    rows.append(_check_divergences(idata, locations))
+    rows.append(_check_ebfmi(idata))
+    rows.append(_check_tree_depth(idata))
+    table = pd.DataFrame(rows)
+    table["advice"] = [("" if passed else ADVICE[check])
+                       for check, passed in zip(table["check"], table["passed"], strict=True)]
+    return Diagnostics(table=table, parameters=params, divergences=locations,
+                       ok=bool(table["passed"].all()))
+
+
+def _check_param(params: pd.DataFrame, column: str, threshold: float,
+                 high_is_bad: bool) -> dict:
+    values = params[column].to_numpy(dtype=float)
+    if np.all(np.isnan(values)):
+        return {"check": column, "value": np.nan, "threshold": threshold, "passed": False,
+                "worst": "not computable (too few draws or one chain)"}
+    position = int(np.nanargmax(values) if high_is_bad else np.nanargmin(values))
+    value = float(values[position])
+    passed = value <= threshold if high_is_bad else value >= threshold
+    passed = passed and not np.isnan(values).any()
+    worst = str(params["parameter"].iloc[position])
+    return {"check": column, "value": round(value, 3), "threshold": threshold,
+            "passed": bool(passed), "worst": "" if passed else worst}
+
+
+def _check_divergences(idata: az.InferenceData, locations: pd.DataFrame) -> dict:
+    diverging = _sample_stat(idata, "diverging")
+    count = int(diverging.sum()) if diverging is not None else 0
+    worst = "" if count == 0 or locations.empty else str(locations["parameter"].iloc[0])
+    return {"check": "divergences", "value": count, "threshold": 0, "passed": count == 0,
+            "worst": worst}
+
+
+def _check_ebfmi(idata: az.InferenceData) -> dict:
+    if _sample_stat(idata, "energy") is None:
+        return {"check": "e_bfmi", "value": np.nan, "threshold": EBFMI_MIN, "passed": True,
+                "worst": "not reported by this sampler"}
+    values = np.atleast_1d(az.bfmi(idata))
+    low = float(np.min(values))
+    passed = low >= EBFMI_MIN
+    return {"check": "e_bfmi", "value": round(low, 3), "threshold": EBFMI_MIN,
+            "passed": bool(passed), "worst": "" if passed else f"chain {int(np.argmin(values))}"}
+
+
+def _check_tree_depth(idata: az.InferenceData) -> dict:
+    hit = _sample_stat(idata, "reached_max_treedepth", "maxdepth_reached")
+    if hit is None:
+        return {"check": "tree_depth", "value": np.nan, "threshold": 0.0, "passed": True,
+                "worst": "not reported by this sampler"}
+    fraction = float(hit.to_numpy().astype(bool).mean())
+    return {"check": "tree_depth", "value": round(fraction, 4), "threshold": 0.0,
+            "passed": fraction == 0.0, "worst": ""}

@@ -1,0 +1,463 @@
+"""The results of a fit: InferenceData plus the read-outs statisticians ask for.
+
+A :class:`DoseResponseFit` holds an :class:`arviz.InferenceData` with named dims
+(outcome, dose, time, patient) and everything needed to rebuild the fit from a netCDF
+file: the model's configuration, the trial data, the sampler settings and the package
+versions are stored inside it (never pickled).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdose.data import TrialData, outcome_info_from_mapping
+from bayesdose.diagnostics import Diagnostics, diagnose
+from bayesdose.errors import DataError, EstimandError
+from bayesdose.estimands import (
+    as_list,
+    contrast_probabilities,
+    dose_status,
+    effect_draws,
+    summarise,
+    tidy_grid,
+)
+from bayesdose.io import write_atomic
+from bayesdose.model import DoseResponseModel, ModelInputs, prepare_inputs
+
+CONFIG_ATTR = "bayesdose_config"
+SCALES = ("outcome", "standardised")
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in ("bayesdose", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray",
+                    "pymc-extras", "nutpie", "numpyro"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def attach_metadata(idata: az.InferenceData, model: DoseResponseModel, data: TrialData,
+                    inputs: ModelInputs, settings: dict[str, Any],
+                    spec: dict[str, Any] | None = None) -> None:
+    """Store the trial data, the model, the settings and versions inside ``idata``.
+
+    The data go to the ``constant_data`` group (one variable per column, dim ``row``);
+    the rest is JSON in that group's ``bayesdose_config`` attribute.
+    """
+    table = data.table
+    rows = np.arange(len(table))
+    constant = xr.Dataset(
+        {
+            "data_patient": ("row", np.asarray(table["patient"], dtype=str)),
+            "data_dose": ("row", table["dose"].to_numpy(dtype=float)),
+            "data_time": ("row", table["time"].to_numpy(dtype=float)),
+            "data_outcome": ("row", np.asarray(table["outcome"], dtype=str)),
+            "data_value": ("row", table["value"].to_numpy(dtype=float)),
+            "scale_sd": ("outcome", inputs.scales.sd),
+            "scale_sign": ("outcome", inputs.scales.sign),
+            "baseline_mean": ("outcome", inputs.scales.baseline_mean),
+        },
+        coords={"row": rows, "outcome": inputs.outcomes},
+    )
+    config = {
+        "model": model.config(),
+        "data": {
+            "columns": data.columns,
+            "baseline_time": data.baseline_time,
+            "outcome_info": {k: v.to_dict() for k, v in data.outcome_info.items()},
+        },
+        "sampler": settings,
+        "spec": spec,
+        "versions": _versions(),
+    }
+    constant.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True, default=_json_default)
+    if "constant_data" in idata.groups():
+        idata.constant_data = xr.merge([idata.constant_data, constant])
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            idata.add_groups({"constant_data": constant})
+
+
+def record_spec(idata: az.InferenceData, spec: dict[str, Any]) -> None:
+    """Add the model file's content (as data) to the configuration stored in ``idata``."""
+    config = read_config(idata)
+    config["spec"] = spec
+    idata.constant_data.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True,
+                                                        default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a fit's configuration")
+
+
+def read_config(idata: az.InferenceData) -> dict[str, Any]:
+    """The configuration stored by :func:`attach_metadata`."""
+    if "constant_data" not in idata.groups() or CONFIG_ATTR not in idata.constant_data.attrs:
+        raise DataError("this InferenceData was not written by bayesdose: it has no "
+                        f"constant_data attribute {CONFIG_ATTR!r}.")
+    return json.loads(idata.constant_data.attrs[CONFIG_ATTR])
+
+
+def data_from_idata(idata: az.InferenceData, config: dict[str, Any]) -> TrialData:
+    """Rebuild the :class:`TrialData` stored in a fit."""
+    const = idata.constant_data
+    table = pd.DataFrame({
+        "patient": const["data_patient"].to_numpy().astype(str),
+        "dose": const["data_dose"].to_numpy(),
+        "time": const["data_time"].to_numpy(),
+        "outcome": const["data_outcome"].to_numpy().astype(str),
+        "value": const["data_value"].to_numpy(),
+    })
+    table["source_row"] = [f"row {i}" for i in range(len(table))]
+    info = {k: outcome_info_from_mapping(k, {f: v for f, v in meta.items() if f != "name"})
+            for k, meta in config["data"]["outcome_info"].items()}
+    return TrialData(table=table, columns=config["data"]["columns"],
+                     baseline_time=float(config["data"]["baseline_time"]), outcome_info=info)
+
+
+class DoseResponseFit:
+    """A fitted dose-response model: posterior draws and what to read from them.
+
+    Parameters
+    ----------
+    model : DoseResponseModel
+        The model that was fitted.
+    data : TrialData
+        The data it was fitted to (its outcomes only).
+    idata : arviz.InferenceData
+        Posterior, posterior predictive, log likelihood, observed data, prior and the
+        stored configuration.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> fit = bd.load_fit("fit.nc")                     # doctest: +SKIP
+    >>> fit.contrast(dose=50, reference=1, time=12)     # doctest: +SKIP
+    """
+
+    def __init__(self, model: DoseResponseModel, data: TrialData,
+                 idata: az.InferenceData) -> None:
+        self.model = model
+        self.data = data
+        self.idata = idata
+        self.inputs = prepare_inputs(data)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def outcomes(self) -> list[str]:
+        """The fitted outcomes."""
+        return list(self.inputs.outcomes)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Sampler settings and seed of this fit."""
+        return read_config(self.idata)["sampler"]
+
+    def diagnostics(self) -> Diagnostics:
+        """R-hat, bulk/tail ESS, divergences, E-BFMI and tree depth, with a verdict.
+
+        Returns
+        -------
+        Diagnostics
+            ``.table`` (one row per check with threshold, pass/fail and advice),
+            ``.parameters`` (per parameter) and ``.ok``.
+        """
+        return diagnose(self.idata)
+
+    def prior_table(self) -> pd.DataFrame:
+        """Every parameter's prior in this fit, whether it is the default, and why."""
+        return self.model.prior_table(self.data)
+
+    def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior summary (ArviZ) of the model's parameters, patient effects excluded."""
+        names = [v for v in self.idata.posterior.data_vars
+                 if not v.startswith("patient_effect") or v.endswith("_sigma")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)
+        return table.rename_axis("parameter").reset_index()
+
+    def derived(self) -> xr.Dataset:
+        """Derived parameters in the user's units (for example ED50, t_half)."""
+        post = self.idata.posterior
+        params = {name: post[name].to_numpy() for name in post.data_vars}
+        out = {**self.model.dose_shape.derived(params, self.inputs.dose_scale),
+               **self.model.time_shape.derived(params, self.inputs.time_scale)}
+        return xr.Dataset({k: (("chain", "draw", "outcome"), v) for k, v in out.items()},
+                          coords={"chain": post["chain"], "draw": post["draw"],
+                                  "outcome": self.outcomes})
+
+    # ------------------------------------------------------------------ estimands
+    def _outcome_index(self, outcome: str | list[str] | None) -> list[int]:
+        if outcome is None:
+            return list(range(len(self.outcomes)))
+        names = [outcome] if isinstance(outcome, str) else list(outcome)
+        unknown = [n for n in names if n not in self.outcomes]
+        if unknown:
+            raise EstimandError(f"outcome(s) {', '.join(map(repr, unknown))} not in this fit "
+                                f"(fitted: {', '.join(map(repr, self.outcomes))}).")
+        return [self.outcomes.index(n) for n in names]
+
+    def _unit(self, scale: str) -> np.ndarray:
+        if scale not in SCALES:
+            raise EstimandError(f"scale must be one of {', '.join(SCALES)} (got {scale!r}).")
+        sc = self.inputs.scales
+        return sc.sd * sc.sign if scale == "outcome" else np.ones_like(sc.sd)
+
+    def _elapsed(self, times: list[float]) -> list[float]:
+        base = self.inputs.baseline_time
+        early = [t for t in times if t < base]
+        if early:
+            raise EstimandError(f"time(s) {early} are before the baseline time {base:g}.")
+        return [t - base for t in times]
+
+    def effect_draws(self, dose: Any = None, time: Any = None, outcome: Any = None,
+                     scale: str = "outcome") -> xr.DataArray:
+        """Posterior draws of the dose effect against dose 0 on a dose x time grid.
+
+        Parameters
+        ----------
+        dose, time : float or sequence, optional
+            Doses and times in the user's units (default: tested doses, visits).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        scale : {"outcome", "standardised"}
+            Outcome units (sign as the outcome, e.g. negative = less pain on WOMAC) or
+            the standardised, direction-aligned scale (positive = better).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims chain, draw, outcome, dose, time.
+        """
+        doses = as_list(dose, self.inputs.doses, "dose")
+        times = as_list(time, self.inputs.visits, "time")
+        index = self._outcome_index(outcome)
+        post = self.idata.posterior.isel(outcome=index)
+        draws = effect_draws(post, self.model.dose_shape, self.model.time_shape,
+                             self.inputs.dose_scale, self.inputs.time_scale, doses,
+                             self._elapsed(times), self._unit(scale)[index])
+        return xr.DataArray(draws, dims=("chain", "draw", "outcome", "dose", "time"),
+                            coords={"chain": post["chain"], "draw": post["draw"],
+                                    "outcome": [self.outcomes[i] for i in index],
+                                    "dose": doses, "time": times}, name="effect")
+
+    def versus(self) -> str:
+        """What effects are measured against (dose 0, extrapolated or tested)."""
+        dose_scale = self.inputs.dose_scale
+        if dose_scale.has_zero:
+            return "dose 0 (tested)"
+        if not self.model.dose_shape.extrapolates_to_zero:
+            return f"dose {dose_scale.baseline_dose:g} (lowest tested; no placebo arm)"
+        return "dose 0 (not tested: extrapolated by the dose shape)"
+
+    def effect(self, dose: Any = None, time: Any = None, outcome: Any = None,
+               hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """Posterior dose effect against dose 0 at each dose and time, as a tidy table.
+
+        The effect of dose d at time t is f(d) g(t): the expected change from baseline at
+        dose d minus that at dose 0, for the same patient and baseline. Without a placebo
+        arm the effect at dose 0 rests on the dose shape (column ``versus`` says so).
+
+        Parameters
+        ----------
+        dose, time : float or sequence, optional
+            Doses and times in the user's units (default: tested doses, visits). Doses
+            between or beyond the tested ones are flagged in ``dose_status``.
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density interval.
+        scale : {"outcome", "standardised"}
+            Outcome units or the standardised, direction-aligned scale.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high, dose_status, versus.
+
+        Examples
+        --------
+        >>> fit.effect(dose=50, time=12)    # doctest: +SKIP
+        """
+        draws = self.effect_draws(dose, time, outcome, scale)
+        table = tidy_grid(summarise(draws.to_numpy(), hdi_prob), draws["outcome"].values,
+                          draws["dose"].values, draws["time"].values)
+        status = dict(zip(draws["dose"].values,
+                          dose_status(draws["dose"].values, self.inputs.doses), strict=True))
+        table["dose_status"] = table["dose"].map(status)
+        table["versus"] = self.versus()
+        return table
+
+    def contrast(self, dose: Any, reference: float | None = None, time: Any = None,
+                 mcid: float | dict[str, float] | None = None, outcome: Any = None,
+                 hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior contrast between doses, with the probability of a (clinically
+        important) improvement.
+
+        Parameters
+        ----------
+        dose : float or sequence
+            Dose(s) to compare.
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
+        time : float or sequence, optional
+            Times (default: every visit).
+        mcid : float or dict, optional
+            Minimal clinically important difference (positive, outcome units): one number
+            for all outcomes or one per outcome (default: each outcome's declared MCID).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, reference, time, mean, sd, hdi_low, hdi_high (contrast
+            in outcome units: dose minus reference), direction, mcid, prob_gt_0 (posterior
+            probability that ``dose`` is better than ``reference``, direction-aware:
+            for a lower-is-better outcome, a negative contrast is an improvement) and
+            prob_gt_mcid (probability that it is better by more than the MCID).
+
+        Examples
+        --------
+        >>> fit.contrast(dose=50, reference=1, time=12, mcid=10)    # doctest: +SKIP
+        """
+        reference = float(min(self.inputs.doses) if reference is None else reference)
+        doses = as_list(dose, [], "dose")
+        draws = self.effect_draws([*doses, reference], time, outcome)
+        values = draws.to_numpy()
+        diff = values[..., :-1, :] - values[..., -1:, :]
+        names = list(draws["outcome"].values)
+        sign = np.array([self.data.info(n).sign for n in names], dtype=float)
+        thresholds = self._mcids(names, mcid)
+        stats = summarise(diff, hdi_prob)
+        stats.update(contrast_probabilities(diff, sign, thresholds))
+        table = tidy_grid(stats, names, doses, draws["time"].values)
+        table.insert(2, "reference", reference)
+        table.insert(8, "direction", table["outcome"].map(
+            {n: self.data.info(n).direction for n in names}))
+        table.insert(9, "mcid", table["outcome"].map(dict(zip(names, thresholds, strict=True))))
+        return table
+
+    def _mcids(self, names: list[str], mcid: float | dict[str, float] | None) -> np.ndarray:
+        if isinstance(mcid, dict):
+            unknown = [k for k in mcid if k not in names]
+            if unknown:
+                raise EstimandError(f"mcid names outcome(s) {unknown} not in this contrast.")
+            values = [mcid.get(n, self.data.info(n).mcid) for n in names]
+        elif mcid is None:
+            values = [self.data.info(n).mcid for n in names]
+        else:
+            values = [mcid] * len(names)
+        out = np.array([np.nan if v is None else float(v) for v in values])
+        if np.any(out[~np.isnan(out)] <= 0):
+            raise EstimandError("mcid must be positive (in outcome units); the outcome's "
+                                "direction decides which way is better.")
+        return out
+
+    def expected_change(self, dose: Any = None, time: Any = None, outcome: Any = None,
+                        hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior mean change from baseline at each dose and visit (outcome units).
+
+        The common course plus the dose effect, for a patient at the mean baseline: the
+        quantity observed arm means estimate, used in the dose-response figure.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high.
+        """
+        times = as_list(time, self.inputs.visits, "time")
+        not_visits = [t for t in times if not np.isclose(t, self.inputs.visits).any()]
+        if not_visits:
+            raise EstimandError(f"the common course is estimated at the visits only "
+                                f"({self.inputs.visits}); {not_visits} are not visits.")
+        draws = self.effect_draws(dose, times, outcome)
+        course = self.idata.posterior["course"].sel(outcome=draws["outcome"].values,
+                                                    time=times)
+        unit = self._unit("outcome")[self._outcome_index(list(draws["outcome"].values))]
+        course_units = course.transpose("chain", "draw", "outcome", "time").to_numpy()
+        total = draws.to_numpy() + (course_units * unit[:, None])[:, :, :, None, :]
+        return tidy_grid(summarise(total, hdi_prob), draws["outcome"].values,
+                         draws["dose"].values, draws["time"].values)
+
+    # ------------------------------------------------------------------ output
+    def plot_dose_response(self, outcome: Any = None, time: Any = None, hdi_prob: float = 0.9):
+        """Figure of the dose-response curve per outcome with credible bands per time.
+
+        See :func:`bayesdose.plots.plot_dose_response`.
+        """
+        from bayesdose.plots import plot_dose_response
+
+        return plot_dose_response(self, outcome=outcome, time=time, hdi_prob=hdi_prob)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file, atomically; :func:`load_fit` reads it back.
+
+        Parameters
+        ----------
+        path : str or Path
+            Target file (``.nc``).
+
+        Returns
+        -------
+        Path
+        """
+        return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp)))
+
+    def __repr__(self) -> str:
+        settings = self.settings
+        return (f"DoseResponseFit({self.model!r}, outcomes={self.outcomes}, "
+                f"chains={settings['chains']}, draws={settings['draws']}, "
+                f"seed={settings['random_seed']})")
+
+
+def load_fit(path: str | Path) -> DoseResponseFit:
+    """Read a fit written by :meth:`DoseResponseFit.save` (netCDF; nothing is unpickled).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.nc`` file.
+
+    Returns
+    -------
+    DoseResponseFit
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> fit = bd.load_fit("fit.nc")    # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"fit file {str(path)!r} does not exist.")
+    try:
+        idata = az.from_netcdf(str(path))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{str(path)!r} is not a readable netCDF fit: {exc}") from exc
+    for group in idata.groups():
+        getattr(idata, group).load()
+    config = read_config(idata)
+    model = DoseResponseModel.from_config(config["model"])
+    data = data_from_idata(idata, config)
+    return DoseResponseFit(model, data, idata)

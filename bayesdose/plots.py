@@ -1,0 +1,109 @@
+"""Figures (matplotlib): the dose-response curve with credible bands, per outcome and time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from bayesdose.estimands import as_list
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from bayesdose.fit import DoseResponseFit
+
+
+def dose_grid(tested: list[float], extrapolates: bool, n: int = 60) -> np.ndarray:
+    """Doses at which to draw a curve: dense over the tested range (log-spaced when no
+    placebo was tested), only the tested doses for a shape without a curve.
+
+    Examples
+    --------
+    >>> dose_grid([1.0, 10.0, 50.0], extrapolates=False).tolist()
+    [1.0, 10.0, 50.0]
+    """
+    if not extrapolates:
+        return np.asarray(tested, dtype=float)
+    low, high = min(tested), max(tested)
+    if low == 0:
+        grid = np.linspace(0.0, high, n)
+    else:
+        grid = np.geomspace(low, high, n)
+    return np.unique(np.concatenate([grid, tested]))
+
+
+def plot_dose_response(fit: DoseResponseFit, outcome: Any = None, time: Any = None,
+                       hdi_prob: float = 0.9) -> Figure:
+    """Expected change from baseline against dose, one panel per outcome.
+
+    Each chosen time gets a posterior-mean curve with its ``hdi_prob`` band; the observed
+    arm means (with +/- 1 SE bars) are overlaid, and the MCID (when declared) is marked
+    as a dashed line at the MCID above/below the curve's value at the lowest dose.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+    time : float or sequence, optional
+        Visits to draw (default: the last visit).
+    hdi_prob : float
+        Probability of the bands.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = fit.plot_dose_response(time=[3, 12])   # doctest: +SKIP
+    """
+    outcomes = fit.outcomes if outcome is None else (
+        [outcome] if isinstance(outcome, str) else list(outcome))
+    times = as_list(time, [fit.inputs.visits[-1]], "time")
+    tested = list(fit.inputs.doses)
+    grid = dose_grid(tested, fit.model.dose_shape.extrapolates_to_zero)
+    curves = fit.expected_change(dose=grid, time=times, outcome=outcomes, hdi_prob=hdi_prob)
+    observed = fit.data.summary()
+    ncols = min(3, len(outcomes))
+    nrows = int(np.ceil(len(outcomes) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(times)))
+    for ax, name in zip(axes.flat, outcomes, strict=False):
+        _panel(ax, fit, name, times, curves, observed, colours, hdi_prob)
+    for ax in list(axes.flat)[len(outcomes):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Dose-response ({fit.model.dose_shape.name} x {fit.model.time_shape.name}); "
+                 f"effect vs {fit.versus()}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _panel(ax, fit, name, times, curves, observed, colours, hdi_prob) -> None:
+    info = fit.data.info(name)
+    for t, colour in zip(times, colours, strict=True):
+        rows = curves[(curves["outcome"] == name) & np.isclose(curves["time"], t)]
+        label = f"{t:g} {fit.data.time_unit}"
+        ax.plot(rows["dose"], rows["mean"], color=colour, label=label)
+        ax.fill_between(rows["dose"], rows["hdi_low"], rows["hdi_high"], color=colour,
+                        alpha=0.25, linewidth=0)
+        obs = observed[(observed["outcome"] == name) & np.isclose(observed["time"], t)]
+        se = obs["sd_change"] / np.sqrt(obs["n"])
+        ax.errorbar(obs["dose"], obs["mean_change"], yerr=se, fmt="o", color=colour,
+                    capsize=3, markersize=4)
+        if info.mcid is not None:
+            start = float(rows["mean"].iloc[0])
+            ax.axhline(start + info.sign * info.mcid, color=colour, linestyle="--",
+                       linewidth=0.8)
+    if min(fit.inputs.doses) > 0:
+        ax.set_xscale("log")
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xlabel(f"dose ({fit.data.dose_unit})")
+    unit = f" ({info.unit})" if info.unit else ""
+    arrow = "higher is better" if info.sign > 0 else "lower is better"
+    ax.set_ylabel(f"change from baseline{unit}\n{arrow}", fontsize=8)
+    ax.set_title(info.label or name, fontsize=10)
+    ax.legend(fontsize=7, title=f"{int(hdi_prob * 100)}% HDI", title_fontsize=7)

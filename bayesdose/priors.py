@@ -1,0 +1,253 @@
+"""Priors: every parameter's default, the reason for it, and overrides by name.
+
+All priors are :class:`pymc_extras.prior.Prior` objects on the standardised,
+direction-aligned scale (outcome units divided by the outcome's baseline SD, positive =
+better), so the same defaults suit a 0-100 score and a biomarker in ng/mL. Each default
+is documented with its reason in :func:`prior_table`. Any prior is overridden by name,
+from Python (``priors={"delta": Prior(...)}``) or from a model file
+(``[priors.delta] distribution = "Normal"``, with ``mu``, ``sigma`` ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from pymc_extras.prior import Prior
+
+from bayesdose.errors import SpecError
+from bayesdose.shapes import DoseScale, DoseShape, Parameter
+from bayesdose.timecourses import TimeScale, TimeShape
+
+COURSE = Parameter(
+    "course",
+    Prior("Normal", mu=0, sigma=1),
+    "Normal(0, 1) per outcome and visit: the change common to every dose (natural history "
+    "and the injection itself) within about two baseline SDs either way.",
+    "change from baseline at dose 0 at each visit, common to every dose",
+    levels="time",
+)
+BETA_BASELINE = Parameter(
+    "beta_baseline",
+    Prior("Normal", mu=0, sigma=1),
+    "Normal(0, 1): regression to the mean makes the change depend on the baseline, "
+    "usually with a slope between -1 and 0 on the standardised scale; 0 +/- 2 allows it.",
+    "slope of the change on the centred, standardised baseline",
+)
+PATIENT_EFFECT = Parameter(
+    "patient_effect",
+    Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=0.5), centered=False),
+    "Non-centred Normal(0, sd) with sd ~ HalfNormal(0.5): patients differ in their "
+    "lasting change by up to about one baseline SD; non-centred because a dozen patients "
+    "rarely pin sd down, which makes a centred form hard to sample.",
+    "each patient's own lasting change, beyond dose and time",
+    levels="patient",
+)
+SIGMA = Parameter(
+    "sigma",
+    Prior("HalfNormal", sigma=1),
+    "HalfNormal(1): visit-to-visit noise up to about two baseline SDs; most mass below one.",
+    "residual SD of the change (standardised)",
+)
+NU = Parameter(
+    "nu",
+    Prior("Gamma", alpha=2, beta=0.1),
+    "Gamma(2, 0.1) (Juarez and Steel 2010): degrees of freedom from heavy tails (nu < 5) "
+    "to nearly Normal (nu > 30), mean 20.",
+    "degrees of freedom of the Student-t residual",
+)
+
+
+def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: DoseScale,
+                     time_scale: TimeScale, likelihood: str) -> list[Parameter]:
+    """All parameters of a model, in a stable order, with their default priors.
+
+    Parameters
+    ----------
+    dose_shape, time_shape : DoseShape, TimeShape
+        The model's shapes.
+    dose_scale, time_scale : DoseScale, TimeScale
+        Dose and time constants from the data.
+    likelihood : str
+        ``"normal"`` or ``"student_t"``.
+
+    Returns
+    -------
+    list of Parameter
+
+    Examples
+    --------
+    >>> from bayesdose.shapes import get_dose_shape
+    >>> from bayesdose.timecourses import get_time_shape
+    >>> params = model_parameters(get_dose_shape("emax"), get_time_shape("exponential"),
+    ...                           DoseScale((1.0, 50.0)), TimeScale((1.0, 12.0)), "normal")
+    >>> [p.name for p in params]
+    ['delta', 'log_ed50', 'log_t_half', 'course', 'beta_baseline', 'patient_effect', 'sigma']
+    """
+    params = [*dose_shape.parameters(dose_scale), *time_shape.parameters(time_scale)]
+    params += [COURSE, BETA_BASELINE, PATIENT_EFFECT, SIGMA]
+    if likelihood == "student_t":
+        params.append(NU)
+    return params
+
+
+def resolve_priors(parameters: list[Parameter],
+                   overrides: Mapping[str, Prior] | None) -> dict[str, Prior]:
+    """Defaults updated by the user's overrides, checking every override's name.
+
+    Parameters
+    ----------
+    parameters : list of Parameter
+        The model's parameters (see :func:`model_parameters`).
+    overrides : mapping of str to Prior, optional
+        User priors by parameter name.
+
+    Returns
+    -------
+    dict of str to Prior
+
+    Examples
+    --------
+    >>> p = [Parameter("delta", Prior("Normal", mu=0, sigma=1), "why", "what")]
+    >>> resolve_priors(p, {"delta": Prior("Normal", mu=0, sigma=0.5)})["delta"]
+    Prior("Normal", mu=0, sigma=0.5)
+    """
+    priors = {p.name: p.prior for p in parameters}
+    for name, prior in (overrides or {}).items():
+        if name not in priors:
+            raise SpecError(
+                f"priors: no parameter named {name!r} in this model; its parameters are "
+                f"{', '.join(priors)}."
+            )
+        if not isinstance(prior, Prior):
+            raise SpecError(f"priors[{name!r}] must be a pymc_extras.prior.Prior "
+                            f"(got {type(prior).__name__}).")
+        priors[name] = prior
+    return priors
+
+
+def with_dims(prior: Prior, dims: tuple[str, ...]) -> Prior:
+    """Copy of ``prior`` with ``dims``; nested hyperpriors get the first dim (per outcome).
+
+    Parameters
+    ----------
+    prior : Prior
+        A prior, possibly hierarchical.
+    dims : tuple of str
+        Dims of the variable, outcome first.
+
+    Returns
+    -------
+    Prior
+
+    Examples
+    --------
+    >>> with_dims(Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=1)),
+    ...           ("outcome", "patient"))
+    Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=1, dims="outcome"), dims=("outcome", "patient"))
+    """  # noqa: E501
+    kwargs = {
+        key: with_dims(value, dims[:1]) if isinstance(value, Prior) else value
+        for key, value in prior.parameters.items()
+    }
+    return Prior(prior.distribution, dims=dims, centered=prior.centered,
+                 transform=prior.transform, **kwargs)
+
+
+def prior_from_mapping(value: Any, field: str) -> Prior:
+    """Build a Prior from a model-file table such as ``{distribution="Normal", sigma=1}``.
+
+    Nested tables are hyperpriors; ``centered = false`` asks for a non-centred form.
+    Parsing runs no code: the distribution name is looked up among PyMC's distributions.
+
+    Parameters
+    ----------
+    value : mapping
+        The table from the model file.
+    field : str
+        Its location (for error messages), for example ``"priors.delta"``.
+
+    Returns
+    -------
+    Prior
+
+    Examples
+    --------
+    >>> prior_from_mapping({"distribution": "HalfNormal", "sigma": 2}, "priors.sigma")
+    Prior("HalfNormal", sigma=2)
+    """
+    if isinstance(value, Prior):
+        return value
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{field}: a prior is a table with a 'distribution' and its "
+                        f"parameters, e.g. {{distribution = \"Normal\", mu = 0, sigma = 1}}.")
+    value = dict(value)
+    dist = value.pop("distribution", None)
+    if not isinstance(dist, str):
+        raise SpecError(f"{field}: missing 'distribution' (a PyMC distribution name such as "
+                        "\"Normal\" or \"HalfNormal\").")
+    centered = value.pop("centered", True)
+    if not isinstance(centered, bool):
+        raise SpecError(f"{field}.centered must be true or false.")
+    kwargs = {key: prior_from_mapping(val, f"{field}.{key}") if isinstance(val, Mapping)
+              else val for key, val in value.items()}
+    for key, val in kwargs.items():
+        if not isinstance(val, (int, float, Prior)) or isinstance(val, bool):
+            raise SpecError(f"{field}.{key}: expected a number or a nested prior table "
+                            f"(got {val!r}).")
+    try:
+        return Prior(dist, centered=centered, **kwargs)
+    except Exception as exc:  # pymc_extras raises several types for a bad prior
+        raise SpecError(f"{field}: {exc}") from exc
+
+
+def prior_to_mapping(prior: Prior) -> dict[str, Any]:
+    """The model-file table form of a prior (inverse of :func:`prior_from_mapping`).
+
+    Examples
+    --------
+    >>> prior_to_mapping(Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=1)))
+    {'distribution': 'Normal', 'mu': 0, 'sigma': {'distribution': 'HalfNormal', 'sigma': 1}}
+    """
+    out: dict[str, Any] = {"distribution": prior.distribution}
+    for key, val in prior.parameters.items():
+        out[key] = prior_to_mapping(val) if isinstance(val, Prior) else _plain(val)
+    if not prior.centered:
+        out["centered"] = False
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def prior_table(parameters: list[Parameter], priors: Mapping[str, Prior]) -> pd.DataFrame:
+    """A table of every parameter, its prior, whether it is the default, and why.
+
+    Parameters
+    ----------
+    parameters : list of Parameter
+        The model's parameters.
+    priors : mapping of str to Prior
+        The priors in force.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns parameter, meaning, prior, default, reason.
+
+    Examples
+    --------
+    >>> p = [Parameter("delta", Prior("Normal", mu=0, sigma=1), "why", "what")]
+    >>> prior_table(p, {"delta": p[0].prior})["default"].tolist()
+    [True]
+    """
+    rows = []
+    for param in parameters:
+        prior = priors[param.name]
+        is_default = prior_to_mapping(prior) == prior_to_mapping(param.prior)
+        rows.append({"parameter": param.name, "meaning": param.meaning, "prior": str(prior),
+                     "default": is_default,
+                     "reason": param.reason if is_default else "set by the user"})
+    return pd.DataFrame(rows)

@@ -1,0 +1,399 @@
+"""Dose-response shapes f(d): the effect of dose d against dose 0, at the effect's plateau.
+
+Each shape is one small object with its formula, its parameters (each with a default
+prior and the reason for it) and a vectorised :meth:`DoseShape.evaluate` that works on
+PyTensor tensors inside a PyMC model and on NumPy arrays of posterior draws alike, so a
+curve can be drawn at doses that were never tested.
+
+All shapes satisfy f(0) = 0 and are parameterised by ``delta``, the effect at the highest
+tested dose (clinDR's ``difTarget`` logic, Thomas et al. 2014): the effect at a tested
+dose is what three-dose data identify best, so a prior on it is easier to state and to
+check than a prior on an asymptote. Effects are on the standardised, direction-aligned
+scale (outcome units divided by the baseline SD, positive = better).
+
+New shapes are added with :func:`register_dose_shape`; they are then available by name in
+Python and in model files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pymc_extras.prior import Prior
+
+from bayesdose.errors import EstimandError, SpecError
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a shape, with its default prior and the reason for it.
+
+    Parameters
+    ----------
+    name : str
+        Name of the variable in the model and in the posterior.
+    prior : pymc_extras.prior.Prior
+        Default prior (per outcome; the model adds the ``outcome`` dim).
+    reason : str
+        Why this default: what it allows and what it rules out.
+    meaning : str
+        What the parameter is, in words.
+    levels : str, optional
+        For a vector parameter, the name of its trailing dim (``"dose_level"``,
+        ``"visit_level"``); None for a scalar.
+
+    Examples
+    --------
+    >>> Parameter("delta", Prior("Normal", mu=0, sigma=1), "why", "what").levels is None
+    True
+    """
+
+    name: str
+    prior: Prior
+    reason: str
+    meaning: str
+    levels: str | None = None
+
+
+@dataclass(frozen=True)
+class DoseScale:
+    """Dose constants a shape needs: the tested doses and the reference dose.
+
+    Parameters
+    ----------
+    tested : tuple of float
+        The distinct doses in the data, ascending.
+
+    Examples
+    --------
+    >>> DoseScale((1.0, 10.0, 50.0)).reference
+    50.0
+    """
+
+    tested: tuple[float, ...]
+
+    @property
+    def reference(self) -> float:
+        """The highest tested dose; ``delta`` is the effect there."""
+        return float(max(self.tested))
+
+    @property
+    def positive(self) -> tuple[float, ...]:
+        """Tested doses above zero."""
+        return tuple(d for d in self.tested if d > 0)
+
+    @property
+    def has_zero(self) -> bool:
+        """Whether dose 0 (placebo) was tested."""
+        return min(self.tested) == 0
+
+    @property
+    def midpoint(self) -> float:
+        """Geometric mean of the positive tested doses: the default projected ED50."""
+        return float(np.exp(np.mean(np.log(self.positive))))
+
+    @property
+    def baseline_dose(self) -> float:
+        """Dose against which a shape with no extrapolation (free means) measures effects."""
+        return float(min(self.tested))
+
+
+def one_hot(values: Any, levels: tuple[float, ...], what: str) -> np.ndarray:
+    """Indicator matrix of ``values`` against ``levels`` (trailing axis = levels).
+
+    Parameters
+    ----------
+    values : array-like
+        Doses or times (any shape).
+    levels : tuple of float
+        The levels that own a parameter.
+    what : str
+        Used in the error for a value that is neither a level nor an allowed extra.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``values.shape + (len(levels),)``.
+
+    Examples
+    --------
+    >>> one_hot([10.0, 50.0], (10.0, 50.0), "dose").tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    values = np.asarray(values, dtype=float)
+    return (np.isclose(values[..., None], np.asarray(levels, dtype=float))).astype(float)
+
+
+class DoseShape:
+    """Base class of dose-response shapes. Subclasses set ``name`` and ``formula``.
+
+    Examples
+    --------
+    >>> get_dose_shape("linear").formula
+    'f(d) = delta * d / d_ref'
+    """
+
+    name: ClassVar[str] = ""
+    formula: ClassVar[str] = ""
+    extrapolates_to_zero: ClassVar[bool] = True
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:  # pragma: no cover - abstract
+        """The shape's parameters and their default priors."""
+        raise NotImplementedError
+
+    def evaluate(self, dose: Any, params: dict[str, Any], scale: DoseScale, xp: Any) -> Any:
+        """Effect at ``dose`` against dose 0 (standardised scale).
+
+        ``dose`` broadcasts against scalar parameters; vector parameters carry their
+        levels on an extra trailing axis. ``xp`` is ``numpy`` or ``pytensor.tensor``.
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def derived(self, params: dict[str, Any], scale: DoseScale) -> dict[str, Any]:
+        """Derived quantities in the user's units (for example ED50), from NumPy draws."""
+        return {}
+
+    def options(self) -> dict[str, Any]:
+        """Settings that define this shape besides its name (stored with a fit)."""
+        return {}
+
+    def check_doses(self, doses: Any, scale: DoseScale) -> None:
+        """Raise :class:`EstimandError` for doses the shape cannot evaluate."""
+        if np.any(np.asarray(doses, dtype=float) < 0):
+            raise EstimandError("doses must be >= 0.")
+
+
+DELTA_REASON = (
+    "Normal(0, 1) on the standardised scale: an effect at the top dose within about two "
+    "baseline SDs either way, centred on no effect, so the data decide the direction."
+)
+
+
+def _delta() -> Parameter:
+    return Parameter("delta", Prior("Normal", mu=0, sigma=1), DELTA_REASON,
+                     "effect at the highest tested dose against dose 0")
+
+
+class Linear(DoseShape):
+    """Linear in dose: f(d) = delta * d / d_ref.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Linear().evaluate(np.array([25.0]), {"delta": 2.0}, DoseScale((0.0, 50.0)), np)
+    array([1.])
+    """
+
+    name = "linear"
+    formula = "f(d) = delta * d / d_ref"
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        return [_delta()]
+
+    def evaluate(self, dose, params, scale, xp):
+        return params["delta"] * dose / scale.reference
+
+
+@dataclass
+class LogLinear(DoseShape):
+    """Linear in log dose: f(d) = delta * log(1 + d/off) / log(1 + d_ref/off).
+
+    Parameters
+    ----------
+    offset : float, optional
+        The fixed offset ``off`` in dose units (default: 0.1 x the highest tested dose,
+        DoseFinding's default for its linear-in-log-dose model).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> LogLinear(offset=1.0).evaluate(np.array([50.0]), {"delta": 1.5},
+    ...                                DoseScale((1.0, 50.0)), np)
+    array([1.5])
+    """
+
+    offset: float | None = None
+    name: ClassVar[str] = "log_linear"
+    formula: ClassVar[str] = "f(d) = delta * log(1 + d/off) / log(1 + d_ref/off)"
+
+    def __post_init__(self) -> None:
+        if self.offset is not None and not self.offset > 0:
+            raise SpecError(f"log_linear: offset must be > 0 (got {self.offset!r}).")
+
+    def off(self, scale: DoseScale) -> float:
+        """The offset in dose units."""
+        return float(self.offset) if self.offset is not None else 0.1 * scale.reference
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        return [_delta()]
+
+    def evaluate(self, dose, params, scale, xp):
+        off = self.off(scale)
+        return params["delta"] * xp.log1p(dose / off) / np.log1p(scale.reference / off)
+
+    def options(self) -> dict[str, Any]:
+        return {} if self.offset is None else {"offset": self.offset}
+
+
+ED50_REASON = (
+    "StudentT(nu=5, mu=0, sigma=1.73) on log(ED50 / p50), p50 = geometric mean of the "
+    "tested doses: clinDR's meta-analytic prior for log ED50 (Thomas et al. 2014; "
+    "emaxPrior.control: parmDF=5, loged50sca=1.73). It covers ED50s from about 1/80 to "
+    "80 times p50 (95%), so the tested range and beyond, while its t tails keep the "
+    "posterior proper when three doses cannot pin ED50 down."
+)
+
+
+class Emax(DoseShape):
+    """Hyperbolic Emax, parameterised by the effect at the top dose (clinDR's form).
+
+    f(d) = delta * (d / (ED50 + d)) * (ED50 + d_ref) / d_ref, with
+    ED50 = p50 * exp(log_ed50); Emax = delta * (ED50 + d_ref) / d_ref.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = DoseScale((1.0, 10.0, 50.0))
+    >>> p = {"delta": 1.0, "log_ed50": np.log(10 / s.midpoint)}
+    >>> float(Emax().evaluate(np.array(10.0), p, s, np))  # half of Emax = 0.5 * 60 / 50
+    0.6
+    """
+
+    name = "emax"
+    formula = "f(d) = delta * d/(ED50 + d) * (ED50 + d_ref)/d_ref, ED50 = p50 * exp(log_ed50)"
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        return [
+            _delta(),
+            Parameter("log_ed50", Prior("StudentT", nu=5, mu=0, sigma=1.73), ED50_REASON,
+                      "log of ED50 relative to p50 (the geometric mean tested dose)"),
+        ]
+
+    def evaluate(self, dose, params, scale, xp):
+        ed50 = scale.midpoint * xp.exp(params["log_ed50"])
+        return params["delta"] * dose / (ed50 + dose) * (ed50 + scale.reference) / scale.reference
+
+    def derived(self, params, scale):
+        ed50 = scale.midpoint * np.exp(params["log_ed50"])
+        return {"ed50": ed50, "emax": params["delta"] * (ed50 + scale.reference) / scale.reference}
+
+
+class FreeMeans(DoseShape):
+    """Free per-dose means: one effect per tested dose, no shape imposed.
+
+    The effect at the lowest tested dose is fixed at 0. With placebo that is the effect
+    against placebo; without placebo, effects are against the lowest dose, because
+    nothing without a shape can extrapolate to dose 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = DoseScale((1.0, 10.0, 50.0))
+    >>> FreeMeans().evaluate(np.array([1.0, 50.0]), {"delta": np.array([0.2, 0.9])}, s, np)
+    array([0. , 0.9])
+    """
+
+    name = "free"
+    formula = "f(d_j) = delta_j for each tested dose d_j above the lowest; f(d_lowest) = 0"
+    extrapolates_to_zero = False
+
+    @staticmethod
+    def levels(scale: DoseScale) -> tuple[float, ...]:
+        """Tested doses that own a parameter (all but the lowest)."""
+        return tuple(scale.tested[1:])
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        reason = ("Normal(0, 1) per dose on the standardised scale: each dose's effect "
+                  "against the lowest dose within about two baseline SDs, independently.")
+        return [Parameter("delta", Prior("Normal", mu=0, sigma=1), reason,
+                          "effect of each dose against the lowest tested dose",
+                          levels="dose_level")]
+
+    def evaluate(self, dose, params, scale, xp):
+        indicator = one_hot(dose, self.levels(scale), "dose")
+        return xp.sum(params["delta"] * indicator, axis=-1)
+
+    def check_doses(self, doses, scale):
+        super().check_doses(doses, scale)
+        untested = [d for d in np.atleast_1d(doses) if not np.isclose(d, scale.tested).any()]
+        if untested:
+            raise EstimandError(
+                f"the free per-dose model has no curve between doses: dose(s) "
+                f"{', '.join(f'{d:g}' for d in untested)} were not tested (tested: "
+                f"{', '.join(f'{d:g}' for d in scale.tested)}). Ask for a tested dose or "
+                "fit a dose shape such as 'emax'."
+            )
+
+
+_DOSE_SHAPES: dict[str, Callable[..., DoseShape]] = {}
+
+
+def register_dose_shape(factory: Callable[..., DoseShape], name: str | None = None) -> None:
+    """Make a dose shape available by name in Python and in model files.
+
+    Parameters
+    ----------
+    factory : callable
+        A :class:`DoseShape` subclass (or any callable returning one from keyword options).
+    name : str, optional
+        The name to register (default: ``factory.name``).
+
+    Examples
+    --------
+    >>> class Cubic(DoseShape):
+    ...     name = "cubic_demo"
+    ...     formula = "f(d) = delta * (d/d_ref)**3"
+    ...     def parameters(self, scale):
+    ...         return [Parameter("delta", Prior("Normal", mu=0, sigma=1), "why", "what")]
+    ...     def evaluate(self, dose, params, scale, xp):
+    ...         return params["delta"] * (dose / scale.reference) ** 3
+    >>> register_dose_shape(Cubic)
+    >>> get_dose_shape("cubic_demo").formula
+    'f(d) = delta * (d/d_ref)**3'
+    """
+    key = name or getattr(factory, "name", "")
+    if not key:
+        raise SpecError("register_dose_shape: the shape needs a name.")
+    _DOSE_SHAPES[key] = factory
+
+
+def dose_shape_names() -> list[str]:
+    """Names of the registered dose shapes."""
+    return sorted(_DOSE_SHAPES)
+
+
+def get_dose_shape(shape: str | DoseShape, **options: Any) -> DoseShape:
+    """Look up a dose shape by name (or pass an instance through).
+
+    Parameters
+    ----------
+    shape : str or DoseShape
+        A registered name (see :func:`dose_shape_names`) or a shape object.
+    **options
+        Settings of the shape (for example ``offset`` for ``log_linear``).
+
+    Returns
+    -------
+    DoseShape
+
+    Examples
+    --------
+    >>> get_dose_shape("emax").name
+    'emax'
+    """
+    if isinstance(shape, DoseShape):
+        return shape
+    if shape not in _DOSE_SHAPES:
+        raise SpecError(f"unknown dose shape {shape!r}; choose one of "
+                        f"{', '.join(dose_shape_names())} or register your own.")
+    try:
+        return _DOSE_SHAPES[shape](**options)
+    except TypeError as exc:
+        raise SpecError(f"dose shape {shape!r}: bad options {options!r} ({exc}).") from exc
+
+
+for _shape in (Linear, LogLinear, Emax, FreeMeans):
+    register_dose_shape(_shape)

@@ -1,0 +1,58 @@
+"""Shared fixtures: small trials and fits with fixed (not sampled) posteriors."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import bayesdose as bd
+from bayesdose.fit import DoseResponseFit, attach_metadata
+from bayesdose.model import prepare_inputs
+
+
+def long_frame() -> pd.DataFrame:
+    """A valid long table: 6 patients, doses 1/10/50, baseline 0 and visits 3, 12."""
+    rows = []
+    for i, dose in enumerate([1, 1, 10, 10, 50, 50]):
+        for t, delta in ((0, 0.0), (3, 5.0 + i), (12, 8.0 + 2 * i)):
+            rows.append({"subject": f"p{i}", "dose_mg": dose, "week": t,
+                         "endpoint": "pain", "score": 40.0 + 3 * i + delta})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return long_frame()
+
+
+@pytest.fixture(scope="session")
+def msc() -> bd.TrialData:
+    return bd.datasets.load_msc_trial()
+
+
+def fixed_fit(data: bd.TrialData, model: bd.DoseResponseModel,
+              draws: dict[str, np.ndarray]) -> DoseResponseFit:
+    """A fit whose posterior is given draws, with dims (chain, draw, outcome, ...)."""
+    data = model.select_data(data)
+    inputs = prepare_inputs(data)
+    coords = {"chain": np.arange(next(iter(draws.values())).shape[0]),
+              "draw": np.arange(next(iter(draws.values())).shape[1]),
+              "outcome": inputs.outcomes, "time": list(inputs.visits)}
+    variables = {}
+    for name, values in draws.items():
+        dims = ["chain", "draw", "outcome"]
+        if name == "course":
+            dims.append("time")
+        elif values.ndim == 4:
+            level = "dose_level" if name == "delta" else "visit_level"
+            dims.append(level)
+            coords[level] = np.arange(values.shape[3])
+        variables[name] = (dims, values)
+    idata = az.InferenceData(posterior=xr.Dataset(variables, coords=coords))
+    settings = {"draws": coords["draw"].size, "tune": 0, "chains": coords["chain"].size,
+                "random_seed": 0, "target_accept": 0.9, "sampler": "fixed"}
+    attach_metadata(idata, model, data, inputs, settings)
+    return DoseResponseFit(model, data, idata)
