@@ -200,5 +200,5 @@ def _check_tree_depth(idata: az.InferenceData) -> dict:
         return {"check": "tree_depth", "value": np.nan, "threshold": 0.0, "passed": True,
                 "worst": "not reported by this sampler"}
     fraction = float(hit.to_numpy().astype(bool).mean())
-    return {"check": "tree_depth", "value": round(fraction, 4), "threshold": 0.0,
+    return {"check": "tree_depth", "value": fraction, "threshold": 0.0,
             "passed": fraction == 0.0, "worst": ""}

@@ -1,0 +1,79 @@
+"""Diagnostics: each check passes on good draws and fails, with its advice, on bad ones."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+
+from bayesdose.diagnostics import ADVICE, diagnose
+
+RNG = np.random.default_rng(42)
+
+
+def idata_from(posterior: dict, **stats) -> az.InferenceData:
+    shape = next(iter(posterior.values())).shape[:2]
+    sample_stats = {"diverging": np.zeros(shape, bool),
+                    "energy": RNG.normal(size=shape),
+                    "reached_max_treedepth": np.zeros(shape, bool)}
+    sample_stats.update(stats)
+    return az.from_dict(posterior=posterior, sample_stats=sample_stats)
+
+
+def checks(diag) -> dict:
+    return diag.table.set_index("check")["passed"].to_dict()
+
+
+def test_independent_draws_pass_everything():
+    diag = diagnose(idata_from({"a": RNG.normal(size=(4, 1000)),
+                                "b": RNG.normal(size=(4, 1000, 3))}))
+    assert diag.ok, diag
+    assert all(checks(diag).values())
+    assert (diag.table["advice"] == "").all()
+    assert len(diag.parameters) == 4  # a and three elements of b
+
+
+def test_disagreeing_chains_fail_rhat_and_name_the_parameter():
+    good = RNG.normal(size=(4, 1000))
+    bad = RNG.normal(size=(4, 1000)) + np.array([0, 0, 0, 3.0])[:, None]
+    diag = diagnose(idata_from({"good": good, "bad": bad}))
+    assert not diag.ok
+    row = diag.table.set_index("check").loc["r_hat"]
+    assert not row["passed"] and row["worst"] == "bad" and row["value"] > 1.1
+    assert row["advice"] == ADVICE["r_hat"]
+    assert "FAIL" in repr(diag) and "r_hat" in repr(diag)
+
+
+def test_few_draws_fail_ess():
+    diag = diagnose(idata_from({"x": RNG.normal(size=(2, 50))}))
+    result = checks(diag)
+    assert not result["ess_bulk"] and not result["ess_tail"]
+    assert "Increase draws" in diag.table.set_index("check").loc["ess_bulk", "advice"]
+
+
+def test_divergences_are_counted_and_located():
+    n = 1000
+    x = RNG.normal(size=(4, n))
+    diverging = np.zeros((4, n), bool)
+    diverging[:, :20] = True
+    x[:, :20] = -3.0  # divergences sit in the left tail of x
+    idata = idata_from({"x": x, "y": RNG.normal(size=(4, n))}, diverging=diverging)
+    diag = diagnose(idata)
+    row = diag.table.set_index("check").loc["divergences"]
+    assert row["value"] == 80 and not row["passed"] and row["worst"] == "x"
+    assert "target_accept" in row["advice"]
+    assert diag.divergences["parameter"].iloc[0] == "x"
+    assert diag.divergences["shift_sd"].iloc[0] < -2
+
+
+def test_low_ebfmi_and_tree_depth_fail():
+    n = 1000
+    energy = np.cumsum(RNG.normal(size=(4, n)), axis=1)  # a random walk: E-BFMI near 0
+    depth = np.zeros((4, n), bool)
+    depth[0, :5] = True
+    diag = diagnose(idata_from({"x": RNG.normal(size=(4, n))}, energy=energy,
+                               reached_max_treedepth=depth))
+    result = checks(diag)
+    assert not result["e_bfmi"] and not result["tree_depth"]
+    table = diag.table.set_index("check")
+    assert table.loc["tree_depth", "value"] == 5 / 4000
+    assert "non-centred" in table.loc["e_bfmi", "advice"]
