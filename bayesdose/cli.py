@@ -1,7 +1,7 @@
 """Command line: ``bayesdose demo`` and ``bayesdose fit MODEL.toml --data FILE --out DIR``.
 
 Exit codes: 0 success, 1 the fit ran but failed its diagnostics, 2 bad input (a one-line
-reason on stderr).
+reason on stderr), 3 an unexpected internal error (with its traceback, to report).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 DEMO_SPEC: dict[str, Any] = {
     "name": "demo",
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayesdose",
         description="Bayesian dose-response modelling of longitudinal clinical trials.",
-        epilog="Exit codes: 0 success, 1 diagnostics failed, 2 bad input.",
+        epilog="Exit codes: 0 success, 1 diagnostics failed, 2 bad input, 3 internal error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
@@ -74,8 +74,9 @@ def _run(spec, data_path: Path | None, out: Path | None, force: bool,
     import bayesdose as bd
     from bayesdose.outputs import prepare_folder, write_results
 
-    folder = prepare_folder(out, force) if out is not None else None
     data = spec.load_data(data_path)
+    spec.build_model().prior_table(data)  # every check that needs the data, before any output
+    folder = prepare_folder(out, force) if out is not None else None
     fit = bd.fit(spec, data=data, **overrides)
     if folder is None:
         import tempfile
@@ -105,6 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BayesdoseError as exc:
         print(f"bayesdose: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception:  # anything else is a bug: show it, and keep exit 1 for diagnostics
+        import traceback
+
+        traceback.print_exc()
+        print("bayesdose: internal error (not a problem with your input); please report it.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

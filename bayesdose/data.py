@@ -64,6 +64,12 @@ class OutcomeInfo:
     likelihood: str | None = None
 
     def __post_init__(self) -> None:
+        for key in ("mcid", "lower", "upper"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float, np.number))):
+                raise DataError(f"outcome {self.name!r}: {key} must be a number "
+                                f"(got {value!r}).")
         if self.direction not in DIRECTIONS:
             raise DataError(
                 f"outcome {self.name!r}: direction {self.direction!r} is not one of "

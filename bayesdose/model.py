@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,6 +297,7 @@ class DoseResponseModel:
         """
         data = self.select_data(data)
         inputs = prepare_inputs(data)
+        warn_if_unidentified(self.dose_shape, inputs.dose_scale)
         params = model_parameters(self.dose_shape, self.time_shape, inputs.dose_scale,
                                   inputs.time_scale, self.likelihood)
         priors = resolve_priors(params, self.priors)
@@ -307,7 +309,7 @@ class DoseResponseModel:
             for param in params:
                 dims = ("outcome",) + ((level_dims[param.levels],) if param.levels else ())
                 rv[param.name] = with_dims(priors[param.name], dims).create_variable(param.name)
-            mean_std = self._mean(rv, params, inputs)
+            mean_std = self._mean(rv, inputs)
             scale = inputs.scales.sd[inputs.outcome_idx]
             sign = inputs.scales.sign[inputs.outcome_idx]
             mu = scale * sign * mean_std
@@ -317,37 +319,35 @@ class DoseResponseModel:
             else:
                 pm.StudentT("change", nu=rv["nu"][inputs.outcome_idx], mu=mu, sigma=sigma,
                             observed=inputs.change, dims="obs")
-            self._effect_deterministic(rv, params, inputs)
+            self._effect_deterministic(rv, inputs)
         return model, inputs
 
-    def _shape_params(self, rv, params, index, extra_axes: int) -> dict[str, Any]:
+    def _shape_params(self, rv, inputs: ModelInputs, index, extra_axes: int) -> dict[str, Any]:
         """Shape parameters picked per observation (index) or per outcome (extra axes)."""
-        names = {p.name for p in self.dose_shape.parameters(DoseScale((0.0, 1.0)))}
+        shape_params = [*self.dose_shape.parameters(inputs.dose_scale),
+                        *self.time_shape.parameters(inputs.time_scale)]
         out = {}
-        for param in params:
-            if param.name in ("course", "beta_baseline", "patient_effect", "sigma", "nu"):
-                continue
+        for param in shape_params:
             value = rv[param.name]
             if index is not None:
                 out[param.name] = gather(value, index, param.levels is not None)
             else:
                 expand = (slice(None),) + (None,) * extra_axes
                 out[param.name] = value[expand + ((slice(None),) if param.levels else ())]
-        del names
         return out
 
-    def _mean(self, rv, params, inputs: ModelInputs):
+    def _mean(self, rv, inputs: ModelInputs):
         k = inputs.outcome_idx
-        shape_params = self._shape_params(rv, params, k, 0)
+        shape_params = self._shape_params(rv, inputs, k, 0)
         f = self.dose_shape.evaluate(inputs.dose, shape_params, inputs.dose_scale, pt)
         g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
         return (f * g + rv["course"][k, inputs.time_idx]
                 + rv["beta_baseline"][k] * inputs.baseline_std
                 + rv["patient_effect"][k, inputs.patient_idx])
 
-    def _effect_deterministic(self, rv, params, inputs: ModelInputs) -> None:
+    def _effect_deterministic(self, rv, inputs: ModelInputs) -> None:
         """Dose effect against dose 0 at each tested dose and visit, in outcome units."""
-        shape_params = self._shape_params(rv, params, None, 2)
+        shape_params = self._shape_params(rv, inputs, None, 2)
         dose = np.asarray(inputs.doses)[:, None]
         elapsed = np.asarray(inputs.time_scale.visits)
         f = self.dose_shape.evaluate(dose, shape_params, inputs.dose_scale, pt)
@@ -457,6 +457,30 @@ class DoseResponseModel:
             return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
 
 
+class IdentifiabilityWarning(UserWarning):
+    """The data cannot identify every parameter of the chosen shape; priors carry some."""
+
+
+def warn_if_unidentified(dose_shape: DoseShape, dose_scale: DoseScale) -> None:
+    """Warn when a dose shape has more scalar parameters than the doses can identify.
+
+    With D tested doses the data identify D - 1 contrasts between doses (the level at
+    dose 0 is confounded with the common course unless placebo was tested, and then it
+    is fixed at 0), so a shape with more than D - 1 scalar parameters leans on its priors.
+    """
+    scalars = [p.name for p in dose_shape.parameters(dose_scale) if p.levels is None]
+    identified = len(dose_scale.tested) - 1
+    if len(scalars) > identified:
+        warnings.warn(
+            f"dose shape {dose_shape.name!r} has {len(scalars)} parameters "
+            f"({', '.join(scalars)}) but {len(dose_scale.tested)} tested doses identify only "
+            f"{identified} contrasts: the data cannot pin all of them down, and their priors "
+            "decide the rest. Report contrasts at tested doses rather than ED50-type "
+            "quantities, or use a shape with fewer parameters (e.g. 'emax').",
+            IdentifiabilityWarning, stacklevel=3,
+        )
+
+
 def _coords(inputs: ModelInputs, dose_shape: DoseShape, time_shape: TimeShape) -> dict:
     coords = {
         "outcome": inputs.outcomes,
@@ -481,7 +505,8 @@ def _check_sampler_settings(draws: int, tune: int, chains: int, target_accept: f
         if not isinstance(value, (int, np.integer)) or value < low:
             raise SpecError(f"sampler setting {name} must be an integer >= {low} "
                             f"(got {value!r}).")
-    if not 0 < target_accept < 1:
+    if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) \
+            or not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be between 0 and 1 (got {target_accept!r}).")
     if sampler not in SAMPLERS:
         raise SpecError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)}.")

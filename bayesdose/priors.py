@@ -193,13 +193,20 @@ def prior_from_mapping(value: Any, field: str) -> Prior:
     kwargs = {key: prior_from_mapping(val, f"{field}.{key}") if isinstance(val, Mapping)
               else val for key, val in value.items()}
     for key, val in kwargs.items():
-        if not isinstance(val, (int, float, Prior)) or isinstance(val, bool):
+        if not _is_value(val):
             raise SpecError(f"{field}.{key}: expected a number or a nested prior table "
                             f"(got {val!r}).")
     try:
         return Prior(dist, centered=centered, **kwargs)
     except Exception as exc:  # pymc_extras raises several types for a bad prior
         raise SpecError(f"{field}: {exc}") from exc
+
+
+def _is_value(val: Any) -> bool:
+    """A number, a nested prior, or a (nested) list of numbers."""
+    if isinstance(val, list):
+        return bool(val) and all(_is_value(v) and not isinstance(v, Prior) for v in val)
+    return isinstance(val, (int, float, Prior)) and not isinstance(val, bool)
 
 
 def prior_to_mapping(prior: Prior) -> dict[str, Any]:

@@ -328,6 +328,184 @@ class FreeMeans(DoseShape):
             )
 
 
+HILL_REASON = (
+    "StudentT(nu=5, mu=0, sigma=0.425) on log(Hill): clinDR's meta-analytic prior for the "
+    "Hill exponent (emaxPrior.control: loglammu=0, loglamsca=0.425), centred on the "
+    "hyperbolic Emax (Hill = 1) with 95% between about 0.3 and 3.4. clinDR also correlates "
+    "it with log ED50 (parmCor = -0.45); here the two are independent."
+)
+
+
+class SigmoidEmax(DoseShape):
+    """Sigmoid Emax (Hill) model, parameterised by the effect at the top dose.
+
+    f(d) = delta * h(d) / h(d_ref), h(d) = d^n / (ED50^n + d^n), ED50 = p50 * exp(log_ed50),
+    n = exp(log_hill). With three doses and no placebo, ED50 and the Hill exponent are not
+    both identified by the data; their priors carry them (a warning says so).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = DoseScale((0.0, 10.0, 50.0))
+    >>> p = {"delta": 1.0, "log_ed50": np.log(10 / s.midpoint), "log_hill": 0.0}
+    >>> round(float(SigmoidEmax().evaluate(np.array(10.0), p, s, np)), 6)  # = hyperbolic
+    0.6
+    """
+
+    name = "sigmoid_emax"
+    formula = ("f(d) = delta * h(d)/h(d_ref), h(d) = d^n/(ED50^n + d^n), "
+               "ED50 = p50 * exp(log_ed50), n = exp(log_hill)")
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        return [*Emax().parameters(scale),
+                Parameter("log_hill", Prior("StudentT", nu=5, mu=0, sigma=0.425), HILL_REASON,
+                          "log of the Hill exponent (steepness; 0 = hyperbolic Emax)")]
+
+    def evaluate(self, dose, params, scale, xp):
+        hill = xp.exp(params["log_hill"])
+        ed50 = scale.midpoint * xp.exp(params["log_ed50"])
+        ratio_ref = (scale.reference / ed50) ** hill
+        # (0 / ED50)^n has an undefined gradient in n: evaluate at dose 1 and mask to 0
+        dose = np.asarray(dose, dtype=float)
+        positive = (dose > 0).astype(float)
+        ratio = positive * (np.where(dose > 0, dose, 1.0) / ed50) ** hill
+        return params["delta"] * ratio / (1 + ratio) * (1 + ratio_ref) / ratio_ref
+
+    def derived(self, params, scale):
+        ed50 = scale.midpoint * np.exp(params["log_ed50"])
+        hill = np.exp(params["log_hill"])
+        ratio_ref = (scale.reference / ed50) ** hill
+        return {"ed50": ed50, "hill": hill,
+                "emax": params["delta"] * (1 + ratio_ref) / ratio_ref}
+
+
+RATE_REASON = (
+    "Normal(0, 1) on log(kappa / d_ref): the curvature scale between about 1/7 and 7 times "
+    "the top dose (95%), from clearly convex (effect only near the top dose) to nearly linear."
+)
+
+
+class ExponentialDose(DoseShape):
+    """Exponential (convex) dose-response, DoseFinding's ``exponential`` model.
+
+    f(d) = delta * (exp(d/kappa) - 1) / (exp(d_ref/kappa) - 1), kappa = d_ref * exp(log_kappa).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = DoseScale((0.0, 50.0))
+    >>> float(ExponentialDose().evaluate(np.array(50.0), {"delta": 2.0, "log_kappa": 0.3},
+    ...                                  s, np))
+    2.0
+    """
+
+    name = "exponential"
+    formula = ("f(d) = delta * (exp(d/kappa) - 1)/(exp(d_ref/kappa) - 1), "
+               "kappa = d_ref * exp(log_kappa)")
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        return [_delta(),
+                Parameter("log_kappa", Prior("Normal", mu=0, sigma=1), RATE_REASON,
+                          "log of the dose scale of the convexity, relative to the top dose")]
+
+    def evaluate(self, dose, params, scale, xp):
+        kappa = scale.reference * xp.exp(params["log_kappa"])
+        return (params["delta"] * xp.expm1(dose / kappa)
+                / xp.expm1(scale.reference / kappa))
+
+
+CURVATURE_REASON = (
+    "Normal(0, 1): the bend of the curve within about two baseline SDs; 0 is linear, "
+    "|curvature| > |delta| gives a peak inside the tested range (umbrella shape)."
+)
+
+
+class Quadratic(DoseShape):
+    """Quadratic dose-response (may rise then fall), with x = d / d_ref.
+
+    f(d) = delta * x + curvature * x * (x - 1), so f(0) = 0 and f(d_ref) = delta.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = DoseScale((0.0, 50.0))
+    >>> Quadratic().evaluate(np.array([25.0, 50.0]), {"delta": 1.0, "curvature": -2.0}, s, np)
+    array([1., 1.])
+    """
+
+    name = "quadratic"
+    formula = "f(d) = delta * x + curvature * x * (x - 1), x = d / d_ref"
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        return [_delta(),
+                Parameter("curvature", Prior("Normal", mu=0, sigma=1), CURVATURE_REASON,
+                          "departure from linearity (negative = concave)")]
+
+    def evaluate(self, dose, params, scale, xp):
+        x = dose / scale.reference
+        return params["delta"] * x + params["curvature"] * x * (x - 1)
+
+
+MONOTONE_DIRECTIONS = ("increasing", "decreasing")
+
+
+@dataclass
+class Monotone(DoseShape):
+    """Monotone non-parametric dose-response: ordered non-negative increments.
+
+    f(d_j) = s * (inc_1 + ... + inc_j) at the j-th tested dose above the lowest,
+    f(lowest) = 0, inc_j >= 0 the gain from one tested dose to the next, and s = +1
+    ("increasing": better with dose on the direction-aligned scale) or -1 ("decreasing").
+    Increments are drawn directly (not as a split of a total effect), which keeps the
+    posterior free of the funnel a total-times-simplex form has when the effect is small.
+
+    Parameters
+    ----------
+    direction : {"increasing", "decreasing"}
+        Which way the response moves with dose, on the direction-aligned scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = DoseScale((1.0, 10.0, 50.0))
+    >>> Monotone().evaluate(np.array([1.0, 10.0, 50.0]),
+    ...                     {"increments": np.array([0.5, 1.5])}, s, np)
+    array([0. , 0.5, 2. ])
+    """
+
+    direction: str = "increasing"
+    name: ClassVar[str] = "monotone"
+    formula: ClassVar[str] = ("f(d_j) = s * (inc_1 + ... + inc_j), inc >= 0, "
+                              "f(lowest) = 0, s = +1 increasing / -1 decreasing")
+    extrapolates_to_zero: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.direction not in MONOTONE_DIRECTIONS:
+            raise SpecError(f"monotone: direction must be one of "
+                            f"{', '.join(MONOTONE_DIRECTIONS)} (got {self.direction!r}).")
+
+    levels = staticmethod(FreeMeans.levels)
+
+    def parameters(self, scale: DoseScale) -> list[Parameter]:
+        return [Parameter(
+            "increments", Prior("HalfNormal", sigma=0.5),
+            "HalfNormal(0.5) per step up in dose: each step adds between 0 and about one "
+            "baseline SD of improvement, and a step can be nil.",
+            "gain in effect from each tested dose to the next (standardised, >= 0)",
+            levels="dose_level")]
+
+    def evaluate(self, dose, params, scale, xp):
+        sign = 1.0 if self.direction == "increasing" else -1.0
+        cumulative = xp.cumsum(params["increments"], axis=-1)
+        indicator = one_hot(dose, self.levels(scale), "dose")
+        return sign * xp.sum(cumulative * indicator, axis=-1)
+
+    def check_doses(self, doses, scale):
+        FreeMeans().check_doses(doses, scale)
+
+    def options(self) -> dict[str, Any]:
+        return {"direction": self.direction}
+
 _DOSE_SHAPES: dict[str, Callable[..., DoseShape]] = {}
 
 
@@ -395,5 +573,6 @@ def get_dose_shape(shape: str | DoseShape, **options: Any) -> DoseShape:
         raise SpecError(f"dose shape {shape!r}: bad options {options!r} ({exc}).") from exc
 
 
-for _shape in (Linear, LogLinear, Emax, FreeMeans):
+for _shape in (Linear, LogLinear, Emax, SigmoidEmax, ExponentialDose, Quadratic, FreeMeans,
+               Monotone):
     register_dose_shape(_shape)

@@ -47,7 +47,7 @@ from typing import Any
 from pymc_extras.prior import Prior
 
 from bayesdose.data import TrialData
-from bayesdose.errors import SpecError
+from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.model import DoseResponseModel
 from bayesdose.priors import prior_from_mapping, prior_to_mapping
 
@@ -194,8 +194,10 @@ class ModelSpec:
             estimands=_table(raw, "estimands"),
             base_dir=None if base_dir is None else Path(base_dir),
         )
-        spec.build_model()
+        spec._check_prior_names(spec.build_model())
+        spec._check_sampler()
         spec._check_estimands()
+        spec._check_outcome_info()
         return spec
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,6 +220,52 @@ class ModelSpec:
         except TypeError as exc:  # pragma: no cover - keys are checked before
             raise SpecError(f"[model]: {exc}") from exc
 
+    def _check_prior_names(self, model: DoseResponseModel) -> None:
+        """Every prior names a parameter of the model (names do not depend on the data)."""
+        from bayesdose.priors import model_parameters
+        from bayesdose.shapes import DoseScale
+        from bayesdose.timecourses import TimeScale
+
+        params = model_parameters(model.dose_shape, model.time_shape,
+                                  DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
+                                  model.likelihood)
+        names = [p.name for p in params]
+        for name in self.priors:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise SpecError(
+                    f"priors.{name}: no parameter named {name!r} in this model "
+                    f"(dose_shape={model.dose_shape.name!r}, "
+                    f"time_shape={model.time_shape.name!r}).{hint} Its parameters are "
+                    f"{', '.join(names)}.")
+
+    def _check_sampler(self) -> None:
+        for key, value in self.sampler.items():
+            if key == "sampler":
+                ok, want = isinstance(value, str), "a string"
+            elif key == "target_accept":
+                ok, want = _is_number(value) and 0 < value < 1, "a number between 0 and 1"
+            else:
+                low = 0 if key in ("tune", "random_seed") else 1
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+                want = f"an integer >= {low}"
+            if not ok:
+                raise SpecError(f"sampler.{key} must be {want} (got {value!r}).")
+
+    def _check_outcome_info(self) -> None:
+        from bayesdose.data import outcome_info_from_mapping
+
+        for name, meta in self.outcome_info.items():
+            for key in ("mcid", "lower", "upper"):
+                if meta.get(key) is not None and not _is_number(meta[key]):
+                    raise SpecError(f"outcomes.{name}.{key} must be a number "
+                                    f"(got {meta[key]!r}).")
+            try:
+                outcome_info_from_mapping(name, meta)
+            except BayesdoseError as exc:
+                raise SpecError(f"outcomes.{name}: {exc}") from exc
+
     def _check_estimands(self) -> None:
         contrasts = self.estimands.get("contrasts", [])
         if not isinstance(contrasts, list) or not all(
@@ -230,6 +278,9 @@ class ModelSpec:
             values = self.estimands.get(key, [])
             if not isinstance(values, list) or not all(_is_number(x) for x in values):
                 raise SpecError(f"estimands.{key} must be a list of numbers.")
+        reference = self.estimands.get("reference")
+        if reference is not None and not _is_number(reference):
+            raise SpecError(f"estimands.reference must be a dose (a number), got {reference!r}.")
         prob = self.estimands.get("hdi_prob", 0.95)
         if not (_is_number(prob) and 0 < prob < 1):
             raise SpecError(f"estimands.hdi_prob must be between 0 and 1 (got {prob!r}).")

@@ -168,6 +168,170 @@ class FreeVisits(TimeShape):
             )
 
 
+WANE_REASON = (
+    "Normal(log 4, 1) on log(t_wane / t_half - 1): the waning half-life about five times "
+    "the onset half-time (95% between about 1.6 and 30 times), so the effect may fade "
+    "within the follow-up or last well beyond it."
+)
+
+
+class Bateman(TimeShape):
+    """Onset then waning (Bateman function), scaled so that its peak is 1.
+
+    g(t) = (exp(-k_out t) - exp(-k_in t)) / (exp(-k_out t*) - exp(-k_in t*)), with
+    k_in = ln 2 / t_half, k_out = ln 2 / t_wane, t_wane = t_half * (1 + exp(log_wane)) so
+    that k_out < k_in (which makes the two rates identifiable), and t* the time of the peak.
+    The dose shape then gives the peak effect.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 12.0))
+    >>> p = {"log_t_half": np.log(1 / 12), "log_wane": np.log(3.0)}
+    >>> g = Bateman().evaluate(np.linspace(0, 12, 241), p, s, np)
+    >>> round(float(g.max()), 4), float(g[0])
+    (1.0, 0.0)
+    """
+
+    name = "bateman"
+    formula = ("g(t) = (exp(-k_out t) - exp(-k_in t)) / peak, k_in = ln2/t_half, "
+               "k_out = ln2/t_wane, t_wane = t_half * (1 + exp(log_wane))")
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        return [*Exponential().parameters(scale),
+                Parameter("log_wane", Prior("Normal", mu=float(np.log(4.0)), sigma=1),
+                          WANE_REASON, "log of (waning half-life / onset half-time - 1)")]
+
+    @staticmethod
+    def rates(params: dict[str, Any], scale: TimeScale, xp: Any) -> tuple[Any, Any]:
+        """Onset and waning rates (per unit of time)."""
+        t_half = scale.reference * xp.exp(params["log_t_half"])
+        t_wane = t_half * (1 + xp.exp(params["log_wane"]))
+        return np.log(2.0) / t_half, np.log(2.0) / t_wane
+
+    def evaluate(self, time, params, scale, xp):
+        k_in, k_out = self.rates(params, scale, xp)
+        peak_time = xp.log(k_in / k_out) / (k_in - k_out)
+        peak = xp.exp(-k_out * peak_time) - xp.exp(-k_in * peak_time)
+        return (xp.exp(-k_out * time) - xp.exp(-k_in * time)) / peak
+
+    def derived(self, params, scale):
+        k_in, k_out = self.rates(params, scale, np)
+        return {"t_half": np.log(2.0) / k_in, "t_wane": np.log(2.0) / k_out,
+                "t_peak": np.log(k_in / k_out) / (k_in - k_out)}
+
+
+ET50_REASON = (
+    "Normal(log 0.2, 1) on log(ET50 / last visit): half the plateau at a fifth of the "
+    "follow-up, 95% between about 1/35 and 1.4 times the follow-up."
+)
+
+
+class EmaxTime(TimeShape):
+    """Emax in time: g(t) = t / (ET50 + t), ET50 = last visit * exp(log_et50).
+
+    The dose shape gives the plateau effect (t -> infinity), as for ``exponential``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 12.0))
+    >>> float(EmaxTime().evaluate(np.array(3.0), {"log_et50": np.log(3 / 12)}, s, np))
+    0.5
+    """
+
+    name = "emax"
+    formula = "g(t) = t / (ET50 + t), ET50 = t_last * exp(log_et50)"
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        return [Parameter("log_et50", Prior("Normal", mu=float(np.log(0.2)), sigma=1),
+                          ET50_REASON, "log of the time to half the plateau effect, relative "
+                          "to the last visit")]
+
+    def evaluate(self, time, params, scale, xp):
+        et50 = scale.reference * xp.exp(params["log_et50"])
+        return time / (et50 + time)
+
+    def derived(self, params, scale):
+        return {"et50": scale.reference * np.exp(params["log_et50"])}
+
+
+def hat_basis(time: Any, knots: tuple[float, ...]) -> np.ndarray:
+    """Piecewise-linear interpolation weights of ``time`` on the nodes (0, *knots).
+
+    Beyond the last knot the weight stays on it (the course is flat there).
+
+    Examples
+    --------
+    >>> hat_basis([1.5, 20.0], (1.0, 3.0)).tolist()
+    [[0.0, 0.75, 0.25], [0.0, 0.0, 1.0]]
+    """
+    nodes = np.concatenate([[0.0], np.asarray(knots, dtype=float)])
+    clipped = np.clip(np.asarray(time, dtype=float), 0.0, nodes[-1])
+    eye = np.eye(nodes.size)
+    return np.stack([np.interp(clipped, nodes, eye[j]) for j in range(nodes.size)], axis=-1)
+
+
+@dataclass
+class PiecewiseLinear(TimeShape):
+    """Piecewise linear between knots: g(0) = 0, g(last knot) = 1, free values between.
+
+    Parameters
+    ----------
+    knots : sequence of float, optional
+        Knot times after baseline (default: the visits). The effect is flat after the
+        last knot; the dose shape gives the effect there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 3.0, 6.0, 12.0))
+    >>> shape = PiecewiseLinear(knots=(3.0, 12.0))
+    >>> shape.evaluate(np.array([1.5, 3.0, 7.5, 24.0]), {"gamma": np.array([0.8])}, s, np)
+    array([0.4, 0.8, 0.9, 1. ])
+    """
+
+    knots: tuple[float, ...] | None = None
+    name: ClassVar[str] = "piecewise_linear"
+    formula: ClassVar[str] = ("g linear between knots, g(0) = 0, g(k_j) = gamma_j, "
+                              "g(k_last) = 1, flat after")
+
+    def __post_init__(self) -> None:
+        if self.knots is not None:
+            knots = tuple(float(k) for k in self.knots)
+            if not knots or any(k <= 0 for k in knots) or list(knots) != sorted(set(knots)):
+                raise SpecError("piecewise_linear: knots must be increasing times after "
+                                f"baseline (> 0); got {list(self.knots)!r}.")
+            self.knots = knots
+
+    def knot_times(self, scale: TimeScale) -> tuple[float, ...]:
+        """The knots in force (the visits by default)."""
+        return self.knots if self.knots is not None else scale.visits
+
+    def levels(self, scale: TimeScale) -> tuple[float, ...]:
+        """Knots that own a parameter (all but the last)."""
+        return tuple(self.knot_times(scale)[:-1])
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        if not self.levels(scale):
+            return []
+        return [Parameter("gamma", Prior("Normal", mu=0.5, sigma=0.5),
+                          "Normal(0.5, 0.5) per knot: the effect at an earlier knot is usually "
+                          "a fraction (0 to 1) of the effect at the last knot.",
+                          "dose effect at each earlier knot, as a fraction of the last knot's",
+                          levels="visit_level")]
+
+    def evaluate(self, time, params, scale, xp):
+        basis = hat_basis(time, self.knot_times(scale))
+        last = basis[..., -1]
+        if basis.shape[-1] <= 2:
+            return last
+        return xp.sum(params["gamma"] * basis[..., 1:-1], axis=-1) + last
+
+    def options(self) -> dict[str, Any]:
+        return {} if self.knots is None else {"knots": list(self.knots)}
+
+
 _TIME_SHAPES: dict[str, Callable[..., TimeShape]] = {}
 
 
@@ -235,5 +399,5 @@ def get_time_shape(shape: str | TimeShape, **options: Any) -> TimeShape:
         raise SpecError(f"time shape {shape!r}: bad options {options!r} ({exc}).") from exc
 
 
-for _shape in (Exponential, FreeVisits):
+for _shape in (Exponential, Bateman, EmaxTime, PiecewiseLinear, FreeVisits):
     register_time_shape(_shape)

@@ -49,7 +49,7 @@ def test_unknown_prior_name_lists_the_parameters(msc):
     model = bd.DoseResponseModel("linear", "exponential", priors={"log_ed50": Prior("Normal")})
     with pytest.raises(SpecError, match=r"no parameter named 'log_ed50'.*delta, log_t_half"):
         model.prior_table(msc.select(["koos_pain"]))
-    with pytest.raises(SpecError, match="must be a pymc_extras.prior.Prior"):
+    with pytest.raises(SpecError, match=r"must be a pymc_extras\.prior\.Prior"):
         bd.DoseResponseModel(priors={"delta": 3.0}).prior_table(msc.select(["koos_pain"]))
 
 

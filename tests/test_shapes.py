@@ -142,7 +142,7 @@ def test_user_shape_is_registered_and_usable_by_name():
 
 
 def test_unknown_shapes_and_bad_options():
-    with pytest.raises(SpecError, match="unknown dose shape 'emx'.*emax"):
+    with pytest.raises(SpecError, match=r"unknown dose shape 'emx'.*emax"):
         get_dose_shape("emx")
     with pytest.raises(SpecError, match="unknown time shape 'expo'"):
         get_time_shape("expo")

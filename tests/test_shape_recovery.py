@@ -1,0 +1,91 @@
+"""Every dose shape and time course recovers known parameters from simulated trials.
+
+Each fast test simulates one trial large enough to learn the shape (five doses with
+placebo, 12 patients per arm, four visits), fits it with few draws and checks that the
+posterior intervals cover the true effects. The slow grid repeats this over more seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayesdose as bd
+from bayesdose.simulate import simulate_trial
+
+DOSES = (0.0, 5.0, 10.0, 25.0, 50.0)
+VISITS = (1.0, 3.0, 6.0, 12.0)
+P50 = float(np.exp(np.mean(np.log([5.0, 10.0, 25.0, 50.0]))))
+EXPONENTIAL_ONSET = {"log_t_half": float(np.log(1.5 / 12))}
+
+DOSE_TRUTHS = {
+    "linear": {"delta": 1.0},
+    "log_linear": {"delta": 1.0},
+    "emax": {"delta": 1.2, "log_ed50": float(np.log(8.0 / P50))},
+    "sigmoid_emax": {"delta": 1.2, "log_ed50": float(np.log(12.0 / P50)),
+                     "log_hill": float(np.log(2.5))},
+    "exponential": {"delta": 1.0, "log_kappa": float(np.log(0.4))},
+    "quadratic": {"delta": 0.6, "curvature": -1.2},
+    "free": {"delta": np.array([0.3, 0.6, 0.9, 1.0])},
+    "monotone": {"increments": np.array([0.1, 0.3, 0.4, 0.2])},
+}
+TIME_TRUTHS = {
+    "bateman": {"log_t_half": float(np.log(1.0 / 12)), "log_wane": float(np.log(5.0))},
+    "emax": {"log_et50": float(np.log(2.0 / 12))},
+    "piecewise_linear": {"gamma": np.array([0.3, 0.6, 0.9])},
+    "free": {"gamma": np.array([0.4, 0.7, 1.1])},
+}
+
+
+def recover(dose_shape: str, time_shape: str, params: dict, seed: int, draws: int = 300):
+    sim = simulate_trial(doses=DOSES, n_per_arm=12, visits=VISITS, dose_shape=dose_shape,
+                         time_shape=time_shape, shape_params=params,
+                         course=[0.2, 0.1, 0.0, -0.1], sigma=0.35, patient_sd=0.4, seed=seed)
+    fit = bd.DoseResponseModel(dose_shape, time_shape).fit(
+        sim.data, draws=draws, tune=400, chains=2, random_seed=seed, progressbar=False,
+        prior_draws=0)
+    return sim, fit
+
+
+def assert_covers(sim, fit) -> None:
+    """90% HDI of the top-dose effect at the last visit, 99% HDIs of all other effects."""
+    truth = sim.true_effect.set_index(["dose", "time"])["effect"]
+    main = fit.effect(dose=50, time=12, hdi_prob=0.9).iloc[0]
+    assert main["hdi_low"] <= truth[(50.0, 12.0)] <= main["hdi_high"], (main, truth)
+    table = fit.effect(hdi_prob=0.99).set_index(["dose", "time"])
+    inside = (table["hdi_low"] <= truth) & (truth <= table["hdi_high"])
+    assert inside.all(), table.assign(truth=truth)[~inside]
+    assert fit.diagnostics().table.set_index("check").loc["divergences", "value"] <= 2
+
+
+@pytest.mark.parametrize("dose_shape", sorted(DOSE_TRUTHS))
+def test_dose_shape_recovery(dose_shape):
+    params = {**DOSE_TRUTHS[dose_shape], **EXPONENTIAL_ONSET}
+    sim, fit = recover(dose_shape, "exponential", params, seed=101)
+    assert_covers(sim, fit)
+
+
+@pytest.mark.parametrize("time_shape", sorted(TIME_TRUTHS))
+def test_time_shape_recovery(time_shape):
+    params = {"delta": 1.2, **TIME_TRUTHS[time_shape]}
+    sim, fit = recover("linear", time_shape, params, seed=202)
+    assert_covers(sim, fit)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("dose_shape", sorted(DOSE_TRUTHS))
+def test_dose_shape_recovery_grid(dose_shape, seed):
+    params = {**DOSE_TRUTHS[dose_shape], **EXPONENTIAL_ONSET}
+    sim, fit = recover(dose_shape, "exponential", params, seed=seed, draws=1000)
+    assert_covers(sim, fit)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("time_shape", sorted(TIME_TRUTHS))
+def test_time_shape_recovery_grid(time_shape, seed):
+    params = {"delta": 1.2, **TIME_TRUTHS[time_shape]}
+    sim, fit = recover("emax", time_shape, {**params, "log_ed50": 0.0}, seed=seed,
+                       draws=1000)
+    assert_covers(sim, fit)
