@@ -426,6 +426,13 @@ class DoseResponseModel:
         attach_metadata(idata, self, data, inputs, settings)
         return DoseResponseFit(self, data, idata)
 
+    def plot_prior(self, data: TrialData, draws: int = 500, random_seed: int = 1):
+        """Figure of the dose-response and time course the priors imply (see
+        :func:`bayesdose.plots.plot_prior_predictive`)."""
+        from bayesdose.plots import plot_prior_predictive
+
+        return plot_prior_predictive(self, data, draws=draws, random_seed=random_seed)
+
     def sample_prior_predictive(self, data: TrialData, draws: int = 500,
                                 random_seed: int = 1):
         """Draw from the prior and prior predictive on ``data``'s design.

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bayesdose.estimands import as_list
+from bayesdose.timecourses import FreeVisits
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -107,3 +108,83 @@ def _panel(ax, fit, name, times, curves, observed, colours, hdi_prob) -> None:
     ax.set_ylabel(f"change from baseline{unit}\n{arrow}", fontsize=8)
     ax.set_title(info.label or name, fontsize=10)
     ax.legend(fontsize=7, title=f"{int(hdi_prob * 100)}% HDI", title_fontsize=7)
+
+
+def plot_prior_predictive(model, data, draws: int = 500, random_seed: int = 1,
+                          n_curves: int = 40) -> Figure:
+    """What the priors say before seeing data: implied dose-response and time course.
+
+    Left: the dose effect at the last visit against dose; right: the effect of the top
+    dose over time. Both on the standardised, direction-aligned scale (baseline SDs,
+    positive = better), where the priors are stated, with 50% and 90% prior bands and a
+    few single prior draws.
+
+    Parameters
+    ----------
+    model : DoseResponseModel
+        The model (its priors in force).
+    data : TrialData
+        The trial design (doses, visits); its values are not used.
+    draws : int
+        Prior draws.
+    random_seed : int
+        Seed.
+    n_curves : int
+        Single draws to draw as thin lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+    >>> fig = plot_prior_predictive(bd.DoseResponseModel(), data, draws=100)
+    >>> len(fig.axes)
+    2
+    """
+    from bayesdose.estimands import effect_draws
+    from bayesdose.model import prepare_inputs
+
+    data = model.select_data(data).select(model.select_data(data).outcomes[:1])
+    inputs = prepare_inputs(data)
+    prior = model.sample_prior_predictive(data, draws=draws, random_seed=random_seed).prior
+    doses = dose_grid(list(inputs.doses), model.dose_shape.extrapolates_to_zero)
+    last = inputs.time_scale.reference
+    defined_between_visits = not isinstance(model.time_shape, FreeVisits)
+    times = (np.linspace(0.0, last * 1.25, 60) if defined_between_visits
+             else np.asarray(inputs.time_scale.visits))
+    unit = np.ones(1)
+    by_dose = effect_draws(prior, model.dose_shape, model.time_shape, inputs.dose_scale,
+                           inputs.time_scale, doses, [last], unit)[:, :, 0, :, 0]
+    by_time = effect_draws(prior, model.dose_shape, model.time_shape, inputs.dose_scale,
+                           inputs.time_scale, [inputs.dose_scale.reference], times,
+                           unit)[:, :, 0, 0, :]
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
+    _prior_panel(axes[0], doses, by_dose.reshape(-1, doses.size), n_curves)
+    axes[0].set_xlabel(f"dose ({data.dose_unit})")
+    axes[0].set_title(f"dose effect at {last:g} {data.time_unit} after baseline", fontsize=9)
+    if min(inputs.doses) > 0:
+        axes[0].set_xscale("log")
+    _prior_panel(axes[1], times + inputs.baseline_time, by_time.reshape(-1, times.size),
+                 n_curves)
+    axes[1].set_xlabel(f"time ({data.time_unit})")
+    axes[1].set_title(f"effect of the top dose ({inputs.dose_scale.reference:g}) over time",
+                      fontsize=9)
+    for ax in axes:
+        ax.set_ylabel("effect vs dose 0 (baseline SDs, + = better)", fontsize=8)
+        ax.axhline(0.0, color="grey", linewidth=0.6)
+    fig.suptitle(f"Prior predictive: {model.dose_shape.name} x {model.time_shape.name}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _prior_panel(ax, x: np.ndarray, draws: np.ndarray, n_curves: int) -> None:
+    for low, high, alpha in ((5, 95, 0.2), (25, 75, 0.35)):
+        ax.fill_between(x, np.percentile(draws, low, axis=0), np.percentile(draws, high, axis=0),
+                        color="C0", alpha=alpha, linewidth=0)
+    for row in draws[: n_curves]:
+        ax.plot(x, row, color="C0", linewidth=0.4, alpha=0.5)
+    ax.plot(x, np.median(draws, axis=0), color="C0", linewidth=1.5)

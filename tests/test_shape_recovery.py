@@ -89,3 +89,16 @@ def test_time_shape_recovery_grid(time_shape, seed):
     sim, fit = recover("emax", time_shape, {**params, "log_ed50": 0.0}, seed=seed,
                        draws=1000)
     assert_covers(sim, fit)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dose_shape", sorted(DOSE_TRUTHS))
+def test_each_shape_samples_the_embedded_example_cleanly(dose_shape, recwarn):
+    """Default priors and settings on the three-dose example: no divergences, or a warning
+    that the shape is not identifiable from three doses."""
+    data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+    fit = bd.DoseResponseModel(dose_shape, "exponential").fit(data, random_seed=5,
+                                                              progressbar=False, prior_draws=0)
+    divergences = fit.diagnostics().table.set_index("check").loc["divergences", "value"]
+    warned = any(w.category.__name__ == "IdentifiabilityWarning" for w in recwarn)
+    assert divergences == 0 or warned, f"{dose_shape}: {divergences} divergences"
