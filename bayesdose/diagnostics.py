@@ -79,13 +79,21 @@ class Diagnostics:
 
 
 def parameter_diagnostics(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:
-    """Rank-normalised R-hat and bulk/tail ESS for every element of ``var_names``."""
+    """Rank-normalised R-hat and bulk/tail ESS for every element of ``var_names``.
+
+    Elements that are constant by construction (an effect fixed at 0 at the reference
+    dose, the upper triangle of a Cholesky factor) have no R-hat or ESS and are left out.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    varies = np.concatenate([
+        (idata.posterior[name].std(("chain", "draw")).to_numpy() > 0).ravel()
+        for name in var_names
+    ])
     frame = summary[["r_hat", "ess_bulk", "ess_tail"]].copy()
     frame.index.name = "parameter"
-    return frame.reset_index()
+    return frame[varies].reset_index()
 
 
 def _sample_stat(idata: az.InferenceData, *names: str):

@@ -30,8 +30,9 @@ from bayesdose.estimands import (
     summarise,
     tidy_grid,
 )
+from bayesdose.inputs import ModelInputs
 from bayesdose.io import write_atomic
-from bayesdose.model import DoseResponseModel, ModelInputs, prepare_inputs
+from bayesdose.model import DoseResponseModel
 
 CONFIG_ATTR = "bayesdose_config"
 SCALES = ("outcome", "standardised")
@@ -157,7 +158,7 @@ class DoseResponseFit:
         self.model = model
         self.data = data
         self.idata = idata
-        self.inputs = prepare_inputs(data)
+        self.inputs = model.inputs(data)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -186,9 +187,15 @@ class DoseResponseFit:
         return self.model.prior_table(self.data)
 
     def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
-        """Posterior summary (ArviZ) of the model's parameters, patient effects excluded."""
+        """Posterior summary (ArviZ) of the model's parameters.
+
+        Patient-level terms, non-centred offsets and the Cholesky factor are left out;
+        the correlation of patient effects is in :meth:`patient_correlation`.
+        """
+        skip = ("patient_effect", "patient_z", "patient_chol", "patient_chol_corr")
         names = [v for v in self.idata.posterior.data_vars
-                 if not v.startswith("patient_effect") or v.endswith("_sigma")]
+                 if v not in skip and not v.endswith("_offset")
+                 and not (v.startswith("patient_effect") and not v.endswith("_sigma"))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             table = az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)

@@ -1,17 +1,21 @@
 """The dose-response model: what it is, separate from how it is sampled and read out.
 
-For patient i, outcome k and visit t after baseline, the change from baseline is
+For patient i, outcome k and visit t after baseline, on the standardised,
+direction-aligned scale (outcome units / s_k, times sign_k so that positive = better),
 
-    change_ikt = s_k * sign_k * ( f_k(dose_i) * g_k(t) + h_k(t)
-                                  + beta_k * (baseline_ik - mean_k) / s_k + u_ik ) + e_ikt
+    m_ikt = f_k(dose_i) * g_k(t) + h_k(t) + beta_k * (baseline_ik - mean_k) / s_k + u_ik
 
 with f the dose shape (:mod:`bayesdose.shapes`, f(0) = 0), g the time course of the dose
 effect (:mod:`bayesdose.timecourses`), h the course common to every dose (free per
-visit), u a non-centred patient effect and e a Normal or Student-t residual with SD
-s_k * sigma_k. ``s_k`` is outcome k's baseline SD and ``sign_k`` is +1 when higher is
-better, -1 otherwise, so every parameter lives on a standardised, direction-aligned
-scale where the default priors make sense whatever the outcome's units. Outcomes are
-modelled side by side with their own parameters (no pooling across outcomes).
+visit) and u a patient effect, correlated across outcomes (LKJ) when several outcomes
+are modelled. Each outcome's likelihood (:mod:`bayesdose.likelihoods`) observes
+sign_k * s_k * m_ikt: the change from baseline (Normal or Student-t, censored at scale
+bounds), the change in log value (lognormal) or the grade (ordered logistic).
+
+Outcomes of one family (``OutcomeInfo.family``) share their shape parameters through a
+family-level Normal (non-centred): each outcome's ``delta``, ``log_ed50``, ... is its
+family's mean plus an outcome deviation whose SD is estimated, so related outcomes borrow
+strength as much as the data say they should.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,137 +32,17 @@ import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
 from bayesdose.data import TrialData
-from bayesdose.errors import DataError, SpecError
+from bayesdose.errors import SpecError
+from bayesdose.inputs import ModelInputs, OutcomeScales, prepare_inputs
+from bayesdose.likelihoods import LIKELIHOODS
 from bayesdose.priors import model_parameters, prior_table, resolve_priors, with_dims
-from bayesdose.shapes import DoseScale, DoseShape, get_dose_shape
-from bayesdose.timecourses import TimeScale, TimeShape, get_time_shape
+from bayesdose.shapes import DoseScale, DoseShape, Parameter, get_dose_shape
+from bayesdose.timecourses import TimeShape, get_time_shape
 
-LIKELIHOODS = ("normal", "student_t")
+__all__ = ["DoseResponseModel", "IdentifiabilityWarning", "ModelInputs", "OutcomeScales",
+           "prepare_inputs"]
+POOLING = ("family", "none")
 SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
-
-
-@dataclass(frozen=True)
-class OutcomeScales:
-    """Per-outcome constants that map the standardised scale to the outcome's units.
-
-    Attributes
-    ----------
-    sd : numpy.ndarray
-        Baseline SD per outcome (or the SD of the changes when the baselines do not vary).
-    sign : numpy.ndarray
-        +1 where higher is better, -1 where lower is better.
-    baseline_mean : numpy.ndarray
-        Mean baseline per outcome (the baseline covariate is centred on it).
-    sd_source : list of str
-        ``"baseline"`` or ``"change"``: which SD was used.
-    """
-
-    sd: np.ndarray
-    sign: np.ndarray
-    baseline_mean: np.ndarray
-    sd_source: list[str]
-
-    def table(self, outcomes: list[str]) -> pd.DataFrame:
-        """The scales as a tidy table (one row per outcome)."""
-        return pd.DataFrame({"outcome": outcomes, "sd": self.sd, "sd_source": self.sd_source,
-                             "sign": self.sign, "baseline_mean": self.baseline_mean})
-
-
-@dataclass(frozen=True)
-class ModelInputs:
-    """Trial data arranged for the model: index arrays, scales and coordinates."""
-
-    outcomes: list[str]
-    patients: list[str]
-    doses: tuple[float, ...]
-    visits: tuple[float, ...]
-    baseline_time: float
-    outcome_idx: np.ndarray
-    patient_idx: np.ndarray
-    time_idx: np.ndarray
-    dose: np.ndarray
-    elapsed: np.ndarray
-    baseline_std: np.ndarray
-    change: np.ndarray
-    scales: OutcomeScales
-
-    @property
-    def dose_scale(self) -> DoseScale:
-        """Dose constants for the shapes."""
-        return DoseScale(self.doses)
-
-    @property
-    def time_scale(self) -> TimeScale:
-        """Time constants for the time courses (visits counted from baseline)."""
-        return TimeScale(tuple(v - self.baseline_time for v in self.visits))
-
-
-def prepare_inputs(data: TrialData) -> ModelInputs:
-    """Arrange validated trial data for the model.
-
-    Parameters
-    ----------
-    data : TrialData
-        The trial (already restricted to the outcomes to model).
-
-    Returns
-    -------
-    ModelInputs
-
-    Examples
-    --------
-    >>> import bayesdose as bd
-    >>> inputs = prepare_inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
-    >>> inputs.doses
-    (1.0, 10.0, 50.0)
-    """
-    changes = data.changes
-    if changes.empty:
-        raise DataError("no post-baseline values to model: every patient has only a baseline "
-                        "(or only missing values after it).")
-    outcomes, patients = data.outcomes, data.patients
-    visits = tuple(data.visits)
-    scales = _outcome_scales(data, outcomes)
-    k = changes["outcome"].map({o: i for i, o in enumerate(outcomes)}).to_numpy()
-    baseline_std = (changes["baseline"].to_numpy() - scales.baseline_mean[k]) / scales.sd[k]
-    return ModelInputs(
-        outcomes=outcomes,
-        patients=patients,
-        doses=tuple(data.doses),
-        visits=visits,
-        baseline_time=data.baseline_time,
-        outcome_idx=k,
-        patient_idx=changes["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy(),
-        time_idx=changes["time"].map({t: i for i, t in enumerate(visits)}).to_numpy(),
-        dose=changes["dose"].to_numpy(dtype=float),
-        elapsed=changes["time"].to_numpy(dtype=float) - data.baseline_time,
-        baseline_std=baseline_std,
-        change=changes["change"].to_numpy(dtype=float),
-        scales=scales,
-    )
-
-
-def _outcome_scales(data: TrialData, outcomes: list[str]) -> OutcomeScales:
-    baselines = data.baselines
-    changes = data.changes
-    sds, sources, means = [], [], []
-    for outcome in outcomes:
-        base = baselines.loc[baselines["outcome"] == outcome, "baseline"].to_numpy(dtype=float)
-        sd, source = (float(np.std(base, ddof=1)) if base.size > 1 else np.nan), "baseline"
-        if not (np.isfinite(sd) and sd > 0):
-            change = changes.loc[changes["outcome"] == outcome, "change"].to_numpy(dtype=float)
-            sd = float(np.std(change, ddof=1)) if change.size > 1 else np.nan
-            source = "change"
-        if not (np.isfinite(sd) and sd > 0):
-            raise DataError(
-                f"outcome {outcome!r} does not vary (neither its baselines nor its changes), "
-                "so no effect can be estimated on it. Remove it from the outcomes to fit."
-            )
-        sds.append(sd)
-        sources.append(source)
-        means.append(float(np.mean(base)))
-    signs = [data.info(o).sign for o in outcomes]
-    return OutcomeScales(np.array(sds), np.array(signs, dtype=float), np.array(means), sources)
 
 
 def gather(values: Any, index: np.ndarray, vector: bool) -> Any:
@@ -173,29 +56,44 @@ class DoseResponseModel:
     Parameters
     ----------
     dose_shape : str or DoseShape
-        Dose-response shape f: ``"linear"``, ``"log_linear"``, ``"emax"``, ``"free"`` or
-        any registered name (see :func:`bayesdose.shapes.dose_shape_names`).
+        Dose-response shape f: ``"linear"``, ``"log_linear"``, ``"emax"``,
+        ``"sigmoid_emax"``, ``"exponential"``, ``"quadratic"``, ``"free"``, ``"monotone"``
+        or any registered name (see :func:`bayesdose.shapes.dose_shape_names`).
     time_shape : str or TimeShape
-        Time course g of the dose effect: ``"exponential"``, ``"free"`` or any registered
-        name.
+        Time course g of the dose effect: ``"exponential"``, ``"bateman"``, ``"emax"``,
+        ``"piecewise_linear"``, ``"free"`` or any registered name.
     priors : dict of str to Prior, optional
         Overrides of the default priors by parameter name; see :meth:`prior_table` for
         the names, the defaults and their reasons.
-    likelihood : {"normal", "student_t"}
-        Residual distribution of the change from baseline.
+    likelihood : str or dict, optional
+        ``"normal"``, ``"student_t"``, ``"lognormal"`` or ``"ordinal"`` for every outcome,
+        or a mapping per outcome. Default: each outcome's declared ``likelihood``
+        (``OutcomeInfo``), else ``"normal"``.
     outcomes : list of str, optional
         Outcomes to model (default: all outcomes in the data).
+    pooling : {"family", "none"}
+        ``"family"``: outcomes of the same family share their real-valued shape
+        parameters through a family-level Normal with estimated SD (non-centred);
+        outcomes alone in their family are not pooled. ``"none"``: every outcome has its
+        own parameters.
+    patient_correlation : bool
+        With several outcomes, correlate each patient's effects across outcomes (LKJ
+        prior on the correlation matrix, non-centred through its Cholesky factor).
+    lkj_eta : float
+        Shape of the LKJ prior (1 = uniform over correlation matrices; larger values
+        shrink towards independence).
     dose_options, time_options : dict, optional
-        Settings of the shapes (for example ``{"offset": 1.0}`` for ``log_linear``).
+        Settings of the shapes (for example ``{"offset": 1.0}`` for ``log_linear`` or
+        ``{"knots": [3, 12]}`` for ``piecewise_linear``).
 
     Notes
     -----
-    Default priors (standardised scale; see :mod:`bayesdose.priors`): ``delta`` (effect at
-    the top dose) Normal(0, 1); ``log_ed50`` StudentT(5, 0, 1.73) around the geometric
-    mean tested dose (clinDR); ``log_t_half`` Normal(log 0.2, 1) relative to the last
-    visit; ``gamma`` (free visits) Normal(0.5, 0.5); ``course`` Normal(0, 1);
-    ``beta_baseline`` Normal(0, 1); ``patient_effect`` non-centred Normal with
-    HalfNormal(0.5) SD; ``sigma`` HalfNormal(1); ``nu`` Gamma(2, 0.1).
+    Default priors (standardised scale; see :mod:`bayesdose.priors` and
+    ``docs/concepts.md``): ``delta`` (effect at the top dose) Normal(0, 1); ``log_ed50``
+    StudentT(5, 0, 1.73) around the geometric mean tested dose (clinDR); ``log_t_half``
+    Normal(log 0.2, 1) relative to the last visit; ``course`` Normal(0, 1);
+    ``beta_baseline`` Normal(0, 1); patient SDs HalfNormal(0.5); ``sigma`` HalfNormal(1);
+    family SDs HalfNormal(0.5) (1 for ``log_ed50``).
 
     Examples
     --------
@@ -211,18 +109,31 @@ class DoseResponseModel:
         dose_shape: str | DoseShape = "emax",
         time_shape: str | TimeShape = "exponential",
         priors: dict[str, Prior] | None = None,
-        likelihood: str = "normal",
+        likelihood: str | dict[str, str] | None = None,
         outcomes: list[str] | None = None,
+        pooling: str = "family",
+        patient_correlation: bool = True,
+        lkj_eta: float = 2.0,
         dose_options: dict[str, Any] | None = None,
         time_options: dict[str, Any] | None = None,
     ) -> None:
         self.dose_shape = get_dose_shape(dose_shape, **(dose_options or {}))
         self.time_shape = get_time_shape(time_shape, **(time_options or {}))
-        if likelihood not in LIKELIHOODS:
-            raise SpecError(f"likelihood {likelihood!r} is not one of {', '.join(LIKELIHOODS)}.")
+        names = [likelihood] if isinstance(likelihood, str) else list(
+            (likelihood or {}).values())
+        for name in names:
+            if name not in LIKELIHOODS:
+                raise SpecError(f"likelihood {name!r} is not one of {', '.join(LIKELIHOODS)}.")
+        if pooling not in POOLING:
+            raise SpecError(f"pooling {pooling!r} is not one of {', '.join(POOLING)}.")
+        if isinstance(lkj_eta, bool) or not isinstance(lkj_eta, (int, float)) or lkj_eta <= 0:
+            raise SpecError(f"lkj_eta must be a positive number (got {lkj_eta!r}).")
         self.likelihood = likelihood
         self.priors = dict(priors or {})
         self.outcomes = None if outcomes is None else list(outcomes)
+        self.pooling = pooling
+        self.patient_correlation = bool(patient_correlation)
+        self.lkj_eta = float(lkj_eta)
 
     # ------------------------------------------------------------------ description
     def config(self) -> dict[str, Any]:
@@ -236,6 +147,9 @@ class DoseResponseModel:
             "time_options": self.time_shape.options(),
             "likelihood": self.likelihood,
             "outcomes": self.outcomes,
+            "pooling": self.pooling,
+            "patient_correlation": self.patient_correlation,
+            "lkj_eta": self.lkj_eta,
             "priors": {k: prior_to_mapping(v) for k, v in self.priors.items()},
         }
 
@@ -246,21 +160,35 @@ class DoseResponseModel:
 
         priors = {k: prior_from_mapping(v, f"priors.{k}")
                   for k, v in (config.get("priors") or {}).items()}
+        keys = ("likelihood", "outcomes", "pooling", "patient_correlation", "lkj_eta",
+                "dose_options", "time_options")
         return cls(dose_shape=config["dose_shape"], time_shape=config["time_shape"],
-                   priors=priors, likelihood=config["likelihood"],
-                   outcomes=config.get("outcomes"),
-                   dose_options=config.get("dose_options"),
-                   time_options=config.get("time_options"))
+                   priors=priors, **{k: config[k] for k in keys if k in config})
 
     def select_data(self, data: TrialData) -> TrialData:
         """The part of ``data`` this model uses (its outcomes)."""
         return data if self.outcomes is None else data.select(self.outcomes)
 
-    def parameters(self, data: TrialData):
-        """The model's parameters on ``data``, with their default priors and reasons."""
-        inputs = prepare_inputs(self.select_data(data))
+    def inputs(self, data: TrialData) -> ModelInputs:
+        """``data`` arranged for this model (its outcomes and likelihoods)."""
+        return prepare_inputs(self.select_data(data), self.likelihood)
+
+    def pooled(self, inputs: ModelInputs) -> bool:
+        """Whether any family has two or more outcomes to pool."""
+        return self.pooling == "family" and bool((inputs.family_sizes() > 1).any())
+
+    def correlated(self, inputs: ModelInputs) -> bool:
+        """Whether patient effects are correlated across outcomes."""
+        return self.patient_correlation and len(inputs.outcomes) > 1
+
+    def _parameters(self, inputs: ModelInputs) -> list[Parameter]:
         return model_parameters(self.dose_shape, self.time_shape, inputs.dose_scale,
-                                inputs.time_scale, self.likelihood)
+                                inputs.time_scale, inputs.kinds, self.pooled(inputs),
+                                self.correlated(inputs))
+
+    def parameters(self, data: TrialData) -> list[Parameter]:
+        """The model's parameters on ``data``, with their default priors and reasons."""
+        return self._parameters(self.inputs(data))
 
     def prior_table(self, data: TrialData) -> pd.DataFrame:
         """Every parameter, its prior in force, whether it is the default, and why.
@@ -280,7 +208,7 @@ class DoseResponseModel:
     def __repr__(self) -> str:
         return (f"DoseResponseModel(dose_shape={self.dose_shape.name!r}, "
                 f"time_shape={self.time_shape.name!r}, likelihood={self.likelihood!r}, "
-                f"priors={sorted(self.priors)})")
+                f"pooling={self.pooling!r}, priors={sorted(self.priors)})")
 
     # ------------------------------------------------------------------ PyMC model
     def build(self, data: TrialData) -> tuple[pm.Model, ModelInputs]:
@@ -295,32 +223,51 @@ class DoseResponseModel:
         -------
         (pymc.Model, ModelInputs)
         """
-        data = self.select_data(data)
-        inputs = prepare_inputs(data)
+        inputs = self.inputs(data)
         warn_if_unidentified(self.dose_shape, inputs.dose_scale)
-        params = model_parameters(self.dose_shape, self.time_shape, inputs.dose_scale,
-                                  inputs.time_scale, self.likelihood)
+        params = self._parameters(inputs)
         priors = resolve_priors(params, self.priors)
-        coords = _coords(inputs, self.dose_shape, self.time_shape)
-        level_dims = {"dose_level": "dose_level", "visit_level": "visit_level",
-                      "time": "time", "patient": "patient", None: None}
-        with pm.Model(coords=coords) as model:
-            rv = {}
-            for param in params:
-                dims = ("outcome",) + ((level_dims[param.levels],) if param.levels else ())
-                rv[param.name] = with_dims(priors[param.name], dims).create_variable(param.name)
+        with pm.Model(coords=_coords(inputs, self.dose_shape, self.time_shape)) as model:
+            rv = self._shape_variables(priors, inputs)
+            for name in ("course", "beta_baseline", "sigma", "nu"):
+                if name in priors:
+                    dims = ("outcome", "time") if name == "course" else ("outcome",)
+                    rv[name] = with_dims(priors[name], dims).create_variable(name)
+            rv["patient_effect"] = self._patient_effects(priors, inputs)
             mean_std = self._mean(rv, inputs)
-            scale = inputs.scales.sd[inputs.outcome_idx]
-            sign = inputs.scales.sign[inputs.outcome_idx]
-            mu = scale * sign * mean_std
-            sigma = rv["sigma"][inputs.outcome_idx] * scale
-            if self.likelihood == "normal":
-                pm.Normal("change", mu=mu, sigma=sigma, observed=inputs.change, dims="obs")
-            else:
-                pm.StudentT("change", nu=rv["nu"][inputs.outcome_idx], mu=mu, sigma=sigma,
-                            observed=inputs.change, dims="obs")
+            self._observe(rv, priors, inputs, mean_std)
             self._effect_deterministic(rv, inputs)
         return model, inputs
+
+    def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
+        """The shape parameters, pooled within families where asked and possible."""
+        pooled = self.pooled(inputs)
+        rv = {}
+        for param in [*self.dose_shape.parameters(inputs.dose_scale),
+                      *self.time_shape.parameters(inputs.time_scale)]:
+            levels = (param.levels,) if param.levels else ()
+            if pooled and param.poolable:
+                rv[param.name] = _pooled_variable(param, priors, inputs, levels)
+            else:
+                prior = with_dims(priors[param.name], ("outcome", *levels))
+                rv[param.name] = prior.create_variable(param.name)
+        return rv
+
+    def _patient_effects(self, priors: dict[str, Prior], inputs: ModelInputs):
+        """Patient effects (outcome, patient): correlated across outcomes via LKJ, or not."""
+        if not self.correlated(inputs):
+            return with_dims(priors["patient_effect"],
+                             ("outcome", "patient")).create_variable("patient_effect")
+        prior = priors["patient_sd"]
+        if any(isinstance(v, Prior) for v in prior.parameters.values()):
+            raise SpecError("priors['patient_sd'] must have numeric parameters (it is the SD "
+                            "distribution of the LKJ prior).")
+        sd_dist = getattr(pm, prior.distribution).dist(**prior.parameters,
+                                                       shape=len(inputs.outcomes))
+        chol, _, _ = pm.LKJCholeskyCov("patient_chol", n=len(inputs.outcomes),
+                                       eta=self.lkj_eta, sd_dist=sd_dist, compute_corr=True)
+        z = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
+        return pm.Deterministic("patient_effect", pt.dot(chol, z), dims=("outcome", "patient"))
 
     def _shape_params(self, rv, inputs: ModelInputs, index, extra_axes: int) -> dict[str, Any]:
         """Shape parameters picked per observation (index) or per outcome (extra axes)."""
@@ -337,13 +284,38 @@ class DoseResponseModel:
         return out
 
     def _mean(self, rv, inputs: ModelInputs):
+        """The standardised, direction-aligned mean of every observation."""
         k = inputs.outcome_idx
         shape_params = self._shape_params(rv, inputs, k, 0)
         f = self.dose_shape.evaluate(inputs.dose, shape_params, inputs.dose_scale, pt)
         g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
-        return (f * g + rv["course"][k, inputs.time_idx]
+        course = rv["course"] * _course_mask(inputs)
+        return (f * g + course[k, inputs.time_idx]
                 + rv["beta_baseline"][k] * inputs.baseline_std
                 + rv["patient_effect"][k, inputs.patient_idx])
+
+    def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std) -> None:
+        """One observed variable per likelihood in use (``change``, ``change_t``,
+        ``log_change``, ``grade_<outcome>``), each with its own observation dim."""
+        sd, sign = inputs.scales.sd, inputs.scales.sign
+        for kind in sorted(inputs.kinds):
+            rows = inputs.observations(kind)
+            if kind == "ordinal":
+                _observe_ordinal(priors, inputs, mean_std, rows)
+                continue
+            k = inputs.outcome_idx[rows]
+            mu = (sd * sign)[k] * mean_std[rows]
+            sigma = rv["sigma"][k] * sd[k]
+            name = LIKELIHOODS[kind].variable
+            if kind == "student_t":
+                dist = pm.StudentT.dist(nu=rv["nu"][k], mu=mu, sigma=sigma)
+            else:
+                dist = pm.Normal.dist(mu=mu, sigma=sigma)
+            lower, upper = inputs.lower[rows], inputs.upper[rows]
+            if np.isfinite(lower).any() or np.isfinite(upper).any():
+                dist = pm.Censored.dist(dist, lower=lower, upper=upper)
+            model = pm.modelcontext(None)
+            model.register_rv(dist, name, observed=inputs.response[rows], dims=f"obs_{name}")
 
     def _effect_deterministic(self, rv, inputs: ModelInputs) -> None:
         """Dose effect against dose 0 at each tested dose and visit, in outcome units."""
@@ -464,6 +436,61 @@ class DoseResponseModel:
             return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
 
 
+def _pooled_variable(param: Parameter, priors: dict[str, Prior], inputs: ModelInputs,
+                     levels: tuple[str, ...]):
+    """outcome value = family mean + family SD x standard Normal offset (non-centred).
+
+    Outcomes alone in their family take the family mean (their SD is masked to 0).
+    """
+    mean = with_dims(priors[param.name], ("family", *levels)).create_variable(
+        f"{param.name}_family_mean")
+    sd = with_dims(priors[f"{param.name}_family_sd"], ("family",)).create_variable(
+        f"{param.name}_family_sd")
+    offset = pm.Normal(f"{param.name}_offset", 0.0, 1.0, dims=("outcome", *levels))
+    shared = (inputs.family_sizes() > 1).astype(float)
+    scale = (sd[inputs.family_idx] * shared)
+    if levels:
+        scale = scale[:, None]
+    value = mean[inputs.family_idx] + scale * offset
+    return pm.Deterministic(param.name, value, dims=("outcome", *levels))
+
+
+def _course_mask(inputs: ModelInputs) -> np.ndarray:
+    """1 everywhere, but 0 at the first visit of ordinal outcomes, whose cutpoints
+    absorb the level there (the common course is identified relative to it)."""
+    mask = np.ones((len(inputs.outcomes), len(inputs.visits)))
+    for i, outcome in enumerate(inputs.outcomes):
+        if inputs.likelihoods[outcome].name == "ordinal":
+            first = inputs.time_idx[inputs.outcome_idx == i].min()
+            mask[i, first] = 0.0
+    return mask
+
+
+def _observe_ordinal(priors: dict[str, Prior], inputs: ModelInputs, mean_std,
+                     rows: np.ndarray) -> None:
+    """Ordered logistic grades, one variable per ordinal outcome (own cutpoints)."""
+    prior = priors["cutpoints"]
+    if prior.distribution != "Normal" or any(isinstance(v, Prior)
+                                              for v in prior.parameters.values()):
+        raise SpecError("priors['cutpoints'] must be a Normal with numeric mu and sigma "
+                        "(it is given an ordered transform).")
+    mu, sigma = prior.parameters.get("mu", 0.0), prior.parameters.get("sigma", 1.0)
+    for i, outcome in enumerate(inputs.outcomes):
+        if inputs.likelihoods[outcome].name != "ordinal":
+            continue
+        own = rows[inputs.outcome_idx[rows] == i]
+        grades = inputs.categories[outcome]
+        n_cut = grades.size - 1
+        cutpoints = pm.Normal(
+            f"cutpoints_{outcome}", mu=mu, sigma=sigma, shape=n_cut,
+            transform=pm.distributions.transforms.ordered,
+            initval=np.linspace(-1.5, 1.5, n_cut))
+        eta = inputs.scales.sign[i] * mean_std[own]
+        pm.OrderedLogistic(f"grade_{outcome}", eta=eta, cutpoints=cutpoints,
+                           observed=(inputs.response[own] - grades[0]).astype(int),
+                           dims=f"obs_grade_{outcome}")
+
+
 class IdentifiabilityWarning(UserWarning):
     """The data cannot identify every parameter of the chosen shape; priors carry some."""
 
@@ -494,8 +521,17 @@ def _coords(inputs: ModelInputs, dose_shape: DoseShape, time_shape: TimeShape) -
         "patient": inputs.patients,
         "dose": list(inputs.doses),
         "time": list(inputs.visits),
-        "obs": np.arange(len(inputs.change)),
+        "family": inputs.families,
     }
+    for kind in inputs.kinds:
+        rows = inputs.observations(kind)
+        if kind == "ordinal":
+            for i, outcome in enumerate(inputs.outcomes):
+                if inputs.likelihoods[outcome].name == "ordinal":
+                    own = rows[inputs.outcome_idx[rows] == i]
+                    coords[f"obs_grade_{outcome}"] = own
+        else:
+            coords[f"obs_{LIKELIHOODS[kind].variable}"] = rows
     levels = getattr(dose_shape, "levels", None)
     if callable(levels):
         coords["dose_level"] = list(levels(inputs.dose_scale))

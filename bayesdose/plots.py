@@ -145,10 +145,9 @@ def plot_prior_predictive(model, data, draws: int = 500, random_seed: int = 1,
     2
     """
     from bayesdose.estimands import effect_draws
-    from bayesdose.model import prepare_inputs
-
-    data = model.select_data(data).select(model.select_data(data).outcomes[:1])
-    inputs = prepare_inputs(data)
+    data = model.select_data(data)
+    data = data.select(data.outcomes[:1])
+    inputs = model.inputs(data)
     prior = model.sample_prior_predictive(data, draws=draws, random_seed=random_seed).prior
     doses = dose_grid(list(inputs.doses), model.dose_shape.extrapolates_to_zero)
     last = inputs.time_scale.reference

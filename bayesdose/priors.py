@@ -59,8 +59,40 @@ NU = Parameter(
 )
 
 
+PATIENT_SD = Parameter(
+    "patient_sd",
+    Prior("HalfNormal", sigma=0.5),
+    "HalfNormal(0.5) per outcome: patients differ in their lasting change by up to about "
+    "one baseline SD. With several outcomes the patient effects are correlated across "
+    "outcomes through an LKJ(eta) prior on their correlation matrix (eta = 2 by default: "
+    "mild shrinkage towards independence), non-centred through its Cholesky factor.",
+    "SD of each outcome's patient effects (correlated across outcomes)",
+)
+CUTPOINTS = Parameter(
+    "cutpoints",
+    Prior("Normal", mu=0, sigma=2),
+    "Normal(0, 2), ordered: cutpoints of the latent logistic scale spread over about +/-4 "
+    "logits, wide enough for any distribution of grades.",
+    "cutpoints between grades of an ordinal outcome (latent logit scale)",
+    levels="grade",
+)
+
+
+def family_sd_parameter(param: Parameter) -> Parameter:
+    """The between-outcome SD of a parameter pooled within families of outcomes."""
+    return Parameter(
+        f"{param.name}_family_sd",
+        Prior("HalfNormal", sigma=param.pool_sd),
+        f"HalfNormal({param.pool_sd:g}): outcomes of one family differ in {param.name} by "
+        "up to about twice this; the data decide how much they share (the pooling is "
+        "estimated), and a small SD pools strongly.",
+        f"SD of {param.name} between outcomes of a family",
+    )
+
+
 def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: DoseScale,
-                     time_scale: TimeScale, likelihood: str) -> list[Parameter]:
+                     time_scale: TimeScale, likelihood: str | set[str] = "normal",
+                     pooled: bool = False, correlated: bool = False) -> list[Parameter]:
     """All parameters of a model, in a stable order, with their default priors.
 
     Parameters
@@ -69,8 +101,16 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         The model's shapes.
     dose_scale, time_scale : DoseScale, TimeScale
         Dose and time constants from the data.
-    likelihood : str
-        ``"normal"`` or ``"student_t"``.
+    likelihood : str or set of str
+        The likelihoods in use (``"normal"``, ``"student_t"``, ``"lognormal"``,
+        ``"ordinal"``).
+    pooled : bool
+        Whether shape parameters are pooled within families of outcomes (adds a
+        ``<name>_family_sd`` for each real-valued shape parameter; the shape parameter's
+        own prior is then the prior of its family mean).
+    correlated : bool
+        Whether patient effects are correlated across outcomes (``patient_sd`` and an LKJ
+        prior instead of ``patient_effect``).
 
     Returns
     -------
@@ -85,10 +125,18 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
     >>> [p.name for p in params]
     ['delta', 'log_ed50', 'log_t_half', 'course', 'beta_baseline', 'patient_effect', 'sigma']
     """
-    params = [*dose_shape.parameters(dose_scale), *time_shape.parameters(time_scale)]
-    params += [COURSE, BETA_BASELINE, PATIENT_EFFECT, SIGMA]
-    if likelihood == "student_t":
+    kinds = {likelihood} if isinstance(likelihood, str) else set(likelihood)
+    shape_params = [*dose_shape.parameters(dose_scale), *time_shape.parameters(time_scale)]
+    params = list(shape_params)
+    if pooled:
+        params += [family_sd_parameter(p) for p in shape_params if p.poolable]
+    params += [COURSE, BETA_BASELINE, PATIENT_SD if correlated else PATIENT_EFFECT]
+    if kinds - {"ordinal"}:
+        params.append(SIGMA)
+    if "student_t" in kinds:
         params.append(NU)
+    if "ordinal" in kinds:
+        params.append(CUTPOINTS)
     return params
 
 

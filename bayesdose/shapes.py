@@ -44,6 +44,9 @@ class Parameter:
     levels : str, optional
         For a vector parameter, the name of its trailing dim (``"dose_level"``,
         ``"visit_level"``); None for a scalar.
+    pool_sd : float
+        Scale of the HalfNormal prior on the between-outcome SD when the parameter is
+        pooled within a family of outcomes.
 
     Examples
     --------
@@ -56,6 +59,12 @@ class Parameter:
     reason: str
     meaning: str
     levels: str | None = None
+    pool_sd: float = 0.5
+
+    @property
+    def poolable(self) -> bool:
+        """Whether the parameter can be drawn from a family-level Normal (real-valued)."""
+        return self.prior.distribution in ("Normal", "StudentT")
 
 
 @dataclass(frozen=True)
@@ -269,7 +278,8 @@ class Emax(DoseShape):
         return [
             _delta(),
             Parameter("log_ed50", Prior("StudentT", nu=5, mu=0, sigma=1.73), ED50_REASON,
-                      "log of ED50 relative to p50 (the geometric mean tested dose)"),
+                      "log of ED50 relative to p50 (the geometric mean tested dose)",
+                      pool_sd=1.0),
         ]
 
     def evaluate(self, dose, params, scale, xp):

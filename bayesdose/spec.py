@@ -58,7 +58,7 @@ SECTIONS = {
              "dose_unit", "time_unit", "baseline_time"},
     "outcomes": None,
     "model": {"outcomes", "dose_shape", "time_shape", "likelihood", "dose_options",
-              "time_options"},
+              "time_options", "pooling", "patient_correlation", "lkj_eta"},
     "priors": None,
     "sampler": {"draws", "tune", "chains", "random_seed", "target_accept", "sampler",
                 "cores"},
@@ -222,14 +222,17 @@ class ModelSpec:
 
     def _check_prior_names(self, model: DoseResponseModel) -> None:
         """Every prior names a parameter of the model (names do not depend on the data)."""
+        from bayesdose.likelihoods import LIKELIHOODS
         from bayesdose.priors import model_parameters
         from bayesdose.shapes import DoseScale
         from bayesdose.timecourses import TimeScale
 
-        params = model_parameters(model.dose_shape, model.time_shape,
-                                  DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
-                                  model.likelihood)
-        names = [p.name for p in params]
+        names: list[str] = []
+        for correlated in (False, True):
+            params = model_parameters(model.dose_shape, model.time_shape,
+                                      DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
+                                      set(LIKELIHOODS), pooled=True, correlated=correlated)
+            names += [p.name for p in params if p.name not in names]
         for name in self.priors:
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)

@@ -10,7 +10,6 @@ import xarray as xr
 
 import bayesdose as bd
 from bayesdose.fit import DoseResponseFit, attach_metadata
-from bayesdose.model import prepare_inputs
 
 
 def long_frame() -> pd.DataFrame:
@@ -37,7 +36,7 @@ def fixed_fit(data: bd.TrialData, model: bd.DoseResponseModel,
               draws: dict[str, np.ndarray]) -> DoseResponseFit:
     """A fit whose posterior is given draws, with dims (chain, draw, outcome, ...)."""
     data = model.select_data(data)
-    inputs = prepare_inputs(data)
+    inputs = model.inputs(data)
     coords = {"chain": np.arange(next(iter(draws.values())).shape[0]),
               "draw": np.arange(next(iter(draws.values())).shape[1]),
               "outcome": inputs.outcomes, "time": list(inputs.visits)}

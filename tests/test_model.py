@@ -106,10 +106,13 @@ def test_prior_predictive_on_the_design():
     data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
     prior = bd.DoseResponseModel().sample_prior_predictive(data, draws=400, random_seed=2)
     assert prior.prior["effect"].sizes["outcome"] == 2
-    # the prior on delta is Normal(0, 1) on the standardised scale
+    # both outcomes are PROMs: the family mean of delta is Normal(0, 1), and an outcome's
+    # delta adds a HalfNormal(0.5)-scaled deviation: prior SD sqrt(1 + 0.25) = 1.12
+    family_mean = prior.prior["delta_family_mean"].values.ravel()
+    assert abs(family_mean.mean()) < 0.15 and 0.85 < family_mean.std() < 1.15
     delta = prior.prior["delta"].values.ravel()
-    assert abs(delta.mean()) < 0.15 and 0.85 < delta.std() < 1.15
-    assert prior.prior_predictive["change"].sizes["obs"] == len(data.changes)
+    assert 1.0 < delta.std() < 1.3
+    assert prior.prior_predictive["change"].sizes["obs_change"] == len(data.changes)
 
 
 @pytest.mark.slow

@@ -1,0 +1,204 @@
+"""Trial data arranged for the model: one entry per observed post-baseline value.
+
+:func:`prepare_inputs` turns validated :class:`~bayesdose.data.TrialData` into index
+arrays (outcome, patient, visit), the response each outcome's likelihood models, the
+standardised baseline covariate, censoring bounds and the per-outcome scales that map the
+standardised, direction-aligned scale of the priors to the outcome's own units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bayesdose.data import TrialData
+from bayesdose.errors import DataError
+from bayesdose.likelihoods import Likelihood, ordinal_categories, resolve_likelihoods
+from bayesdose.shapes import DoseScale
+from bayesdose.timecourses import TimeScale
+
+
+@dataclass(frozen=True)
+class OutcomeScales:
+    """Per-outcome constants that map the standardised scale to the outcome's units.
+
+    Attributes
+    ----------
+    sd : numpy.ndarray
+        SD of the baselines (on the likelihood's scale, e.g. log for lognormal), or of the
+        changes when the baselines do not vary; 1 for ordinal outcomes.
+    sign : numpy.ndarray
+        +1 where higher is better, -1 where lower is better.
+    baseline_mean : numpy.ndarray
+        Mean baseline (on the likelihood's scale); the baseline covariate is centred on it.
+    sd_source : list of str
+        What each SD was computed from.
+    """
+
+    sd: np.ndarray
+    sign: np.ndarray
+    baseline_mean: np.ndarray
+    sd_source: list[str]
+
+    def table(self, outcomes: list[str]) -> pd.DataFrame:
+        """The scales as a tidy table (one row per outcome)."""
+        return pd.DataFrame({"outcome": outcomes, "sd": self.sd, "sd_source": self.sd_source,
+                             "sign": self.sign, "baseline_mean": self.baseline_mean})
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Trial data arranged for the model: index arrays, responses, scales and coordinates."""
+
+    outcomes: list[str]
+    patients: list[str]
+    doses: tuple[float, ...]
+    visits: tuple[float, ...]
+    baseline_time: float
+    outcome_idx: np.ndarray
+    patient_idx: np.ndarray
+    time_idx: np.ndarray
+    dose: np.ndarray
+    elapsed: np.ndarray
+    baseline_std: np.ndarray
+    response: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    scales: OutcomeScales
+    likelihoods: dict[str, Likelihood]
+    families: list[str]
+    family_idx: np.ndarray
+    categories: dict[str, np.ndarray]
+
+    @property
+    def change(self) -> np.ndarray:
+        """The modelled response per observation (kept for readability in tests)."""
+        return self.response
+
+    @property
+    def dose_scale(self) -> DoseScale:
+        """Dose constants for the shapes."""
+        return DoseScale(self.doses)
+
+    @property
+    def time_scale(self) -> TimeScale:
+        """Time constants for the time courses (visits counted from baseline)."""
+        return TimeScale(tuple(v - self.baseline_time for v in self.visits))
+
+    @property
+    def kinds(self) -> set[str]:
+        """Names of the likelihoods in use."""
+        return {lik.name for lik in self.likelihoods.values()}
+
+    def family_sizes(self) -> np.ndarray:
+        """Number of outcomes in each outcome's family."""
+        counts = np.bincount(self.family_idx, minlength=len(self.families))
+        return counts[self.family_idx]
+
+    def observations(self, kind: str) -> np.ndarray:
+        """Positions of the observations whose outcome uses likelihood ``kind``."""
+        names = [o for o in self.outcomes if self.likelihoods[o].name == kind]
+        codes = [self.outcomes.index(o) for o in names]
+        return np.flatnonzero(np.isin(self.outcome_idx, codes))
+
+
+def prepare_inputs(data: TrialData,
+                   likelihood: str | dict[str, str] | None = None) -> ModelInputs:
+    """Arrange validated trial data for the model.
+
+    Parameters
+    ----------
+    data : TrialData
+        The trial (already restricted to the outcomes to model).
+    likelihood : str, dict or None
+        Likelihood choice (see :func:`bayesdose.likelihoods.resolve_likelihoods`).
+
+    Returns
+    -------
+    ModelInputs
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> inputs = prepare_inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+    >>> inputs.doses
+    (1.0, 10.0, 50.0)
+    """
+    changes = data.changes.merge(data.table[["patient", "time", "outcome", "source_row"]],
+                                 on=["patient", "time", "outcome"], how="left")
+    if changes.empty:
+        raise DataError("no post-baseline values to model: every patient has only a baseline "
+                        "(or only missing values after it).")
+    outcomes, patients, visits = data.outcomes, data.patients, tuple(data.visits)
+    likelihoods = resolve_likelihoods(
+        outcomes, likelihood, {o: data.info(o).likelihood for o in outcomes})
+    k = changes["outcome"].map({o: i for i, o in enumerate(outcomes)}).to_numpy()
+    response = np.empty(len(changes))
+    baseline_t = np.empty(len(changes))
+    lower = np.full(len(changes), -np.inf)
+    upper = np.full(len(changes), np.inf)
+    scales, categories = [], {}
+    for i, outcome in enumerate(outcomes):
+        lik, rows = likelihoods[outcome], k == i
+        part = changes[rows]
+        lik.check(outcome, part)
+        response[rows] = lik.response(part)
+        baseline_t[rows] = lik.baseline_covariate(part["baseline"].to_numpy())
+        scales.append(_outcome_scale(data, outcome, lik, response[rows]))
+        info = data.info(outcome)
+        if lik.name in ("normal", "student_t"):
+            base = part["baseline"].to_numpy(dtype=float)
+            if info.lower is not None:
+                lower[rows] = info.lower - base
+            if info.upper is not None:
+                upper[rows] = info.upper - base
+        if lik.name == "ordinal":
+            values = np.concatenate([response[rows], part["baseline"].to_numpy(dtype=float)])
+            categories[outcome] = ordinal_categories(values, info.lower, info.upper)
+    sd, source, mean = (np.array([s[j] for s in scales]) for j in (0, 1, 2))
+    signs = np.array([data.info(o).sign for o in outcomes], dtype=float)
+    families = [data.info(o).family or o for o in outcomes]
+    family_names = list(dict.fromkeys(families))
+    return ModelInputs(
+        outcomes=outcomes,
+        patients=patients,
+        doses=tuple(data.doses),
+        visits=visits,
+        baseline_time=data.baseline_time,
+        outcome_idx=k,
+        patient_idx=changes["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy(),
+        time_idx=changes["time"].map({t: i for i, t in enumerate(visits)}).to_numpy(),
+        dose=changes["dose"].to_numpy(dtype=float),
+        elapsed=changes["time"].to_numpy(dtype=float) - data.baseline_time,
+        baseline_std=_standardise_baseline(baseline_t, k, mean.astype(float), sd.astype(float)),
+        response=response,
+        lower=lower,
+        upper=upper,
+        scales=OutcomeScales(sd.astype(float), signs, mean.astype(float), list(source)),
+        likelihoods=likelihoods,
+        families=family_names,
+        family_idx=np.array([family_names.index(f) for f in families]),
+        categories=categories,
+    )
+
+
+def _outcome_scale(data: TrialData, outcome: str, lik: Likelihood,
+                   response: np.ndarray) -> tuple[float, str, float]:
+    base = data.baselines
+    baseline = lik.baseline_covariate(
+        base.loc[base["outcome"] == outcome, "baseline"].to_numpy(dtype=float))
+    sd, source = lik.scale_sd(baseline, response)
+    if not (np.isfinite(sd) and sd > 0):
+        raise DataError(
+            f"outcome {outcome!r} does not vary (neither its baselines nor its changes), "
+            "so no effect can be estimated on it. Remove it from the outcomes to fit."
+        )
+    return sd, source, float(np.mean(baseline))
+
+
+def _standardise_baseline(baseline: np.ndarray, k: np.ndarray, mean: np.ndarray,
+                          sd: np.ndarray) -> np.ndarray:
+    """Centre each outcome's baseline covariate on its mean and divide by its scale SD."""
+    return (baseline - mean[k]) / sd[k]

@@ -1,0 +1,198 @@
+"""Likelihoods per outcome: what is modelled, on which scale, with which distribution.
+
+Each outcome has one likelihood, chosen by name:
+
+- ``normal`` and ``student_t``: the change from baseline in the outcome's units. When the
+  outcome declares scale bounds, a value at a bound is treated as censored there (its
+  likelihood is the probability of reaching the bound), so posterior predictions stay
+  inside the scale.
+- ``lognormal``: for positive, right-skewed outcomes (biomarkers): the change in log value,
+  log(y_t / y_0); effects are log ratios (exp(effect) is the ratio to baseline).
+- ``ordinal``: for graded scores (for example synovitis 0-3): the grade after baseline,
+  ordered logistic with the baseline grade as a covariate; effects are on the latent
+  logit scale (log odds ratios of a better grade).
+
+Every likelihood maps the direction-aligned, standardised mean of the model to its own
+scale; :class:`Likelihood` says how.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from bayesdose.errors import DataError, SpecError, describe_rows
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """Base class: the response modelled for an outcome and its observation model."""
+
+    name: ClassVar[str] = ""
+    effect_units: ClassVar[str] = "outcome units"
+    variable: ClassVar[str] = ""
+
+    def response(self, rows: pd.DataFrame) -> np.ndarray:
+        """The modelled response for each post-baseline row (columns value, baseline)."""
+        return (rows["value"] - rows["baseline"]).to_numpy(dtype=float)
+
+    def baseline_covariate(self, baseline: np.ndarray) -> np.ndarray:
+        """The baseline on the scale the covariate uses."""
+        return np.asarray(baseline, dtype=float)
+
+    def check(self, outcome: str, rows: pd.DataFrame) -> None:
+        """Raise :class:`DataError` when the outcome's values do not suit the likelihood."""
+
+    def scale_sd(self, baseline: np.ndarray, response: np.ndarray) -> tuple[float, str]:
+        """The SD that standardises this outcome, and what it was computed from."""
+        sd = float(np.std(baseline, ddof=1)) if baseline.size > 1 else np.nan
+        if np.isfinite(sd) and sd > 0:
+            return sd, "baseline"
+        sd = float(np.std(response, ddof=1)) if response.size > 1 else np.nan
+        return sd, "change"
+
+
+@dataclass(frozen=True)
+class NormalChange(Likelihood):
+    """Normal change from baseline (censored at declared scale bounds)."""
+
+    name: ClassVar[str] = "normal"
+    variable: ClassVar[str] = "change"
+
+
+@dataclass(frozen=True)
+class StudentTChange(Likelihood):
+    """Student-t change from baseline, for heavy-tailed scores (censored at bounds)."""
+
+    name: ClassVar[str] = "student_t"
+    variable: ClassVar[str] = "change_t"
+
+
+@dataclass(frozen=True)
+class LogNormalChange(Likelihood):
+    """Normal change in log value: for positive, right-skewed outcomes."""
+
+    name: ClassVar[str] = "lognormal"
+    effect_units: ClassVar[str] = "log ratio to baseline"
+    variable: ClassVar[str] = "log_change"
+
+    def response(self, rows: pd.DataFrame) -> np.ndarray:
+        return np.log(rows["value"].to_numpy(dtype=float)) - np.log(
+            rows["baseline"].to_numpy(dtype=float))
+
+    def baseline_covariate(self, baseline: np.ndarray) -> np.ndarray:
+        return np.log(np.asarray(baseline, dtype=float))
+
+    def check(self, outcome: str, rows: pd.DataFrame) -> None:
+        bad = rows[(rows["value"] <= 0) | (rows["baseline"] <= 0)]
+        if len(bad):
+            raise DataError(
+                f"outcome {outcome!r} uses the lognormal likelihood but has values <= 0 at "
+                f"{describe_rows(bad['source_row'].tolist())}. Use likelihood 'normal', or "
+                "correct the values (below-detection values need a positive substitute)."
+            )
+
+
+@dataclass(frozen=True)
+class OrdinalGrade(Likelihood):
+    """Ordered logistic model of the grade after baseline, baseline grade as covariate."""
+
+    name: ClassVar[str] = "ordinal"
+    effect_units: ClassVar[str] = "latent logit scale"
+    variable: ClassVar[str] = "grade"
+
+    def response(self, rows: pd.DataFrame) -> np.ndarray:
+        return rows["value"].to_numpy(dtype=float)
+
+    def check(self, outcome: str, rows: pd.DataFrame) -> None:
+        values = rows["value"].to_numpy(dtype=float)
+        bad = rows[~np.isclose(values, np.round(values))]
+        if len(bad):
+            raise DataError(
+                f"outcome {outcome!r} uses the ordinal likelihood but has non-integer grades "
+                f"at {describe_rows(bad['source_row'].tolist())}. Grades must be whole "
+                "numbers (e.g. 0, 1, 2, 3)."
+            )
+
+    def scale_sd(self, baseline: np.ndarray, response: np.ndarray) -> tuple[float, str]:
+        return 1.0, "latent logit"
+
+
+LIKELIHOODS: dict[str, Likelihood] = {
+    lik.name: lik for lik in (NormalChange(), StudentTChange(), LogNormalChange(),
+                              OrdinalGrade())
+}
+
+
+def get_likelihood(name: str, outcome: str | None = None) -> Likelihood:
+    """Look up a likelihood by name.
+
+    Examples
+    --------
+    >>> get_likelihood("lognormal").effect_units
+    'log ratio to baseline'
+    """
+    if name not in LIKELIHOODS:
+        where = f"outcome {outcome!r}: " if outcome else ""
+        raise SpecError(f"{where}likelihood {name!r} is not one of "
+                        f"{', '.join(LIKELIHOODS)}.")
+    return LIKELIHOODS[name]
+
+
+def resolve_likelihoods(outcomes: list[str], choice: str | dict[str, str] | None,
+                        metadata: dict[str, str | None]) -> dict[str, Likelihood]:
+    """The likelihood of each outcome.
+
+    Parameters
+    ----------
+    outcomes : list of str
+        Outcomes modelled.
+    choice : str, dict or None
+        One name for every outcome, a per-outcome mapping, or None.
+    metadata : dict
+        Each outcome's declared ``likelihood`` (may be None).
+
+    Returns
+    -------
+    dict of str to Likelihood
+        A name in ``choice`` wins; otherwise the outcome's metadata; otherwise ``normal``.
+
+    Examples
+    --------
+    >>> lik = resolve_likelihoods(["a", "b"], {"b": "lognormal"}, {"a": None, "b": None})
+    >>> [lik[k].name for k in ("a", "b")]
+    ['normal', 'lognormal']
+    """
+    if isinstance(choice, dict):
+        unknown = [k for k in choice if k not in outcomes]
+        if unknown:
+            raise SpecError(f"likelihood names outcome(s) {unknown} that are not modelled "
+                            f"({', '.join(outcomes)}).")
+    out = {}
+    for outcome in outcomes:
+        if isinstance(choice, str):
+            name = choice
+        elif isinstance(choice, dict) and outcome in choice:
+            name = choice[outcome]
+        else:
+            name = metadata.get(outcome) or "normal"
+        out[outcome] = get_likelihood(name, outcome)
+    return out
+
+
+def ordinal_categories(values: np.ndarray, lower: Any, upper: Any) -> np.ndarray:
+    """The grades of an ordinal outcome: its declared bounds, else the observed range.
+
+    Examples
+    --------
+    >>> ordinal_categories(np.array([1.0, 3.0]), 0, 3).tolist()
+    [0, 1, 2, 3]
+    """
+    low = int(lower) if lower is not None else int(np.nanmin(values))
+    high = int(upper) if upper is not None else int(np.nanmax(values))
+    if high <= low:
+        raise DataError("an ordinal outcome needs at least two grades.")
+    return np.arange(low, high + 1)
