@@ -121,10 +121,21 @@ def divergence_locations(idata: az.InferenceData, var_names: list[str]) -> pd.Da
         shift = (flat[mask].mean(axis=0) - flat.reshape(-1, flat.shape[-1]).mean(axis=0))
         shift = np.where(sd > 0, shift / np.where(sd > 0, sd, 1), 0.0)
         worst = int(np.argmax(np.abs(shift)))
-        rows.append({"parameter": name if flat.shape[-1] == 1 else f"{name}[{worst}]",
+        rows.append({"parameter": _element_label(values, worst),
                      "shift_sd": float(shift[worst]), "n_divergent": int(mask.sum())})
     frame = pd.DataFrame(rows)
     return frame.reindex(frame["shift_sd"].abs().sort_values(ascending=False).index)
+
+
+def _element_label(values, position: int) -> str:
+    """ArviZ-style label of one element of a variable, e.g. ``delta[koos_pain]``."""
+    dims = [d for d in values.dims if d not in ("chain", "draw")]
+    if not dims:
+        return str(values.name)
+    index = np.unravel_index(position, [values.sizes[d] for d in dims])
+    labels = [str(values[d].values[i]) if d in values.coords else str(i)
+              for d, i in zip(dims, index, strict=True)]
+    return f"{values.name}[{', '.join(labels)}]"
 
 
 def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:

@@ -72,9 +72,10 @@ class DoseResponseModel:
     outcomes : list of str, optional
         Outcomes to model (default: all outcomes in the data).
     pooling : {"family", "none"}
-        ``"family"``: outcomes of the same family share their real-valued shape
-        parameters through a family-level Normal with estimated SD (non-centred);
-        outcomes alone in their family are not pooled. ``"none"``: every outcome has its
+        ``"family"``: outcomes of the same family share their real-valued dose-shape
+        parameters (``delta``, ``log_ed50``, ...) through a family-level Normal with
+        estimated SD (non-centred); outcomes alone in their family are not pooled; time
+        courses stay per outcome. ``"none"``: every outcome has its
         own parameters.
     patient_correlation : bool
         With several outcomes, correlate each patient's effects across outcomes (LKJ
@@ -242,11 +243,12 @@ class DoseResponseModel:
     def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
         """The shape parameters, pooled within families where asked and possible."""
         pooled = self.pooled(inputs)
+        dose_params = {p.name for p in self.dose_shape.parameters(inputs.dose_scale)}
         rv = {}
         for param in [*self.dose_shape.parameters(inputs.dose_scale),
                       *self.time_shape.parameters(inputs.time_scale)]:
             levels = (param.levels,) if param.levels else ()
-            if pooled and param.poolable:
+            if pooled and param.poolable and param.name in dose_params:
                 rv[param.name] = _pooled_variable(param, priors, inputs, levels)
             else:
                 prior = with_dims(priors[param.name], ("outcome", *levels))
@@ -335,7 +337,7 @@ class DoseResponseModel:
         tune: int = 1000,
         chains: int = 4,
         random_seed: int = 1,
-        target_accept: float = 0.9,
+        target_accept: float = 0.95,
         sampler: str = "pymc",
         cores: int | None = None,
         progressbar: bool | None = None,
@@ -352,7 +354,9 @@ class DoseResponseModel:
         random_seed : int
             Seed; the same seed, data and model give the same numbers.
         target_accept : float
-            NUTS target acceptance rate (raise it when there are divergences).
+            NUTS target acceptance rate. The default, 0.95, is above PyMC's 0.8 because
+            hierarchical models of a dozen patients have tight curvature (family and
+            patient SDs); raise it further when there are divergences.
         sampler : {"pymc", "nutpie", "numpyro", "blackjax"}
             NUTS implementation (the non-default ones must be installed).
         cores : int, optional

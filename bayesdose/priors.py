@@ -82,10 +82,12 @@ def family_sd_parameter(param: Parameter) -> Parameter:
     """The between-outcome SD of a parameter pooled within families of outcomes."""
     return Parameter(
         f"{param.name}_family_sd",
-        Prior("HalfNormal", sigma=param.pool_sd),
-        f"HalfNormal({param.pool_sd:g}): outcomes of one family differ in {param.name} by "
-        "up to about twice this; the data decide how much they share (the pooling is "
-        "estimated), and a small SD pools strongly.",
+        Prior("Gamma", alpha=2, beta=2 / param.pool_sd),
+        f"Gamma(2, {2 / param.pool_sd:g}) (mean {param.pool_sd:g}): outcomes of one family "
+        f"differ in {param.name} by about this much; the data decide how much they share "
+        "(the pooling is estimated). Gamma(2, .) rather than HalfNormal keeps the SD off "
+        "exactly zero, which with a handful of outcomes removes the funnel that makes "
+        "NUTS diverge, while still allowing strong pooling (SDs near 0.05 x its mean).",
         f"SD of {param.name} between outcomes of a family",
     )
 
@@ -105,8 +107,8 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         The likelihoods in use (``"normal"``, ``"student_t"``, ``"lognormal"``,
         ``"ordinal"``).
     pooled : bool
-        Whether shape parameters are pooled within families of outcomes (adds a
-        ``<name>_family_sd`` for each real-valued shape parameter; the shape parameter's
+        Whether dose-shape parameters are pooled within families of outcomes (adds a
+        ``<name>_family_sd`` for each real-valued dose-shape parameter; the parameter's
         own prior is then the prior of its family mean).
     correlated : bool
         Whether patient effects are correlated across outcomes (``patient_sd`` and an LKJ
@@ -129,7 +131,8 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
     shape_params = [*dose_shape.parameters(dose_scale), *time_shape.parameters(time_scale)]
     params = list(shape_params)
     if pooled:
-        params += [family_sd_parameter(p) for p in shape_params if p.poolable]
+        params += [family_sd_parameter(p) for p in dose_shape.parameters(dose_scale)
+                   if p.poolable]
     params += [COURSE, BETA_BASELINE, PATIENT_SD if correlated else PATIENT_EFFECT]
     if kinds - {"ordinal"}:
         params.append(SIGMA)

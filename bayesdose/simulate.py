@@ -61,6 +61,9 @@ def simulate_trial(
     baseline_mean: float = 50.0,
     baseline_sd: float = 10.0,
     direction: str = "higher_is_better",
+    outcome_params: Mapping[str, Mapping[str, Any]] | None = None,
+    families: Mapping[str, str] | None = None,
+    patient_correlation: float = 0.0,
     seed: int = 0,
 ) -> SimulatedTrial:
     """Simulate a longitudinal dose trial from the bayesdose model with known parameters.
@@ -94,6 +97,12 @@ def simulate_trial(
         Distribution of baselines (outcome units).
     direction : {"higher_is_better", "lower_is_better"}
         Direction of every outcome.
+    outcome_params : mapping, optional
+        Per outcome, shape parameters that replace ``shape_params`` for that outcome.
+    families : mapping, optional
+        Per outcome, its family (stored as outcome metadata).
+    patient_correlation : float
+        Correlation of a patient's effects across outcomes (equicorrelated).
     seed : int
         Random seed.
 
@@ -112,35 +121,41 @@ def simulate_trial(
     dose_obj, time_obj = get_dose_shape(dose_shape), get_time_shape(time_shape)
     dose_scale = DoseScale(tuple(sorted(float(d) for d in doses)))
     time_scale = TimeScale(tuple(float(t) for t in visits))
-    params = {k: np.asarray(v, dtype=float) for k, v in (shape_params or {}).items()}
     course_arr = np.broadcast_to(np.asarray(course, dtype=float), (len(visits),))
     sign = 1.0 if direction == "higher_is_better" else -1.0
     patient_dose = np.repeat(np.asarray(doses, dtype=float), n_per_arm)
     patients = [f"S{i + 1:03d}" for i in range(patient_dose.size)]
     visit_arr = np.asarray(visits, dtype=float)
-    effect_std = (dose_obj.evaluate(patient_dose[:, None], params, dose_scale, np)
-                  * time_obj.evaluate(visit_arr, params, time_scale, np))
-    rows, truth = [], []
-    for outcome in outcomes:
+    n_out = len(outcomes)
+    corr = np.full((n_out, n_out), patient_correlation) + (1 - patient_correlation) * np.eye(n_out)
+    u_all = rng.multivariate_normal(np.zeros(n_out), corr * patient_sd**2, patient_dose.size)
+    rows, truth, used = [], [], {}
+    for j, outcome in enumerate(outcomes):
+        merged = {**(shape_params or {}), **((outcome_params or {}).get(outcome, {}))}
+        params = {k: np.asarray(v, dtype=float) for k, v in merged.items()}
+        used[outcome] = {k: v.tolist() for k, v in params.items()}
+        effect_std = (dose_obj.evaluate(patient_dose[:, None], params, dose_scale, np)
+                      * time_obj.evaluate(visit_arr, params, time_scale, np))
         baseline = rng.normal(baseline_mean, baseline_sd, patient_dose.size)
         z_base = (baseline - baseline_mean) / baseline_sd
-        u = rng.normal(0.0, patient_sd, patient_dose.size)
         noise = rng.normal(0.0, sigma, (patient_dose.size, visit_arr.size))
-        mean_std = (effect_std + course_arr + beta_baseline * z_base[:, None] + u[:, None])
+        mean_std = (effect_std + course_arr + beta_baseline * z_base[:, None]
+                    + u_all[:, j, None])
         change = sign * baseline_sd * (mean_std + noise)
         for i, patient in enumerate(patients):
             rows.append((patient, patient_dose[i], 0.0, outcome, baseline[i]))
-            rows.extend((patient, patient_dose[i], t, outcome, baseline[i] + change[i, j])
-                        for j, t in enumerate(visit_arr))
+            rows.extend((patient, patient_dose[i], t, outcome, baseline[i] + change[i, b])
+                        for b, t in enumerate(visit_arr))
         grid = (dose_obj.evaluate(np.asarray(dose_scale.tested)[:, None], params, dose_scale, np)
                 * time_obj.evaluate(visit_arr, params, time_scale, np))
         truth.extend({"outcome": outcome, "dose": d, "time": t,
                       "effect": float(sign * baseline_sd * grid[a, b])}
                      for a, d in enumerate(dose_scale.tested) for b, t in enumerate(visit_arr))
     frame = pd.DataFrame(rows, columns=["patient", "dose", "time", "outcome", "value"])
-    info = {name: {"direction": direction} for name in outcomes}
+    info = {name: {"direction": direction, "family": (families or {}).get(name)}
+            for name in outcomes}
     data = TrialData.from_frame(frame, patient="patient", dose="dose", time="time",
                                 outcome="outcome", value="value", outcome_info=info)
-    used = {**{k: v.tolist() for k, v in params.items()}, "course": course_arr.tolist(),
-            "beta_baseline": beta_baseline, "patient_sd": patient_sd, "sigma": sigma}
+    used = {**used, "course": course_arr.tolist(), "beta_baseline": beta_baseline,
+            "patient_sd": patient_sd, "sigma": sigma}
     return SimulatedTrial(data=data, true_effect=pd.DataFrame(truth), parameters=used)

@@ -33,7 +33,7 @@ def covers(fit, sim, prob: float = 0.9) -> tuple[bool, float, float, float]:
 
 @pytest.fixture(scope="module")
 def recovery():
-    sim = simulate(seed=11)
+    sim = simulate(seed=12)  # one trial; calibration over seeds is the slow test's job
     fit = bd.DoseResponseModel("emax", "exponential").fit(
         sim.data, draws=500, tune=500, chains=4, random_seed=3, progressbar=False,
         prior_draws=100)
