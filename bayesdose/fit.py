@@ -381,6 +381,93 @@ class DoseResponseFit:
                                 "direction decides which way is better.")
         return out
 
+    def families(self) -> dict[str, list[str]]:
+        """The fitted outcomes of each family (an outcome without family is its own)."""
+        out: dict[str, list[str]] = {}
+        for outcome, index in zip(self.outcomes, self.inputs.family_idx, strict=True):
+            out.setdefault(self.inputs.families[index], []).append(outcome)
+        return out
+
+    def _family_members(self, family: str | None) -> dict[str, list[str]]:
+        groups = self.families()
+        if family is None:
+            return groups
+        if family not in groups:
+            raise EstimandError(f"family {family!r} not in this fit (families: "
+                                f"{', '.join(map(repr, groups))}).")
+        return {family: groups[family]}
+
+    def family_effect(self, dose: Any = None, time: Any = None, family: str | None = None,
+                      hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Average standardised dose effect of the outcomes of each family.
+
+        Per posterior draw, the mean over the family's outcomes of their direction-aligned,
+        standardised effects (baseline SDs, positive = better), so outcomes on different
+        scales can be averaged.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns family, n_outcomes, dose, time, mean, sd, hdi_low, hdi_high.
+        """
+        rows = []
+        for name, members in self._family_members(family).items():
+            draws = self.effect_draws(dose, time, members, scale="standardised")
+            average = draws.mean("outcome").to_numpy()[:, :, None]
+            table = tidy_grid(summarise(average, hdi_prob), [name], draws["dose"].values,
+                              draws["time"].values).rename(columns={"outcome": "family"})
+            table.insert(1, "n_outcomes", len(members))
+            rows.append(table)
+        return pd.concat(rows, ignore_index=True)
+
+    def prob_improves(self, dose: Any, reference: float | None = None, time: Any = None,
+                      family: str | None = None, mcid: dict[str, float] | None = None,
+                      ) -> pd.DataFrame:
+        """Posterior probability that a dose improves at least k outcomes of a family by
+        their MCIDs, for every k.
+
+        Parameters
+        ----------
+        dose : float or sequence
+            Dose(s) compared with ``reference``.
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
+        time : float or sequence, optional
+            Times (default: every visit).
+        family : str, optional
+            One family (default: every family).
+        mcid : dict, optional
+            MCIDs per outcome replacing the declared ones.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns family, dose, reference, time, k, n_outcomes, prob (P(at least k of the
+            family's outcomes improve by more than their MCID)).
+        """
+        reference = float(min(self.inputs.doses) if reference is None else reference)
+        doses = as_list(dose, [], "dose")
+        rows = []
+        for name, members in self._family_members(family).items():
+            thresholds = self._mcids(members, mcid)
+            missing = [m for m, t in zip(members, thresholds, strict=True) if np.isnan(t)]
+            if missing:
+                raise EstimandError(f"family {name!r}: outcome(s) {missing} have no MCID; "
+                                    "declare one (outcome metadata) or pass mcid={...}.")
+            draws = self.effect_draws([*doses, reference], time, members)
+            values = draws.to_numpy()
+            diff = values[..., :-1, :] - values[..., -1:, :]
+            sign = np.array([self.data.info(m).sign for m in members])[:, None, None]
+            better = (diff * sign) > thresholds[:, None, None]
+            count = better.sum(axis=2)  # (chain, draw, dose, time)
+            for d_i, d in enumerate(doses):
+                for t_i, t in enumerate(draws["time"].values):
+                    for k in range(1, len(members) + 1):
+                        rows.append({"family": name, "dose": d, "reference": reference,
+                                     "time": float(t), "k": k, "n_outcomes": len(members),
+                                     "prob": float((count[:, :, d_i, t_i] >= k).mean())})
+        return pd.DataFrame(rows)
+
     def expected_change(self, dose: Any = None, time: Any = None, outcome: Any = None,
                         hdi_prob: float = 0.95) -> pd.DataFrame:
         """Posterior mean change from baseline at each dose and visit (outcome units).

@@ -1,0 +1,187 @@
+"""Several outcomes in one model: likelihoods, bounds, families, borrowing, family estimands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import fixed_fit
+
+import bayesdose as bd
+from bayesdose.errors import DataError, SpecError
+from bayesdose.simulate import simulate_trial
+
+SIM_DOSES = (0.0, 10.0, 50.0)
+ONSET = {"log_t_half": float(np.log(1.5 / 12))}
+
+
+def test_likelihoods_follow_the_outcome_metadata(msc):
+    inputs = bd.DoseResponseModel().inputs(msc)
+    kinds = {o: lik.name for o, lik in inputs.likelihoods.items()}
+    assert kinds["koos_pain"] == "normal" and kinds["sf_il6"] == "lognormal"
+    assert kinds["mri_synovitis"] == "ordinal"
+    assert inputs.categories["mri_synovitis"].tolist() == [0, 1, 2, 3]
+    # lognormal: the response is the log ratio to baseline, standardised by the log SD
+    rows = (inputs.outcome_idx == inputs.outcomes.index("sf_il6"))
+    changes = msc.changes.query("outcome == 'sf_il6'")
+    np.testing.assert_allclose(np.sort(inputs.response[rows]),
+                               np.sort(np.log(changes["value"] / changes["baseline"])))
+    base = msc.baselines.query("outcome == 'sf_il6'")["baseline"]
+    sd = inputs.scales.sd[inputs.outcomes.index("sf_il6")]
+    assert sd == pytest.approx(np.log(base).std(ddof=1))
+    # bounded PROMs are censored at their bounds on the change scale
+    pain = inputs.outcome_idx == inputs.outcomes.index("koos_pain")
+    pain_changes = msc.changes.query("outcome == 'koos_pain'")
+    np.testing.assert_allclose(inputs.upper[pain], 100 - pain_changes["baseline"].to_numpy())
+    np.testing.assert_allclose(inputs.lower[pain], 0 - pain_changes["baseline"].to_numpy())
+    assert np.isinf(inputs.upper[rows]).all()
+
+
+def test_per_outcome_likelihood_choice_overrides_metadata(msc):
+    model = bd.DoseResponseModel(likelihood={"sf_il6": "normal", "koos_pain": "student_t"})
+    inputs = model.inputs(msc)
+    assert inputs.likelihoods["sf_il6"].name == "normal"
+    assert inputs.likelihoods["koos_pain"].name == "student_t"
+    assert inputs.likelihoods["serum_comp"].name == "lognormal"
+    with pytest.raises(SpecError, match="likelihood 'gamma'"):
+        bd.DoseResponseModel(likelihood={"sf_il6": "gamma"})
+    with pytest.raises(SpecError, match="not modelled"):
+        bd.DoseResponseModel(likelihood={"nope": "normal"}).inputs(msc)
+    with pytest.raises(SpecError, match="likelihood 'binomial' is not one of"):
+        msc.select(["koos_pain"]).info("koos_pain")  # metadata is checked when modelling
+        bd.DoseResponseModel().inputs(bd.TrialData.from_frame(
+            msc.table.query("outcome == 'koos_pain'"), patient="patient", dose="dose",
+            time="time", outcome="outcome", value="value",
+            outcome_info={"koos_pain": {"likelihood": "binomial"}}))
+
+
+def test_likelihood_input_errors(msc):
+    frame = msc.table.query("outcome in ['sf_il6', 'mri_synovitis']").copy()
+    il6_post = frame[(frame["outcome"] == "sf_il6") & (frame["time"] > 0)].index[0]
+    frame.loc[il6_post, "value"] = -1.0
+    data = bd.TrialData.from_frame(frame.drop(columns="source_row"), patient="patient",
+                                   dose="dose", time="time", outcome="outcome", value="value",
+                                   outcome_info={"sf_il6": {"likelihood": "lognormal"},
+                                                 "mri_synovitis": {"likelihood": "ordinal"}})
+    with pytest.raises(DataError, match=r"'sf_il6' uses the lognormal likelihood .*<= 0 at row"):
+        bd.DoseResponseModel().inputs(data)
+    frame = msc.table.query("outcome == 'mri_synovitis'").copy()
+    frame.loc[frame.index[2], "value"] = 1.5
+    data = bd.TrialData.from_frame(frame.drop(columns="source_row"), patient="patient",
+                                   dose="dose", time="time", outcome="outcome", value="value",
+                                   outcome_info={"mri_synovitis": {"likelihood": "ordinal"}})
+    with pytest.raises(DataError, match="non-integer grades at row"):
+        bd.DoseResponseModel().inputs(data)
+
+
+def test_all_outcomes_build_with_one_variable_per_likelihood(msc):
+    prior = bd.DoseResponseModel().sample_prior_predictive(msc, draws=200, random_seed=4)
+    pred = prior.prior_predictive
+    inputs = bd.DoseResponseModel().inputs(msc)
+    assert pred["log_change"].sizes["obs_log_change"] == len(inputs.observations("lognormal"))
+    assert pred["change"].sizes["obs_change"] == len(inputs.observations("normal"))
+    grades = pred["grade_mri_synovitis"].values
+    assert set(np.unique(grades)) <= {0, 1, 2, 3}
+    # censoring keeps bounded scores inside their scale: baseline + change in [0, 100]
+    rows = inputs.observations("normal")
+    lower, upper = inputs.lower[rows], inputs.upper[rows]
+    change = pred["change"].values.reshape(-1, rows.size)
+    finite = np.isfinite(upper)
+    assert np.all(change[:, finite] <= upper[finite] + 1e-9)
+    assert np.all(change[:, finite] >= lower[finite] - 1e-9)
+    assert np.isclose(change[:, finite], upper[finite]).any()  # mass at the bound
+    assert prior.prior["patient_effect"].dims[-2:] == ("outcome", "patient")
+    assert "patient_chol_corr" in prior.prior
+
+
+def fit_families(seed: int, draws: int = 500):
+    """Two families: three PROMs with effects, two MRI outcomes with none."""
+    params = {"delta": 1.0, **ONSET}
+    outcome_params = {"p1": {"delta": 1.0}, "p2": {"delta": 0.8}, "p3": {"delta": 1.2},
+                      "m1": {"delta": 0.0}, "m2": {"delta": 0.0}}
+    families = {"p1": "PROM", "p2": "PROM", "p3": "PROM", "m1": "MRI", "m2": "MRI"}
+    sim = simulate_trial(doses=SIM_DOSES, n_per_arm=10, dose_shape="linear",
+                         shape_params=params, outcomes=list(outcome_params),
+                         outcome_params=outcome_params, families=families,
+                         patient_correlation=0.5, sigma=0.4, patient_sd=0.5, seed=seed)
+    fit = bd.DoseResponseModel("linear", "exponential").fit(
+        sim.data, draws=draws, tune=500, chains=2, random_seed=seed, progressbar=False,
+        prior_draws=0)
+    return sim, fit
+
+
+@pytest.mark.slow
+def test_family_recovery_with_null_outcomes():
+    sim, fit = fit_families(seed=31)
+    table = fit.contrast(dose=50, reference=0, time=12, hdi_prob=0.9).set_index("outcome")
+    for outcome in ("p1", "p2", "p3", "m1", "m2"):
+        truth = sim.true_contrast(outcome, 50.0, 0.0, 12.0)
+        row = table.loc[outcome]
+        assert row["hdi_low"] <= truth <= row["hdi_high"], (outcome, truth, row)
+    assert table.loc["p2", "hdi_low"] > 0  # the effect is found
+    family = fit.idata.posterior["delta_family_mean"]
+    assert family.sel(family="MRI").quantile(0.05) < 0 < family.sel(family="MRI").quantile(0.95)
+    assert 0.6 < float(family.sel(family="PROM").mean()) < 1.4
+    assert fit.diagnostics().parameters["r_hat"].max() <= 1.05  # 2 chains x 500 draws
+    effect = fit.family_effect(dose=50, time=12).set_index("family")
+    assert effect.loc["MRI", "hdi_low"] < 0 < effect.loc["MRI", "hdi_high"]
+    assert effect.loc["PROM", "n_outcomes"] == 3 and effect.loc["PROM", "hdi_low"] > 0
+
+
+@pytest.mark.slow
+def test_borrowing_narrows_a_thinned_outcome():
+    """With one outcome's data thinned, its interval is narrower in the joint model than
+    fitted alone, and still covers the truth."""
+    params = {"delta": 1.0, **ONSET}
+    sim = simulate_trial(doses=SIM_DOSES, n_per_arm=12, dose_shape="linear",
+                         shape_params=params, outcomes=["thin", "b", "c", "d"],
+                         families={k: "PROM" for k in ("thin", "b", "c", "d")},
+                         sigma=0.5, patient_sd=0.5, seed=7)
+    table = sim.data.table
+    keep = [p for i, p in enumerate(sim.data.patients) if i % 12 < 3]  # 3 patients per arm
+    thinned = table[(table["outcome"] != "thin") | table["patient"].isin(keep)]
+    data = bd.TrialData.from_frame(thinned.drop(columns="source_row"), patient="patient",
+                                   dose="dose", time="time", outcome="outcome", value="value",
+                                   outcome_info=sim.data.outcome_info)
+    kwargs = {"draws": 1000, "tune": 1000, "chains": 4, "random_seed": 2, "progressbar": False,
+              "prior_draws": 0}
+    joint = bd.DoseResponseModel("linear").fit(data, **kwargs)
+    alone = bd.DoseResponseModel("linear").fit(data.select(["thin"]), **kwargs)
+    truth = sim.true_contrast("thin", 50.0, 0.0, 12.0)
+    a = joint.contrast(dose=50, reference=0, time=12, outcome="thin", hdi_prob=0.9).iloc[0]
+    b = alone.contrast(dose=50, reference=0, time=12, hdi_prob=0.9).iloc[0]
+    assert a["hdi_high"] - a["hdi_low"] < b["hdi_high"] - b["hdi_low"]
+    assert a["hdi_low"] <= truth <= a["hdi_high"]
+
+
+def test_prob_improves_counts_outcomes_by_mcid(msc):
+    data = msc.select(["koos_pain", "koos_symptoms", "koos_adl"])
+    model = bd.DoseResponseModel("linear", "exponential", pooling="none")
+    # four draws: all three outcomes improve a lot / only pain / only symptoms / none
+    big, none = 5.0, 0.0
+    delta = np.array([[big, big, big], [big, none, none], [none, big, none],
+                      [none, none, none]])[None]
+    draws = {"delta": delta, "log_t_half": np.full((1, 4, 3), -3.0),
+             "course": np.zeros((1, 4, 3, 4))}
+    fit = fixed_fit(data, model, draws)
+    table = fit.prob_improves(dose=50, reference=1, time=12).set_index("k")
+    assert table.loc[1, "prob"] == 0.75
+    assert table.loc[2, "prob"] == 0.25
+    assert table.loc[3, "prob"] == 0.25
+    assert (table["family"] == "PROM").all() and (table["n_outcomes"] == 3).all()
+    with pytest.raises(Exception, match="no MCID"):
+        fixed_fit(msc.select(["mri_t2"]), bd.DoseResponseModel("linear", "exponential"),
+                  {"delta": np.zeros((1, 4, 1)), "log_t_half": np.zeros((1, 4, 1)),
+                   "course": np.zeros((1, 4, 1, 2))}).prob_improves(dose=50)
+
+
+def test_family_effect_averages_standardised_effects(msc):
+    data = msc.select(["koos_pain", "womac_pain"])
+    model = bd.DoseResponseModel("linear", "exponential")
+    draws = {"delta": np.tile([1.0, 0.5], (1, 10, 1)), "log_t_half": np.full((1, 10, 2), -9.0),
+             "course": np.zeros((1, 10, 2, 4))}
+    fit = fixed_fit(data, model, draws)
+    table = fit.family_effect(dose=50, time=12)
+    assert table["mean"].iloc[0] == pytest.approx(0.75)
+    assert list(table.columns[:2]) == ["family", "n_outcomes"]
+    assert isinstance(table, pd.DataFrame)
