@@ -381,6 +381,30 @@ class DoseResponseFit:
                                 "direction decides which way is better.")
         return out
 
+    def observed_means(self) -> pd.DataFrame:
+        """Observed mean of each outcome's modelled response per dose and visit.
+
+        The response is what the likelihood models: the change from baseline (normal,
+        Student-t), the log ratio to baseline (lognormal) or the grade (ordinal).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, likelihood, dose, time, n, mean, sd.
+        """
+        inputs = self.inputs
+        frame = pd.DataFrame({
+            "outcome": np.asarray(inputs.outcomes)[inputs.outcome_idx],
+            "dose": inputs.dose,
+            "time": inputs.elapsed + inputs.baseline_time,
+            "response": inputs.response,
+        })
+        frame["likelihood"] = frame["outcome"].map(
+            {o: lik.name for o, lik in inputs.likelihoods.items()})
+        grouped = frame.groupby(["outcome", "likelihood", "dose", "time"], sort=False)
+        out = grouped["response"].agg(n="count", mean="mean", sd="std").reset_index()
+        return out.sort_values(["dose", "time"], kind="stable").reset_index(drop=True)
+
     def families(self) -> dict[str, list[str]]:
         """The fitted outcomes of each family (an outcome without family is its own)."""
         out: dict[str, list[str]] = {}

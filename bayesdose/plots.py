@@ -68,7 +68,7 @@ def plot_dose_response(fit: DoseResponseFit, outcome: Any = None, time: Any = No
     tested = list(fit.inputs.doses)
     grid = dose_grid(tested, fit.model.dose_shape.extrapolates_to_zero)
     curves = fit.expected_change(dose=grid, time=times, outcome=outcomes, hdi_prob=hdi_prob)
-    observed = fit.data.summary()
+    observed = fit.observed_means()
     ncols = min(3, len(outcomes))
     nrows = int(np.ceil(len(outcomes) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
@@ -85,6 +85,7 @@ def plot_dose_response(fit: DoseResponseFit, outcome: Any = None, time: Any = No
 
 def _panel(ax, fit, name, times, curves, observed, colours, hdi_prob) -> None:
     info = fit.data.info(name)
+    likelihood = fit.inputs.likelihoods[name]
     for t, colour in zip(times, colours, strict=True):
         rows = curves[(curves["outcome"] == name) & np.isclose(curves["time"], t)]
         label = f"{t:g} {fit.data.time_unit}"
@@ -92,10 +93,11 @@ def _panel(ax, fit, name, times, curves, observed, colours, hdi_prob) -> None:
         ax.fill_between(rows["dose"], rows["hdi_low"], rows["hdi_high"], color=colour,
                         alpha=0.25, linewidth=0)
         obs = observed[(observed["outcome"] == name) & np.isclose(observed["time"], t)]
-        se = obs["sd_change"] / np.sqrt(obs["n"])
-        ax.errorbar(obs["dose"], obs["mean_change"], yerr=se, fmt="o", color=colour,
-                    capsize=3, markersize=4)
-        if info.mcid is not None:
+        if likelihood.name != "ordinal" and len(obs):
+            se = (obs["sd"] / np.sqrt(obs["n"])).to_numpy()
+            ax.errorbar(obs["dose"].to_numpy(), obs["mean"].to_numpy(), yerr=se, fmt="o",
+                        color=colour, capsize=3, markersize=4)
+        if info.mcid is not None and likelihood.name in ("normal", "student_t"):
             start = float(rows["mean"].iloc[0])
             ax.axhline(start + info.sign * info.mcid, color=colour, linestyle="--",
                        linewidth=0.8)
@@ -103,9 +105,11 @@ def _panel(ax, fit, name, times, curves, observed, colours, hdi_prob) -> None:
         ax.set_xscale("log")
     ax.axhline(0.0, color="grey", linewidth=0.6)
     ax.set_xlabel(f"dose ({fit.data.dose_unit})")
+    what = {"lognormal": "log ratio to baseline", "ordinal": "latent grade (logit scale)"}
     unit = f" ({info.unit})" if info.unit else ""
+    ylabel = what.get(likelihood.name, f"change from baseline{unit}")
     arrow = "higher is better" if info.sign > 0 else "lower is better"
-    ax.set_ylabel(f"change from baseline{unit}\n{arrow}", fontsize=8)
+    ax.set_ylabel(f"{ylabel}\n{arrow}", fontsize=8)
     ax.set_title(info.label or name, fontsize=10)
     ax.legend(fontsize=7, title=f"{int(hdi_prob * 100)}% HDI", title_fontsize=7)
 

@@ -29,7 +29,7 @@ def test_dose_response_figure_draws_curve_band_and_observed_means(msc):
     x, y = curve.get_data()
     expected = fit.expected_change(dose=x, time=3, outcome="koos_pain")["mean"].to_numpy()
     np.testing.assert_allclose(y, expected)
-    observed = msc.summary().query("outcome == 'koos_pain' and time == 3")
+    observed = msc.summary().query("outcome == 'koos_pain' and time == 3")  # raw changes
     points = next(line for line in ax.get_lines() if line.get_marker() == "o")
     np.testing.assert_allclose(np.asarray(points.get_ydata(), dtype=float),
                                observed["mean_change"].to_numpy())
