@@ -727,4 +727,4 @@ def load_msc_safety() -> SafetyData:
                                  dose_unit="million cells")
 
 
-__all__ = ["LogDoseScale", "SafetyData", "SafetyFit", "SafetyModel", "load_msc_safety"]
+__all__ = ["LogDoseScale", "SafetyData", "SafetyFit", "SafetyModel", "expit", "load_msc_safety"]
