@@ -486,9 +486,8 @@ def _observe_ordinal(priors: dict[str, Prior], inputs: ModelInputs, mean_std,
         grades = inputs.categories[outcome]
         n_cut = grades.size - 1
         cutpoints = pm.Normal(
-            f"cutpoints_{outcome}", mu=mu, sigma=sigma, shape=n_cut,
-            transform=pm.distributions.transforms.ordered,
-            initval=np.linspace(-1.5, 1.5, n_cut))
+            f"cutpoints_{outcome}", mu=mu + np.linspace(-1.5, 1.5, n_cut), sigma=sigma,
+            shape=n_cut, transform=pm.distributions.transforms.ordered)
         eta = inputs.scales.sign[i] * mean_std[own]
         pm.OrderedLogistic(f"grade_{outcome}", eta=eta, cutpoints=cutpoints,
                            observed=(inputs.response[own] - grades[0]).astype(int),

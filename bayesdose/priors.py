@@ -71,8 +71,9 @@ PATIENT_SD = Parameter(
 CUTPOINTS = Parameter(
     "cutpoints",
     Prior("Normal", mu=0, sigma=2),
-    "Normal(0, 2), ordered: cutpoints of the latent logistic scale spread over about +/-4 "
-    "logits, wide enough for any distribution of grades.",
+    "Normal(0, 2) around evenly spaced points on [-1.5, 1.5], ordered: cutpoints of the "
+    "latent logistic scale spread over about +/-4 logits, wide enough for any "
+    "distribution of grades.",
     "cutpoints between grades of an ordinal outcome (latent logit scale)",
     levels="grade",
 )

@@ -185,3 +185,20 @@ def test_family_effect_averages_standardised_effects(msc):
     assert table["mean"].iloc[0] == pytest.approx(0.75)
     assert list(table.columns[:2]) == ["family", "n_outcomes"]
     assert isinstance(table, pd.DataFrame)
+
+
+def test_ordinal_and_lognormal_fit_saves_and_loads(msc, tmp_path):
+    data = msc.select(["mri_synovitis", "sf_il6"])
+    fit = bd.DoseResponseModel().fit(data, draws=100, tune=100, chains=2, random_seed=3,
+                                     progressbar=False, prior_draws=0)
+    assert set(fit.idata.log_likelihood.data_vars) == {"grade_mri_synovitis", "log_change"}
+    assert set(fit.idata.posterior_predictive.data_vars) == {"grade_mri_synovitis",
+                                                             "log_change"}
+    observed = fit.observed_means().query("outcome == 'sf_il6' and dose == 50 and time == 12")
+    changes = msc.changes.query("outcome == 'sf_il6' and dose == 50 and time == 12")
+    assert observed["mean"].iloc[0] == pytest.approx(
+        np.log(changes["value"] / changes["baseline"]).mean())
+    loaded = bd.load_fit(fit.save(tmp_path / "fit.nc"))
+    pd.testing.assert_frame_equal(loaded.contrast(dose=50, time=12),
+                                  fit.contrast(dose=50, time=12))
+    assert loaded.inputs.likelihoods["mri_synovitis"].name == "ordinal"
