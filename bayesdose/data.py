@@ -550,7 +550,7 @@ def _to_canonical_long(frame: pd.DataFrame, labels: list[str], cols: _Columns) -
                         "(the value column).")
     needed = [cols.patient, cols.dose, cols.time]
     needed += [cols.outcome, cols.value] if long_form else list(cols.outcomes)
-    _require_columns(frame, needed)
+    require_columns(frame, needed)
     base = pd.DataFrame({
         "patient": frame[cols.patient],
         "dose": frame[cols.dose],
@@ -570,8 +570,15 @@ def _to_canonical_long(frame: pd.DataFrame, labels: list[str], cols: _Columns) -
     return pd.concat(parts, ignore_index=True)
 
 
-def _require_columns(frame: pd.DataFrame, needed: list[str]) -> None:
-    duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+def require_columns(frame: pd.DataFrame, needed: list[str],
+                    hint: str = "patient=, dose=, time=, outcome=/value= or outcomes=") -> None:
+    """Raise :class:`DataError` for duplicated column names or missing ``needed`` columns.
+
+    Examples
+    --------
+    >>> require_columns(pd.DataFrame({"a": [1]}), ["a"])
+    """
+    duplicated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
     if duplicated:
         raise DataError(f"column name(s) {', '.join(map(repr, duplicated))} appear more than "
                         "once in the table; rename them so each is unique.")
@@ -580,7 +587,7 @@ def _require_columns(frame: pd.DataFrame, needed: list[str]) -> None:
         raise DataError(
             f"column(s) {', '.join(map(repr, missing))} not found; the table has "
             f"{', '.join(map(repr, map(str, frame.columns)))}. Pass the names of your columns "
-            "(patient=, dose=, time=, outcome=/value= or outcomes=)."
+            f"({hint})."
         )
 
 

@@ -379,7 +379,7 @@ class DoseResponseModel:
         """
         from bayesdose.fit import DoseResponseFit, attach_metadata
 
-        _check_sampler_settings(draws, tune, chains, target_accept, sampler)
+        check_sampler_settings(draws, tune, chains, target_accept, sampler)
         data = self.select_data(data)
         model, inputs = self.build(data)
         seeds = np.random.SeedSequence(random_seed).generate_state(3)
@@ -545,10 +545,11 @@ def _coords(inputs: ModelInputs, dose_shape: DoseShape, time_shape: TimeShape) -
     return coords
 
 
-def _check_sampler_settings(draws: int, tune: int, chains: int, target_accept: float,
-                            sampler: str) -> None:
+def check_sampler_settings(draws: int, tune: int, chains: int, target_accept: float,
+                           sampler: str = "pymc") -> None:
+    """Raise :class:`SpecError` for sampler settings that cannot work."""
     for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise SpecError(f"sampler setting {name} must be an integer >= {low} "
                             f"(got {value!r}).")
     if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) \

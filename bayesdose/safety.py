@@ -38,9 +38,11 @@ import pymc as pm
 import xarray as xr
 from pymc_extras.prior import Prior
 
+from bayesdose.data import require_columns
 from bayesdose.diagnostics import Diagnostics, diagnose
 from bayesdose.errors import DataError, EstimandError, SpecError, describe_rows
 from bayesdose.estimands import as_list, dose_status, summarise
+from bayesdose.model import check_sampler_settings
 
 PARAMETERS = ("alpha", "beta")
 DEFAULT_PRIORS = {
@@ -192,7 +194,7 @@ class SafetyData:
         if len(frame) == 0:
             raise DataError("the adverse-event table is empty: it has no rows.")
         needed = [c for c in (patient, dose, event, n_events) if c is not None]
-        _require_columns(frame, needed)
+        require_columns(frame, needed, hint="patient=, dose=, event=, n_events=")
         labels = pd.Series([f"row {label}" for label in frame.index])
         frame = frame.reset_index(drop=True)
         table = pd.DataFrame({
@@ -261,20 +263,6 @@ class SafetyData:
             out["total_events"] = grouped["n_events"].sum().astype(int)
         out.index = out.index.astype(float)
         return out.rename_axis("dose").reset_index()
-
-
-def _require_columns(frame: pd.DataFrame, needed: list[str]) -> None:
-    duplicated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
-    if duplicated:
-        raise DataError(f"column name(s) {', '.join(map(repr, duplicated))} appear more than "
-                        "once in the table; rename them so each is unique.")
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"column(s) {', '.join(map(repr, missing))} not found; the table has "
-            f"{', '.join(map(repr, map(str, frame.columns)))}. Pass the names of your columns "
-            "(patient=, dose=, event=, n_events=)."
-        )
 
 
 def _blank(raw: pd.Series) -> np.ndarray:
@@ -483,7 +471,7 @@ class SafetyModel:
         >>> fit = SafetyModel().fit(data, draws=300, tune=300, chains=2)  # doctest: +SKIP
         >>> fit.event_probability(dose=[1, 25, 50])  # doctest: +SKIP
         """
-        _check_settings(draws, tune, chains, target_accept)
+        check_sampler_settings(draws, tune, chains, target_accept)
         cores = cores or min(chains, os.cpu_count() or 1)
         with self.build(data):
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
@@ -501,16 +489,6 @@ def _check_prior(name: str, prior: Any) -> None:
                         f"(got {type(prior).__name__}).")
     if prior.dims:
         raise SpecError(f"the prior of {name!r} must be scalar (no dims; got {prior.dims}).")
-
-
-def _check_settings(draws: int, tune: int, chains: int, target_accept: float) -> None:
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise SpecError(f"sampler setting {name} must be an integer >= {low} "
-                            f"(got {value!r}).")
-    if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) \
-            or not 0 < target_accept < 1:
-        raise SpecError(f"target_accept must be between 0 and 1 (got {target_accept!r}).")
 
 
 # ---------------------------------------------------------------------- fit

@@ -59,7 +59,7 @@ def test_shipped_model_file_parses_builds_and_loads(path):
     model = spec.build_model()
     assert model.dose_shape.name == spec.model.get("dose_shape", "emax")
     assert model.time_shape.name == spec.model.get("time_shape", "exponential")
-    assert model.likelihood == spec.model.get("likelihood", "normal")
+    assert model.likelihood == spec.model.get("likelihood")  # None: from outcome metadata
     data = spec.load_data()
     wanted = spec.model.get("outcomes") or data.outcomes
     assert set(wanted) <= set(data.outcomes)
