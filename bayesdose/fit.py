@@ -315,7 +315,7 @@ class DoseResponseFit:
 
     def contrast(self, dose: Any, reference: float | None = None, time: Any = None,
                  mcid: float | dict[str, float] | None = None, outcome: Any = None,
-                 hdi_prob: float = 0.95) -> pd.DataFrame:
+                 hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
         """Posterior contrast between doses, with the probability of a (clinically
         important) improvement.
 
@@ -334,6 +334,9 @@ class DoseResponseFit:
             Outcomes (default: all fitted).
         hdi_prob : float
             Probability of the highest-density interval.
+        scale : {"outcome", "standardised"}
+            Outcome units (the MCID as given), or the standardised, direction-aligned
+            scale (positive = better; the MCID divided by the outcome's scale SD).
 
         Returns
         -------
@@ -350,12 +353,15 @@ class DoseResponseFit:
         """
         reference = float(min(self.inputs.doses) if reference is None else reference)
         doses = as_list(dose, [], "dose")
-        draws = self.effect_draws([*doses, reference], time, outcome)
+        draws = self.effect_draws([*doses, reference], time, outcome, scale)
         values = draws.to_numpy()
         diff = values[..., :-1, :] - values[..., -1:, :]
         names = list(draws["outcome"].values)
         sign = np.array([self.data.info(n).sign for n in names], dtype=float)
         thresholds = self._mcids(names, mcid)
+        if scale == "standardised":
+            sign = np.ones_like(sign)
+            thresholds = thresholds / self.inputs.scales.sd[self._outcome_index(names)]
         stats = summarise(diff, hdi_prob)
         stats.update(contrast_probabilities(diff, sign, thresholds))
         table = tidy_grid(stats, names, doses, draws["time"].values)

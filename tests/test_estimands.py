@@ -172,3 +172,15 @@ def test_contrast_probabilities_direction_aware():
 def test_dose_status_labels():
     assert dose_status([1, 2, 60, 0], [1, 10, 50]) == [
         "tested", "interpolated", "extrapolated", "extrapolated"]
+
+
+def test_standardised_contrast_gives_the_same_probabilities(emax_fit):
+    outcome = emax_fit.contrast(dose=50, time=12, mcid=10).set_index("outcome")
+    standard = emax_fit.contrast(dose=50, time=12, mcid=10, scale="standardised").set_index(
+        "outcome")
+    sd = baseline_sd(emax_fit.data, "womac_pain")
+    assert standard.loc["womac_pain", "mean"] == pytest.approx(
+        -outcome.loc["womac_pain", "mean"] / sd)  # aligned: improvement is positive
+    assert standard.loc["womac_pain", "mcid"] == pytest.approx(10 / sd)
+    for column in ("prob_gt_0", "prob_gt_mcid"):
+        np.testing.assert_allclose(standard[column], outcome[column])

@@ -483,3 +483,10 @@ def test_parsing_never_executes_code(tmp_path, frame, monkeypatch):
         spec.load_data()
 
     assert not marker.exists()
+
+
+def test_outcome_in_the_model_file_missing_from_the_data():
+    spec = bd.ModelSpec.from_dict({"data": {"source": "embedded:msc_trial"},
+                                   "model": {"outcomes": ["koos_pian"]}})
+    with pytest.raises(bd.DataError, match=r"unknown outcome\(s\) 'koos_pian'"):
+        bd.fit(spec, draws=10)
