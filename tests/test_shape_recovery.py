@@ -47,15 +47,32 @@ def recover(dose_shape: str, time_shape: str, params: dict, seed: int, draws: in
     return sim, fit
 
 
-def assert_covers(sim, fit) -> None:
-    """90% HDI of the top-dose effect at the last visit, 99% HDIs of all other effects."""
+def coverage(sim, fit) -> tuple[bool, int, int]:
+    """(90% HDI of the top-dose effect at the last visit covers the truth, number of
+    dose x visit effects whose 99% HDI misses the truth, number of divergences)."""
     truth = sim.true_effect.set_index(["dose", "time"])["effect"]
     main = fit.effect(dose=50, time=12, hdi_prob=0.9).iloc[0]
-    assert main["hdi_low"] <= truth[(50.0, 12.0)] <= main["hdi_high"], (main, truth)
+    covered = bool(main["hdi_low"] <= truth[(50.0, 12.0)] <= main["hdi_high"])
     table = fit.effect(hdi_prob=0.99).set_index(["dose", "time"])
-    inside = (table["hdi_low"] <= truth) & (truth <= table["hdi_high"])
-    assert inside.all(), table.assign(truth=truth)[~inside]
-    assert fit.diagnostics().table.set_index("check").loc["divergences", "value"] <= 2
+    missed = int((~((table["hdi_low"] <= truth) & (truth <= table["hdi_high"]))).sum())
+    divergences = int(fit.diagnostics().table.set_index("check").loc["divergences", "value"])
+    return covered, missed, divergences
+
+
+def assert_covers(sim, fit) -> None:
+    """One trial: the 90% HDI of the top-dose effect covers the truth, so do the 99% HDIs
+    of all dose x visit effects, and the sampler hardly diverges."""
+    covered, missed, divergences = coverage(sim, fit)
+    assert covered and missed == 0 and divergences <= 2, (covered, missed, divergences,
+                                                          fit.effect(dose=50, time=12))
+
+
+def assert_calibrated(results: list[tuple[bool, int, int]]) -> None:
+    """Three trials: a 90% interval may miss one of three (P(>= 2 of 3 cover) = 0.97), and
+    of the 99% intervals (about 60 checks) at most two may miss."""
+    assert sum(r[0] for r in results) >= 2, results
+    assert sum(r[1] for r in results) <= 2, results
+    assert all(r[2] <= 2 for r in results), results
 
 
 @pytest.mark.parametrize("dose_shape", sorted(DOSE_TRUTHS))
@@ -73,22 +90,19 @@ def test_time_shape_recovery(time_shape):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("dose_shape", sorted(DOSE_TRUTHS))
-def test_dose_shape_recovery_grid(dose_shape, seed):
+def test_dose_shape_recovery_grid(dose_shape):
     params = {**DOSE_TRUTHS[dose_shape], **EXPONENTIAL_ONSET}
-    sim, fit = recover(dose_shape, "exponential", params, seed=seed, draws=1000)
-    assert_covers(sim, fit)
+    assert_calibrated([coverage(*recover(dose_shape, "exponential", params, seed=seed,
+                                         draws=1000)) for seed in (1, 2, 3)])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("time_shape", sorted(TIME_TRUTHS))
-def test_time_shape_recovery_grid(time_shape, seed):
-    params = {"delta": 1.2, **TIME_TRUTHS[time_shape]}
-    sim, fit = recover("emax", time_shape, {**params, "log_ed50": 0.0}, seed=seed,
-                       draws=1000)
-    assert_covers(sim, fit)
+def test_time_shape_recovery_grid(time_shape):
+    params = {"delta": 1.2, "log_ed50": 0.0, **TIME_TRUTHS[time_shape]}
+    assert_calibrated([coverage(*recover("emax", time_shape, params, seed=seed, draws=1000))
+                       for seed in (1, 2, 3)])
 
 
 @pytest.mark.slow
