@@ -17,11 +17,11 @@ EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 DEMO_SPEC: dict[str, Any] = {
     "name": "demo",
     "description": "Emax x exponential onset on the embedded (simulated) MSC trial's "
-                   "patient-reported outcomes, each outcome with its own dose-response and "
-                   "patient effects correlated across outcomes.",
+                   "patient-reported outcomes, dose parameters pooled within the PROM "
+                   "family and a patient factor shared across outcomes.",
     "data": {"source": "embedded:msc_trial"},
     "model": {"outcomes": ["koos_pain", "koos_symptoms", "womac_pain"],
-              "dose_shape": "emax", "time_shape": "exponential", "pooling": "none"},
+              "dose_shape": "emax", "time_shape": "exponential"},
     "estimands": {"times": [12], "contrasts": [[50, 1], [10, 1]]},
 }
 

@@ -190,9 +190,10 @@ class DoseResponseFit:
         """Posterior summary (ArviZ) of the model's parameters.
 
         Patient-level terms, non-centred offsets and the Cholesky factor are left out;
-        the correlation of patient effects is in :meth:`patient_correlation`.
+        the patient-factor loadings and SDs are kept.
         """
-        skip = ("patient_effect", "patient_z", "patient_chol", "patient_chol_corr")
+        skip = ("patient_effect", "patient_z", "patient_factor", "patient_chol",
+                "patient_chol_corr")
         names = [v for v in self.idata.posterior.data_vars
                  if v not in skip and not v.endswith("_offset")
                  and not (v.startswith("patient_effect") and not v.endswith("_sigma"))]

@@ -68,6 +68,23 @@ PATIENT_SD = Parameter(
     "mild shrinkage towards independence), non-centred through its Cholesky factor.",
     "SD of each outcome's patient effects (correlated across outcomes)",
 )
+PATIENT_OWN_SD = Parameter(
+    "patient_sd",
+    Prior("Gamma", alpha=2, beta=4),
+    "Gamma(2, 4) per outcome (mean 0.5): each outcome's own patient-level SD beyond the "
+    "shared factor, up to about one baseline SD; kept off zero, since when the factor "
+    "explains a patient's deviations a HalfNormal lets NUTS into the funnel at SD -> 0.",
+    "SD of each outcome's own patient effects, beyond the shared patient factor",
+)
+PATIENT_LOADING = Parameter(
+    "patient_loading",
+    Prior("HalfNormal", sigma=0.5),
+    "HalfNormal(0.5) per outcome: how strongly an outcome follows the patient factor "
+    "shared by all outcomes. Non-negative on the direction-aligned scale (a patient who "
+    "does well on one outcome tends to do well on others), which also fixes the factor's "
+    "sign; 0 means the outcome does not share it.",
+    "loading of each outcome on the patient factor shared across outcomes",
+)
 CUTPOINTS = Parameter(
     "cutpoints",
     Prior("Normal", mu=0, sigma=2),
@@ -95,7 +112,7 @@ def family_sd_parameter(param: Parameter) -> Parameter:
 
 def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: DoseScale,
                      time_scale: TimeScale, likelihood: str | set[str] = "normal",
-                     pooled: bool = False, correlated: bool = False) -> list[Parameter]:
+                     pooled: bool = False, correlated: str | bool = False) -> list[Parameter]:
     """All parameters of a model, in a stable order, with their default priors.
 
     Parameters
@@ -111,9 +128,10 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         Whether dose-shape parameters are pooled within families of outcomes (adds a
         ``<name>_family_sd`` for each real-valued dose-shape parameter; the parameter's
         own prior is then the prior of its family mean).
-    correlated : bool
-        Whether patient effects are correlated across outcomes (``patient_sd`` and an LKJ
-        prior instead of ``patient_effect``).
+    correlated : {"none", "factor", "lkj"} or bool
+        How patient effects are related across outcomes: independent (``patient_effect``),
+        a shared factor (``patient_loading`` and own ``patient_sd``), or an LKJ correlation
+        matrix (``patient_sd``). ``True`` means ``"lkj"``, ``False`` ``"none"``.
 
     Returns
     -------
@@ -134,7 +152,10 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
     if pooled:
         params += [family_sd_parameter(p) for p in dose_shape.parameters(dose_scale)
                    if p.poolable]
-    params += [COURSE, BETA_BASELINE, PATIENT_SD if correlated else PATIENT_EFFECT]
+    structure = {True: "lkj", False: "none"}.get(correlated, correlated)
+    params += [COURSE, BETA_BASELINE]
+    params += {"none": [PATIENT_EFFECT], "lkj": [PATIENT_SD],
+               "factor": [PATIENT_LOADING, PATIENT_OWN_SD]}[structure]
     if kinds - {"ordinal"}:
         params.append(SIGMA)
     if "student_t" in kinds:

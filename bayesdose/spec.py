@@ -228,7 +228,7 @@ class ModelSpec:
         from bayesdose.timecourses import TimeScale
 
         names: list[str] = []
-        for correlated in (False, True):
+        for correlated in ("none", "lkj", "factor"):
             params = model_parameters(model.dose_shape, model.time_shape,
                                       DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
                                       set(LIKELIHOODS), pooled=True, correlated=correlated)

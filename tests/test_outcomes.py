@@ -91,7 +91,24 @@ def test_all_outcomes_build_with_one_variable_per_likelihood(msc):
     assert np.all(change[:, finite] >= lower[finite] - 1e-9)
     assert np.isclose(change[:, finite], upper[finite]).any()  # mass at the bound
     assert prior.prior["patient_effect"].dims[-2:] == ("outcome", "patient")
-    assert "patient_chol_corr" in prior.prior
+    # one patient factor shared by the outcomes, with a non-negative loading each
+    assert prior.prior["patient_loading"].dims[-1] == "outcome"
+    assert (prior.prior["patient_loading"] >= 0).all()
+    assert prior.prior["patient_factor"].dims[-1] == "patient"
+
+
+def test_patient_structures_and_their_parameters(msc):
+    data = msc.select(["koos_pain", "womac_pain"])
+    names = {structure: bd.DoseResponseModel(patient_correlation=structure).prior_table(data)
+             ["parameter"].tolist() for structure in ("factor", "lkj", "none")}
+    assert "patient_loading" in names["factor"] and "patient_sd" in names["factor"]
+    assert "patient_sd" in names["lkj"] and "patient_loading" not in names["lkj"]
+    assert "patient_effect" in names["none"]
+    lkj = bd.DoseResponseModel(patient_correlation=True).sample_prior_predictive(
+        data, draws=50, random_seed=1)
+    assert "patient_chol_corr" in lkj.prior
+    with pytest.raises(SpecError, match="patient_correlation 'cholesky'"):
+        bd.DoseResponseModel(patient_correlation="cholesky")
 
 
 def fit_families(seed: int, draws: int = 500):
