@@ -73,11 +73,6 @@ class ModelInputs:
     categories: dict[str, np.ndarray]
 
     @property
-    def change(self) -> np.ndarray:
-        """The modelled response per observation (kept for readability in tests)."""
-        return self.response
-
-    @property
     def dose_scale(self) -> DoseScale:
         """Dose constants for the shapes."""
         return DoseScale(self.doses)

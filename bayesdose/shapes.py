@@ -110,7 +110,7 @@ class DoseScale:
         return float(min(self.tested))
 
 
-def one_hot(values: Any, levels: tuple[float, ...], what: str) -> np.ndarray:
+def one_hot(values: Any, levels: tuple[float, ...]) -> np.ndarray:
     """Indicator matrix of ``values`` against ``levels`` (trailing axis = levels).
 
     Parameters
@@ -119,8 +119,6 @@ def one_hot(values: Any, levels: tuple[float, ...], what: str) -> np.ndarray:
         Doses or times (any shape).
     levels : tuple of float
         The levels that own a parameter.
-    what : str
-        Used in the error for a value that is neither a level nor an allowed extra.
 
     Returns
     -------
@@ -129,7 +127,7 @@ def one_hot(values: Any, levels: tuple[float, ...], what: str) -> np.ndarray:
 
     Examples
     --------
-    >>> one_hot([10.0, 50.0], (10.0, 50.0), "dose").tolist()
+    >>> one_hot([10.0, 50.0], (10.0, 50.0)).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
     values = np.asarray(values, dtype=float)
@@ -323,7 +321,7 @@ class FreeMeans(DoseShape):
                           levels="dose_level")]
 
     def evaluate(self, dose, params, scale, xp):
-        indicator = one_hot(dose, self.levels(scale), "dose")
+        indicator = one_hot(dose, self.levels(scale))
         return xp.sum(params["delta"] * indicator, axis=-1)
 
     def check_doses(self, doses, scale):
@@ -507,7 +505,7 @@ class Monotone(DoseShape):
     def evaluate(self, dose, params, scale, xp):
         sign = 1.0 if self.direction == "increasing" else -1.0
         cumulative = xp.cumsum(params["increments"], axis=-1)
-        indicator = one_hot(dose, self.levels(scale), "dose")
+        indicator = one_hot(dose, self.levels(scale))
         return sign * xp.sum(cumulative * indicator, axis=-1)
 
     def check_doses(self, doses, scale):

@@ -153,7 +153,7 @@ class FreeVisits(TimeShape):
         last = np.isclose(np.asarray(time, dtype=float), scale.reference).astype(float)
         if not self.levels(scale):
             return last
-        indicator = one_hot(time, self.levels(scale), "time")
+        indicator = one_hot(time, self.levels(scale))
         return xp.sum(params["gamma"] * indicator, axis=-1) + last
 
     def check_times(self, times, scale):
