@@ -3,12 +3,18 @@
 Thresholds follow Vehtari et al. (2021, rank-normalised R-hat and ESS) and the Stan
 team's guidance: R-hat <= 1.01, bulk and tail ESS >= 400, no divergent transitions,
 E-BFMI >= 0.3 in every chain, and no transition that stopped at the maximum tree depth.
+These decide the verdict (``Diagnostics.ok``): whether the draws can be trusted.
+
+PSIS-LOO Pareto k (Vehtari, Gelman and Gabry 2017; Vehtari et al. 2024) is reported per
+observation with its threshold of 0.7, but does not enter the verdict: a large k says that
+an observation is too influential for PSIS-LOO to approximate leaving it out (for model
+comparison), not that the posterior draws are wrong.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import arviz as az
 import numpy as np
@@ -17,6 +23,8 @@ import pandas as pd
 RHAT_MAX = 1.01
 ESS_MIN = 400
 EBFMI_MIN = 0.3
+PARETO_K_MAX = 0.7
+SAMPLING_CHECKS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "e_bfmi", "tree_depth")
 
 ADVICE = {
     "r_hat": "Chains disagree. Run longer (tune=2000, draws=2000); look at trace/rank plots "
@@ -37,6 +45,12 @@ ADVICE = {
     "tree_depth": "Transitions hit the maximum tree depth: sampling is slow and may be "
                   "incomplete. Raise max_treedepth, or reparameterise strongly correlated "
                   "parameters.",
+    "pareto_k": "PSIS-LOO cannot approximate leaving out the observations listed (Pareto k "
+                "> 0.7): each is highly influential, typically a patient far from their arm "
+                "in a small arm. The posterior is not wrong, but their LOO terms are; for "
+                "model comparison refit without each of them (exact leave-one-out, or "
+                "K-fold by patient), and check them for data errors or outliers (a "
+                "Student-t likelihood resists outliers).",
 }
 
 
@@ -47,27 +61,33 @@ class Diagnostics:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per check: check, value, threshold, passed, worst (the parameter at
-        fault), advice (empty when passed).
+        One row per check: check, value, threshold, passed, worst (the parameter or
+        observation at fault), advice (empty when passed), verdict (whether the check
+        enters ``ok``: the sampling checks do, Pareto k does not).
     parameters : pandas.DataFrame
         Per parameter element: r_hat, ess_bulk, ess_tail.
     divergences : pandas.DataFrame
         Per parameter, the mean of its draws in divergent transitions against all draws
         (where divergences concentrate); empty when there are none.
     ok : bool
-        True when every check passed.
+        True when every sampling check passed (Pareto k is reported, not part of it).
+    observations : pandas.DataFrame
+        PSIS-LOO per observation: variable, obs, pareto_k, elpd_loo (and, from a fit,
+        outcome, patient, time); empty when the fit has no log likelihood.
     """
 
     table: pd.DataFrame
     parameters: pd.DataFrame
     divergences: pd.DataFrame
     ok: bool
+    observations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         verdict = "PASSED" if self.ok else "FAILED"
         lines = [f"Diagnostics {verdict}"]
         for row in self.table.itertuples():
-            mark = "ok  " if row.passed else "FAIL"
+            mark = ("ok  " if row.passed else "FAIL") if row.verdict else (
+                "ok  " if row.passed else "warn")
             lines.append(f"  [{mark}] {row.check}: {row.value} (threshold {row.threshold})"
                          + (f" worst: {row.worst}" if row.worst else ""))
         for row in self.table[~self.table["passed"]].itertuples():
@@ -138,7 +158,52 @@ def _element_label(values, position: int) -> str:
     return f"{values.name}[{', '.join(labels)}]"
 
 
-def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Diagnostics:
+def pointwise_loo(idata: az.InferenceData) -> pd.DataFrame:
+    """PSIS-LOO per observation of every observed variable in ``idata.log_likelihood``.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        With a ``log_likelihood`` group (one variable per likelihood, each with one
+        observation dim).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns variable, obs (the observation's coordinate), pareto_k, elpd_loo; empty
+        when there is no log likelihood.
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> ll = rng.normal(-1, 0.1, size=(2, 500, 3))
+    >>> idata = az.from_dict(posterior={"x": rng.normal(size=(2, 500))},
+    ...                      log_likelihood={"y": ll})
+    >>> pointwise_loo(idata)["pareto_k"].lt(0.7).all()
+    np.True_
+    """
+    columns = ["variable", "obs", "pareto_k", "elpd_loo"]
+    group = getattr(idata, "log_likelihood", None)
+    if group is None or not group.data_vars:
+        return pd.DataFrame(columns=columns)
+    frames = []
+    for name in group.data_vars:
+        values = group[name]
+        obs_dims = [d for d in values.dims if d not in ("chain", "draw")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loo = az.loo(idata, var_name=name, pointwise=True)
+        coords = (values[obs_dims[0]].to_numpy() if len(obs_dims) == 1
+                  else np.arange(int(np.prod([values.sizes[d] for d in obs_dims]))))
+        frames.append(pd.DataFrame({"variable": name, "obs": coords,
+                                    "pareto_k": np.ravel(loo.pareto_k.to_numpy()),
+                                    "elpd_loo": np.ravel(loo.loo_i.to_numpy())}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
+             observation_labels: pd.DataFrame | None = None) -> Diagnostics:
     """Run every check on a fit's InferenceData.
 
     Parameters
@@ -147,6 +212,10 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Dia
         Must hold ``posterior`` and ``sample_stats``.
     var_names : list of str, optional
         Parameters to check (default: every posterior variable).
+    observation_labels : pandas.DataFrame, optional
+        Columns obs (and optionally variable) and any labels (outcome, patient, time)
+        joined onto the per-observation Pareto k table, so the worst observation is
+        named in words.
 
     Returns
     -------
@@ -172,11 +241,35 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None) -> Dia
     rows.append(_check_divergences(idata, locations))
     rows.append(_check_ebfmi(idata))
     rows.append(_check_tree_depth(idata))
+    observations = pointwise_loo(idata)
+    if observation_labels is not None and not observations.empty:
+        keys = [key for key in ("variable", "obs") if key in observation_labels]
+        observations = observations.merge(observation_labels, on=keys, how="left")
+    if not observations.empty:
+        rows.append(_check_pareto_k(observations))
     table = pd.DataFrame(rows)
     table["advice"] = [("" if passed else ADVICE[check])
                        for check, passed in zip(table["check"], table["passed"], strict=True)]
-    return Diagnostics(table=table, parameters=params, divergences=locations,
-                       ok=bool(table["passed"].all()))
+    table["verdict"] = table["check"].isin(SAMPLING_CHECKS)
+    ok = bool(table.loc[table["verdict"], "passed"].all())
+    return Diagnostics(table=table, parameters=params, divergences=locations, ok=ok,
+                       observations=observations)
+
+
+def _observation_label(row: pd.Series) -> str:
+    if {"outcome", "patient", "time"} <= set(row.index) and pd.notna(row["outcome"]):
+        return f"{row['outcome']} of patient {row['patient']} at time {row['time']:g}"
+    return f"{row['variable']}[{row['obs']}]"
+
+
+def _check_pareto_k(observations: pd.DataFrame) -> dict:
+    k = observations["pareto_k"].to_numpy(dtype=float)
+    bad = int(np.sum(k > PARETO_K_MAX))
+    worst = observations.iloc[int(np.nanargmax(k))]
+    where = f"{bad} of {len(k)} observations above {PARETO_K_MAX}; worst: "
+    return {"check": "pareto_k", "value": round(float(np.nanmax(k)), 3),
+            "threshold": PARETO_K_MAX, "passed": bad == 0,
+            "worst": "" if bad == 0 else where + _observation_label(worst)}
 
 
 def _check_param(params: pd.DataFrame, column: str, threshold: float,

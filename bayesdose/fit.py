@@ -21,6 +21,7 @@ import xarray as xr
 
 from bayesdose.data import TrialData, outcome_info_from_mapping
 from bayesdose.diagnostics import Diagnostics, diagnose
+from bayesdose.predictive import predictive_check
 from bayesdose.errors import DataError, EstimandError
 from bayesdose.estimands import (
     as_list,
@@ -172,15 +173,38 @@ class DoseResponseFit:
         return read_config(self.idata)["sampler"]
 
     def diagnostics(self) -> Diagnostics:
-        """R-hat, bulk/tail ESS, divergences, E-BFMI and tree depth, with a verdict.
+        """R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth (the verdict) and
+        PSIS-LOO Pareto k per observation (reported, named by outcome, patient, time).
 
         Returns
         -------
         Diagnostics
             ``.table`` (one row per check with threshold, pass/fail and advice),
-            ``.parameters`` (per parameter) and ``.ok``.
+            ``.parameters`` (per parameter), ``.observations`` (Pareto k per
+            observation) and ``.ok``.
         """
-        return diagnose(self.idata)
+        return diagnose(self.idata, observation_labels=self._observation_labels())
+
+    def predictive_check(self, group: str = "posterior", hdi_prob: float = 0.9) -> pd.DataFrame:
+        """Observed arm means against their posterior (or prior) predictive distribution.
+
+        See :func:`bayesdose.predictive.predictive_check`.
+
+        Examples
+        --------
+        >>> fit.predictive_check().query("extreme")     # doctest: +SKIP
+        """
+        return predictive_check(self, group=group, hdi_prob=hdi_prob)
+
+    def _observation_labels(self) -> pd.DataFrame:
+        """Outcome, patient and time of every observation (``obs`` = its row)."""
+        inputs = self.inputs
+        return pd.DataFrame({
+            "obs": np.arange(len(inputs.outcome_idx)),
+            "outcome": np.asarray(inputs.outcomes)[inputs.outcome_idx],
+            "patient": np.asarray(inputs.patients)[inputs.patient_idx],
+            "time": np.asarray(inputs.visits, dtype=float)[inputs.time_idx],
+        })
 
     def prior_table(self) -> pd.DataFrame:
         """Every parameter's prior in this fit, whether it is the default, and why."""

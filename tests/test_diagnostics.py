@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import arviz as az
 import numpy as np
+import pandas as pd
 
 from bayesdose.diagnostics import ADVICE, diagnose
 
@@ -77,3 +78,31 @@ def test_low_ebfmi_and_tree_depth_fail():
     table = diag.table.set_index("check")
     assert table.loc["tree_depth", "value"] == 5 / 4000
     assert "non-centred" in table.loc["e_bfmi", "advice"]
+
+
+def test_influential_observation_gets_a_pareto_k_warning_not_a_failed_verdict():
+    n = 1000
+    loglik = RNG.normal(-1.0, 0.1, size=(4, n, 20))
+    loglik[:, :, 7] = -3.0 * np.exp(RNG.normal(0.0, 1.5, size=(4, n)))  # heavy-tailed ratios
+    idata = idata_from({"x": RNG.normal(size=(4, n))})
+    idata.add_groups(log_likelihood=az.from_dict(
+        log_likelihood={"change": loglik}, dims={"change": ["obs_change"]},
+        coords={"obs_change": np.arange(100, 120)}).log_likelihood)
+    labels = pd.DataFrame({"obs": np.arange(100, 120), "outcome": "koos_pain",
+                           "patient": [f"P{i:02d}" for i in range(20)], "time": 12.0})
+    diag = diagnose(idata, observation_labels=labels)
+    row = diag.table.set_index("check").loc["pareto_k"]
+    assert not row["passed"] and not row["verdict"] and row["value"] > 0.7
+    assert "1 of 20 observations" in row["worst"]
+    assert "koos_pain of patient P07 at time 12" in row["worst"]
+    assert row["advice"] == ADVICE["pareto_k"]
+    assert diag.ok  # the draws are fine: a large k is reported, it does not fail the fit
+    assert "warn" in repr(diag)
+    k = diag.observations.set_index("obs")["pareto_k"]
+    assert k.loc[107] > 0.7 and (k.drop(107) < 0.7).all()
+    assert len(diag.observations) == 20
+
+
+def test_pareto_k_is_absent_without_a_log_likelihood():
+    diag = diagnose(idata_from({"x": RNG.normal(size=(4, 1000))}))
+    assert "pareto_k" not in set(diag.table["check"]) and diag.observations.empty
