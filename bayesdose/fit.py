@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesdose import dose_estimands
 from bayesdose.data import TrialData, outcome_info_from_mapping
 from bayesdose.diagnostics import Diagnostics, diagnose
-from bayesdose.predictive import predictive_check
 from bayesdose.errors import DataError, EstimandError
 from bayesdose.estimands import (
     as_list,
@@ -34,6 +34,7 @@ from bayesdose.estimands import (
 from bayesdose.inputs import ModelInputs
 from bayesdose.io import write_atomic
 from bayesdose.model import DoseResponseModel
+from bayesdose.predictive import predictive_check
 
 CONFIG_ATTR = "bayesdose_config"
 SCALES = ("outcome", "standardised")
@@ -522,6 +523,80 @@ class DoseResponseFit:
                                      "time": float(t), "k": k, "n_outcomes": len(members),
                                      "prob": float((count[:, :, d_i, t_i] >= k).mean())})
         return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ dose estimands
+    # Thin delegates to bayesdose.dose_estimands, where the definitions are documented.
+    def effective_dose(self, p: float = 0.5, time: Any = None, outcome: Any = None,
+                       hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """EDp: the dose giving a fraction ``p`` of the maximal dose effect.
+
+        See :func:`bayesdose.dose_estimands.effective_dose`.
+
+        Examples
+        --------
+        >>> fit.effective_dose(p=0.9)    # doctest: +SKIP
+        """
+        return dose_estimands.effective_dose(self, p=p, time=time, outcome=outcome,
+                                             hdi_prob=hdi_prob, scale=scale)
+
+    def minimum_effective_dose(self, mcid: float | dict[str, float] | None = None,
+                               level: float = 0.8, time: Any = None,
+                               reference: float | None = None, outcome: Any = None,
+                               doses: Any = None, hdi_prob: float = 0.95,
+                               scale: str = "outcome", curve: bool = False) -> pd.DataFrame:
+        """Smallest dose better than the reference by the MCID with probability >= level.
+
+        See :func:`bayesdose.dose_estimands.minimum_effective_dose`.
+
+        Examples
+        --------
+        >>> fit.minimum_effective_dose(level=0.8, time=12)    # doctest: +SKIP
+        """
+        return dose_estimands.minimum_effective_dose(
+            self, mcid=mcid, level=level, time=time, reference=reference, outcome=outcome,
+            doses=doses, hdi_prob=hdi_prob, scale=scale, curve=curve)
+
+    def target_dose(self, effect: float | dict[str, float], time: Any = None,
+                    outcome: Any = None, reference: float | None = None,
+                    hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """The dose achieving a stated effect (positive = improvement), per draw.
+
+        See :func:`bayesdose.dose_estimands.target_dose`.
+
+        Examples
+        --------
+        >>> fit.target_dose(effect=10, time=12)    # doctest: +SKIP
+        """
+        return dose_estimands.target_dose(self, effect=effect, time=time, outcome=outcome,
+                                          reference=reference, hdi_prob=hdi_prob,
+                                          scale=scale)
+
+    def time_to_half_effect(self, dose: Any = None, outcome: Any = None,
+                            hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Time after baseline at which the dose effect reaches half its maximal value.
+
+        See :func:`bayesdose.dose_estimands.time_to_half_effect`.
+
+        Examples
+        --------
+        >>> fit.time_to_half_effect()    # doctest: +SKIP
+        """
+        return dose_estimands.time_to_half_effect(self, dose=dose, outcome=outcome,
+                                                  hdi_prob=hdi_prob)
+
+    def prob_increasing(self, time: Any = None, outcome: Any = None, doses: Any = None,
+                        hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """Posterior probability that the response improves monotonically with dose.
+
+        See :func:`bayesdose.dose_estimands.prob_increasing`.
+
+        Examples
+        --------
+        >>> fit.prob_increasing()    # doctest: +SKIP
+        """
+        return dose_estimands.prob_increasing(self, time=time, outcome=outcome, doses=doses,
+                                              hdi_prob=hdi_prob, scale=scale)
+    # ------------------------------------------------------------------ end of dose estimands
 
     def expected_change(self, dose: Any = None, time: Any = None, outcome: Any = None,
                         hdi_prob: float = 0.95) -> pd.DataFrame:

@@ -1,0 +1,762 @@
+"""Dose estimands beyond contrasts: EDp, minimum effective dose, target dose, onset time
+and monotonicity, as tidy tables.
+
+Each function reads the posterior draws of the effect curve f(d) g(t) of a
+:class:`~bayesdose.fit.DoseResponseFit` (f the dose shape, g the time course), solves
+the estimand per posterior draw (in closed form where the shape has one, otherwise on a
+fine grid) and summarises the draws.
+
+Dose and time estimands need not exist in every draw: a target effect beyond a draw's
+maximal effect is never reached. Such draws are kept as ``inf`` ("not reached"), never
+dropped silently. Every table reports:
+
+- ``mean``, ``sd``, ``hdi_low``, ``hdi_high``: over the draws in which the estimand is
+  reached (conditional on it being reached; NaN when it is reached in none);
+- ``median``, ``q_low``, ``q_high``: median and equal-tailed interval (probability
+  ``hdi_prob``) over *all* draws, counting a draw that is not reached as larger than any
+  dose or time (so ``q_high`` is ``inf`` when more than ``(1 - hdi_prob) / 2`` of the
+  draws are not reached: read it as "beyond the range");
+- ``prob_not_reached``: the fraction of draws in which the estimand is not reached.
+
+The functions are also methods of the fit (``fit.effective_dose(...)`` and so on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bayesdose.errors import EstimandError
+from bayesdose.estimands import as_list, hdi, summarise
+from bayesdose.shapes import (
+    DoseScale,
+    DoseShape,
+    Emax,
+    ExponentialDose,
+    Linear,
+    LogLinear,
+    Quadratic,
+    SigmoidEmax,
+)
+from bayesdose.timecourses import Bateman, EmaxTime, Exponential, PiecewiseLinear, TimeShape
+
+if TYPE_CHECKING:
+    from bayesdose.fit import DoseResponseFit
+
+__all__ = [
+    "effective_dose",
+    "minimum_effective_dose",
+    "prob_increasing",
+    "target_dose",
+    "time_to_half_effect",
+]
+
+GRID_POINTS = 201
+"""Number of evenly spaced doses (or times) of the grids searched numerically."""
+
+_CLOSED_FORM_DOSE = (Linear, LogLinear, Emax, SigmoidEmax, ExponentialDose)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _check_fraction(value: Any, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = np.nan
+    if not 0 < number < 1:
+        raise EstimandError(f"{name} must be between 0 and 1, exclusive (got {value!r}).")
+    return number
+
+
+def _names(fit: DoseResponseFit, outcome: Any) -> tuple[list[int], list[str]]:
+    index = fit._outcome_index(outcome)
+    return index, [fit.outcomes[i] for i in index]
+
+
+def _times(fit: DoseResponseFit, time: Any) -> tuple[list[float], np.ndarray]:
+    """Requested times (default: the last visit) and their time since baseline."""
+    times = as_list(time, [max(fit.inputs.visits)], "time")
+    elapsed = np.asarray(fit._elapsed(times), dtype=float)
+    fit.model.time_shape.check_times(elapsed, fit.inputs.time_scale)
+    return times, elapsed
+
+
+def _params(fit: DoseResponseFit, index: list[int]) -> tuple[dict[str, np.ndarray], set[str]]:
+    """Shape parameters as ``(chain, draw, outcome[, level])`` arrays, and the vectors."""
+    post = fit.idata.posterior.isel(outcome=index)
+    parameters = [*fit.model.dose_shape.parameters(fit.inputs.dose_scale),
+                  *fit.model.time_shape.parameters(fit.inputs.time_scale)]
+    values = {p.name: post[p.name].transpose("chain", "draw", "outcome", ...).to_numpy()
+              for p in parameters}
+    return values, {p.name for p in parameters if p.levels}
+
+
+def _on_axis(params: dict[str, np.ndarray], vectors: set[str]) -> dict[str, np.ndarray]:
+    """Add a trailing axis for a dose or time grid (before the levels of vectors)."""
+    return {k: v[..., None, :] if k in vectors else v[..., None] for k, v in params.items()}
+
+
+def _lead(fit: DoseResponseFit, index: list[int]) -> tuple[int, int, int]:
+    post = fit.idata.posterior
+    return post.sizes["chain"], post.sizes["draw"], len(index)
+
+
+def _curve(fit: DoseResponseFit, index: list[int], params: dict[str, np.ndarray],
+           vectors: set[str], doses: Sequence[float]) -> np.ndarray:
+    """Draws of f (standardised, direction-aligned) at ``doses``: (chain, draw, outcome, D)."""
+    dose_arr = np.asarray(doses, dtype=float)
+    shape, scale = fit.model.dose_shape, fit.inputs.dose_scale
+    shape.check_doses(dose_arr, scale)
+    values = shape.evaluate(dose_arr, _on_axis(params, vectors), scale, np)
+    return np.broadcast_to(values, (*_lead(fit, index), dose_arr.size))
+
+
+def _course(fit: DoseResponseFit, index: list[int], params: dict[str, np.ndarray],
+            vectors: set[str], elapsed: Sequence[float]) -> np.ndarray:
+    """Draws of g at times since baseline: (chain, draw, outcome, T)."""
+    time_arr = np.asarray(elapsed, dtype=float)
+    shape, scale = fit.model.time_shape, fit.inputs.time_scale
+    shape.check_times(time_arr, scale)
+    values = shape.evaluate(time_arr, _on_axis(params, vectors), scale, np)
+    return np.broadcast_to(values, (*_lead(fit, index), time_arr.size))
+
+
+def _interpolates(shape: DoseShape, scale: DoseScale) -> bool:
+    """Whether the dose shape has a curve between the tested doses."""
+    low, high = min(scale.tested), max(scale.tested)
+    try:
+        shape.check_doses(np.array([(low + high) / 2.0]), scale)
+    except EstimandError:
+        return False
+    return True
+
+
+def _dose_grid(fit: DoseResponseFit, start: float, stop: float) -> tuple[np.ndarray, bool]:
+    """Doses searched between ``start`` and ``stop``, and whether they are a dense grid."""
+    tested = np.asarray(fit.inputs.doses, dtype=float)
+    inside = tested[(tested >= start - 1e-12) & (tested <= stop + 1e-12)]
+    if _interpolates(fit.model.dose_shape, fit.inputs.dose_scale):
+        grid = np.linspace(start, stop, GRID_POINTS) if stop > start else np.array([start])
+        return np.unique(np.concatenate([grid, inside])), True
+    return np.unique(np.concatenate([[start], inside])), False
+
+
+def _first_crossing(nodes: np.ndarray, values: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Smallest x at which the piecewise-linear curve through (nodes, values) reaches
+    ``level`` (values on the last axis); ``inf`` where it never does."""
+    level = np.asarray(level, dtype=float)
+    with np.errstate(invalid="ignore"):
+        above = values >= level[..., None]
+    hit = above.any(axis=-1)
+    j = np.argmax(above, axis=-1)
+    prev = np.maximum(j - 1, 0)
+    v_j = np.take_along_axis(values, j[..., None], axis=-1)[..., 0]
+    v_prev = np.take_along_axis(values, prev[..., None], axis=-1)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(j > 0, (level - v_prev) / (v_j - v_prev), 0.0)
+    x = nodes[prev] + frac * (nodes[j] - nodes[prev])
+    return np.where(hit, x, np.inf)
+
+
+def _quantiles(values: np.ndarray, probs: Sequence[float]) -> list[float]:
+    """Linear-interpolation quantiles over all draws, ``inf`` counted as the largest."""
+    ordered = np.sort(values)
+    n = ordered.size
+    out = []
+    for prob in probs:
+        h = (n - 1) * prob
+        lo, hi = int(np.floor(h)), int(np.ceil(h))
+        if lo == hi or not np.isfinite(ordered[hi]):
+            out.append(float(ordered[lo] if lo == hi else ordered[hi]))
+        else:
+            out.append(float(ordered[lo] + (h - lo) * (ordered[hi] - ordered[lo])))
+    return out
+
+
+def _summary(draws: np.ndarray, hdi_prob: float, low: float | None = None,
+             high: float | None = None) -> dict[str, float]:
+    """Summary of one estimand's draws (NaN and inf = not reached), see the module notes."""
+    values = np.where(np.isnan(draws), np.inf, np.asarray(draws, dtype=float)).reshape(-1)
+    reached = values[np.isfinite(values)]
+    out = {"mean": np.nan, "sd": np.nan, "hdi_low": np.nan, "hdi_high": np.nan}
+    if reached.size:
+        band = hdi(reached, hdi_prob)
+        out.update(mean=float(reached.mean()),
+                   sd=float(reached.std(ddof=1)) if reached.size > 1 else 0.0,
+                   hdi_low=float(band[0]), hdi_high=float(band[1]))
+    tail = (1 - hdi_prob) / 2
+    out.update(zip(("median", "q_low", "q_high"),
+                   _quantiles(values, (0.5, tail, 1 - tail)), strict=True))
+    if low is not None and high is not None:
+        tol = 1e-9 * max(abs(high), 1.0)
+        out["prob_below_range"] = float(np.mean(values < low - tol))
+        out["prob_in_range"] = float(np.mean((values >= low - tol) & (values <= high + tol)))
+        out["prob_beyond_range"] = float(np.mean(values > high + tol))
+    out["prob_not_reached"] = float(np.mean(np.isinf(values)))
+    return out
+
+
+def _invert(shape: DoseShape, params: dict[str, np.ndarray], level: np.ndarray,
+            scale: DoseScale) -> np.ndarray:
+    """Closed-form smallest dose >= 0 with f(d) = ``level`` (standardised), per draw.
+
+    ``params`` broadcast against ``level``; ``inf`` where f never reaches ``level``.
+    """
+    ref = scale.reference
+    with np.errstate(all="ignore"):
+        if isinstance(shape, (Emax, SigmoidEmax)):
+            q = level / shape.derived(params, scale)["emax"]
+            odds = q / (1 - q)
+            ed50 = scale.midpoint * np.exp(params["log_ed50"])
+            if isinstance(shape, SigmoidEmax):
+                dose = ed50 * odds ** (1 / np.exp(params["log_hill"]))
+            else:
+                dose = ed50 * odds
+            ok = (q >= 0) & (q < 1)
+        else:
+            r = level / params["delta"]
+            if isinstance(shape, Linear):
+                dose = r * ref
+            elif isinstance(shape, LogLinear):
+                off = shape.off(scale)
+                dose = off * np.expm1(r * np.log1p(ref / off))
+            else:  # ExponentialDose: expm1(d / kappa) = r * expm1(ref / kappa)
+                kappa = ref * np.exp(params["log_kappa"])
+                x = ref / kappa
+                dose = kappa * (x + np.log(r + (1 - r) * np.exp(-x)))
+            ok = r >= 0
+        return np.where(ok & np.isfinite(dose), np.maximum(dose, 0.0), np.inf)
+
+
+def _versus(fit: DoseResponseFit, reference: float | None) -> str:
+    return fit.versus() if reference is None else f"dose {reference:g}"
+
+
+def _direction(fit: DoseResponseFit, name: str, scale: str) -> str:
+    if scale == "standardised":
+        return "higher_is_better (standardised)"
+    return fit.data.info(name).direction
+
+
+def _per_outcome(value: Any, names: list[str], what: str) -> np.ndarray:
+    """A number for every outcome from one number or a mapping by outcome."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        missing = [n for n in names if n not in value]
+        if unknown or missing:
+            raise EstimandError(f"{what}: the mapping must name exactly the outcomes asked "
+                                f"for ({names}); unknown {unknown}, missing {missing}.")
+        values = [value[n] for n in names]
+    else:
+        values = [value] * len(names)
+    try:
+        out = np.array(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise EstimandError(f"{what} must be a number or a mapping of numbers by outcome "
+                            f"(got {value!r}).") from exc
+    if not np.all(np.isfinite(out)) or np.any(out == 0):
+        raise EstimandError(f"{what} must be a finite, non-zero number (got {value!r}); "
+                            "positive = an improvement in the outcome's better direction.")
+    return out
+
+
+# ---------------------------------------------------------------------------- EDp
+def effective_dose(fit: DoseResponseFit, p: float = 0.5, time: Any = None,
+                   outcome: Any = None, hdi_prob: float = 0.95,
+                   scale: str = "outcome") -> pd.DataFrame:
+    """EDp: the dose giving a fraction ``p`` of the maximal dose effect.
+
+    Definitions, per posterior draw:
+
+    - Emax-type shapes (``emax``, ``sigmoid_emax``): the dose at which f reaches
+      p x Emax, Emax being the asymptote of f as dose grows (so ED50 is the model's
+      ED50): ED_p = ED50 p / (1 - p), and ED50 (p / (1 - p))^(1 / n) for the sigmoid
+      Emax with Hill exponent n. EDp can lie beyond the tested doses (ED90 = 9 ED50 for
+      the hyperbolic Emax); it is then an extrapolation, counted in
+      ``prob_beyond_range``.
+    - Shapes without an asymptote (``linear``, ``log_linear``, ``exponential``, ``free``,
+      ``monotone`` and registered shapes): the smallest dose at which the effect reaches
+      p x the effect at the highest tested dose, so EDp lies within [0, highest tested
+      dose]. Closed form for ``linear`` (p d_ref), ``log_linear`` and ``exponential``;
+      linear interpolation between the tested doses for ``free`` and ``monotone``
+      (effects against the lowest tested dose); the first crossing on a grid of
+      :data:`GRID_POINTS` doses for registered shapes.
+    - ``quadratic``: undefined (the curve need not be monotone, so "the dose giving p of
+      the maximal effect" has no single answer): :class:`EstimandError`.
+
+    For an effect f(d) g(t) the fraction of the maximal effect does not depend on the
+    time, so EDp is the same at every time; ``time`` sets the time at which the effect
+    reached at EDp (column ``effect_at_ed``) is read.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    p : float
+        Fraction of the maximal effect, in (0, 1) (0.5 for ED50, 0.9 for ED90).
+    time : float or sequence, optional
+        Times for ``effect_at_ed`` (default: the last visit).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+    hdi_prob : float
+        Probability of the highest-density and equal-tailed intervals.
+    scale : {"outcome", "standardised"}
+        Units of ``effect_at_ed``: outcome units or the standardised, direction-aligned
+        scale.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome and time: outcome, time, p, definition, method, mean, sd,
+        hdi_low, hdi_high (dose, over draws where EDp is reached), median, q_low, q_high
+        (over all draws), prob_below_range (EDp below the lowest tested dose),
+        prob_in_range, prob_beyond_range (above the highest tested dose or not reached),
+        prob_not_reached, effect_at_ed (posterior mean effect at EDp at ``time``: p x the
+        maximal effect).
+
+    Examples
+    --------
+    >>> from bayesdose.dose_estimands import effective_dose
+    >>> effective_dose(fit, p=0.9, outcome="koos_pain")    # doctest: +SKIP
+    """
+    p = _check_fraction(p, "p")
+    _check_fraction(hdi_prob, "hdi_prob")
+    shape, dscale = fit.model.dose_shape, fit.inputs.dose_scale
+    if isinstance(shape, Quadratic):
+        raise EstimandError(
+            "effective_dose: EDp is undefined for the 'quadratic' dose shape, whose curve "
+            "may rise then fall (no single dose gives a fraction p of a maximal effect). "
+            "Use target_dose() or minimum_effective_dose(), or fit a monotone shape.")
+    index, names = _names(fit, outcome)
+    times, elapsed = _times(fit, time)
+    unit = fit._unit(scale)[index]
+    params, vectors = _params(fit, index)
+    low, high = min(dscale.tested), dscale.reference
+    versus = fit.versus()
+    if isinstance(shape, (Emax, SigmoidEmax)):
+        maximal = shape.derived(params, dscale)["emax"]
+        ed = _invert(shape, params, p * maximal, dscale)
+        definition = ("dose at which f reaches p x Emax (the asymptote of the Emax curve; "
+                      "ED50 = the model's ED50)")
+        method = ("closed form: ED50 * p/(1-p)" if isinstance(shape, Emax)
+                  else "closed form: ED50 * (p/(1-p))^(1/hill)")
+    else:
+        maximal = _curve(fit, index, params, vectors, [high])[..., 0]
+        definition = (f"smallest dose at which the effect against {versus} reaches p x its "
+                      f"value at the highest tested dose ({high:g})")
+        if isinstance(shape, _CLOSED_FORM_DOSE):
+            ed = _invert(shape, params, p * maximal, dscale)
+            method = "closed form"
+        else:
+            nodes, dense = _dose_grid(fit, 0.0 if shape.extrapolates_to_zero else low, high)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = _curve(fit, index, params, vectors, nodes) / maximal[..., None]
+            ed = _first_crossing(nodes, ratio, np.full(ratio.shape[:-1], p))
+            method = (f"first crossing on a grid of {nodes.size} doses" if dense
+                      else "linear interpolation between the tested doses")
+    g = _course(fit, index, params, vectors, elapsed)  # (chain, draw, outcome, T)
+    at_ed = p * maximal[..., None] * g * unit[:, None]
+    rows = []
+    for k, name in enumerate(names):
+        stats = _summary(ed[:, :, k], hdi_prob, low, high)
+        for t_i, t in enumerate(times):
+            rows.append({"outcome": name, "time": t, "p": p, "definition": definition,
+                         "method": method, **stats,
+                         "effect_at_ed": float(at_ed[:, :, k, t_i].mean())})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- MED
+def minimum_effective_dose(fit: DoseResponseFit, mcid: float | dict[str, float] | None = None,
+                           level: float = 0.8, time: Any = None,
+                           reference: float | None = None, outcome: Any = None,
+                           doses: Any = None, hdi_prob: float = 0.95, scale: str = "outcome",
+                           curve: bool = False) -> pd.DataFrame:
+    """Minimum effective dose: the smallest dose whose improvement over the reference
+    exceeds the MCID with posterior probability at least ``level``.
+
+    For each searched dose d the posterior probability
+    P(contrast(d vs reference) > MCID in the outcome's better direction) is computed, as
+    ``prob_gt_mcid`` of :meth:`~bayesdose.fit.DoseResponseFit.contrast`; the MED is the
+    smallest searched dose where it reaches ``level``. When no dose qualifies, ``med`` is
+    NaN and ``found`` is False.
+
+    A second summary is the posterior distribution of the per-draw MED: in each draw,
+    the smallest searched dose whose contrast exceeds the MCID (not reached when none
+    does). It differs from the MED, which applies ``level`` to the probability curve.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    mcid : float or dict, optional
+        Minimal clinically important difference (positive, outcome units): one number
+        for all outcomes or one per outcome (default: each outcome's declared MCID).
+    level : float
+        Posterior probability required, in (0, 1).
+    time : float or sequence, optional
+        Times (default: the last visit).
+    reference : float, optional
+        Reference dose (default: the lowest tested dose).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+    doses : sequence of float, optional
+        Doses searched (default: :data:`GRID_POINTS` evenly spaced doses over the tested
+        range plus the tested doses, or the tested doses only for shapes without a curve
+        between them, ``free`` and ``monotone``).
+    hdi_prob : float
+        Probability of the intervals of the per-draw MED.
+    scale : {"outcome", "standardised"}
+        Units of the contrast means in the curve (the probabilities do not depend on it).
+    curve : bool
+        If True, return the probability curve instead of the summary: one row per
+        outcome, time and searched dose with columns outcome, time, dose, reference,
+        mcid, mean (posterior mean contrast), prob_gt_mcid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome and time: outcome, time, reference, mcid, level, direction,
+        med (the MED; NaN when none), found, prob_at_med (probability at the MED),
+        max_prob (largest probability over the searched doses), dose_at_max_prob,
+        doses_searched (description); then the per-draw MED: mean, sd, hdi_low,
+        hdi_high (over draws that have one), median, q_low, q_high (over all draws, a
+        draw without MED counted as beyond the searched doses), prob_not_reached (the
+        fraction of draws where no searched dose exceeds the MCID).
+
+    Examples
+    --------
+    >>> from bayesdose.dose_estimands import minimum_effective_dose
+    >>> minimum_effective_dose(fit, level=0.8, time=12)    # doctest: +SKIP
+    """
+    level = _check_fraction(level, "level")
+    _check_fraction(hdi_prob, "hdi_prob")
+    index, names = _names(fit, outcome)
+    thresholds = fit._mcids(names, mcid)
+    missing = [n for n, t in zip(names, thresholds, strict=True) if np.isnan(t)]
+    if missing:
+        raise EstimandError(f"mcid: outcome(s) {missing} have no MCID; declare one (outcome "
+                            "metadata) or pass mcid=... .")
+    reference = float(min(fit.inputs.doses) if reference is None else reference)
+    low, high = min(fit.inputs.doses), max(fit.inputs.doses)
+    if doses is None:
+        grid, dense = _dose_grid(fit, low, high)
+        searched = (f"{grid.size} doses from {low:g} to {high:g}" if dense
+                    else "the tested doses")
+    else:
+        grid = np.unique(as_list(doses, [], "dose"))
+        searched = "the doses given"
+    times, _ = _times(fit, time)
+    draws = fit.effect_draws([*grid, reference], times, names, scale).to_numpy()
+    diff = draws[..., :-1, :] - draws[..., -1:, :]  # (chain, draw, outcome, D, T)
+    if scale == "standardised":
+        sign = np.ones(len(names))
+        thresholds = thresholds / fit.inputs.scales.sd[index]
+    else:
+        sign = np.array([fit.data.info(n).sign for n in names], dtype=float)
+    better = diff * sign[:, None, None] > thresholds[:, None, None]
+    prob = better.mean(axis=(0, 1))  # (outcome, D, T)
+    if curve:
+        mean = diff.mean(axis=(0, 1))
+        return pd.DataFrame([
+            {"outcome": name, "time": t, "dose": float(d), "reference": reference,
+             "mcid": float(thresholds[k]), "mean": float(mean[k, d_i, t_i]),
+             "prob_gt_mcid": float(prob[k, d_i, t_i])}
+            for k, name in enumerate(names) for t_i, t in enumerate(times)
+            for d_i, d in enumerate(grid)])
+    any_draw = better.any(axis=3)
+    first = np.argmax(better, axis=3)
+    per_draw = np.where(any_draw, grid[first], np.inf)  # (chain, draw, outcome, T)
+    rows = []
+    for k, name in enumerate(names):
+        for t_i, t in enumerate(times):
+            curve_k = prob[k, :, t_i]
+            qualifies = np.flatnonzero(curve_k >= level)
+            found = qualifies.size > 0
+            rows.append({
+                "outcome": name, "time": t, "reference": reference,
+                "mcid": float(thresholds[k]), "level": level,
+                "direction": _direction(fit, name, scale),
+                "med": float(grid[qualifies[0]]) if found else np.nan, "found": found,
+                "prob_at_med": float(curve_k[qualifies[0]]) if found else np.nan,
+                "max_prob": float(curve_k.max()),
+                "dose_at_max_prob": float(grid[np.argmax(curve_k)]),
+                "doses_searched": searched,
+                **_summary(per_draw[:, :, k, t_i], hdi_prob),
+            })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- target dose
+def target_dose(fit: DoseResponseFit, effect: float | dict[str, float], time: Any = None,
+                outcome: Any = None, reference: float | None = None,
+                hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+    """The dose achieving a stated effect, per posterior draw, summarised.
+
+    Per draw, the smallest dose d at or above the reference whose effect against the
+    reference, (f(d) - f(reference)) g(t), reaches ``effect`` in the outcome's better
+    direction (``effect = 10`` on a lower-is-better score asks for a 10-point
+    reduction). Solved in closed form for ``emax``, ``sigmoid_emax``, ``linear``,
+    ``log_linear`` and ``exponential`` (the solution may lie beyond the tested doses:
+    an extrapolation, see ``prob_in_range``; a draw whose curve never reaches the
+    effect, for example an Emax below it, is "not reached"); for other shapes the
+    search runs over the tested range only (a grid of :data:`GRID_POINTS` doses, or
+    linear interpolation between the tested doses for ``free`` and ``monotone``), and a
+    draw not reaching the effect there is "not reached".
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    effect : float or dict
+        Target effect, non-zero, positive = improvement: in outcome units (or baseline
+        SDs with ``scale="standardised"``); one number or one per outcome.
+    time : float or sequence, optional
+        Times (default: the last visit).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted; with a dict ``effect``, its outcomes).
+    reference : float, optional
+        Reference dose (default: the effect against dose 0 as in
+        :meth:`~bayesdose.fit.DoseResponseFit.effect`, or against the lowest tested dose
+        for shapes that do not extrapolate to dose 0).
+    hdi_prob : float
+        Probability of the intervals.
+    scale : {"outcome", "standardised"}
+        Units of ``effect``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome and time: outcome, time, effect, direction, versus, method,
+        mean, sd, hdi_low, hdi_high (dose, over the draws that reach the effect), median,
+        q_low, q_high (over all draws), prob_below_range, prob_in_range (the dose lies
+        within the tested doses), prob_beyond_range (above the highest tested dose or not
+        reached), prob_not_reached.
+
+    Examples
+    --------
+    >>> from bayesdose.dose_estimands import target_dose
+    >>> target_dose(fit, effect=10, time=12, outcome="womac_pain")    # doctest: +SKIP
+    """
+    _check_fraction(hdi_prob, "hdi_prob")
+    if outcome is None and isinstance(effect, dict):
+        outcome = list(effect)
+    index, names = _names(fit, outcome)
+    targets = _per_outcome(effect, names, "effect")
+    per_unit = np.abs(fit._unit(scale)[index])  # outcome units per standardised unit
+    tau = targets / per_unit  # standardised, direction-aligned
+    times, elapsed = _times(fit, time)
+    shape, dscale = fit.model.dose_shape, fit.inputs.dose_scale
+    low, high = min(dscale.tested), dscale.reference
+    if reference is not None:
+        reference = float(as_list(reference, [], "reference")[0])
+        start = reference
+    else:
+        start = 0.0 if shape.extrapolates_to_zero else dscale.baseline_dose
+    params, vectors = _params(fit, index)
+    g = _course(fit, index, params, vectors, elapsed)  # (chain, draw, outcome, T)
+    f_ref = _curve(fit, index, params, vectors, [start])[..., 0]
+    if isinstance(shape, _CLOSED_FORM_DOSE):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            goal = f_ref[..., None] + tau[:, None] / g
+        dose = _invert(shape, {k: v[..., None] for k, v in params.items()}, goal, dscale)
+        dose = np.where(dose >= start * (1 - 1e-12), dose, np.inf)
+        method = "closed form (may extrapolate beyond the tested doses)"
+    else:
+        nodes, dense = _dose_grid(fit, start, high)
+        f = _curve(fit, index, params, vectors, nodes)
+        contrast = (f - f_ref[..., None])[..., None, :] * g[..., None]  # (..., T, D)
+        aligned = contrast * np.sign(tau)[:, None, None]
+        level = np.broadcast_to(np.abs(tau)[:, None], contrast.shape[:-1])
+        dose = _first_crossing(nodes, aligned, level)
+        method = (f"first crossing on a grid of {nodes.size} doses up to {high:g}" if dense
+                  else "linear interpolation between the tested doses")
+    rows = []
+    for k, name in enumerate(names):
+        for t_i, t in enumerate(times):
+            rows.append({"outcome": name, "time": t, "effect": float(targets[k]),
+                         "direction": _direction(fit, name, scale),
+                         "versus": _versus(fit, reference), "method": method,
+                         **_summary(dose[:, :, k, t_i], hdi_prob, low, high)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- onset time
+def _half_time(shape: TimeShape, fit: DoseResponseFit, index: list[int],
+               params: dict[str, np.ndarray], vectors: set[str]
+               ) -> tuple[np.ndarray, str, str]:
+    """Per-draw time since baseline to half the reference effect, definition, method."""
+    tscale = fit.inputs.time_scale
+    last = tscale.reference
+    if isinstance(shape, Exponential):
+        return (shape.derived(params, tscale)["t_half"], "half the plateau effect",
+                "closed form: t_half")
+    if isinstance(shape, EmaxTime):
+        return (shape.derived(params, tscale)["et50"], "half the plateau effect",
+                "closed form: ET50")
+    if isinstance(shape, Bateman):
+        low = np.zeros_like(params["log_t_half"])
+        high = shape.derived(params, tscale)["t_peak"]
+        for _ in range(80):  # g rises from 0 to 1 on [0, t_peak]
+            mid = (low + high) / 2
+            below = shape.evaluate(mid, params, tscale, np) < 0.5
+            low, high = np.where(below, mid, low), np.where(below, high, mid)
+        return ((low + high) / 2, "half the peak effect (rising limb)",
+                "numeric: bisection")
+    if isinstance(shape, PiecewiseLinear):
+        knots = shape.knot_times(tscale)
+        nodes = np.array([0.0, *knots])
+        values = _course(fit, index, params, vectors, nodes)
+        return (_first_crossing(nodes, values, np.full(values.shape[:-1], 0.5)),
+                f"half the plateau effect (reached at the last knot, {knots[-1]:g})",
+                "exact: piecewise linear between knots")
+    try:
+        shape.check_times(np.array([last / 2]), tscale)
+        nodes = np.unique(np.concatenate([np.linspace(0.0, last, GRID_POINTS),
+                                          tscale.visits]))
+        method = f"numeric: first crossing on a grid of {nodes.size} times"
+        values = _course(fit, index, params, vectors, nodes)
+    except EstimandError:  # defined at the visits only (free per-visit course)
+        nodes = np.array([0.0, *tscale.visits])
+        method = "linear interpolation between visits (no effect at baseline)"
+        values = np.concatenate([np.zeros((*_lead(fit, index), 1)),
+                                 _course(fit, index, params, vectors, tscale.visits)],
+                                axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = values / values[..., -1:]
+    return (_first_crossing(nodes, ratio, np.full(ratio.shape[:-1], 0.5)),
+            f"half the effect at the last visit ({last:g} after baseline)", method)
+
+
+def time_to_half_effect(fit: DoseResponseFit, dose: Any = None, outcome: Any = None,
+                        hdi_prob: float = 0.95) -> pd.DataFrame:
+    """Time after baseline at which the dose effect reaches half its maximal value.
+
+    The maximal value is the plateau for ``exponential`` (closed form: t_half) and
+    ``emax`` (closed form: ET50) time courses, the peak for ``bateman`` (numeric, on the
+    rising limb), the value at the last knot for ``piecewise_linear`` (exact), and the
+    value at the last visit for ``free`` (linear interpolation between visits, no effect
+    at baseline) and registered courses (numeric on a grid up to the last visit). Where
+    the time course crosses half its reference value more than once, the first time is
+    reported. Column ``method`` says which applies.
+
+    For an effect f(d) g(t) the answer does not depend on the dose (as long as the dose
+    has an effect); ``dose`` only labels the rows.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    dose : float or sequence, optional
+        Doses (default: the highest tested dose).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+    hdi_prob : float
+        Probability of the intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome and dose: outcome, dose, definition, method, mean, sd,
+        hdi_low, hdi_high (time since baseline, over draws that reach half the effect),
+        median, q_low, q_high (over all draws), prob_beyond_follow_up (later than the last
+        visit or never), prob_not_reached.
+
+    Examples
+    --------
+    >>> from bayesdose.dose_estimands import time_to_half_effect
+    >>> time_to_half_effect(fit, outcome="koos_pain")    # doctest: +SKIP
+    """
+    _check_fraction(hdi_prob, "hdi_prob")
+    index, names = _names(fit, outcome)
+    doses = as_list(dose, [fit.inputs.dose_scale.reference], "dose")
+    params, vectors = _params(fit, index)
+    f = _curve(fit, index, params, vectors, doses)
+    null = [d for j, d in enumerate(doses) if np.all(f[..., j] == 0)]
+    if null:
+        raise EstimandError(f"dose: dose(s) {null} have no effect by construction ("
+                            f"effects are against {fit.versus()}); ask for a higher dose.")
+    half, definition, method = _half_time(fit.model.time_shape, fit, index, params, vectors)
+    last = fit.inputs.time_scale.reference
+    rows = []
+    for k, name in enumerate(names):
+        stats = _summary(half[:, :, k], hdi_prob)
+        reached_in_time = half[:, :, k] <= last * (1 + 1e-12)  # False for NaN and inf
+        not_reached = stats.pop("prob_not_reached")
+        stats.update(prob_beyond_follow_up=float(np.mean(~reached_in_time)),
+                     prob_not_reached=not_reached)
+        for d in doses:
+            rows.append({"outcome": name, "dose": d, "definition": definition,
+                         "method": method, **stats})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- monotonicity
+def prob_increasing(fit: DoseResponseFit, time: Any = None, outcome: Any = None,
+                    doses: Any = None, hdi_prob: float = 0.95,
+                    scale: str = "outcome") -> pd.DataFrame:
+    """Posterior probability that the response improves monotonically with dose.
+
+    ``prob_increasing`` is P(every successive contrast between the doses, in ascending
+    order, is an improvement in the outcome's better direction);
+    ``prob_highest_better`` is P(the highest dose is better than the lowest). The
+    contrast of the highest against the lowest dose is summarised as well.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    time : float or sequence, optional
+        Times (default: the last visit).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+    doses : sequence of float, optional
+        At least two doses (default: the tested doses).
+    hdi_prob : float
+        Probability of the interval of the contrast.
+    scale : {"outcome", "standardised"}
+        Units of the contrast (the probabilities do not depend on it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome and time: outcome, time, doses, lowest, highest, direction,
+        prob_increasing, prob_highest_better, and mean, sd, hdi_low, hdi_high of the
+        contrast highest minus lowest dose (outcome units, or standardised).
+
+    Examples
+    --------
+    >>> from bayesdose.dose_estimands import prob_increasing
+    >>> prob_increasing(fit, time=12)    # doctest: +SKIP
+    """
+    _check_fraction(hdi_prob, "hdi_prob")
+    grid = np.unique(as_list(doses, fit.inputs.doses, "dose"))
+    if grid.size < 2:
+        raise EstimandError(f"doses: give at least two distinct doses (got {doses!r}).")
+    _, names = _names(fit, outcome)
+    times, _ = _times(fit, time)
+    draws = fit.effect_draws(grid, times, names, scale).to_numpy()
+    if scale == "standardised":
+        sign = np.ones(len(names))
+    else:
+        sign = np.array([fit.data.info(n).sign for n in names], dtype=float)
+    aligned = draws * sign[:, None, None]
+    steps = np.diff(aligned, axis=3)  # (chain, draw, outcome, D - 1, T)
+    monotone = (steps > 0).all(axis=3).mean(axis=(0, 1))
+    span = draws[..., -1, :] - draws[..., 0, :]  # (chain, draw, outcome, T)
+    top = (span * sign[:, None] > 0).mean(axis=(0, 1))
+    stats = summarise(span, hdi_prob)
+    label = ", ".join(f"{d:g}" for d in grid)
+    rows = []
+    for k, name in enumerate(names):
+        for t_i, t in enumerate(times):
+            rows.append({"outcome": name, "time": t, "doses": label,
+                         "lowest": float(grid[0]), "highest": float(grid[-1]),
+                         "direction": _direction(fit, name, scale),
+                         "prob_increasing": float(monotone[k, t_i]),
+                         "prob_highest_better": float(top[k, t_i]),
+                         **{s: float(v[k, t_i]) for s, v in stats.items()}})
+    return pd.DataFrame(rows)
