@@ -5,13 +5,27 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import fixed_fit
+from matplotlib.collections import LineCollection, PolyCollection
 
 import bayesdose as bd
+from bayesdose.errors import BayesdoseError, DataError, EstimandError
 from bayesdose.model import IdentifiabilityWarning
-from bayesdose.plots import dose_grid
+from bayesdose.plots import (
+    dose_grid,
+    parameter_names,
+    plot_contrast_forest,
+    plot_predictive_check,
+    plot_time_course,
+    plot_trace,
+    predictive_draws,
+)
+
+MIXED = ["koos_pain", "womac_pain", "mri_t2", "mri_synovitis", "sf_il6"]
 
 
 def test_dose_response_figure_draws_curve_band_and_observed_means(msc):
@@ -56,3 +70,277 @@ def test_prior_plot_shows_the_prior_on_the_standardised_scale(msc):
 def test_sigmoid_emax_with_three_doses_warns(msc):
     with pytest.warns(IdentifiabilityWarning, match="sigmoid_emax.*3 tested doses identify"):
         bd.DoseResponseModel("sigmoid_emax").build(msc.select(["koos_pain"]))
+
+
+# ---------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def mixed_fit(msc):
+    """Five outcomes, three families, normal/ordinal/lognormal likelihoods; 2 x 40
+    random (fixed-seed) draws, with observed data and a posterior predictive group."""
+    rng = np.random.default_rng(7)
+    shape = (2, 40, len(MIXED))
+    draws = {"delta": rng.normal(0.6, 0.4, shape), "log_t_half": rng.normal(-1.0, 0.3, shape),
+             "course": rng.normal(0.2, 0.1, (*shape, 4)), "sigma": rng.gamma(5.0, 0.1, shape)}
+    fit = fixed_fit(msc.select(MIXED), bd.DoseResponseModel("linear", "exponential"), draws)
+    observed, predictive = observed_groups(fit, shift=rng.normal(0.0, 1.0, (2, 40)))
+    fit.idata.add_groups({"observed_data": observed, "posterior_predictive": predictive})
+    return fit
+
+
+def observed_groups(fit, shift):
+    """observed_data and a predictive group laid out as the model lays them out: one
+    variable per likelihood (``grade_<outcome>`` per ordinal outcome) whose ``obs_*``
+    coordinate holds positions in the model's inputs. Continuous draws are the observed
+    values plus ``shift[chain, draw]``; ordinal draws repeat the observed grades."""
+    inputs = fit.inputs
+    observed, predictive = {}, {}
+    for kind in sorted(inputs.kinds):
+        rows = inputs.observations(kind)
+        if kind == "ordinal":
+            for i, outcome in enumerate(inputs.outcomes):
+                if inputs.likelihoods[outcome].name == "ordinal":
+                    own = rows[inputs.outcome_idx[rows] == i]
+                    codes = (inputs.response[own] - inputs.categories[outcome][0]).astype(int)
+                    dim = f"obs_grade_{outcome}"
+                    observed[f"grade_{outcome}"] = xr.DataArray(codes, {dim: own}, dim)
+                    predictive[f"grade_{outcome}"] = xr.DataArray(
+                        np.broadcast_to(codes, (*shift.shape, codes.size)),
+                        {dim: own}, ("chain", "draw", dim))
+            continue
+        variable = inputs.likelihoods[inputs.outcomes[inputs.outcome_idx[rows[0]]]].variable
+        dim = f"obs_{variable}"
+        values = inputs.response[rows]
+        observed[variable] = xr.DataArray(values, {dim: rows}, dim)
+        predictive[variable] = xr.DataArray(values + shift[..., None], {dim: rows},
+                                            ("chain", "draw", dim))
+    return xr.Dataset(observed), xr.Dataset(predictive)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+# ---------------------------------------------------------------------- time course
+def test_time_course_draws_expected_change_per_dose_with_observed_means(mixed_fit, msc):
+    fig = plot_time_course(mixed_fit)
+    assert len(fig.axes) == len(MIXED)  # spare grid cell removed
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [mixed_fit.data.info(o).label for o in MIXED]
+    ax = fig.axes[0]
+    assert "months" in ax.get_xlabel() and "points" in ax.get_ylabel()
+    assert list(ax.get_xticks()) == [1.0, 3.0, 6.0, 12.0]
+    curves = [line for line in ax.get_lines() if line.get_label().endswith("million cells")]
+    assert [c.get_label() for c in curves] == ["1 million cells", "10 million cells",
+                                               "50 million cells"]
+    expected = mixed_fit.expected_change(dose=50, outcome="koos_pain", hdi_prob=0.9)
+    x, y = curves[2].get_data()
+    np.testing.assert_allclose(x, expected["time"])
+    np.testing.assert_allclose(y, expected["mean"])
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 3  # one band per dose
+    band = bands[2].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(expected["hdi_low"].min())
+    assert band.max() == pytest.approx(expected["hdi_high"].max())
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(points) == 3
+    raw = msc.summary().query("outcome == 'koos_pain' and dose == 50")
+    np.testing.assert_allclose(np.asarray(points[2].get_ydata(), dtype=float),
+                               raw["mean_change"].to_numpy())
+    np.testing.assert_allclose(np.asarray(points[2].get_xdata(), dtype=float),
+                               raw["time"].to_numpy(), atol=0.5)  # nudged sideways only
+
+
+def test_time_course_marks_mcid_in_the_direction_of_improvement(mixed_fit):
+    fig = plot_time_course(mixed_fit, outcome=["koos_pain", "womac_pain", "mri_t2"],
+                           dose=[10, 50])
+    assert len(fig.axes) == 3
+    for ax, name, sign in zip(fig.axes[:2], ["koos_pain", "womac_pain"], [1, -1],
+                              strict=True):
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == 1
+        lowest = mixed_fit.expected_change(dose=1, outcome=name)["mean"].to_numpy()
+        np.testing.assert_allclose(dashed[0].get_ydata(), lowest + sign * 10.0)
+        assert "MCID" in dashed[0].get_label()
+    assert not [line for line in fig.axes[2].get_lines() if line.get_linestyle() == "--"]
+    assert len([c for c in fig.axes[0].get_lines() if c.get_marker() == "o"]) == 2
+
+
+def test_time_course_has_no_observed_means_on_the_latent_ordinal_scale(mixed_fit):
+    ax = plot_time_course(mixed_fit, outcome="mri_synovitis").axes[0]
+    assert not [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert "latent" in ax.get_ylabel()
+    with pytest.raises(EstimandError, match="not in this fit"):
+        plot_time_course(mixed_fit, outcome="koos_qol")
+
+
+# ---------------------------------------------------------------------- forest
+def forest_rows(ax):
+    """Map each y tick position to its label."""
+    return {round(y, 6): t.get_text() for y, t in zip(ax.get_yticks(), ax.get_yticklabels(),
+                                                      strict=True)}
+
+
+def test_forest_points_are_contrast_means_grouped_by_family(mixed_fit):
+    fig = plot_contrast_forest(mixed_fit, dose=50, time=12)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["PROM", "KOOS pain", "WOMAC pain (0-100)", "MRI",
+                      "Cartilage T2 relaxation time", "MRI synovitis score", "biomarker",
+                      "Synovial-fluid interleukin-6"]
+    bold = [t.get_fontweight() for t in ax.get_yticklabels()]
+    assert bold[0] == "bold" and bold[1] != "bold"
+    table = mixed_fit.contrast(50, time=12, hdi_prob=0.9, scale="standardised")
+    by_label = {mixed_fit.data.info(o).label: row for o, row in table.set_index("outcome")
+                .iterrows()}
+    rows = forest_rows(ax)
+    points = next(line for line in ax.get_lines() if line.get_marker() == "o")
+    for x, y in zip(*points.get_data(), strict=True):
+        assert x == pytest.approx(by_label[rows[round(y, 6)]]["mean"])
+    intervals = ax.collections[0].get_segments()
+    assert len(intervals) == len(MIXED)
+    lows = sorted(seg[0, 0] for seg in intervals)
+    assert lows == pytest.approx(sorted(table["hdi_low"]))
+    texts = {round(t.get_position()[1], 6): t.get_text() for t in ax.texts}
+    koos = by_label["KOOS pain"]
+    y_koos = next(y for y, label in rows.items() if label == "KOOS pain")
+    assert texts[y_koos] == f"P(>MCID) {koos['prob_gt_mcid']:.2f}"
+    y_t2 = next(y for y, label in rows.items() if label.startswith("Cartilage"))
+    assert texts[y_t2].startswith("P(>0)")  # no MCID declared
+    assert any(line.get_xdata()[0] == 0 for line in ax.get_lines()
+               if line.get_linestyle() == "-" and line.get_marker() in ("None", ""))
+
+
+def test_forest_on_outcome_scale_marks_mcid_on_the_improving_side(mixed_fit):
+    fig = plot_contrast_forest(mixed_fit, dose=[10, 50], reference=1, time=12,
+                               scale="outcome")
+    ax = fig.axes[0]
+    marks = [c for c in ax.collections if c.get_linestyle()[0][1] is not None]
+    xs = sorted(float(seg[0, 0]) for c in marks for seg in c.get_segments())
+    assert xs == [-10.0, 10.0]  # WOMAC pain: lower is better; KOOS pain: higher
+    points = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert len(points) == 2  # one series per dose
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "KOOS pain (points)" in labels and "Synovial-fluid interleukin-6 (log ratio)" in labels
+    assert "MRI synovitis score (latent logit)" in labels
+    assert len(ax.texts) == 2 * len(MIXED)
+    with pytest.raises(EstimandError, match="one time"):
+        plot_contrast_forest(mixed_fit, dose=50, time=[3, 12])
+
+
+def test_forest_without_families_has_no_headers(msc):
+    data = msc.select(["koos_pain", "womac_pain"])
+    draws = {"delta": np.full((1, 20, 2), 1.0), "log_t_half": np.full((1, 20, 2), -2.0),
+             "course": np.zeros((1, 20, 2, 4))}
+    fit = fixed_fit(data, bd.DoseResponseModel("linear", "exponential"), draws)
+    ax = plot_contrast_forest(fit, dose=50).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["KOOS pain", "WOMAC pain (0-100)"]
+    assert "at 12 months" in ax.get_title()
+    one = {"delta": draws["delta"][:, :, :1], "log_t_half": draws["log_t_half"][:, :, :1],
+           "course": np.zeros((1, 20, 1, 2))}  # T2 measured at two visits
+    t2 = fixed_fit(msc.select(["mri_t2"]), bd.DoseResponseModel("linear", "exponential"), one)
+    ax = plot_contrast_forest(t2, dose=10).axes[0]
+    assert "MCID" not in ax.get_title() and ax.texts[0].get_text().startswith("P(>0)")
+
+
+# ---------------------------------------------------------------------- trace
+def test_trace_defaults_to_the_summary_parameters(msc):
+    rng = np.random.default_rng(3)
+    draws = {"delta": rng.normal(size=(2, 30, 1)), "log_t_half": rng.normal(size=(2, 30, 1)),
+             "course": rng.normal(size=(2, 30, 1, 4)), "sigma": rng.gamma(5.0, size=(2, 30, 1)),
+             "patient_effect_offset": rng.normal(size=(2, 30, 1, 12))}
+    fit = fixed_fit(msc.select(["koos_pain"]), bd.DoseResponseModel("linear", "exponential"),
+                    draws)
+    names = parameter_names(fit)
+    assert names == ["delta", "log_t_half", "course", "sigma"]  # no offsets
+    fig = plot_trace(fit)
+    assert len(fig.axes) == 2 * len(names)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [titles[2 * i] for i in range(len(names))] == names
+    assert fig.axes[1].patches or fig.axes[1].collections  # rank bars
+
+
+def test_trace_kinds_and_bad_arguments(mixed_fit):
+    fig = plot_trace(mixed_fit, var_names="delta", kind="trace")
+    assert len(fig.axes) == 2
+    lines = fig.axes[1].get_lines()
+    assert len(lines) == 2 * len(MIXED)  # a line per chain and outcome
+    np.testing.assert_allclose(sorted(line.get_ydata()[0] for line in lines),
+                               np.sort(mixed_fit.idata.posterior["delta"][:, 0].values.ravel()))
+    assert len(plot_trace(mixed_fit, ["sigma"], kind="rank_vlines").axes) == 2
+    with pytest.raises(EstimandError, match="kind"):
+        plot_trace(mixed_fit, kind="pair")
+    with pytest.raises(EstimandError, match="patient_z"):
+        plot_trace(mixed_fit, var_names=["patient_z"])
+
+
+# ---------------------------------------------------------------------- predictive checks
+def test_predictive_draws_select_one_outcomes_rows(mixed_fit, msc):
+    observed, draws = predictive_draws(mixed_fit, "womac_pain")
+    raw = msc.changes.query("outcome == 'womac_pain'")["change"].to_numpy()
+    np.testing.assert_allclose(np.sort(observed), np.sort(raw))
+    assert draws.shape == (80, raw.size)
+    grades, _ = predictive_draws(mixed_fit, "mri_synovitis")
+    assert sorted(grades.tolist()) == sorted(
+        msc.changes.query("outcome == 'mri_synovitis'")["value"].astype(int).tolist())
+
+
+def test_predictive_check_overlays_observed_ecdf_and_draws(mixed_fit, msc):
+    fig = plot_predictive_check(mixed_fit, n_draws=30)
+    assert len(fig.axes) == len(MIXED)
+    assert [ax.get_title() for ax in fig.axes] == [mixed_fit.data.info(o).label
+                                                   for o in MIXED]
+    ax = fig.axes[0]
+    assert "points" in ax.get_xlabel()
+    observed = next(line for line in ax.get_lines() if line.get_label() == "observed")
+    raw = msc.changes.query("outcome == 'koos_pain'")["change"].to_numpy()
+    np.testing.assert_allclose(observed.get_xdata(), np.sort(raw))
+    assert observed.get_ydata()[-1] == pytest.approx(1.0)
+    draws = next(c for c in ax.collections if isinstance(c, LineCollection))
+    assert len(draws.get_segments()) == 30
+    assert "log ratio" in fig.axes[4].get_xlabel()
+
+
+def test_predictive_check_ordinal_shows_grade_shares(mixed_fit, msc):
+    ax = plot_predictive_check(mixed_fit, outcome="mri_synovitis").axes[0]
+    grades = msc.changes.query("outcome == 'mri_synovitis'")["value"].astype(int)
+    share = np.bincount(grades, minlength=4) / grades.size
+    np.testing.assert_allclose([bar.get_height() for bar in ax.patches], share)
+    predicted = next(line for line in ax.get_lines() if line.get_marker() == "o")
+    np.testing.assert_allclose(predicted.get_ydata(), share)  # draws repeat the data
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "3"]
+
+
+def test_predictive_check_needs_the_group(mixed_fit):
+    with pytest.raises(BayesdoseError, match="no prior_predictive group"):
+        plot_predictive_check(mixed_fit, group="prior")
+    with pytest.raises(DataError):
+        plot_predictive_check(mixed_fit, group="prior")
+    with pytest.raises(EstimandError, match="group must be"):
+        plot_predictive_check(mixed_fit, group="posterior_predictive")
+    with pytest.raises(EstimandError, match="n_draws"):
+        plot_predictive_check(mixed_fit, n_draws=0)
+
+
+@pytest.mark.slow
+def test_figures_of_a_sampled_fit(msc):
+    fit = bd.DoseResponseModel("linear", "exponential").fit(
+        msc.select(["koos_pain"]), draws=50, tune=50, chains=2, cores=1, random_seed=2,
+        progressbar=False, prior_draws=50)
+    names = parameter_names(fit)
+    assert "patient_effect_offset" not in names and "delta" in names
+    assert len(plot_trace(fit).axes) == 2 * len(names)
+    for group in ("posterior", "prior"):
+        ax = plot_predictive_check(fit, group=group, n_draws=20).axes[0]
+        observed = next(line for line in ax.get_lines() if line.get_label() == "observed")
+        np.testing.assert_allclose(
+            observed.get_xdata(),
+            np.sort(msc.changes.query("outcome == 'koos_pain'")["change"].to_numpy()))
+    assert len(plot_time_course(fit).axes) == 1
+    assert len(plot_contrast_forest(fit, dose=50).axes) == 1
