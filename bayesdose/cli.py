@@ -1,7 +1,10 @@
-"""Command line: ``bayesdose demo`` and ``bayesdose fit MODEL.toml --data FILE --out DIR``.
+"""Command line: ``bayesdose demo``, ``bayesdose fit MODEL.toml --data FILE --out DIR`` and
+``bayesdose report FIT.nc --out DIR``.
 
 Exit codes: 0 success, 1 the fit ran but failed its diagnostics, 2 bad input (a one-line
 reason on stderr), 3 an unexpected internal error (with its traceback, to report).
+``bayesdose report`` exits 0 once the report is written, whatever the diagnostics: the
+verdict is printed and stated at the top of the report.
 """
 
 from __future__ import annotations
@@ -62,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--force", action="store_true",
                      help="overwrite the results in a non-empty output folder")
     _sampler_arguments(fit)
+    report = sub.add_parser(
+        "report", help="write an HTML and Markdown report of a saved fit",
+        description="Read a saved fit (the fit.nc that 'bayesdose fit' writes; nothing in it "
+                    "is unpickled) and write report.html (one self-contained page, figures "
+                    "embedded), report.md and figures/*.png into the output folder. The "
+                    "effects and contrasts shown are the fit's model file's [estimands], "
+                    "else the last visit and the highest against the lowest dose.",
+        epilog="Exit codes: 0 the report was written (also when the fit failed its "
+               "diagnostics: the verdict is printed and heads the report), 2 bad input (no "
+               "such file, not a bayesdose fit, a non-empty --out without --force), 3 "
+               "internal error.")
+    report.add_argument("fit", type=Path, help="saved fit (netCDF, e.g. results/fit.nc)")
+    report.add_argument("--out", type=Path, required=True, help="output folder")
+    report.add_argument("--force", action="store_true",
+                        help="write into a non-empty output folder (replacing an earlier "
+                             "report)")
     return parser
 
 
@@ -91,6 +110,23 @@ def _run(spec, data_path: Path | None, out: Path | None, force: bool,
     return EXIT_OK if result["diagnostics"].ok else EXIT_DIAGNOSTICS
 
 
+def _report(path: Path, out: Path, force: bool) -> int:
+    import bayesdose as bd
+    from bayesdose.report import write_report
+
+    fit = bd.load_fit(path)
+    result = write_report(fit, out, force=force, source=str(path))
+    figures = len(result["figures"])
+    print(f"Wrote report.html, report.md and {figures} figure{'s' * (figures != 1)} "
+          f"(figures/) to {result['folder']}")
+    if result["diagnostics_ok"]:
+        print("Diagnostics PASSED.")
+    else:
+        print("Diagnostics FAILED: the report was written; read its diagnostics section "
+              "before its estimates.")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesdose`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -99,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from bayesdose.spec import ModelSpec
 
+        if args.command == "report":
+            return _report(args.fit, args.out, args.force)
         if args.command == "demo":
             spec = ModelSpec.from_dict(DEMO_SPEC)
             return _run(spec, None, args.out, args.force, _overrides(args))

@@ -35,7 +35,9 @@ class OutcomeInfo:
     direction : {"higher_is_better", "lower_is_better"}
         Which way is improvement. Contrasts and probabilities of benefit use it.
     mcid : float, optional
-        Minimal clinically important difference, in the outcome's units (positive).
+        Minimal clinically important difference, in the outcome's units (positive). For
+        an outcome modelled with a lognormal likelihood, whose effects are changes in log
+        value, give it as a change in log value (0.2 is about a 20% change).
     lower, upper : float, optional
         Bounds of the scale; values outside them are an input error.
     family : str, optional

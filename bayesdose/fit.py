@@ -395,7 +395,16 @@ class DoseResponseFit:
         table.insert(8, "direction", table["outcome"].map(
             {n: self.data.info(n).direction for n in names}))
         table.insert(9, "mcid", table["outcome"].map(dict(zip(names, thresholds, strict=True))))
+        table.insert(10, "mcid_scale", table["outcome"].map(
+            {n: self._mcid_scale(n, scale) for n in names}))
         return table
+
+    def _mcid_scale(self, name: str, scale: str) -> str:
+        """What the effects (and so the MCID) of an outcome are measured in."""
+        if scale == "standardised":
+            return "baseline SDs"
+        return {"lognormal": "change in log value", "ordinal": "latent logits"}.get(
+            self.inputs.likelihoods[name].name, "outcome units")
 
     def _mcids(self, names: list[str], mcid: float | dict[str, float] | None) -> np.ndarray:
         if isinstance(mcid, dict):

@@ -305,3 +305,15 @@ def test_fit_end_to_end_as_a_subprocess(tmp_path):
     effects = pd.read_csv(out / "effect.csv")
     assert set(effects["time"]) == {12}
     assert "Diagnostics" in (out / "summary.txt").read_text()
+
+
+def test_atomic_outputs_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from bayesdose.io import write_text
+
+    target = write_text("x", tmp_path / "out.txt")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)

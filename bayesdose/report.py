@@ -1,0 +1,890 @@
+"""Reports of a fit: one self-contained HTML page and the same content in Markdown.
+
+:func:`build_report` reads everything a reviewer needs from a
+:class:`~bayesdose.fit.DoseResponseFit`: the diagnostics verdict with its checks and
+advice, the data (patients per dose, visits, outcomes, missing values), the dose effects
+and contrasts, the dose estimands (ED50, minimum effective dose, monotonicity, onset), the
+figures, the model with its formulas and priors, the sampler settings with the seed and
+the software versions stored in the fit. :meth:`Report.to_html` renders one HTML page with
+the figures embedded as PNG (no script, no external resource; every string that comes
+from the user is escaped); :meth:`Report.to_markdown` renders Markdown that links the
+figures as PNG files. :func:`write_report` writes both, and the figures, atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bayesdose.errors import BayesdoseError
+from bayesdose.io import write_atomic, write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure as MplFigure
+
+    from bayesdose.fit import DoseResponseFit
+
+__all__ = ["Figure", "Report", "Section", "Table", "Text", "build_report", "format_value",
+           "report_estimands", "write_report"]
+
+FIGURE_DIR = "figures"
+MODEL_EQUATION = (
+    "m_ikt = f_k(dose_i) * g_k(t) + h_k(t) + beta_k * (baseline_ik - mean_k) / s_k + u_ik\n"
+    "observed: sign_k * s_k * m_ikt (change from baseline, log ratio or grade)"
+)
+POOLING_TEXT = {
+    "family": "outcomes of one family share their dose-shape parameters through a "
+              "family-level Normal with estimated SD (non-centred); outcomes alone in their "
+              "family are not pooled",
+    "none": "every outcome has its own parameters",
+}
+PATIENT_TEXT = {
+    "factor": "one patient factor shared by all outcomes (non-negative loading per "
+              "outcome) plus each outcome's own patient effect",
+    "lkj": "patient effects correlated across outcomes, LKJ prior on the correlation "
+           "matrix (non-centred through its Cholesky factor)",
+    "none": "independent patient effects per outcome",
+}
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
+margin:0;background:#f6f7f9;line-height:1.45}
+main{max-width:1100px;margin:0 auto;padding:1.5rem 2rem 3rem;background:#fff}
+h1{font-size:1.7rem;margin:.2rem 0 .6rem}h2{font-size:1.3rem;margin-top:2.2rem;
+border-bottom:2px solid #d7dbe3;padding-bottom:.2rem}h3{font-size:1.05rem;margin-top:1.4rem}
+nav ul{columns:2;padding-left:1.2rem;margin:.4rem 0}nav a{color:#2753a6}
+.verdict{font-weight:600;padding:.6rem .9rem;border-radius:4px;border-left:6px solid}
+.verdict.pass{background:#e9f6ec;border-color:#2e8b47}
+.verdict.fail{background:#fdecec;border-color:#c0392b}
+.note{color:#555;font-size:.92rem}
+.table-wrap{overflow-x:auto;margin:.6rem 0 1rem}
+table{border-collapse:collapse;font-size:.86rem}
+caption{text-align:left;font-weight:600;padding:.3rem 0;caption-side:top}
+th,td{border:1px solid #d7dbe3;padding:.25rem .5rem;vertical-align:top;text-align:left}
+th{background:#eef1f6}td.num{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}
+tr.fail td{background:#fdecec}tr.fail td:first-child{border-left:4px solid #c0392b}
+tr.warn td{background:#fff6e0}tr.warn td:first-child{border-left:4px solid #d68910}
+figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6ec}
+figcaption{font-size:.9rem;color:#444;margin-top:.3rem}
+pre{background:#f3f4f7;padding:.6rem .8rem;overflow-x:auto;font-size:.85rem}
+details summary{cursor:pointer;font-weight:600;margin:.4rem 0}
+""".strip()
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+# ---------------------------------------------------------------------- formatting
+def format_value(value: Any) -> str:
+    """One table cell as text: numbers to 3 significant digits, missing as a dash.
+
+    Parameters
+    ----------
+    value : Any
+        A cell.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> [format_value(v) for v in (0.98765, 12.345, 0.3, 50.0, 1234.5, 3, True, None, 1e-5)]
+    ['0.988', '12.3', '0.3', '50', '1230', '3', 'yes', '–', '1e-05']
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if math.isnan(number):
+            return "–"
+        if math.isinf(number):
+            return "∞" if number > 0 else "-∞"
+        rounded = float(f"{number:.3g}")
+        if rounded == 0:
+            return "0"
+        if not 1e-3 <= abs(rounded) < 1e6:
+            return f"{number:.3g}"
+        if rounded.is_integer():
+            return str(int(rounded))
+        decimals = max(0, 2 - math.floor(math.log10(abs(rounded))))
+        return f"{rounded:.{decimals}f}".rstrip("0").rstrip(".")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _num(value: float) -> str:
+    return format_value(float(value))
+
+
+def _md(text: Any) -> str:
+    """Markdown-safe text: HTML characters as entities, Markdown syntax escaped.
+
+    An underscore between two letters or digits (``koos_pain``) cannot start or end
+    emphasis, so it is left as it is; every other one is escaped.
+    """
+    escaped = html.escape(str(text), quote=False)
+    escaped = re.sub(r"([\\`*\[\]|])", r"\\\1", escaped)
+    escaped = re.sub(r"(?<![^\W_])_|_(?![^\W_])", r"\\_", escaped)
+    return " ".join(escaped.splitlines())
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+# ---------------------------------------------------------------------- content
+@dataclass
+class Text:
+    """A paragraph, a sub-heading, a note, a verdict or a preformatted block.
+
+    ``style`` is ``"p"``, ``"h3"``, ``"note"``, ``"pass"``, ``"fail"`` or ``"pre"``.
+    """
+
+    text: str
+    style: str = "p"
+
+
+@dataclass
+class Table:
+    """A table with its caption; ``row_classes`` (``"fail"``, ``"warn"`` or ``""`` per
+    row) highlights rows; ``collapsed`` folds a long table in the HTML page."""
+
+    frame: pd.DataFrame
+    caption: str = ""
+    row_classes: list[str] | None = None
+    collapsed: bool = False
+
+
+@dataclass
+class Figure:
+    """A figure as PNG bytes, its file name (without folder), alt text and caption."""
+
+    name: str
+    png: bytes
+    alt: str
+    caption: str
+
+
+Block = Text | Table | Figure
+
+
+@dataclass
+class Section:
+    """A titled part of a report: text, tables and figures in order."""
+
+    key: str
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """A report of a fit, rendered by :meth:`to_html` and :meth:`to_markdown`.
+
+    Attributes
+    ----------
+    title : str
+        The analysis' name.
+    intro : list of Text
+        What the analysis is, shown under the title.
+    sections : list of Section
+        Diagnostics, data, effects, estimands, predictive check, model, sampler,
+        software.
+    diagnostics_ok : bool
+        The diagnostics verdict.
+
+    Examples
+    --------
+    >>> report = build_report(fit)                  # doctest: +SKIP
+    >>> page = report.to_html()                     # doctest: +SKIP
+    >>> [f.name for f in report.figures]            # doctest: +SKIP
+    ['trace.png', 'dose_response.png', ...]
+    """
+
+    title: str
+    intro: list[Text]
+    sections: list[Section]
+    diagnostics_ok: bool
+
+    @property
+    def verdict(self) -> str:
+        """``"PASSED"`` or ``"FAILED"``."""
+        return "PASSED" if self.diagnostics_ok else "FAILED"
+
+    @property
+    def figures(self) -> list[Figure]:
+        """Every figure of the report, in order."""
+        return [b for s in self.sections for b in s.blocks if isinstance(b, Figure)]
+
+    # ------------------------------------------------------------------ HTML
+    def to_html(self) -> str:
+        """The report as one self-contained HTML page.
+
+        Figures are embedded as base64 PNG, the style sheet is inline, and the page has
+        no script and loads nothing (a content security policy says so to the browser).
+        Every string from the data, the model file or the fit is escaped.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> page = build_report(fit).to_html()          # doctest: +SKIP
+        >>> page.startswith("<!DOCTYPE html>")          # doctest: +SKIP
+        True
+        """
+        out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+               f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+               '<meta name="viewport" content="width=device-width, initial-scale=1">',
+               f"<title>{_esc(self.title)}</title>", f"<style>\n{CSS}\n</style>", "</head>",
+               "<body>", "<main>", f"<h1>{_esc(self.title)}</h1>"]
+        out += [_html_block(block) for block in self.intro]
+        out.append('<nav aria-label="Contents"><ul>')
+        out += [f'<li><a href="#{s.key}">{_esc(s.title)}</a></li>' for s in self.sections]
+        out.append("</ul></nav>")
+        for section in self.sections:
+            out.append(f'<section id="{section.key}">')
+            out.append(f"<h2>{_esc(section.title)}</h2>")
+            out += [_html_block(block) for block in section.blocks]
+            out.append("</section>")
+        out += ["</main>", "</body>", "</html>"]
+        return "\n".join(out) + "\n"
+
+    # ------------------------------------------------------------------ Markdown
+    def to_markdown(self, figure_dir: str = FIGURE_DIR) -> str:
+        """The report in Markdown; figures are linked as ``figure_dir/NAME.png``.
+
+        Parameters
+        ----------
+        figure_dir : str
+            Folder of the figure files, relative to the Markdown file
+            (:func:`write_report` writes them there).
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> text = build_report(fit).to_markdown()      # doctest: +SKIP
+        >>> "](figures/dose_response.png)" in text      # doctest: +SKIP
+        True
+        """
+        out = [f"# {_md(self.title)}", ""]
+        for block in self.intro:
+            out += [_md_block(block, figure_dir), ""]
+        out += ["## Contents", ""]
+        out += [f"- {_md(s.title)}" for s in self.sections]
+        out.append("")
+        for section in self.sections:
+            out += [f"## {_md(section.title)}", ""]
+            for block in section.blocks:
+                out += [_md_block(block, figure_dir), ""]
+        return "\n".join(out).rstrip() + "\n"
+
+
+def _cell_class(value: Any) -> str:
+    return ' class="num"' if _is_number(value) else ""
+
+
+def _html_table(table: Table) -> str:
+    frame = table.frame
+    rows = []
+    classes = table.row_classes or [""] * len(frame)
+    for values, css in zip(frame.itertuples(index=False, name=None), classes, strict=True):
+        cells = "".join(f"<td{_cell_class(v)}>{_esc(format_value(v))}</td>" for v in values)
+        attr = f' class="{css}"' if css else ""
+        rows.append(f"<tr{attr}>{cells}</tr>")
+    head = "".join(f'<th scope="col">{_esc(c)}</th>' for c in frame.columns)
+    caption = f"<caption>{_esc(table.caption)}</caption>" if table.caption else ""
+    body = "\n".join(rows)
+    markup = (f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>'
+              f"<tbody>\n{body}\n</tbody></table></div>")
+    if table.collapsed:
+        label = _esc(table.caption or "table")
+        return f"<details><summary>{label} ({len(frame)} rows)</summary>{markup}</details>"
+    return markup
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Table):
+        return _html_table(block)
+    if isinstance(block, Figure):
+        data = base64.b64encode(block.png).decode("ascii")
+        return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(block.alt)}">'
+                f"<figcaption>{_esc(block.caption)}</figcaption></figure>")
+    text = _esc(block.text)
+    if block.style == "h3":
+        return f"<h3>{text}</h3>"
+    if block.style == "pre":
+        return f"<pre>{text}</pre>"
+    if block.style in ("pass", "fail"):
+        return f'<p class="verdict {block.style}">{text}</p>'
+    if block.style == "note":
+        return f'<p class="note">{text}</p>'
+    return f"<p>{text}</p>"
+
+
+def _md_table(table: Table) -> str:
+    frame = table.frame
+    lines = [f"**{_md(table.caption)}**", ""] if table.caption else []
+    lines.append("| " + " | ".join(_md(c) for c in frame.columns) + " |")
+    lines.append("|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c])
+                                and not pd.api.types.is_bool_dtype(frame[c]) else "---"
+                                for c in frame.columns) + "|")
+    classes = table.row_classes or [""] * len(frame)
+    for values, css in zip(frame.itertuples(index=False, name=None), classes, strict=True):
+        cells = [_md(format_value(v)) for v in values]
+        if css:
+            cells[0] = f"**{cells[0]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _md_block(block: Block, figure_dir: str) -> str:
+    if isinstance(block, Table):
+        return _md_table(block)
+    if isinstance(block, Figure):
+        alt = _md(block.alt)
+        return f"![{alt}]({figure_dir}/{block.name})\n\n*{_md(block.caption)}*"
+    if block.style == "h3":
+        return f"### {_md(block.text)}"
+    if block.style == "pre":
+        return "\n".join("    " + line for line in block.text.splitlines())
+    if block.style in ("pass", "fail"):
+        return f"> **{_md(block.text)}**"
+    if block.style == "note":
+        return f"*{_md(block.text)}*"
+    text = _md(block.text)
+    # a paragraph must not start a heading, quote, list or rule
+    text = re.sub(r"^(\s*)([#+=-])", r"\1\\\2", text)
+    return re.sub(r"^(\s*\d+)([.)])", r"\1\\\2", text)
+
+
+# ---------------------------------------------------------------------- building
+def report_estimands(fit: DoseResponseFit,
+                     estimands: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The estimands a report shows: given ones, else the fit's model file's, else defaults.
+
+    Defaults: the last visit, the highest against the lowest tested dose (every tested
+    dose against ``reference`` when only a reference is given), 95% intervals and the
+    tested doses.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    estimands : dict, optional
+        An ``[estimands]`` section (keys ``times``, ``contrasts``, ``reference``,
+        ``hdi_prob``, ``doses``); default: the one recorded in the fit, if any.
+
+    Returns
+    -------
+    dict
+        Keys times, contrasts (``[dose, reference]`` pairs), hdi_prob, doses (None for
+        the tested doses).
+
+    Examples
+    --------
+    >>> report_estimands(fit)["contrasts"]     # doctest: +SKIP
+    [[50.0, 1.0]]
+    """
+    from bayesdose.fit import read_config
+
+    if estimands is None:
+        spec = read_config(fit.idata).get("spec") or {}
+        estimands = spec.get("estimands") or {}
+    doses = list(fit.inputs.doses)
+    reference = estimands.get("reference")
+    pairs = estimands.get("contrasts")
+    if not pairs:
+        if reference is None:
+            pairs = [[max(doses), min(doses)]]
+        else:
+            pairs = [[d, reference] for d in doses if d != float(reference)]
+    return {
+        "times": [float(t) for t in (estimands.get("times") or [fit.inputs.visits[-1]])],
+        "contrasts": [[float(d), float(r)] for d, r in pairs],
+        "hdi_prob": float(estimands.get("hdi_prob", 0.95)),
+        "doses": [float(d) for d in estimands["doses"]] if estimands.get("doses") else None,
+    }
+
+
+def _png(figure: MplFigure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def _figure(name: str, make: Callable[[], MplFigure], alt: str, caption: str) -> Block:
+    """A figure, or a note saying why this fit cannot draw it."""
+    try:
+        png = _png(make())
+    except BayesdoseError as exc:
+        return Text(f"Figure not drawn ({name}): {exc}", "note")
+    return Figure(name=name, png=png, alt=alt, caption=caption)
+
+
+SHARED_COLUMNS = ("definition", "method", "doses_searched")
+
+
+def _estimand_blocks(make: Callable[[], pd.DataFrame], caption: str) -> list[Block]:
+    """A dose-estimand table, with the columns that are the same in every row (its
+    definition and method) stated once above it; a note when the fit cannot answer."""
+    try:
+        frame = make()
+    except BayesdoseError as exc:
+        return [Text(f"{caption}: not available for this fit ({exc})", "note")]
+    notes = []
+    for column in SHARED_COLUMNS:
+        if column in frame and frame[column].nunique(dropna=False) == 1:
+            notes.append(f"{column.replace('_', ' ')}: {frame[column].iloc[0]}")
+            frame = frame.drop(columns=column)
+    blocks: list[Block] = [Text("; ".join(notes) + ".", "note")] if notes else []
+    return [*blocks, Table(frame.reset_index(drop=True), caption)]
+
+
+def _pct(prob: float) -> str:
+    return f"{prob * 100:g}%"
+
+
+def _model_name(fit: DoseResponseFit) -> str:
+    return f"{fit.model.dose_shape.name} x {fit.model.time_shape.name}"
+
+
+def _intro(fit: DoseResponseFit, spec: dict[str, Any], diagnostics_ok: bool,
+           failed: list[str], source: str | None) -> list[Text]:
+    data = fit.data
+    blocks = []
+    if spec.get("description"):
+        blocks.append(Text(str(spec["description"])))
+    blocks.append(Text(
+        f"Model: {fit.model.dose_shape.name} dose shape x {fit.model.time_shape.name} time "
+        f"course, fitted to {len(data.patients)} patients at doses "
+        f"{', '.join(_num(d) for d in data.doses)} {data.dose_unit} with visits "
+        f"{', '.join(_num(t) for t in data.visits)} {data.time_unit}; outcomes: "
+        f"{', '.join(fit.outcomes)}. Dose effects are against {fit.versus()}."))
+    settings = fit.settings
+    blocks.append(Text(
+        f"Posterior: {settings.get('chains')} chains x {settings.get('draws')} draws "
+        f"(sampler {settings.get('sampler')}, seed {settings.get('random_seed')})"
+        + (f"; fit file {source}" if source else "") + "."))
+    blocks.append(_verdict_text(diagnostics_ok, failed))
+    return blocks
+
+
+def _verdict_text(ok: bool, failed: list[str]) -> Text:
+    if ok:
+        return Text("Diagnostics PASSED: every sampling check met its threshold.", "pass")
+    return Text(f"Diagnostics FAILED ({', '.join(failed)}): the estimates below may not be "
+                "reliable; see the advice in the diagnostics section.", "fail")
+
+
+def _diagnostics_section(fit: DoseResponseFit, diagnostics: Any, failed: list[str]) -> Section:
+    table = diagnostics.table.copy()
+    counts = table["verdict"] if "verdict" in table else pd.Series(True, index=table.index)
+    classes = ["" if passed else ("fail" if verdict else "warn")
+               for passed, verdict in zip(table["passed"], counts, strict=True)]
+    table["passed"] = ["ok" if p else ("FAIL" if v else "warn")
+                       for p, v in zip(table["passed"], counts, strict=True)]
+    if "verdict" in table:
+        table["verdict"] = ["yes" if v else "no (reported only)" for v in counts]
+        table = table.rename(columns={"verdict": "in verdict"})
+    blocks: list[Block] = [
+        _verdict_text(diagnostics.ok, failed),
+        Text("Thresholds: R-hat <= 1.01, bulk and tail ESS >= 400, no divergent transitions, "
+             "E-BFMI >= 0.3 in every chain, no transition at the maximum tree depth. Failed "
+             "checks are highlighted with advice on what to try."),
+        Table(table, "Checks", classes),
+    ]
+    params = diagnostics.parameters
+    if len(params):
+        worst = params.sort_values("r_hat", ascending=False, na_position="first").head(10)
+        blocks.append(Table(worst.reset_index(drop=True),
+                            "The parameters with the highest R-hat (at most 10)"))
+    if len(diagnostics.divergences):
+        blocks.append(Table(diagnostics.divergences.reset_index(drop=True),
+                            "Where divergent transitions concentrate (shift of the "
+                            "parameter's mean in divergent draws, in posterior SDs)"))
+    observations = getattr(diagnostics, "observations", None)
+    if observations is not None and len(observations) and "pareto_k" in observations:
+        high = observations[observations["pareto_k"] > 0.7]
+        if len(high):
+            keep = [c for c in ("outcome", "patient", "time", "pareto_k", "elpd_loo")
+                    if c in high]
+            shown = high.sort_values("pareto_k", ascending=False)[keep].head(20)
+            blocks.append(Table(shown.reset_index(drop=True),
+                                "Observations with PSIS-LOO Pareto k above 0.7 (at most 20)"))
+    from bayesdose.plots import plot_trace
+
+    blocks.append(_figure("trace.png", lambda: plot_trace(fit),
+                          "Rank plots of the model's parameters: posterior density and "
+                          "rank histogram per chain",
+                          "Posterior density per chain (left) and rank histograms per chain "
+                          "(right): when the chains agree, the densities overlap and the "
+                          "ranks are uniform in every chain."))
+    return Section("diagnostics", "Diagnostics", blocks)
+
+
+def _data_section(fit: DoseResponseFit) -> Section:
+    data = fit.data
+    changes = data.changes
+    overview = pd.DataFrame({
+        "item": ["patients", "doses", "visits", "baseline time", "outcomes",
+                 "post-baseline values observed"],
+        "value": [len(data.patients),
+                  f"{', '.join(_num(d) for d in data.doses)} {data.dose_unit}",
+                  f"{', '.join(_num(t) for t in data.visits)} {data.time_unit}",
+                  f"{_num(data.baseline_time)} {data.time_unit}",
+                  len(data.outcomes), len(changes)],
+    })
+    per_dose = data.patient_doses().value_counts().sort_index()
+    patients = pd.DataFrame({f"dose ({data.dose_unit})": per_dose.index.to_numpy(dtype=float),
+                             "patients": per_dose.to_numpy(dtype=int)})
+    scales = fit.inputs.scales
+    rows = []
+    for i, name in enumerate(fit.outcomes):
+        info = data.info(name)
+        rows.append({"outcome": name, "label": info.label, "unit": info.unit,
+                     "direction": info.direction.replace("_", " "), "mcid": info.mcid,
+                     "lower": info.lower, "upper": info.upper, "family": info.family,
+                     "likelihood": fit.inputs.likelihoods[name].name,
+                     "scale sd": float(scales.sd[i]), "sd from": scales.sd_source[i]})
+    outcomes = pd.DataFrame(rows)
+    missing = data.missing()
+    total = int(missing["n_missing"].sum())
+    missing_text = (f"{total} post-baseline value{'s are' if total > 1 else ' is'} missing; "
+                    "the likelihood leaves "
+                    f"{'them' if total > 1 else 'it'} out (nothing is imputed)." if total else
+                    "No post-baseline value is missing.")
+    return Section("data", "Data", [
+        Table(overview, "Trial"),
+        Table(patients, "Patients per dose"),
+        Table(outcomes, "Outcomes (scale sd: the SD that standardises the outcome)"),
+        Text(missing_text),
+        Table(missing, "Missing post-baseline values per outcome and dose "
+                       "(missing: patient@time)"),
+        Table(data.summary(), "Observed change from baseline per outcome, dose and time",
+              collapsed=True),
+    ])
+
+
+def _effects_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
+    from bayesdose.plots import plot_contrast_forest, plot_dose_response, plot_time_course
+
+    hdi = _pct(est["hdi_prob"])
+    effects = fit.effect(dose=est["doses"], time=est["times"], hdi_prob=est["hdi_prob"])
+    effects = effects.drop(columns=["versus"], errors="ignore")
+    contrasts = pd.concat([fit.contrast(dose=d, reference=r, time=est["times"],
+                                        hdi_prob=est["hdi_prob"])
+                           for d, r in est["contrasts"]], ignore_index=True)
+    times = ", ".join(_num(t) for t in est["times"])
+    blocks: list[Block] = [
+        Text(f"Dose effects against {fit.versus()} at time {times} {fit.data.time_unit}, in "
+             f"outcome units (lognormal outcomes: log ratio to baseline; ordinal: latent "
+             f"logit scale): posterior mean, SD and {hdi} highest-density interval."),
+        Table(effects, f"Dose effect against {fit.versus()}"),
+        Text("Contrasts are dose minus reference. prob_gt_0 is the posterior probability "
+             "that the dose is better than the reference (direction-aware: for a "
+             "lower-is-better outcome a negative contrast is an improvement); prob_gt_mcid "
+             "that it is better by more than the outcome's MCID."),
+        Table(contrasts, "Contrasts between doses"),
+        _figure("dose_response.png",
+                lambda: plot_dose_response(fit, time=est["times"], hdi_prob=est["hdi_prob"]),
+                "Expected change from baseline against dose, one panel per outcome, with "
+                "credible bands and observed arm means",
+                f"Dose-response at time {times} {fit.data.time_unit}: posterior mean with "
+                f"{hdi} band; points are observed arm means +/- 1 SE."),
+        _figure("time_course.png",
+                lambda: plot_time_course(fit, dose=est["doses"], hdi_prob=est["hdi_prob"]),
+                "Expected change from baseline over time per dose, one panel per outcome",
+                f"Time course of the expected change from baseline per dose: posterior mean "
+                f"with {hdi} band; points are observed means +/- 1 SE at each visit."),
+    ]
+    references = list(dict.fromkeys(r for _, r in est["contrasts"]))
+    panels = [(r, t) for r in references for t in est["times"]]
+    for i, (reference, time) in enumerate(panels, start=1):
+        doses = [d for d, r in est["contrasts"] if r == reference]
+        name = "contrast_forest.png" if len(panels) == 1 else f"contrast_forest_{i}.png"
+        blocks.append(_figure(
+            name,
+            lambda d=doses, r=reference, t=time: plot_contrast_forest(
+                fit, d, r, time=t, hdi_prob=est["hdi_prob"]),
+            f"Forest plot of the contrasts against dose {_num(reference)} at time "
+            f"{_num(time)}, one row per outcome",
+            f"Contrasts of dose(s) {', '.join(_num(d) for d in doses)} against "
+            f"{_num(reference)} {fit.data.dose_unit} at {_num(time)} {fit.data.time_unit} "
+            f"on the standardised scale (baseline SDs, positive = better): posterior mean "
+            f"and {hdi} HDI per outcome; dashed marks: MCID; right: probability of beating "
+            "the reference by more than the MCID (by anything when there is none)."))
+    return Section("effects", "Dose effects", blocks)
+
+
+def _estimands_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
+    hdi = _pct(est["hdi_prob"])
+    times, prob = est["times"], est["hdi_prob"]
+    blocks: list[Block] = [
+        Text(f"Each estimand is solved per posterior draw. mean, sd and the {hdi} HDI "
+             "(hdi_low, hdi_high) are over the draws in which it is reached; median and the "
+             "equal-tailed interval (q_low, q_high) over all draws, a draw that does not "
+             "reach it counting as beyond the range (∞); prob_not_reached is the share of "
+             "draws that never reach it."),
+        Text("Effective dose (ED50)", "h3"),
+        *_estimand_blocks(lambda: fit.effective_dose(p=0.5, time=times, hdi_prob=prob),
+                          "ED50: the dose giving half the maximal dose effect"),
+        Text("Minimum effective dose", "h3"),
+    ]
+    with_mcid = [o for o in fit.outcomes if fit.data.info(o).mcid is not None]
+    without = [o for o in fit.outcomes if o not in with_mcid]
+    if without:
+        blocks.append(Text(f"No MCID declared for {', '.join(without)}: no minimum effective "
+                           "dose for them.", "note"))
+    if with_mcid:
+        blocks += _estimand_blocks(
+            lambda: fit.minimum_effective_dose(time=times, outcome=with_mcid,
+                                               hdi_prob=prob),
+            "Minimum effective dose: the smallest dose whose improvement over the reference "
+            "exceeds the MCID with posterior probability at least level")
+    blocks += [
+        Text("Monotonicity", "h3"),
+        *_estimand_blocks(lambda: fit.prob_increasing(time=times, hdi_prob=prob),
+                          "Probability that the response improves with every dose step "
+                          "(prob_increasing) and that the highest dose beats the lowest "
+                          "(prob_highest_better); mean to hdi_high: highest minus lowest"),
+        Text("Onset", "h3"),
+        *_estimand_blocks(lambda: fit.time_to_half_effect(hdi_prob=prob),
+                          f"Time after baseline ({fit.data.time_unit}) to half the dose "
+                          "effect"),
+    ]
+    return Section("estimands", "Dose estimands", blocks)
+
+
+def _predictive_section(fit: DoseResponseFit) -> Section:
+    from bayesdose.plots import plot_predictive_check
+
+    blocks: list[Block] = [
+        Text("Continuous outcomes: empirical CDF of the observed responses (black) over "
+             "those of data sets replicated from the model (thin lines); ordinal outcomes: "
+             "observed share of each grade against the replicated shares."),
+        _figure("predictive_check.png",
+                lambda: plot_predictive_check(fit, group="posterior"),
+                "Posterior predictive check per outcome: observed data against data "
+                "replicated from the posterior",
+                "Posterior predictive check: the observed responses should look like the "
+                "replicated ones."),
+    ]
+    if "prior_predictive" in fit.idata.groups():
+        blocks.append(_figure("prior_predictive_check.png",
+                              lambda: plot_predictive_check(fit, group="prior"),
+                              "Prior predictive check per outcome: observed data against "
+                              "data replicated from the prior",
+                              "Prior predictive check: the priors should allow the observed "
+                              "responses without putting most of their mass far from them."))
+    return Section("predictive", "Predictive checks", blocks)
+
+
+def _model_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
+    model = fit.model
+    inputs = fit.inputs
+    pooled = model.pooled(inputs)
+    structure = model.correlated(inputs)
+    components = [
+        {"component": "dose shape f", "choice": model.dose_shape.name,
+         "formula / meaning": model.dose_shape.formula},
+        {"component": "time course g", "choice": model.time_shape.name,
+         "formula / meaning": model.time_shape.formula},
+        {"component": "common course h", "choice": "free per visit",
+         "formula / meaning": "change at dose 0 at each visit, common to every dose"},
+        {"component": "pooling", "choice": model.pooling,
+         "formula / meaning": POOLING_TEXT.get(model.pooling, "")
+         + ("" if pooled else " (no family has two outcomes here: nothing pooled)")},
+        {"component": "patient effects u",
+         "choice": structure if structure == model.patient_correlation
+         else f"{structure} (set: {model.patient_correlation}; one outcome)",
+         "formula / meaning": PATIENT_TEXT.get(structure, "")},
+    ]
+    for name in fit.outcomes:
+        likelihood = inputs.likelihoods[name]
+        doc = (type(likelihood).__doc__ or "").strip().splitlines()
+        components.append({"component": f"likelihood of {name}", "choice": likelihood.name,
+                           "formula / meaning": doc[0] if doc else ""})
+    options = {**{f"dose_options.{k}": v for k, v in model.dose_shape.options().items()},
+               **{f"time_options.{k}": v for k, v in model.time_shape.options().items()}}
+    if structure == "lkj":
+        options["lkj_eta"] = model.lkj_eta
+    blocks: list[Block] = [
+        Text("On the standardised, direction-aligned scale (outcome units / s_k, times "
+             "sign_k so that positive = better), for patient i, outcome k and time t after "
+             "baseline:"),
+        Text(MODEL_EQUATION, "pre"),
+        Table(pd.DataFrame(components), "Model components"),
+    ]
+    if options:
+        blocks.append(Table(pd.DataFrame({"option": list(options),
+                                          "value": [str(v) for v in options.values()]}),
+                            "Shape options"))
+    priors = fit.prior_table()
+    blocks.append(Text("Priors are stated on the standardised scale; 'default' says whether "
+                       "the package default is in force, and 'reason' why."))
+    blocks.append(Table(priors, "Priors"))
+    blocks.append(Table(fit.parameter_summary(est["hdi_prob"]),
+                        f"Posterior summary of the parameters ({_pct(est['hdi_prob'])} HDI)",
+                        collapsed=True))
+    return Section("model", "Model and priors", blocks)
+
+
+def _sampler_section(fit: DoseResponseFit, config: dict[str, Any]) -> Section:
+    settings = dict(config.get("sampler") or {})
+    frame = pd.DataFrame({"setting": list(settings),
+                          "value": [str(v) if not _is_number(v) else v
+                                    for v in settings.values()]})
+    posterior = fit.idata.posterior
+    total = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
+    return Section("sampler", "Sampler settings", [
+        Table(frame, "Sampler settings (random_seed reproduces the draws)"),
+        Text(f"{total} posterior draws in all."),
+    ])
+
+
+def _versions_section(config: dict[str, Any]) -> Section:
+    versions = config.get("versions") or {}
+    frame = pd.DataFrame({"package": list(versions),
+                          "version": [str(v) for v in versions.values()]})
+    return Section("software", "Software versions", [
+        Table(frame, "Versions recorded when the fit was made"),
+    ])
+
+
+def build_report(fit: DoseResponseFit, estimands: dict[str, Any] | None = None,
+                 source: str | None = None) -> Report:
+    """Collect a fit's report: diagnostics, data, effects, estimands, figures, model.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit (for example from :func:`bayesdose.load_fit`).
+    estimands : dict, optional
+        An ``[estimands]`` section: ``times``, ``contrasts`` (``[dose, reference]``
+        pairs), ``reference``, ``hdi_prob``, ``doses``. Default: the one recorded with
+        the fit's model file, else the last visit and the highest against the lowest
+        tested dose (see :func:`report_estimands`).
+    source : str, optional
+        Where the fit was read from, named in the report.
+
+    Returns
+    -------
+    Report
+        Render it with :meth:`Report.to_html` or :meth:`Report.to_markdown`.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> fit = bd.load_fit("results/fit.nc")                           # doctest: +SKIP
+    >>> report = build_report(fit, {"times": [12], "contrasts": [[50, 1]]})  # doctest: +SKIP
+    >>> report.verdict                                                # doctest: +SKIP
+    'PASSED'
+    """
+    from bayesdose.fit import read_config
+
+    config = read_config(fit.idata)
+    spec = config.get("spec") or {}
+    est = report_estimands(fit, estimands)
+    diagnostics = fit.diagnostics()
+    table = diagnostics.table
+    counts = table["verdict"] if "verdict" in table else pd.Series(True, index=table.index)
+    failed = [str(c) for c, p, v in zip(table["check"], table["passed"], counts, strict=True)
+              if v and not p]
+    title = str(spec.get("name") or f"Dose-response analysis ({_model_name(fit)})")
+    sections = [
+        _diagnostics_section(fit, diagnostics, failed),
+        _data_section(fit),
+        _effects_section(fit, est),
+        _estimands_section(fit, est),
+        _predictive_section(fit),
+        _model_section(fit, est),
+        _sampler_section(fit, config),
+        _versions_section(config),
+    ]
+    return Report(title=title, intro=_intro(fit, spec, diagnostics.ok, failed, source),
+                  sections=sections, diagnostics_ok=diagnostics.ok)
+
+
+def write_report(fit: DoseResponseFit, out: str | Path, force: bool = False,
+                 estimands: dict[str, Any] | None = None,
+                 source: str | None = None) -> dict[str, Any]:
+    """Write ``report.html``, ``report.md`` and ``figures/*.png`` into a folder.
+
+    Every file is written atomically. A non-empty folder is refused unless ``force``
+    (then the report's files in it are replaced and the rest is left alone).
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    out : str or Path
+        The folder (created if needed).
+    force : bool
+        Write into a non-empty folder.
+    estimands : dict, optional
+        See :func:`build_report`.
+    source : str, optional
+        Where the fit was read from, named in the report.
+
+    Returns
+    -------
+    dict
+        ``folder``, ``html``, ``markdown`` (paths), ``figures`` (paths), ``files``
+        (names relative to the folder), ``diagnostics_ok`` and ``verdict``.
+
+    Raises
+    ------
+    SpecError
+        When ``out`` is a file, or a non-empty folder without ``force``.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> fit = bd.load_fit("results/fit.nc")                # doctest: +SKIP
+    >>> write_report(fit, "report")["files"][:2]           # doctest: +SKIP
+    ['report.html', 'report.md']
+    """
+    from bayesdose.outputs import prepare_folder
+
+    folder = prepare_folder(out, force)
+    report = build_report(fit, estimands, source=source)
+    figures = []
+    for figure in report.figures:
+        target = folder / FIGURE_DIR / figure.name
+        write_atomic(target, lambda tmp, png=figure.png: tmp.write_bytes(png))
+        figures.append(target)
+    markdown = write_text(report.to_markdown(FIGURE_DIR), folder / "report.md")
+    page = write_text(report.to_html(), folder / "report.html")
+    files = ["report.html", "report.md", *(f"{FIGURE_DIR}/{p.name}" for p in figures)]
+    return {"folder": folder, "html": page, "markdown": markdown, "figures": figures,
+            "files": files, "diagnostics_ok": report.diagnostics_ok,
+            "verdict": report.verdict}
