@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     _sampler_arguments(demo)
     fit = sub.add_parser(
         "fit", help="run a model file end to end",
-        description="Fit MODEL.toml and write fit.nc, CSV tables and dose_response.png.")
+        description="Fit MODEL.toml and write fit.nc, CSV tables, figures and a report "
+                    "(report.html, report.md).")
     fit.add_argument("model", type=Path, help="model file (TOML)")
     fit.add_argument("--data", type=Path, help="CSV data (overrides the model file's source)")
     fit.add_argument("--out", type=Path, required=True, help="output folder")

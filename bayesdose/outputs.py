@@ -1,4 +1,5 @@
-"""Result folders: a fit's netCDF file, its tables as CSV and its figure as PNG.
+"""Result folders: a fit's netCDF file, its tables as CSV, its figures as PNG and its
+report (HTML and Markdown).
 
 Every file is written atomically. An existing, non-empty folder is refused unless the
 caller asks to overwrite it, so earlier results are never lost by accident.
@@ -12,12 +13,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from bayesdose.errors import SpecError
+from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.fit import DoseResponseFit
-from bayesdose.io import write_atomic, write_csv, write_text
+from bayesdose.io import write_csv, write_text
 
 
 def prepare_folder(out: str | Path, force: bool) -> Path:
@@ -74,6 +74,8 @@ def write_results(fit: DoseResponseFit, out: Path, estimands: dict[str, Any]) ->
     dict
         ``files`` (names written), ``contrasts``, ``effects`` and ``diagnostics``.
     """
+    from bayesdose.report import build_report, write_report_files
+
     diagnostics = fit.diagnostics()
     effects = effect_table(fit, estimands)
     contrasts = contrast_table(fit, estimands)
@@ -83,25 +85,58 @@ def write_results(fit: DoseResponseFit, out: Path, estimands: dict[str, Any]) ->
         "contrasts.csv": contrasts,
         "diagnostics.csv": diagnostics.table,
         "parameter_diagnostics.csv": diagnostics.parameters,
+        "pareto_k.csv": diagnostics.observations,
+        "predictive_check.csv": fit.predictive_check(),
         "parameters.csv": fit.parameter_summary(estimands.get("hdi_prob", 0.95)),
         "priors.csv": fit.prior_table(),
         "missing.csv": fit.data.missing(),
         "scales.csv": fit.inputs.scales.table(fit.outcomes),
     }
+    estimand_tables, notes = dose_estimand_tables(fit, estimands)
+    tables.update(estimand_tables)
     for name, table in tables.items():
         write_csv(table, out / name)
-    figure = fit.plot_dose_response(time=estimands.get("times") or None)
-    write_atomic(out / "dose_response.png",
-                 lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
-    plt.close(figure)
-    summary = format_summary(fit, contrasts, diagnostics)
+    report_files = write_report_files(build_report(fit, estimands), out)
+    summary = format_summary(fit, contrasts, diagnostics, notes)
     write_text(summary + "\n", out / "summary.txt")
-    files = ["fit.nc", *tables, "dose_response.png", "summary.txt"]
+    files = ["fit.nc", *tables, *report_files, "summary.txt"]
     return {"files": files, "contrasts": contrasts, "effects": effects,
             "diagnostics": diagnostics, "summary": summary}
 
 
-def format_summary(fit: DoseResponseFit, contrasts: pd.DataFrame, diagnostics) -> str:
+def dose_estimand_tables(fit: DoseResponseFit,
+                         estimands: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """ED50, minimum effective dose, monotonicity and onset tables at the spec's times.
+
+    An estimand the fit cannot answer (ED50 of a non-monotone shape, a minimum effective
+    dose without any MCID) is left out with a note saying why.
+
+    Returns
+    -------
+    (dict of file name to DataFrame, list of str)
+        The tables and the notes.
+    """
+    times = estimands.get("times") or [fit.inputs.visits[-1]]
+    prob = estimands.get("hdi_prob", 0.95)
+    with_mcid = [o for o in fit.outcomes if fit.data.info(o).mcid is not None]
+    makers = {
+        "ed50.csv": lambda: fit.effective_dose(p=0.5, time=times, hdi_prob=prob),
+        "minimum_effective_dose.csv": lambda: fit.minimum_effective_dose(
+            time=times, outcome=with_mcid or None, hdi_prob=prob),
+        "prob_increasing.csv": lambda: fit.prob_increasing(time=times, hdi_prob=prob),
+        "time_to_half_effect.csv": lambda: fit.time_to_half_effect(hdi_prob=prob),
+    }
+    tables, notes = {}, []
+    for name, make in makers.items():
+        try:
+            tables[name] = make()
+        except BayesdoseError as exc:
+            notes.append(f"{name} not written: {exc}")
+    return tables, notes
+
+
+def format_summary(fit: DoseResponseFit, contrasts: pd.DataFrame, diagnostics,
+                   notes: list[str] | None = None) -> str:
     """A plain-text summary: data, model, contrasts with probabilities, diagnostics."""
     shown = contrasts[["outcome", "dose", "reference", "time", "mean", "hdi_low", "hdi_high",
                        "prob_gt_0", "prob_gt_mcid", "mcid"]].copy()
@@ -114,6 +149,7 @@ def format_summary(fit: DoseResponseFit, contrasts: pd.DataFrame, diagnostics) -
         shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"),
         "",
         repr(diagnostics),
+        *(notes or []),
     ]
     missing = int(fit.data.missing()["n_missing"].sum())
     if missing:

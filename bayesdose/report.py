@@ -877,14 +877,40 @@ def write_report(fit: DoseResponseFit, out: str | Path, force: bool = False,
 
     folder = prepare_folder(out, force)
     report = build_report(fit, estimands, source=source)
+    files = write_report_files(report, folder)
+    return {"folder": folder, "html": folder / "report.html",
+            "markdown": folder / "report.md",
+            "figures": [folder / f for f in files if f.startswith(f"{FIGURE_DIR}/")],
+            "files": files, "diagnostics_ok": report.diagnostics_ok,
+            "verdict": report.verdict}
+
+
+def write_report_files(report: Report, folder: Path) -> list[str]:
+    """Write a built report's ``report.html``, ``report.md`` and ``figures/*.png`` into
+    an existing folder, each file atomically.
+
+    Parameters
+    ----------
+    report : Report
+        From :func:`build_report`.
+    folder : Path
+        The folder (already prepared).
+
+    Returns
+    -------
+    list of str
+        The names written, relative to the folder.
+
+    Examples
+    --------
+    >>> write_report_files(build_report(fit), Path("results"))[:2]   # doctest: +SKIP
+    ['report.html', 'report.md']
+    """
     figures = []
     for figure in report.figures:
         target = folder / FIGURE_DIR / figure.name
         write_atomic(target, lambda tmp, png=figure.png: tmp.write_bytes(png))
-        figures.append(target)
-    markdown = write_text(report.to_markdown(FIGURE_DIR), folder / "report.md")
-    page = write_text(report.to_html(), folder / "report.html")
-    files = ["report.html", "report.md", *(f"{FIGURE_DIR}/{p.name}" for p in figures)]
-    return {"folder": folder, "html": page, "markdown": markdown, "figures": figures,
-            "files": files, "diagnostics_ok": report.diagnostics_ok,
-            "verdict": report.verdict}
+        figures.append(f"{FIGURE_DIR}/{figure.name}")
+    write_text(report.to_markdown(FIGURE_DIR), folder / "report.md")
+    write_text(report.to_html(), folder / "report.html")
+    return ["report.html", "report.md", *figures]

@@ -24,8 +24,12 @@ CHECKS = {"r_hat", "ess_bulk", "ess_tail", "divergences", "e_bfmi", "tree_depth"
 CONTRAST_COLUMNS = ["outcome", "dose", "reference", "time", "mean", "sd", "hdi_low",
                     "hdi_high", "direction", "mcid", "mcid_scale", "prob_gt_0", "prob_gt_mcid"]
 RESULT_FILES = {"fit.nc", "effect.csv", "contrasts.csv", "diagnostics.csv",
-                "parameter_diagnostics.csv", "parameters.csv", "priors.csv", "missing.csv",
-                "scales.csv", "dose_response.png", "summary.txt"}
+                "parameter_diagnostics.csv", "pareto_k.csv", "predictive_check.csv",
+                "parameters.csv", "priors.csv", "missing.csv", "scales.csv", "ed50.csv",
+                "minimum_effective_dose.csv", "prob_increasing.csv",
+                "time_to_half_effect.csv", "report.html", "report.md", "figures",
+                "summary.txt"}
+FIGURES = {"trace.png", "dose_response.png", "time_course.png", "predictive_check.png"}
 
 # the columns of the CSVs written below, as a model file's [data] section maps them
 MODEL = """
@@ -294,8 +298,15 @@ def test_fit_end_to_end_as_a_subprocess(tmp_path):
     assert (contrasts["hdi_low"] < contrasts["mean"]).all()
     assert (contrasts["mean"] < contrasts["hdi_high"]).all()
 
-    assert (out / "dose_response.png").read_bytes()[:8] == PNG_MAGIC
-    assert (out / "dose_response.png").stat().st_size > 5000
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert FIGURES <= figures and any(name.startswith("contrast_forest") for name in figures)
+    for name in figures:
+        assert (out / "figures" / name).read_bytes()[:8] == PNG_MAGIC
+    assert (out / "figures" / "dose_response.png").stat().st_size > 5000
+    page = (out / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == len(figures)
+    ed50 = pd.read_csv(out / "ed50.csv")
+    assert set(ed50["outcome"]) == {"score"} and (ed50["median"] > 0).all()
 
     priors = pd.read_csv(out / "priors.csv").set_index("parameter")
     assert {"delta", "log_t_half", "course", "sigma"} <= set(priors.index)

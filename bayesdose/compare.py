@@ -1,0 +1,1161 @@
+"""Model comparison, model averaging and a test for a dose-response signal.
+
+Three questions about a set of candidate models fitted to the same trial:
+
+- **Which candidate predicts the data best?** :func:`compare` estimates each model's
+  expected log predictive density for a new observation by PSIS-LOO (Vehtari, Gelman and
+  Gabry 2017) and weighs the candidates by stacking (Yao et al. 2018) or pseudo-BMA,
+  through :func:`arviz.compare`. :func:`fit_candidates` fits every candidate and compares
+  them in one call.
+- **What do the candidates say together?** :class:`Comparison` averages estimands over
+  the candidates: the posterior of the averaged estimand is the *mixture* of the models'
+  posteriors with the comparison's weights (model averaging by stacking or pseudo-BMA).
+- **Is there a dose-response signal at all?** :func:`signal_test` is the Bayesian
+  MCP-Mod test (Fleischer et al. 2022): the posterior probability that an optimal
+  contrast of candidate shapes is positive, against a multiplicity-adjusted threshold.
+
+PSIS-LOO leaves out one observation (one value of one outcome at one visit) at a time.
+With repeated measures, this measures how well a model predicts a patient's missing
+visit, not a new patient; a model that fits patients' idiosyncrasies can look better than
+it would on new patients. Leaving out whole patients needs refits and is not done here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import arviz as az
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import optimize, stats
+
+from bayesdose.data import TrialData
+from bayesdose.diagnostics import PARETO_K_MAX
+from bayesdose.errors import DataError, EstimandError, SpecError
+from bayesdose.estimands import as_list, dose_status, tidy_grid
+from bayesdose.fit import DoseResponseFit
+from bayesdose.model import DoseResponseModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "DEFAULT_SIGNAL_SHAPES",
+    "Comparison",
+    "MixtureDraws",
+    "compare",
+    "critical_value",
+    "fit_candidates",
+    "model_name",
+    "optimal_contrasts",
+    "plot_candidates",
+    "pointwise_log_likelihood",
+    "signal_test",
+]
+
+IC = ("loo",)
+METHODS = ("stacking", "BB-pseudo-BMA", "pseudo-BMA")
+#: The response each likelihood's log density is a density of: ELPDs are comparable only
+#: between likelihoods of the same response.
+RESPONSE_SCALES = {"normal": "change from baseline", "student_t": "change from baseline",
+                   "lognormal": "change in log value", "ordinal": "grade"}
+DEFAULT_SIGNAL_SHAPES = ("linear", "emax", "exponential", "sigmoid_emax")
+
+
+# ---------------------------------------------------------------------- guesstimates
+def _linear(dose: np.ndarray, top: float) -> np.ndarray:
+    return dose / top
+
+
+def _log_linear(dose: np.ndarray, top: float) -> np.ndarray:
+    return np.log1p(dose / (0.1 * top))
+
+
+def _emax(dose: np.ndarray, top: float) -> np.ndarray:
+    return dose / (0.2 * top + dose)
+
+
+def _exponential(dose: np.ndarray, top: float) -> np.ndarray:
+    kappa = top / np.log(16.0)
+    return np.expm1(dose / kappa)
+
+
+def _sigmoid_emax(dose: np.ndarray, top: float) -> np.ndarray:
+    return dose**3 / ((0.4 * top) ** 3 + dose**3)
+
+
+def _quadratic(dose: np.ndarray, top: float) -> np.ndarray:
+    x = dose / top
+    return 1.5 * x - x**2
+
+
+#: Candidate shapes of the signal test with their guesstimates (D = highest tested dose).
+SIGNAL_SHAPES: dict[str, tuple[Callable[[np.ndarray, float], np.ndarray], str]] = {
+    "linear": (_linear, "mu(d) = d / D"),
+    "log_linear": (_log_linear, "mu(d) = log(1 + d / (0.1 D))"),
+    "emax": (_emax, "mu(d) = d / (ED50 + d), ED50 = 0.2 D"),
+    "exponential": (_exponential, "mu(d) = exp(d / kappa) - 1, kappa = D / log(16) "
+                                  "(the effect at D/2 is 20% of that at D)"),
+    "sigmoid_emax": (_sigmoid_emax, "mu(d) = d^3 / (ED50^3 + d^3), ED50 = 0.4 D, Hill 3"),
+    "quadratic": (_quadratic, "mu(d) = 1.5 x - x^2, x = d / D (peak at 0.75 D)"),
+}
+
+
+def model_name(model: DoseResponseModel) -> str:
+    """The default name of a candidate model: ``"<dose_shape> x <time_shape>"``.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> model_name(bd.DoseResponseModel("emax", "exponential"))
+    'emax x exponential'
+    """
+    return f"{model.dose_shape.name} x {model.time_shape.name}"
+
+
+# ---------------------------------------------------------------------- log likelihood
+def pointwise_log_likelihood(fit: DoseResponseFit) -> xr.DataArray:
+    """All of a fit's log-likelihood values as one array, one column per observation.
+
+    The model has one observed variable per likelihood (``change``, ``change_t``,
+    ``log_change``, ``grade_<outcome>``), each with its own observation dim whose
+    coordinate is the observation's row in ``fit.inputs``. They are put together in row
+    order, so two fits to the same data have the same columns.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        A fit with a ``log_likelihood`` group (:meth:`DoseResponseModel.fit` stores one).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims chain, draw, obs (obs = row of ``fit.inputs``, 0 to n - 1).
+
+    Examples
+    --------
+    >>> ll = pointwise_log_likelihood(fit)        # doctest: +SKIP
+    >>> ll.sizes["obs"] == len(fit.inputs.response)   # doctest: +SKIP
+    True
+    """
+    group = getattr(fit.idata, "log_likelihood", None)
+    if group is None or not group.data_vars:
+        raise DataError("the fit has no log_likelihood group, so its predictive accuracy "
+                        "cannot be estimated; fit the model with DoseResponseModel.fit "
+                        "(which stores it) and compare that fit.")
+    n_obs = len(fit.inputs.response)
+    chains, draws = group.sizes["chain"], group.sizes["draw"]
+    out = np.full((chains, draws, n_obs), np.nan)
+    seen = np.zeros(n_obs, dtype=int)
+    for name, values in group.data_vars.items():
+        obs_dims = [d for d in values.dims if d not in ("chain", "draw")]
+        if len(obs_dims) != 1:
+            raise DataError(f"log_likelihood variable {name!r} has dims {values.dims}; "
+                            "expected chain, draw and one observation dim.")
+        rows = np.asarray(values[obs_dims[0]].to_numpy())
+        if (not np.issubdtype(rows.dtype, np.integer) or rows.size == 0
+                or rows.min() < 0 or rows.max() >= n_obs):
+            raise DataError(f"log_likelihood variable {name!r}: its {obs_dims[0]!r} "
+                            f"coordinate is not a row index 0..{n_obs - 1} of the fit's "
+                            "observations; refit with this version of bayesdose.")
+        out[:, :, rows] = values.transpose("chain", "draw", obs_dims[0]).to_numpy()
+        np.add.at(seen, rows, 1)
+    if not np.all(seen == 1):
+        raise DataError(f"the log_likelihood group covers {int((seen > 0).sum())} of the "
+                        f"fit's {n_obs} observations ({int((seen > 1).sum())} twice); "
+                        "refit the model so every observation has one log likelihood.")
+    return xr.DataArray(out, dims=("chain", "draw", "obs"),
+                        coords={"chain": group["chain"].to_numpy(),
+                                "draw": group["draw"].to_numpy(), "obs": np.arange(n_obs)},
+                        name="log_likelihood")
+
+
+def _loo_idata(fit: DoseResponseFit) -> az.InferenceData:
+    """The fit's posterior and its one-variable pointwise log likelihood."""
+    ll = pointwise_log_likelihood(fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return az.InferenceData(posterior=fit.idata.posterior,
+                                log_likelihood=xr.Dataset({"log_likelihood": ll}))
+
+
+# ---------------------------------------------------------------------- checks
+def _check_fits(fits: Mapping[str, DoseResponseFit]) -> dict[str, DoseResponseFit]:
+    if not isinstance(fits, Mapping):
+        raise SpecError("fits must be a mapping of model name to DoseResponseFit, e.g. "
+                        "{'emax': fit_emax, 'linear': fit_linear}.")
+    fits = dict(fits)
+    if len(fits) < 2:
+        raise SpecError(f"fits: compare needs at least two fits (got {len(fits)}).")
+    for name, fit in fits.items():
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"fits: model names must be non-empty strings (got {name!r}).")
+        if not isinstance(fit, DoseResponseFit):
+            raise SpecError(f"fits[{name!r}] is a {type(fit).__name__}, not a "
+                            "DoseResponseFit.")
+    return fits
+
+
+def _check_likelihoods(fits: dict[str, DoseResponseFit]) -> None:
+    """Every outcome is modelled on the same response scale in every fit."""
+    names = list(fits)
+    first = fits[names[0]]
+    for name in names[1:]:
+        fit = fits[name]
+        if fit.outcomes != first.outcomes:
+            raise DataError(
+                f"fits {names[0]!r} and {name!r} model different outcomes "
+                f"({first.outcomes} and {fit.outcomes}); model comparison needs the same "
+                "observations in every fit. Fit every candidate to the same outcomes.")
+        for outcome in first.outcomes:
+            a = first.inputs.likelihoods[outcome].name
+            b = fit.inputs.likelihoods[outcome].name
+            scale_a, scale_b = RESPONSE_SCALES.get(a, a), RESPONSE_SCALES.get(b, b)
+            if scale_a != scale_b:
+                raise SpecError(
+                    f"outcome {outcome!r} has a {a} likelihood (a density of the {scale_a}) "
+                    f"in {names[0]!r} but a {b} likelihood (of the {scale_b}) in {name!r}: "
+                    "their log predictive densities are not on the same scale, so their "
+                    "ELPDs cannot be compared. Fit the candidates with the same likelihood "
+                    f"for {outcome!r} (DoseResponseModel(likelihood=...)); normal and "
+                    "student_t, both densities of the change, may be compared.")
+
+
+def _check_same_data(fits: dict[str, DoseResponseFit]) -> None:
+    """Same trial data and the same observation rows in every fit."""
+    names = list(fits)
+    first = fits[names[0]]
+    columns = ["patient", "dose", "time", "outcome", "value"]
+    table = first.data.table[columns].reset_index(drop=True)
+    for name in names[1:]:
+        fit = fits[name]
+        other = fit.data.table[columns].reset_index(drop=True)
+        same = table.shape == other.shape and all(
+            np.array_equal(table[c].to_numpy(), other[c].to_numpy(),
+                           equal_nan=c in ("dose", "time", "value"))
+            for c in columns)
+        a, b = first.inputs, fit.inputs
+        same = same and a.patients == b.patients and all(
+            np.array_equal(getattr(a, key), getattr(b, key))
+            for key in ("outcome_idx", "patient_idx", "time_idx", "dose"))
+        if not same:
+            raise DataError(
+                f"fits {names[0]!r} and {name!r} were fitted to different data (their "
+                "patients, doses, visits or values differ): model comparison needs the "
+                "same observations in every fit. Fit every candidate to the same "
+                "TrialData, e.g. with fit_candidates(models, data).")
+
+
+# ---------------------------------------------------------------------- comparison
+def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = "stacking",
+            seed: int = 0) -> Comparison:
+    """Compare candidate fits of the same data by PSIS-LOO, with model weights.
+
+    Each fit's log likelihood (all its observed variables, all outcomes) is put together
+    per observation (:func:`pointwise_log_likelihood`), and :func:`arviz.compare`
+    estimates the expected log predictive density of each model by PSIS-LOO and weighs
+    the models.
+
+    Parameters
+    ----------
+    fits : mapping of str to DoseResponseFit
+        Two or more fits of the same data (same outcomes, patients, visits and values)
+        with, per outcome, likelihoods of the same response: normal and student_t (both
+        densities of the change from baseline) can be compared; a lognormal likelihood (a
+        density of the change in log value) or an ordinal one (probabilities of grades)
+        only with its own kind.
+    ic : {"loo"}
+        Information criterion: PSIS-LOO.
+    method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}
+        Weights: stacking of the predictive distributions (Yao et al. 2018; the
+        default), pseudo-BMA with the Bayesian bootstrap, or pseudo-BMA (weights
+        proportional to exp(elpd_loo)).
+    seed : int
+        Seed of the Bayesian bootstrap (``"BB-pseudo-BMA"``), so weights are reproducible.
+
+    Returns
+    -------
+    Comparison
+        ``.table`` (one row per model, best first), ``.weights``, ``.fits``.
+
+    Warns
+    -----
+    UserWarning
+        When a model has observations with Pareto k > 0.7: their leave-one-out terms,
+        and so its elpd_loo, are unreliable.
+
+    Examples
+    --------
+    >>> comparison = compare({"emax": fit_emax, "linear": fit_linear})   # doctest: +SKIP
+    >>> comparison.table[["model", "elpd_loo", "elpd_diff", "dse", "weight"]]  # doctest: +SKIP
+    """
+    if ic not in IC:
+        raise SpecError(f"ic must be one of {', '.join(map(repr, IC))} (PSIS-LOO; got "
+                        f"{ic!r}).")
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {', '.join(map(repr, METHODS))} "
+                        f"(got {method!r}).")
+    fits = _check_fits(fits)
+    _check_likelihoods(fits)
+    _check_same_data(fits)
+    loos = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, fit in fits.items():
+            loos[name] = az.loo(_loo_idata(fit), pointwise=True)
+        raw = az.compare(loos, ic="loo", method=method, seed=seed)
+    weights = raw["weight"].clip(lower=0.0)
+    weights = weights / weights.sum()
+    rows = []
+    for name in raw.index:
+        k = np.asarray(loos[name].pareto_k, dtype=float)
+        model = fits[name].model
+        rows.append({
+            "model": name, "rank": int(raw.loc[name, "rank"]),
+            "dose_shape": model.dose_shape.name, "time_shape": model.time_shape.name,
+            "elpd_loo": float(raw.loc[name, "elpd_loo"]), "se": float(raw.loc[name, "se"]),
+            "p_loo": float(raw.loc[name, "p_loo"]),
+            "elpd_diff": float(raw.loc[name, "elpd_diff"]),
+            "dse": float(raw.loc[name, "dse"]), "weight": float(weights[name]),
+            "n_obs": int(k.size), "max_pareto_k": float(np.nanmax(k)),
+            "n_pareto_k_high": int(np.sum(k > PARETO_K_MAX)),
+            "warning": bool(np.any(k > PARETO_K_MAX)),
+        })
+    table = pd.DataFrame(rows)
+    flagged = table[table["warning"]]
+    if len(flagged):
+        listed = ", ".join(f"{r.model!r} ({r.n_pareto_k_high} of {r.n_obs})"
+                           for r in flagged.itertuples())
+        warnings.warn(
+            f"observations with Pareto k > {PARETO_K_MAX} in {listed}: PSIS-LOO cannot "
+            "approximate leaving them out, so those models' elpd_loo (and the weights) are "
+            "unreliable. See fit.diagnostics().observations for which ones; refit with "
+            "more draws, or compare by refitting without them (K-fold by patient).",
+            UserWarning, stacklevel=2)
+    series = pd.Series(table["weight"].to_numpy(), index=pd.Index(table["model"], name="model"),
+                       name="weight")
+    return Comparison(table=table, weights=series, fits=fits, ic=ic, method=method, loo=loos)
+
+
+def _named_models(models: Mapping[str, DoseResponseModel] | Sequence[Any],
+                  ) -> dict[str, DoseResponseModel]:
+    if isinstance(models, Mapping):
+        items = list(models.items())
+    elif isinstance(models, Sequence) and not isinstance(models, str):
+        items = []
+        for model in models:
+            if isinstance(model, str):
+                model = DoseResponseModel(dose_shape=model)
+            if not isinstance(model, DoseResponseModel):
+                raise SpecError(f"models: {model!r} is not a DoseResponseModel or a dose "
+                                "shape name.")
+            items.append((model_name(model), model))
+    else:
+        raise SpecError("models must be a mapping of name to DoseResponseModel or a list of "
+                        "DoseResponseModel (or dose shape names).")
+    names = [name for name, _ in items]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SpecError(f"models: several candidates are named {duplicates}; pass a mapping "
+                        "{name: model} to tell them apart.")
+    for name, model in items:
+        if not isinstance(model, DoseResponseModel):
+            raise SpecError(f"models[{name!r}] is a {type(model).__name__}, not a "
+                            "DoseResponseModel.")
+    if len(items) < 2:
+        raise SpecError(f"models: give at least two candidates (got {len(items)}).")
+    return dict(items)
+
+
+def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data: TrialData,
+                   ic: str = "loo", method: str = "stacking",
+                   **fit_kwargs: Any) -> Comparison:
+    """Fit every candidate model to the same data with the same settings, and compare.
+
+    Parameters
+    ----------
+    models : mapping of str to DoseResponseModel, or sequence
+        The candidates. A sequence may hold models or dose shape names (a name ``s`` is
+        ``DoseResponseModel(dose_shape=s)``); its models are named
+        ``"<dose_shape> x <time_shape>"``.
+    data : TrialData
+        The trial; every candidate is fitted to all of it (give each model the same
+        ``outcomes``).
+    ic, method : str
+        As in :func:`compare`.
+    **fit_kwargs
+        Passed to every :meth:`DoseResponseModel.fit` (``draws``, ``tune``, ``chains``,
+        ``random_seed``, ...): all candidates are sampled with the same settings and seed.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> comparison = bd.compare.fit_candidates(
+    ...     ["emax", "linear", "exponential"], data, draws=500, tune=500,
+    ...     progressbar=False)                                  # doctest: +SKIP
+    >>> comparison.weights                                      # doctest: +SKIP
+    """
+    named = _named_models(models)
+    fits = {name: model.fit(data, **fit_kwargs) for name, model in named.items()}
+    return compare(fits, ic=ic, method=method)
+
+
+# ---------------------------------------------------------------------- mixtures
+def _weighted_hdi(values: np.ndarray, weights: np.ndarray, prob: float,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest interval [x_i, x_j] holding more than ``prob`` of the weight, per column
+    of values (with equal weights: :func:`bayesdose.estimands.hdi`)."""
+    if not 0 < prob < 1:
+        raise EstimandError(f"hdi_prob must be between 0 and 1 (got {prob!r}).")
+    flat = values.reshape(values.shape[0], -1)
+    low = np.full(flat.shape[1], np.nan)
+    high = np.full(flat.shape[1], np.nan)
+    for j in range(flat.shape[1]):
+        column = flat[:, j]
+        keep = ~np.isnan(column)
+        order = np.argsort(column[keep], kind="stable")
+        x, w = column[keep][order], weights[keep][order]
+        if x.size == 0:
+            continue
+        cum = np.cumsum(w) / w.sum()
+        before = cum - w / w.sum()
+        end = np.searchsorted(cum, before + prob + 1e-12, side="right")
+        valid = end < x.size
+        if not valid.any():
+            low[j], high[j] = x[0], x[-1]
+            continue
+        starts = np.flatnonzero(valid)
+        with np.errstate(invalid="ignore"):
+            widths = x[end[starts]] - x[starts]
+        best = starts[int(np.nanargmin(widths))] if np.isfinite(widths).any() else starts[0]
+        low[j], high[j] = x[best], x[end[best]]
+    shape = values.shape[1:]
+    return low.reshape(shape), high.reshape(shape)
+
+
+@dataclass(frozen=True)
+class MixtureDraws:
+    """Draws of an estimand from the weighted mixture of several models' posteriors.
+
+    Every draw of model m carries weight ``w_m / S_m`` (``w_m`` the model's weight,
+    ``S_m`` its number of draws), so the draws together represent the mixture
+    sum_m w_m p_m(estimand | data) exactly; summaries are weighted moments, weighted
+    probabilities and a weighted highest-density interval, not a resample.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        Draws of the models with positive weight, stacked on the first axis.
+    weights : numpy.ndarray
+        Weight of each draw (sums to 1).
+    model : numpy.ndarray
+        Name of the model each draw comes from.
+    model_weights : pandas.Series
+        The models' weights (including those with weight 0).
+    model_means : dict of str to numpy.ndarray
+        Each model's own posterior mean of the estimand (every model, whatever its weight).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> mix = MixtureDraws(np.array([0.0, 0.0, 4.0]), np.array([0.25, 0.25, 0.5]),
+    ...                    np.array(["a", "a", "b"]), pd.Series({"a": 0.5, "b": 0.5}),
+    ...                    {"a": np.array(0.0), "b": np.array(4.0)})
+    >>> float(mix.mean())
+    2.0
+    """
+
+    values: np.ndarray
+    weights: np.ndarray
+    model: np.ndarray
+    model_weights: pd.Series
+    model_means: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def _axis(self, array: np.ndarray) -> np.ndarray:
+        return array.reshape((-1,) + (1,) * (self.values.ndim - 1))
+
+    def mean(self) -> np.ndarray:
+        """Mixture mean: sum_m w_m E_m[estimand]."""
+        return np.sum(self._axis(self.weights) * self.values, axis=0)
+
+    def sd(self) -> np.ndarray:
+        """Mixture SD: weighted variance around the mixture mean, with the
+        reliability-weights correction 1 / (1 - sum w_i^2) (= ddof 1 for one model)."""
+        mean = self.mean()
+        var = np.sum(self._axis(self.weights) * (self.values - mean) ** 2, axis=0)
+        return np.sqrt(var / (1.0 - np.sum(self.weights**2)))
+
+    def prob(self, event: np.ndarray) -> np.ndarray:
+        """Mixture probability of an event given per draw (a boolean array like values)."""
+        event = np.asarray(event, dtype=float)
+        return np.sum(self._axis(self.weights) * event, axis=0)
+
+    def hdi(self, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Shortest interval holding more than ``prob`` of the mixture's weight (for one
+        model, the interval of :func:`bayesdose.estimands.hdi`)."""
+        return _weighted_hdi(self.values, self.weights, prob)
+
+    def quantile(self, q: float) -> np.ndarray:
+        """Weighted quantile: the smallest draw whose cumulative weight reaches ``q``."""
+        if not 0 <= q <= 1:
+            raise EstimandError(f"q must be between 0 and 1 (got {q!r}).")
+        order = np.argsort(self.values, axis=0, kind="stable")
+        ordered = np.take_along_axis(self.values, order, axis=0)
+        cum = np.cumsum(self.weights[order], axis=0)
+        index = np.argmax(cum >= q - 1e-12, axis=0)
+        return np.take_along_axis(ordered, index[None, ...], axis=0)[0]
+
+    def summary(self, hdi_prob: float = 0.95) -> dict[str, np.ndarray]:
+        """Mean, SD and HDI (keys mean, sd, hdi_low, hdi_high)."""
+        low, high = self.hdi(hdi_prob)
+        return {"mean": self.mean(), "sd": self.sd(), "hdi_low": low, "hdi_high": high}
+
+    def sample(self, size: int | None = None, seed: int = 0) -> np.ndarray:
+        """Equally weighted draws from the mixture (resampled with a fixed seed).
+
+        Parameters
+        ----------
+        size : int, optional
+            Number of draws (default: as many as there are stacked draws).
+        seed : int
+            Seed; the same seed gives the same draws.
+        """
+        size = self.values.shape[0] if size is None else int(size)
+        rng = np.random.default_rng(seed)
+        index = rng.choice(self.values.shape[0], size=size, p=self.weights)
+        return self.values[index]
+
+
+def _per_draw(result: Any, name: str) -> np.ndarray:
+    """A function's per-draw values with the draws on the first axis."""
+    if isinstance(result, xr.DataArray) and {"chain", "draw"} <= set(result.dims):
+        rest = [d for d in result.dims if d not in ("chain", "draw")]
+        array = result.transpose("chain", "draw", *rest).to_numpy()
+        return array.reshape((-1, *array.shape[2:]))
+    array = np.asarray(result, dtype=float)
+    if array.ndim == 0:
+        raise EstimandError(f"fn returned one number for model {name!r}; it must return "
+                            "per-draw values (draws on the first axis).")
+    return array
+
+
+# ---------------------------------------------------------------------- the comparison
+@dataclass
+class Comparison:
+    """Candidate fits compared by PSIS-LOO, with weights for model averaging.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model, best first: model, rank, dose_shape, time_shape, elpd_loo, se
+        (its standard error), p_loo (effective number of parameters), elpd_diff (elpd_loo
+        of the best model minus this one's, >= 0), dse (standard error of that
+        difference), weight, n_obs, max_pareto_k, n_pareto_k_high (observations with
+        Pareto k > 0.7) and warning (True when there are any: that model's elpd_loo is
+        unreliable).
+    weights : pandas.Series
+        The models' weights (index: model name), summing to 1.
+    fits : dict of str to DoseResponseFit
+        The fits, by model name.
+    ic, method : str
+        The information criterion and the weighting method.
+    loo : dict of str to arviz.ELPDData
+        Each model's PSIS-LOO, with pointwise values.
+
+    Examples
+    --------
+    >>> comparison = compare({"emax": fit_emax, "linear": fit_linear})   # doctest: +SKIP
+    >>> comparison.average_contrast(dose=50, time=12)                   # doctest: +SKIP
+    """
+
+    table: pd.DataFrame
+    weights: pd.Series
+    fits: dict[str, DoseResponseFit]
+    ic: str = "loo"
+    method: str = "stacking"
+    loo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        columns = ["model", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight",
+                   "max_pareto_k"]
+        return (f"Comparison ({self.ic}, weights by {self.method}):\n"
+                + self.table[columns].to_string(index=False, float_format="{:.3g}".format))
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, escape=True)
+
+    @property
+    def _first(self) -> DoseResponseFit:
+        return next(iter(self.fits.values()))
+
+    def _weights(self, weights: Mapping[str, float] | pd.Series | None) -> pd.Series:
+        """The comparison's weights, or ``weights`` checked and normalised."""
+        if weights is None:
+            return self.weights.reindex(list(self.fits)).fillna(0.0)
+        if not isinstance(weights, (Mapping, pd.Series)):
+            raise EstimandError("weights must map model names to weights, e.g. "
+                                f"{{{next(iter(self.fits))!r}: 0.5, ...}}.")
+        given = dict(weights.items())
+        unknown = [k for k in given if k not in self.fits]
+        if unknown:
+            raise EstimandError(f"weights name model(s) {unknown} not in this comparison "
+                                f"(models: {list(self.fits)}).")
+        values = pd.Series({name: given.get(name, 0.0) for name in self.fits}, dtype=float)
+        if not np.all(np.isfinite(values)) or (values < 0).any() or values.sum() <= 0:
+            raise EstimandError("weights must be finite, non-negative and not all zero "
+                                f"(got {given}); they are normalised to sum to 1.")
+        return values / values.sum()
+
+    def average_draws(self, fn: Callable[[DoseResponseFit], Any],
+                      weights: Mapping[str, float] | pd.Series | None = None,
+                      ) -> MixtureDraws:
+        """Model-average any estimand that has a value per posterior draw.
+
+        ``fn(fit)`` is called on every candidate fit and must return that fit's draws of
+        the estimand: a NumPy array with the draws on the first axis, or an
+        :class:`xarray.DataArray` with dims ``chain`` and ``draw`` (they are stacked,
+        chain first). Every model must give the same trailing shape. The result holds
+        the weighted mixture of the models' draws (each draw of model m weighs
+        w_m / S_m); see :class:`MixtureDraws` for its summaries.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(fit) -> per-draw values``.
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's (names not given get 0; normalised to
+            sum to 1).
+
+        Returns
+        -------
+        MixtureDraws
+
+        Examples
+        --------
+        Model-averaged ED50 of the Emax-type candidates (weights renormalised over them):
+
+        >>> mix = comparison.average_draws(
+        ...     lambda fit: fit.derived()["ed50"].sel(outcome="score"),
+        ...     weights={"emax x exponential": 0.6, "sigmoid_emax x exponential": 0.4},
+        ... )                                                   # doctest: +SKIP
+        >>> mix.mean(), mix.hdi(0.95), mix.prob(mix.values < 20)   # doctest: +SKIP
+        """
+        if not callable(fn):
+            raise EstimandError("fn must be a function of a fit returning per-draw values.")
+        w = self._weights(weights)
+        arrays, means = {}, {}
+        for name, fit in self.fits.items():
+            try:
+                arrays[name] = _per_draw(fn(fit), name)
+            except EstimandError as exc:
+                raise EstimandError(f"model {name!r}: {exc}") from exc
+            means[name] = arrays[name].mean(axis=0)
+        shapes = {name: a.shape[1:] for name, a in arrays.items()}
+        if len(set(shapes.values())) > 1:
+            raise EstimandError(f"fn returned values of different shapes per draw {shapes}; "
+                                "every model must give the same estimand.")
+        used = [name for name in self.fits if w[name] > 0]
+        values = np.concatenate([arrays[name] for name in used], axis=0)
+        draw_weights = np.concatenate([np.full(arrays[name].shape[0],
+                                               w[name] / arrays[name].shape[0])
+                                       for name in used])
+        labels = np.concatenate([np.full(arrays[name].shape[0], name, dtype=object)
+                                 for name in used])
+        return MixtureDraws(values=values, weights=draw_weights / draw_weights.sum(),
+                            model=labels, model_weights=w, model_means=means)
+
+    def _check_versus(self) -> str:
+        versus = {name: fit.versus() for name, fit in self.fits.items()}
+        if len(set(versus.values())) > 1:
+            listed = "; ".join(f"{name!r} against {v}" for name, v in versus.items())
+            raise EstimandError(
+                f"the candidates measure effects against different doses ({listed}), so "
+                "their effects are different quantities and cannot be averaged. Use "
+                "average_contrast(dose, reference=<lowest tested dose>), which compares "
+                "tested doses in every model.")
+        return next(iter(versus.values()))
+
+    def _model_columns(self, table: pd.DataFrame, mix: MixtureDraws) -> pd.DataFrame:
+        means = {name: np.ravel(value) for name, value in mix.model_means.items()}
+        stacked = np.vstack(list(means.values()))
+        table["min_model_mean"] = stacked.min(axis=0)
+        table["max_model_mean"] = stacked.max(axis=0)
+        for name, value in means.items():
+            table[f"mean[{name}]"] = value
+        return table
+
+    def average_effect(self, dose: Any = None, time: Any = None, outcome: Any = None,
+                       hdi_prob: float = 0.95, scale: str = "outcome",
+                       weights: Mapping[str, float] | pd.Series | None = None,
+                       ) -> pd.DataFrame:
+        """Model-averaged dose effect against dose 0, as a tidy table.
+
+        The posterior of the averaged effect is the mixture of the candidates' posteriors
+        with the comparison's weights; its mean, SD, probabilities and HDI are computed
+        exactly from the weighted draws (see :class:`MixtureDraws`), not by resampling.
+
+        Parameters
+        ----------
+        dose, time, outcome, hdi_prob, scale
+            As in :meth:`DoseResponseFit.effect`. Every candidate must be able to
+            evaluate the doses (the free and monotone shapes only at tested doses).
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high, dose_status,
+            versus, min_model_mean and max_model_mean (the smallest and largest of the
+            models' own posterior means: the spread across models) and ``mean[<model>]``
+            per model.
+
+        Examples
+        --------
+        >>> comparison.average_effect(dose=[10, 50], time=12)      # doctest: +SKIP
+        """
+        versus = self._check_versus()
+        grids: list[xr.DataArray] = []
+
+        def draws(fit: DoseResponseFit) -> xr.DataArray:
+            grids.append(fit.effect_draws(dose, time, outcome, scale))
+            return grids[-1]
+
+        mix = self.average_draws(draws, weights)
+        grid = grids[0]
+        table = tidy_grid(mix.summary(hdi_prob), grid["outcome"].values, grid["dose"].values,
+                          grid["time"].values)
+        status = dict(zip(grid["dose"].values,
+                          dose_status(grid["dose"].values, self._first.inputs.doses),
+                          strict=True))
+        table["dose_status"] = table["dose"].map(status)
+        table["versus"] = versus
+        return self._model_columns(table, mix)
+
+    def average_contrast(self, dose: Any, reference: float | None = None, time: Any = None,
+                         mcid: float | dict[str, float] | None = None, outcome: Any = None,
+                         hdi_prob: float = 0.95, scale: str = "outcome",
+                         weights: Mapping[str, float] | pd.Series | None = None,
+                         ) -> pd.DataFrame:
+        """Model-averaged contrast between doses, with the probability of improvement.
+
+        The contrast's posterior is the weighted mixture of the candidates' posteriors
+        (exact weighted moments, probabilities and HDI; see :class:`MixtureDraws`).
+
+        Parameters
+        ----------
+        dose, reference, time, mcid, outcome, hdi_prob, scale
+            As in :meth:`DoseResponseFit.contrast` (reference: default the lowest
+            tested dose).
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's (e.g. ``{"emax x exponential": 0.25,
+            "linear x exponential": 0.75}``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :meth:`DoseResponseFit.contrast` (outcome, dose, reference,
+            time, mean, sd, hdi_low, hdi_high, direction, mcid, prob_gt_0, prob_gt_mcid)
+            plus min_model_mean, max_model_mean and ``mean[<model>]`` per model.
+
+        Examples
+        --------
+        >>> comparison.average_contrast(dose=50, reference=1, time=12, mcid=10)  # doctest: +SKIP
+        """
+        first = self._first
+        reference = float(min(first.inputs.doses) if reference is None else reference)
+        doses = as_list(dose, [], "dose")
+        grids: list[xr.DataArray] = []
+
+        def draws(fit: DoseResponseFit) -> np.ndarray:
+            grid = fit.effect_draws([*doses, reference], time, outcome, scale)
+            grids.append(grid)
+            values = grid.transpose("chain", "draw", ...).to_numpy()
+            values = values.reshape((-1, *values.shape[2:]))
+            return values[:, :, :-1, :] - values[:, :, -1:, :]
+
+        mix = self.average_draws(draws, weights)
+        names = list(grids[0]["outcome"].values)
+        sign = np.array([first.data.info(n).sign for n in names], dtype=float)
+        thresholds = first._mcids(names, mcid)
+        if scale == "standardised":
+            sign = np.ones_like(sign)
+            thresholds = thresholds / first.inputs.scales.sd[first._outcome_index(names)]
+        aligned = mix.values * sign[None, :, None, None]
+        stats_ = mix.summary(hdi_prob)
+        stats_["prob_gt_0"] = mix.prob(aligned > 0)
+        prob_mcid = mix.prob(aligned > thresholds[None, :, None, None])
+        stats_["prob_gt_mcid"] = np.where(np.isnan(thresholds)[:, None, None], np.nan,
+                                          prob_mcid)
+        table = tidy_grid(stats_, names, doses, grids[0]["time"].values)
+        table.insert(2, "reference", reference)
+        table.insert(8, "direction", table["outcome"].map(
+            {n: first.data.info(n).direction for n in names}))
+        table.insert(9, "mcid", table["outcome"].map(dict(zip(names, thresholds, strict=True))))
+        return self._model_columns(table, mix)
+
+    def plot(self, outcome: Any = None, time: float | None = None,
+             hdi_prob: float = 0.9) -> Figure:
+        """The candidates' curves with the model-averaged one; see :func:`plot_candidates`."""
+        return plot_candidates(self, outcome=outcome, time=time, hdi_prob=hdi_prob)
+
+
+# ---------------------------------------------------------------------- signal test
+def _shape_means(shapes: Any, doses: np.ndarray) -> dict[str, np.ndarray]:
+    """Guesstimate mean responses of the candidate shapes at ``doses``."""
+    top = float(doses.max())
+    if shapes is None:
+        shapes = DEFAULT_SIGNAL_SHAPES
+    if isinstance(shapes, str):
+        shapes = [shapes]
+    if isinstance(shapes, Mapping):
+        items = list(shapes.items())
+    elif isinstance(shapes, Sequence):
+        items = [(name, name) for name in shapes]
+    else:
+        raise EstimandError("shapes must be a list of shape names or a mapping of name to "
+                            "a function of dose or to mean responses at the tested doses.")
+    if not items:
+        raise EstimandError("shapes: give at least one candidate shape.")
+    means = {}
+    for name, spec in items:
+        if isinstance(spec, str):
+            if spec not in SIGNAL_SHAPES:
+                raise EstimandError(f"shapes: unknown shape {spec!r}; built in: "
+                                    f"{', '.join(SIGNAL_SHAPES)}, or give a mapping "
+                                    "{name: function of dose or mean responses}.")
+            mu = SIGNAL_SHAPES[spec][0](doses, top)
+        elif callable(spec):
+            mu = spec(doses)
+        else:
+            mu = spec
+        mu = np.asarray(mu, dtype=float)
+        if mu.shape != doses.shape or not np.all(np.isfinite(mu)):
+            raise EstimandError(f"shapes[{name!r}] must give one finite mean response per "
+                                f"tested dose ({doses.size}: {doses.tolist()}); got "
+                                f"{mu.tolist()}.")
+        means[str(name)] = mu
+    return means
+
+
+def optimal_contrasts(doses: Sequence[float], n: Sequence[float],
+                      shapes: Any = None) -> pd.DataFrame:
+    """MCP-Mod optimal contrasts of candidate shapes (Bretz, Pinheiro and Branson 2005).
+
+    For a shape with mean responses mu at the doses and S = diag(1/n),
+    c is proportional to S^-1 (mu - (mu' S^-1 1 / 1' S^-1 1) 1), i.e. c_j = n_j (mu_j -
+    mu_bar) with mu_bar the n-weighted mean, normalised to unit length. c sums to 0, so
+    c' theta does not depend on what the effects theta are measured against.
+
+    Parameters
+    ----------
+    doses : sequence of float
+        Tested doses.
+    n : sequence of float
+        Patients per dose.
+    shapes : list of str or mapping, optional
+        Candidate shapes (default :data:`DEFAULT_SIGNAL_SHAPES`); see :func:`signal_test`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per shape (index), one column per dose.
+
+    Examples
+    --------
+    >>> optimal_contrasts([0, 1, 2], [10, 10, 10], ["linear"]).round(4).to_numpy().tolist()
+    [[-0.7071, 0.0, 0.7071]]
+    """
+    dose_arr = np.asarray(doses, dtype=float)
+    n_arr = np.asarray(n, dtype=float)
+    if dose_arr.size < 2 or n_arr.shape != dose_arr.shape or np.any(n_arr <= 0):
+        raise EstimandError(f"need two or more doses and a positive number of patients per "
+                            f"dose (doses {dose_arr.tolist()}, n {n_arr.tolist()}).")
+    rows = {}
+    for name, mu in _shape_means(shapes, dose_arr).items():
+        c = n_arr * (mu - np.sum(n_arr * mu) / n_arr.sum())
+        length = float(np.linalg.norm(c))
+        if length < 1e-12 * max(1.0, float(np.abs(mu).max())):
+            raise EstimandError(f"shapes: {name!r} is flat at the tested doses "
+                                f"{dose_arr.tolist()}, so it has no contrast; drop it.")
+        rows[name] = c / length
+    return pd.DataFrame(rows, index=dose_arr).T
+
+
+def critical_value(contrasts: Any, n: Sequence[float], alpha: float = 0.05) -> float:
+    """Multiplicity-adjusted critical value of the maximum contrast statistic.
+
+    Under no dose effect the standardised contrast statistics c_m' y / sd are jointly
+    Normal with correlations R_ml = c_m' S c_l / sqrt(c_m' S c_m c_l' S c_l),
+    S = diag(1/n). The critical value q solves P(max_m Z_m <= q) = 1 - alpha (one-sided),
+    found by root-finding on :func:`scipy.stats.multivariate_normal` probabilities
+    (computed with a fixed seed, so q is reproducible). Contrasts that are perfectly
+    correlated count once; for a single contrast q = Phi^-1(1 - alpha).
+
+    Parameters
+    ----------
+    contrasts : array-like or DataFrame
+        One contrast per row, one column per dose.
+    n : sequence of float
+        Patients per dose.
+    alpha : float
+        One-sided level, in (0, 0.5).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(critical_value([[-1.0, 1.0]], [5, 5], alpha=0.05), 4)
+    1.6449
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise EstimandError(f"alpha must be a one-sided level between 0 and 0.5 "
+                            f"(got {alpha!r}).")
+    c = np.atleast_2d(np.asarray(contrasts, dtype=float))
+    s = np.diag(1.0 / np.asarray(n, dtype=float))
+    cov = c @ s @ c.T
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    keep: list[int] = []
+    for i in range(corr.shape[0]):
+        if all(corr[i, j] < 1 - 1e-9 for j in keep):
+            keep.append(i)
+    corr = corr[np.ix_(keep, keep)]
+    single = float(stats.norm.ppf(1 - alpha))
+    if len(keep) == 1:
+        return single
+    dist = stats.multivariate_normal(mean=np.zeros(len(keep)), cov=corr, allow_singular=True,
+                                     abseps=1e-7, releps=1e-7)
+
+    def excess(q: float) -> float:
+        probability = dist.cdf(np.full(len(keep), q), rng=np.random.default_rng(0))
+        return float(probability) - (1 - alpha)
+
+    low, high = single - 0.05, float(stats.norm.ppf(1 - alpha / len(keep))) + 0.05
+    return float(optimize.brentq(excess, low, high, xtol=1e-6))
+
+
+def _arm_sizes(fit: DoseResponseFit, members: list[str], time: float) -> np.ndarray:
+    """Patients per tested dose observed at ``time`` for any of ``members`` (or, when an
+    arm has none there, observed at any visit)."""
+    inputs = fit.inputs
+    codes = [inputs.outcomes.index(m) for m in members]
+    rows = np.isin(inputs.outcome_idx, codes)
+    visit = inputs.elapsed + inputs.baseline_time
+    doses = np.asarray(inputs.doses, dtype=float)
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.array([np.unique(inputs.patient_idx[mask & np.isclose(inputs.dose, d)]).size
+                         for d in doses], dtype=float)
+
+    n = count(rows & np.isclose(visit, time))
+    if np.any(n == 0):
+        n = count(rows)
+    if np.any(n == 0):
+        empty = [f"{d:g}" for d, k in zip(doses, n, strict=True) if k == 0]
+        raise EstimandError(f"{', '.join(members)}: no patient observed at dose(s) "
+                            f"{', '.join(empty)}, so the signal test has no arm there.")
+    return n
+
+
+def signal_test(fit: DoseResponseFit, time: Any = None, outcome: Any = None,
+                shapes: Any = None, alpha: float = 0.05, family: bool = True,
+                ) -> pd.DataFrame:
+    """Bayesian MCP-Mod test for a dose-response signal (Fleischer et al. 2022).
+
+    For each outcome (and each family of two or more of the chosen outcomes), with theta
+    the posterior draws of the dose effects at the tested doses at ``time`` on the
+    standardised, direction-aligned scale (positive = better; a family's theta is the
+    mean of its outcomes' standardised effects):
+
+    1. for each candidate shape m, the optimal contrast c_m (:func:`optimal_contrasts`,
+       with n the patients per dose observed at ``time``);
+    2. P_m = P(c_m' theta > 0 | data): the posterior probability that the effects rise
+       with dose in the way shape m predicts, in the better direction;
+    3. a signal is declared when max_m P_m > gamma = Phi(q), q the multiplicity-adjusted
+       one-sided critical value of the maximum of the correlated contrast statistics
+       at level ``alpha`` (:func:`critical_value`). With vague priors this controls the
+       probability of declaring a signal when there is none at about ``alpha``.
+
+    ``prob_not_flat`` is max_m P_m, the largest of the shapes' posterior probabilities
+    (the statistic compared with gamma; it is not the probability that at least one
+    contrast is positive). Contrasts sum to 0, so the test is the same whether effects
+    are measured against placebo or, without placebo, against the lowest tested dose
+    (``reference``). ``alpha`` applies per row: there is no adjustment across outcomes.
+
+    Fit the ``"free"`` dose shape for this test: MCP-Mod contrasts the ANOVA means of
+    the doses, which the free shape estimates without imposing a curve. On a fit of a
+    parametric shape (e.g. ``"linear"``) the effects are forced onto that curve, and the
+    test leans on the model's assumption.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit (preferably of the ``"free"`` dose shape).
+    time : float or sequence, optional
+        Visit(s) at which to test (default: the last visit).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+    shapes : list of str or mapping, optional
+        Candidate shapes. Built-in guesstimates (D = highest tested dose): ``"linear"``
+        (d / D), ``"emax"`` (ED50 = 0.2 D), ``"exponential"`` (the effect at D/2 is 20%
+        of that at D), ``"sigmoid_emax"`` (ED50 = 0.4 D, Hill 3); also ``"log_linear"``
+        (offset 0.1 D) and ``"quadratic"`` (peak at 0.75 D). Default: the first four.
+        A mapping gives each name a function of the dose array, or the mean responses at
+        the tested doses.
+    alpha : float
+        One-sided level of the test, in (0, 0.5).
+    family : bool
+        Also test each family of two or more of the chosen outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome (``level`` "outcome") and family (``level`` "family"):
+        level, name, members, time, reference, n_patients, ``prob_<shape>`` per shape
+        (P_m), max_prob, prob_not_flat (= max_prob), best_shape, critical_value (q),
+        gamma, alpha, signal.
+
+    Examples
+    --------
+    >>> free = bd.DoseResponseModel("free", "exponential").fit(data)   # doctest: +SKIP
+    >>> signal_test(free, time=12)[["name", "prob_not_flat", "gamma", "signal"]]  # doctest: +SKIP
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise EstimandError(f"alpha must be a one-sided level between 0 and 0.5 "
+                            f"(got {alpha!r}).")
+    inputs = fit.inputs
+    doses = np.asarray(inputs.doses, dtype=float)
+    if doses.size < 2:
+        raise EstimandError("the signal test needs two or more tested doses.")
+    times = as_list(time, [inputs.visits[-1]], "time")
+    names = [fit.outcomes[i] for i in fit._outcome_index(outcome)]
+    _shape_means(shapes, doses)  # check the shapes before any work
+    groups: list[tuple[str, str, list[str]]] = [("outcome", n, [n]) for n in names]
+    if family:
+        for fam, members in fit.families().items():
+            chosen = [m for m in members if m in names]
+            if len(chosen) >= 2:
+                groups.append(("family", fam, chosen))
+    draws = fit.effect_draws(list(doses), times, names, scale="standardised")
+    rows = []
+    for t_index, t in enumerate(times):
+        for level, name, members in groups:
+            theta = draws.sel(outcome=members).isel(time=t_index).mean("outcome")
+            theta = theta.transpose("chain", "draw", "dose").to_numpy().reshape(-1, doses.size)
+            n = _arm_sizes(fit, members, t)
+            contrasts = optimal_contrasts(doses, n, shapes)
+            q = critical_value(contrasts.to_numpy(), n, alpha)
+            probs = (theta @ contrasts.to_numpy().T > 0).mean(axis=0)
+            best = int(np.argmax(probs))
+            row = {"level": level, "name": name, "members": ", ".join(members),
+                   "time": float(t), "reference": float(doses.min()),
+                   "n_patients": int(n.sum())}
+            row.update({f"prob_{shape}": float(p)
+                        for shape, p in zip(contrasts.index, probs, strict=True)})
+            gamma = float(stats.norm.cdf(q))
+            row.update({"max_prob": float(probs[best]), "prob_not_flat": float(probs[best]),
+                        "best_shape": str(contrasts.index[best]), "critical_value": q,
+                        "gamma": gamma, "alpha": float(alpha),
+                        "signal": bool(probs[best] > gamma)})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- figure
+def plot_candidates(comparison: Comparison, outcome: Any = None, time: float | None = None,
+                    hdi_prob: float = 0.9) -> Figure:
+    """The candidates' dose-response curves with the model-averaged curve, per outcome.
+
+    Every curve is the effect against the lowest tested dose (placebo when tested), so
+    shapes that extrapolate to dose 0 and free per-dose means are drawn on one footing.
+    Each candidate's posterior-mean curve is a coloured line (dashed when its weight is
+    0); the model average is black with its ``hdi_prob`` band (weighted mixture, as in
+    :meth:`Comparison.average_contrast`). The legend gives each model's weight. Curves
+    are drawn between the tested doses when every candidate has a curve there, else at
+    the tested doses only.
+
+    Parameters
+    ----------
+    comparison : Comparison
+        The comparison.
+    outcome : str or list of str, optional
+        Outcomes, one panel each (default: all).
+    time : float, optional
+        Visit (default: the last visit).
+    hdi_prob : float
+        Probability of the band.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_candidates(comparison, time=12)     # doctest: +SKIP
+    """
+    from bayesdose.plots import dose_grid
+
+    if not isinstance(comparison, Comparison):
+        raise EstimandError("plot_candidates needs a Comparison (from compare or "
+                            "fit_candidates).")
+    first = comparison._first
+    names = [first.outcomes[i] for i in first._outcome_index(outcome)]
+    t = float(first.inputs.visits[-1] if time is None else as_list(time, [], "time")[0])
+    tested = list(first.inputs.doses)
+    reference = float(min(tested))
+    curves_everywhere = all(f.model.dose_shape.extrapolates_to_zero
+                            for f in comparison.fits.values())
+    grid = dose_grid(tested, curves_everywhere)
+    doses = [d for d in grid if not np.isclose(d, reference)]
+    table = comparison.average_contrast(doses, reference=reference, time=t, outcome=names,
+                                        hdi_prob=hdi_prob)
+    ncols = min(3, len(names))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.8 * nrows), squeeze=False)
+    for ax in list(axes.flat)[len(names):]:
+        ax.remove()
+    colours = plt.get_cmap("tab10")(np.arange(len(comparison.fits)) % 10)
+    for ax, name in zip(axes.flat, names, strict=False):
+        rows = table[table["outcome"] == name]
+        x = np.concatenate([[reference], rows["dose"].to_numpy()])
+
+        def with_ref(values: np.ndarray) -> np.ndarray:
+            return np.concatenate([[0.0], values])
+
+        for colour, (model, weight) in zip(colours, comparison.weights.items(), strict=False):
+            ax.plot(x, with_ref(rows[f"mean[{model}]"].to_numpy()), color=colour,
+                    linestyle="-" if weight > 0 else "--", linewidth=1.2,
+                    label=f"{model} (w = {weight:.2f})")
+        ax.fill_between(x, with_ref(rows["hdi_low"].to_numpy()),
+                        with_ref(rows["hdi_high"].to_numpy()), color="black", alpha=0.15,
+                        linewidth=0)
+        ax.plot(x, with_ref(rows["mean"].to_numpy()), color="black", linewidth=2.0,
+                label=f"model average ({round(hdi_prob * 100)}% HDI)")
+        if not curves_everywhere:
+            ax.plot(x, with_ref(rows["mean"].to_numpy()), "o", color="black", markersize=4)
+        if reference > 0:
+            ax.set_xscale("log")
+        ax.axhline(0.0, color="grey", linewidth=0.6)
+        info = first.data.info(name)
+        ax.set_xlabel(f"dose ({first.data.dose_unit})")
+        ax.set_ylabel(f"effect vs dose {reference:g}\n"
+                      + ("higher is better" if info.sign > 0 else "lower is better"),
+                      fontsize=8)
+        ax.set_title(info.label or name, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Candidate models at {t:g} {first.data.time_unit}; weights by "
+                 f"{comparison.method} ({comparison.ic})", fontsize=9)
+    fig.tight_layout()
+    return fig
