@@ -898,8 +898,9 @@ def critical_value(contrasts: Any, n: Sequence[float], alpha: float = 0.05) -> f
     Normal with correlations R_ml = c_m' S c_l / sqrt(c_m' S c_m c_l' S c_l),
     S = diag(1/n). The critical value q solves P(max_m Z_m <= q) = 1 - alpha (one-sided),
     found by root-finding on :func:`scipy.stats.multivariate_normal` probabilities
-    (computed with a fixed seed, so q is reproducible). Contrasts that are perfectly
-    correlated count once; for a single contrast q = Phi^-1(1 - alpha).
+    (quasi-Monte Carlo with a fixed seed, so q is reproducible; accurate to about 0.001,
+    i.e. about 1e-4 in gamma = Phi(q)). Contrasts that are perfectly correlated count
+    once; for a single contrast q = Phi^-1(1 - alpha).
 
     Parameters
     ----------
@@ -936,7 +937,7 @@ def critical_value(contrasts: Any, n: Sequence[float], alpha: float = 0.05) -> f
     if len(keep) == 1:
         return single
     dist = stats.multivariate_normal(mean=np.zeros(len(keep)), cov=corr, allow_singular=True,
-                                     abseps=1e-7, releps=1e-7)
+                                     maxpts=25_000 * len(keep), abseps=1e-6, releps=0.0)
 
     def excess(q: float) -> float:
         probability = dist.cdf(np.full(len(keep), q), rng=np.random.default_rng(0))
@@ -1049,14 +1050,17 @@ def signal_test(fit: DoseResponseFit, time: Any = None, outcome: Any = None,
             if len(chosen) >= 2:
                 groups.append(("family", fam, chosen))
     draws = fit.effect_draws(list(doses), times, names, scale="standardised")
+    critical: dict[tuple[float, ...], tuple[pd.DataFrame, float]] = {}
     rows = []
     for t_index, t in enumerate(times):
         for level, name, members in groups:
             theta = draws.sel(outcome=members).isel(time=t_index).mean("outcome")
             theta = theta.transpose("chain", "draw", "dose").to_numpy().reshape(-1, doses.size)
             n = _arm_sizes(fit, members, t)
-            contrasts = optimal_contrasts(doses, n, shapes)
-            q = critical_value(contrasts.to_numpy(), n, alpha)
+            if tuple(n) not in critical:
+                contrasts = optimal_contrasts(doses, n, shapes)
+                critical[tuple(n)] = (contrasts, critical_value(contrasts.to_numpy(), n, alpha))
+            contrasts, q = critical[tuple(n)]
             probs = (theta @ contrasts.to_numpy().T > 0).mean(axis=0)
             best = int(np.argmax(probs))
             row = {"level": level, "name": name, "members": ", ".join(members),
