@@ -16,10 +16,13 @@ with warnings.catch_warnings():
     import arviz  # noqa: F401
 
 from bayesdose import datasets
+from bayesdose.compare import Comparison, compare, fit_candidates, signal_test
+from bayesdose.crossval import CrossValidation, loo
 from bayesdose.data import OutcomeInfo, TrialData
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
 from bayesdose.fit import DoseResponseFit, load_fit
 from bayesdose.model import DoseResponseModel
+from bayesdose.safety import SafetyData, SafetyFit, SafetyModel
 from bayesdose.shapes import register_dose_shape
 from bayesdose.spec import ModelSpec, fit
 from bayesdose.timecourses import register_time_shape
@@ -28,6 +31,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BayesdoseError",
+    "Comparison",
+    "CrossValidation",
     "DataError",
     "DoseResponseFit",
     "DoseResponseModel",
@@ -40,9 +45,13 @@ __all__ = [
     "SpecError",
     "TrialData",
     "__version__",
+    "compare",
     "datasets",
     "fit",
+    "fit_candidates",
     "load_fit",
+    "loo",
     "register_dose_shape",
     "register_time_shape",
+    "signal_test",
 ]

@@ -148,7 +148,33 @@ def pointwise_log_likelihood(fit: DoseResponseFit) -> xr.DataArray:
         raise DataError("the fit has no log_likelihood group, so its predictive accuracy "
                         "cannot be estimated; fit the model with DoseResponseModel.fit "
                         "(which stores it) and compare that fit.")
-    n_obs = len(fit.inputs.response)
+    return log_likelihood_by_row(group, len(fit.inputs.response))
+
+
+def log_likelihood_by_row(group: xr.Dataset, n_obs: int) -> xr.DataArray:
+    """Put a ``log_likelihood`` group's variables together by observation row.
+
+    Parameters
+    ----------
+    group : xarray.Dataset
+        One variable per likelihood, each with chain, draw and one observation dim
+        whose coordinate is the observation's row.
+    n_obs : int
+        Number of observations.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims chain, draw, obs.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> group = xr.Dataset({"change": (("chain", "draw", "obs_change"), np.zeros((1, 2, 2)))},
+    ...                    coords={"obs_change": [1, 0]})
+    >>> log_likelihood_by_row(group, 2).sizes["obs"]
+    2
+    """
     chains, draws = group.sizes["chain"], group.sizes["draw"]
     out = np.full((chains, draws, n_obs), np.nan)
     seen = np.zeros(n_obs, dtype=int)
@@ -345,7 +371,8 @@ def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = 
 def _named_models(models: Mapping[str, DoseResponseModel] | Sequence[Any],
                   ) -> dict[str, DoseResponseModel]:
     if isinstance(models, Mapping):
-        items = list(models.items())
+        items = [(name, DoseResponseModel(dose_shape=model) if isinstance(model, str) else model)
+                 for name, model in models.items()]
     elif isinstance(models, Sequence) and not isinstance(models, str):
         items = []
         for model in models:
@@ -380,9 +407,9 @@ def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data
     Parameters
     ----------
     models : mapping of str to DoseResponseModel, or sequence
-        The candidates. A sequence may hold models or dose shape names (a name ``s`` is
-        ``DoseResponseModel(dose_shape=s)``); its models are named
-        ``"<dose_shape> x <time_shape>"``.
+        The candidates: models or dose shape names (a name ``s`` stands for
+        ``DoseResponseModel(dose_shape=s)``). The models of a sequence are named
+        ``"<dose_shape> x <time_shape>"`` (:func:`model_name`).
     data : TrialData
         The trial; every candidate is fitted to all of it (give each model the same
         ``outcomes``).
@@ -398,10 +425,9 @@ def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data
 
     Examples
     --------
-    >>> import bayesdose as bd
-    >>> comparison = bd.compare.fit_candidates(
-    ...     ["emax", "linear", "exponential"], data, draws=500, tune=500,
-    ...     progressbar=False)                                  # doctest: +SKIP
+    >>> from bayesdose.compare import fit_candidates
+    >>> comparison = fit_candidates(["emax", "linear", "exponential"], data, draws=500,
+    ...                             tune=500, progressbar=False)   # doctest: +SKIP
     >>> comparison.weights                                      # doctest: +SKIP
     """
     named = _named_models(models)

@@ -197,6 +197,33 @@ class DoseResponseFit:
         """
         return predictive_check(self, group=group, hdi_prob=hdi_prob)
 
+    def loo(self, unit: str = "observation", refit: bool = True, k_threshold: float = 0.7,
+            max_refits: int | None = None):
+        """Leave-one-out elpd by observation or by patient, with exact refits where PSIS-LOO
+        is unreliable (see :func:`bayesdose.crossval.loo`).
+
+        Examples
+        --------
+        >>> fit.loo(unit="patient", max_refits=3)      # doctest: +SKIP
+        """
+        from bayesdose.crossval import loo
+
+        return loo(self, unit=unit, refit=refit, k_threshold=k_threshold,
+                   max_refits=max_refits)
+
+    def signal_test(self, time: Any = None, outcome: Any = None, shapes: Any = None,
+                    alpha: float = 0.05) -> pd.DataFrame:
+        """Bayesian MCP-Mod test for a dose-response signal (see
+        :func:`bayesdose.compare.signal_test`).
+
+        Examples
+        --------
+        >>> fit.signal_test(time=12)                   # doctest: +SKIP
+        """
+        from bayesdose.compare import signal_test
+
+        return signal_test(self, time=time, outcome=outcome, shapes=shapes, alpha=alpha)
+
     def _observation_labels(self) -> pd.DataFrame:
         """Outcome, patient and time of every observation (``obs`` = its row)."""
         inputs = self.inputs

@@ -8,7 +8,7 @@ standardised, direction-aligned scale of the priors to the outcome's own units.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -91,6 +91,26 @@ class ModelInputs:
         """Number of outcomes in each outcome's family."""
         counts = np.bincount(self.family_idx, minlength=len(self.families))
         return counts[self.family_idx]
+
+    def without(self, rows: np.ndarray) -> ModelInputs:
+        """The same inputs with observations ``rows`` left out of the likelihood.
+
+        Scales, categories, patients, doses and visits stay those of the full data, so a
+        model built on the result has the same parameters, on the same scale, as the
+        full model (what exact leave-one-out refits need).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> full = prepare_inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> len(full.without(np.array([0, 1])).response) == len(full.response) - 2
+        True
+        """
+        keep = np.ones(len(self.response), dtype=bool)
+        keep[np.asarray(rows, dtype=int)] = False
+        per_row = ("outcome_idx", "patient_idx", "time_idx", "dose", "elapsed",
+                   "baseline_std", "response", "lower", "upper")
+        return replace(self, **{name: getattr(self, name)[keep] for name in per_row})
 
     def observations(self, kind: str) -> np.ndarray:
         """Positions of the observations whose outcome uses likelihood ``kind``."""

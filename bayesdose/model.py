@@ -199,9 +199,10 @@ class DoseResponseModel:
         are pooled within families or share patient effects.
 
         On all twelve outcomes of the embedded example, 0.95 left a few divergent
-        transitions for some seeds (in the two-outcome MRI family, where a family SD is
-        learnt from two outcomes); 0.98 removed them, with a smaller step size and no
-        loss of effective draws per second (see benchmarks/README.md).
+        transitions for some seeds (5 of 4000 with seed 2019, in the two-outcome MRI
+        family, whose family SDs are learnt from two outcomes); 0.98 gave none for seeds
+        1, 2 and 2019, with a smaller step size but more effective draws (minimum bulk
+        ESS 953-1301 against 571-667), see benchmarks/README.md.
         """
         across = self.pooled(inputs) or self.correlated(inputs) != "none"
         return 0.98 if across else 0.95
@@ -249,6 +250,21 @@ class DoseResponseModel:
         (pymc.Model, ModelInputs)
         """
         inputs = self.inputs(data)
+        return self.build_inputs(inputs), inputs
+
+    def build_inputs(self, inputs: ModelInputs) -> pm.Model:
+        """Build the PyMC model for prepared inputs (see :meth:`inputs`).
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model, possibly with observations left out
+            (:meth:`ModelInputs.without`).
+
+        Returns
+        -------
+        pymc.Model
+        """
         warn_if_unidentified(self.dose_shape, inputs.dose_scale)
         params = self._parameters(inputs)
         priors = resolve_priors(params, self.priors)
@@ -262,7 +278,7 @@ class DoseResponseModel:
             mean_std = self._mean(rv, inputs)
             self._observe(rv, priors, inputs, mean_std)
             self._effect_deterministic(rv, inputs)
-        return model, inputs
+        return model
 
     def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
         """The shape parameters, pooled within families where asked and possible."""
@@ -417,29 +433,58 @@ class DoseResponseModel:
         from bayesdose.fit import DoseResponseFit, attach_metadata
 
         data = self.select_data(data)
+        inputs = self.inputs(data)
         if target_accept is None:
-            target_accept = self.default_target_accept(self.inputs(data))
+            target_accept = self.default_target_accept(inputs)
         check_sampler_settings(draws, tune, chains, target_accept, sampler)
-        model, inputs = self.build(data)
-        seeds = np.random.SeedSequence(random_seed).generate_state(3)
+        settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
+                    "target_accept": target_accept, "sampler": sampler}
+        idata = self.sample_inputs(inputs, settings, cores=cores, progressbar=progressbar,
+                                   prior_draws=prior_draws)
+        attach_metadata(idata, self, data, inputs, settings)
+        return DoseResponseFit(self, data, idata)
+
+    def sample_inputs(self, inputs: ModelInputs, settings: dict[str, Any],
+                      cores: int | None = None, progressbar: bool | None = None,
+                      prior_draws: int = 500, predictive: bool = True):
+        """Build the model on prepared inputs and sample it (the work of :meth:`fit`).
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model.
+        settings : dict
+            ``draws``, ``tune``, ``chains``, ``random_seed``, ``target_accept``,
+            ``sampler`` (as recorded in a fit).
+        cores, progressbar, prior_draws
+            As in :meth:`fit`.
+        predictive : bool
+            Also draw the posterior predictive.
+
+        Returns
+        -------
+        arviz.InferenceData
+            Without the stored data and configuration (see :meth:`fit`).
+        """
+        model = self.build_inputs(inputs)
+        seeds = np.random.SeedSequence(settings["random_seed"]).generate_state(3)
         progressbar = sys.stderr.isatty() if progressbar is None else progressbar
-        cores = cores or min(chains, os.cpu_count() or 1)
+        cores = cores or min(settings["chains"], os.cpu_count() or 1)
         with model:
             idata = pm.sample(
-                draws=draws, tune=tune, chains=chains, cores=cores,
-                random_seed=int(seeds[0]), target_accept=target_accept,
-                nuts_sampler=sampler, progressbar=progressbar,
-                idata_kwargs={"log_likelihood": True}, compute_convergence_checks=False,
+                draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
+                cores=cores, random_seed=int(seeds[0]),
+                target_accept=settings["target_accept"], nuts_sampler=settings["sampler"],
+                progressbar=progressbar, idata_kwargs={"log_likelihood": True},
+                compute_convergence_checks=False,
             )
-            pm.sample_posterior_predictive(idata, extend_inferencedata=True,
-                                           random_seed=int(seeds[1]), progressbar=False)
+            if predictive:
+                pm.sample_posterior_predictive(idata, extend_inferencedata=True,
+                                               random_seed=int(seeds[1]), progressbar=False)
             if prior_draws:
                 idata.extend(pm.sample_prior_predictive(draws=prior_draws,
                                                         random_seed=int(seeds[2])))
-        settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
-                    "target_accept": target_accept, "sampler": sampler}
-        attach_metadata(idata, self, data, inputs, settings)
-        return DoseResponseFit(self, data, idata)
+        return idata
 
     def plot_prior(self, data: TrialData, draws: int = 500, random_seed: int = 1):
         """Figure of the dose-response and time course the priors imply (see

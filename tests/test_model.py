@@ -126,3 +126,9 @@ def test_emax_recovery_over_seeds():
         results.append((covers(fit, sim)[0], fit.diagnostics().parameters["r_hat"].max()))
     assert sum(c for c, _ in results) >= 5, results  # 90% intervals: 5 or 6 of 6 expected
     assert max(r for _, r in results) <= 1.01, results
+
+
+def test_every_public_name_is_importable():
+    missing = [name for name in bd.__all__ if not hasattr(bd, name)]
+    assert not missing, f"bayesdose.__all__ names {missing} that do not exist"
+    assert callable(bd.compare) and callable(bd.loo) and callable(bd.SafetyModel)

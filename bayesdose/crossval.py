@@ -1,0 +1,212 @@
+"""Leave-one-out cross-validation: PSIS-LOO, with exact refits where it is unreliable.
+
+The unit left out is an observation (one outcome of one patient at one visit) or a
+patient (all their post-baseline observations). PSIS-LOO (Vehtari, Gelman and Gabry 2017)
+approximates every unit's leave-one-out predictive density from one fit; where its Pareto
+k exceeds 0.7 the approximation cannot be trusted, and the unit is left out for real: the
+model is refitted without it (same scales, priors, sampler settings and seed) and its
+observations are scored under that refit. For a patient left out, their patient effect is
+drawn from its population distribution in the refit, so the score is that of a new
+patient with the same dose and baseline.
+
+Pointwise log likelihoods of all outcomes are put together by observation, so the total
+``elpd`` covers every outcome of the model. Models are only comparable on it when they
+model the same response for each outcome (a change and a log change are not on one scale).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import logsumexp
+
+from bayesdose.errors import EstimandError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesdose.fit import DoseResponseFit
+
+UNITS = ("observation", "patient")
+K_THRESHOLD = 0.7
+
+
+def pointwise_log_likelihood(idata: az.InferenceData | xr.Dataset, n_obs: int) -> np.ndarray:
+    """Every observation's log likelihood per draw, all observed variables together.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData or xarray.Dataset
+        With a ``log_likelihood`` group (or that group itself) whose observation
+        coordinates are row numbers.
+    n_obs : int
+        Number of observations (rows).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (chain * draw, n_obs), column ``i`` for row ``i``.
+    """
+    from bayesdose.compare import log_likelihood_by_row
+
+    group = idata if isinstance(idata, xr.Dataset) else getattr(idata, "log_likelihood", None)
+    if group is None or not group.data_vars:
+        raise EstimandError("this fit has no log likelihood; refit it with "
+                            "DoseResponseModel.fit, which stores it.")
+    return log_likelihood_by_row(group, n_obs).to_numpy().reshape(-1, n_obs)
+
+
+def unit_labels(fit: DoseResponseFit, unit: str) -> tuple[np.ndarray, list[str]]:
+    """Which unit each observation belongs to, and the units' names."""
+    if unit not in UNITS:
+        raise EstimandError(f"unit must be 'observation' or 'patient' (got {unit!r}).")
+    inputs = fit.inputs
+    if unit == "patient":
+        present = np.unique(inputs.patient_idx)
+        code = np.searchsorted(present, inputs.patient_idx)
+        return code, [inputs.patients[i] for i in present]
+    names = [f"{inputs.outcomes[k]} of patient {inputs.patients[p]} at time "
+             f"{inputs.visits[t]:g}"
+             for k, p, t in zip(inputs.outcome_idx, inputs.patient_idx, inputs.time_idx,
+                                strict=True)]
+    return np.arange(len(names)), names
+
+
+def psis_loo(loglik: np.ndarray, chains: int) -> tuple[np.ndarray, np.ndarray]:
+    """PSIS-LOO of each column of ``loglik`` (draws x units): (elpd_i, pareto_k)."""
+    draws = loglik.shape[0] // chains
+    values = loglik.reshape(chains, draws, -1)
+    idata = az.from_dict(posterior={"_": np.zeros((chains, draws))},
+                         log_likelihood={"unit": values})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loo = az.loo(idata, pointwise=True)
+    return loo.loo_i.to_numpy(), loo.pareto_k.to_numpy()
+
+
+@dataclass
+class CrossValidation:
+    """Leave-one-out results of a fit.
+
+    Attributes
+    ----------
+    unit : str
+        ``"observation"`` or ``"patient"``.
+    pointwise : pandas.DataFrame
+        One row per unit: unit, n_obs, pareto_k, elpd_psis, elpd_exact (NaN where not
+        refitted), elpd (the exact value where refitted, else PSIS), refitted.
+    elpd : float
+        Sum of the units' elpd.
+    se : float
+        Its standard error, sqrt(n var(elpd_i)).
+    """
+
+    unit: str
+    pointwise: pd.DataFrame
+    elpd: float
+    se: float
+
+    @property
+    def unreliable(self) -> pd.DataFrame:
+        """Units whose Pareto k is above 0.7 and that were not refitted."""
+        table = self.pointwise
+        return table[(table["pareto_k"] > K_THRESHOLD) & ~table["refitted"]]
+
+    def __repr__(self) -> str:
+        refits = int(self.pointwise["refitted"].sum())
+        return (f"CrossValidation(unit={self.unit!r}, elpd={self.elpd:.2f}, se={self.se:.2f}, "
+                f"units={len(self.pointwise)}, refitted={refits}, "
+                f"unreliable={len(self.unreliable)})")
+
+
+def loo(fit: DoseResponseFit, unit: str = "observation", refit: bool = True,
+        k_threshold: float = K_THRESHOLD, max_refits: int | None = None,
+        progressbar: bool = False) -> CrossValidation:
+    """Leave-one-out predictive accuracy (elpd) of a fit, by observation or by patient.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit (with its log likelihood, as every fit from ``DoseResponseModel.fit``).
+    unit : {"observation", "patient"}
+        What is left out: one observation, or all of one patient's observations.
+    refit : bool
+        Refit the model without each unit whose Pareto k exceeds ``k_threshold`` and
+        score it exactly; ``False`` reports PSIS-LOO alone (and lists those units in
+        :attr:`CrossValidation.unreliable`).
+    k_threshold : float
+        Pareto k above which a unit is refitted (0.7: Vehtari et al. 2024).
+    max_refits : int, optional
+        At most this many refits (the units with the largest k first); the others stay
+        unreliable and are listed as such.
+    progressbar : bool
+        Show the sampler's progress bar during refits.
+
+    Returns
+    -------
+    CrossValidation
+
+    Examples
+    --------
+    >>> cv = bd.loo(fit, unit="patient")       # doctest: +SKIP
+    >>> cv.pointwise.query("refitted")         # doctest: +SKIP
+    """
+    if not 0 < k_threshold:
+        raise EstimandError(f"k_threshold must be positive (got {k_threshold}).")
+    loglik = pointwise_log_likelihood(fit.idata, len(fit.inputs.response))
+    code, names = unit_labels(fit, unit)
+    n_units = len(names)
+    unit_loglik = np.zeros((loglik.shape[0], n_units))
+    np.add.at(unit_loglik.T, code, loglik.T)
+    elpd_psis, k = psis_loo(unit_loglik, fit.idata.posterior.sizes["chain"])
+    table = pd.DataFrame({"unit": names, "n_obs": np.bincount(code, minlength=n_units),
+                          "pareto_k": k, "elpd_psis": elpd_psis, "elpd_exact": np.nan})
+    if refit:
+        bad = np.flatnonzero(k > k_threshold)
+        bad = bad[np.argsort(-k[bad])][:max_refits]
+        for index in bad:
+            rows = np.flatnonzero(code == index)
+            table.loc[index, "elpd_exact"] = exact_elpd(fit, rows, progressbar)
+    table["refitted"] = table["elpd_exact"].notna()
+    table["elpd"] = table["elpd_exact"].where(table["refitted"], table["elpd_psis"])
+    values = table["elpd"].to_numpy()
+    return CrossValidation(unit=unit, pointwise=table, elpd=float(values.sum()),
+                           se=float(np.sqrt(n_units * np.var(values))))
+
+
+def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False) -> float:
+    """log p(y_rows | y_rest): refit without ``rows`` and score them under the refit.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The full fit.
+    rows : numpy.ndarray
+        Observations (rows of ``fit.inputs``) to leave out together.
+    progressbar : bool
+        Show the sampler's progress bar.
+
+    Returns
+    -------
+    float
+        The log predictive density of the left-out observations jointly.
+    """
+    import pymc as pm
+
+    settings = {key: fit.settings[key] for key in
+                ("draws", "tune", "chains", "random_seed", "target_accept", "sampler")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        refit = fit.model.sample_inputs(fit.inputs.without(rows), settings,
+                                        progressbar=progressbar, prior_draws=0,
+                                        predictive=False)
+        full = fit.model.build_inputs(fit.inputs)
+        scored = pm.compute_log_likelihood(refit, model=full, extend_inferencedata=False,
+                                           progressbar=False)
+    loglik = pointwise_log_likelihood(scored, len(fit.inputs.response))
+    joint = loglik[:, rows].sum(axis=1)
+    return float(logsumexp(joint) - np.log(len(joint)))
