@@ -279,7 +279,7 @@ def _check_same_data(fits: dict[str, DoseResponseFit]) -> None:
 
 # ---------------------------------------------------------------------- comparison
 def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = "stacking",
-            seed: int = 0) -> Comparison:
+            seed: int = 0, refit: bool = False, max_refits: int | None = None) -> Comparison:
     """Compare candidate fits of the same data by PSIS-LOO, with model weights.
 
     Each fit's log likelihood (all its observed variables, all outcomes) is put together
@@ -303,6 +303,13 @@ def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = 
         proportional to exp(elpd_loo)).
     seed : int
         Seed of the Bayesian bootstrap (``"BB-pseudo-BMA"``), so weights are reproducible.
+    refit : bool
+        Replace the PSIS-LOO term of every observation with Pareto k > 0.7 by its exact
+        leave-one-out value, refitting the model without it
+        (:func:`bayesdose.crossval.loo`); a refitted observation's ``pareto_k`` is then
+        reported as 0 and counted in ``n_refitted``.
+    max_refits : int, optional
+        At most this many refits per model (largest k first).
 
     Returns
     -------
@@ -334,6 +341,13 @@ def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = 
         warnings.simplefilter("ignore")
         for name, fit in fits.items():
             loos[name] = az.loo(_loo_idata(fit), pointwise=True)
+    refitted = {name: 0 for name in fits}
+    if refit:
+        for name, fit in fits.items():
+            if np.any(np.asarray(loos[name].pareto_k) > PARETO_K_MAX):
+                loos[name], refitted[name] = _with_exact_terms(loos[name], fit, max_refits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         raw = az.compare(loos, ic="loo", method=method, seed=seed)
     weights = raw["weight"].clip(lower=0.0)
     weights = weights / weights.sum()
@@ -350,6 +364,7 @@ def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = 
             "dse": float(raw.loc[name, "dse"]), "weight": float(weights[name]),
             "n_obs": int(k.size), "max_pareto_k": float(np.nanmax(k)),
             "n_pareto_k_high": int(np.sum(k > PARETO_K_MAX)),
+            "n_refitted": refitted[name],
             "warning": bool(np.any(k > PARETO_K_MAX)),
         })
     table = pd.DataFrame(rows)
@@ -361,11 +376,32 @@ def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = 
             f"observations with Pareto k > {PARETO_K_MAX} in {listed}: PSIS-LOO cannot "
             "approximate leaving them out, so those models' elpd_loo (and the weights) are "
             "unreliable. See fit.diagnostics().observations for which ones; refit with "
-            "more draws, or compare by refitting without them (K-fold by patient).",
+            "more draws, or compare with refit=True (exact leave-one-out refits for them).",
             UserWarning, stacklevel=2)
     series = pd.Series(table["weight"].to_numpy(), index=pd.Index(table["model"], name="model"),
                        name="weight")
     return Comparison(table=table, weights=series, fits=fits, ic=ic, method=method, loo=loos)
+
+
+def _with_exact_terms(elpd: az.ELPDData, fit: DoseResponseFit,
+                      max_refits: int | None) -> tuple[az.ELPDData, int]:
+    """PSIS-LOO results with the unreliable terms replaced by exact refits."""
+    from bayesdose.crossval import loo
+
+    exact = loo(fit, unit="observation", k_threshold=PARETO_K_MAX, max_refits=max_refits)
+    done = exact.pointwise["refitted"].to_numpy()
+    out = elpd.copy()
+    loo_i = elpd.loo_i.copy()
+    loo_i.values = np.where(done, exact.pointwise["elpd"].to_numpy(), loo_i.values)
+    pareto_k = elpd.pareto_k.copy()
+    pareto_k.values = np.where(done, 0.0, pareto_k.values)
+    total = float(loo_i.values.sum())
+    out["p_loo"] = float(elpd["p_loo"]) + float(elpd["elpd_loo"]) - total
+    out["elpd_loo"] = total
+    out["se"] = float(np.sqrt(loo_i.size * np.var(loo_i.values)))
+    out["loo_i"], out["pareto_k"] = loo_i, pareto_k
+    out["warning"] = bool(np.any(pareto_k.values > PARETO_K_MAX))
+    return out, int(done.sum())
 
 
 def _named_models(models: Mapping[str, DoseResponseModel] | Sequence[Any],

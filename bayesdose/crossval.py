@@ -76,14 +76,18 @@ def unit_labels(fit: DoseResponseFit, unit: str) -> tuple[np.ndarray, list[str]]
     return np.arange(len(names)), names
 
 
-def psis_loo(loglik: np.ndarray, chains: int) -> tuple[np.ndarray, np.ndarray]:
-    """PSIS-LOO of each column of ``loglik`` (draws x units): (elpd_i, pareto_k)."""
-    draws = loglik.shape[0] // chains
+def psis_loo(loglik: np.ndarray, posterior: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """PSIS-LOO of each column of ``loglik`` (draws x units): (elpd_i, pareto_k).
+
+    The posterior sets the relative efficiency of the draws, as in :func:`arviz.loo`.
+    """
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     values = loglik.reshape(chains, draws, -1)
-    idata = az.from_dict(posterior={"_": np.zeros((chains, draws))},
-                         log_likelihood={"unit": values})
+    group = xr.Dataset({"log_likelihood": (("chain", "draw", "unit"), values)},
+                       coords={"chain": posterior["chain"], "draw": posterior["draw"]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        idata = az.InferenceData(posterior=posterior, log_likelihood=group)
         loo = az.loo(idata, pointwise=True)
     return loo.loo_i.to_numpy(), loo.pareto_k.to_numpy()
 
@@ -162,7 +166,7 @@ def loo(fit: DoseResponseFit, unit: str = "observation", refit: bool = True,
     n_units = len(names)
     unit_loglik = np.zeros((loglik.shape[0], n_units))
     np.add.at(unit_loglik.T, code, loglik.T)
-    elpd_psis, k = psis_loo(unit_loglik, fit.idata.posterior.sizes["chain"])
+    elpd_psis, k = psis_loo(unit_loglik, fit.idata.posterior)
     table = pd.DataFrame({"unit": names, "n_obs": np.bincount(code, minlength=n_units),
                           "pareto_k": k, "elpd_psis": elpd_psis, "elpd_exact": np.nan})
     if refit:

@@ -329,3 +329,39 @@ def test_atomic_outputs_get_the_usual_file_mode(tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     assert stat.S_IMODE(os.stat(target).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+
+
+def test_compare_refuses_one_model_and_repeated_names(tmp_path, capsys):
+    model = write_model(tmp_path)
+    write_trial(tmp_path)
+    assert main(["compare", str(model), "--out", str(tmp_path / "one")]) == 2
+    assert "at least two model files" in capsys.readouterr().err
+    assert main(["compare", str(model), str(model), "--out", str(tmp_path / "two")]) == 2
+    assert "share the name" in capsys.readouterr().err
+    assert not (tmp_path / "one").exists() and not (tmp_path / "two").exists()
+
+
+@pytest.mark.slow
+def test_compare_two_model_files(tmp_path, capsys):
+    write_trial(tmp_path)
+    linear = write_model(tmp_path, MODEL, "linear.toml")
+    emax = write_model(tmp_path, MODEL.replace('name = "e2e"', 'name = "emax"').replace(
+        'dose_shape = "linear"', 'dose_shape = "emax"').replace(
+        '[priors.delta]\ndistribution = "Normal"\nmu = 0\nsigma = 0.8\n', ''), "emax.toml")
+    out = tmp_path / "cmp"
+    code = main(["compare", str(linear), str(emax), "--out", str(out), "--draws", "300",
+                 "--tune", "300", "--chains", "2"])
+    assert code in (0, 1)
+    table = pd.read_csv(out / "comparison.csv")
+    assert set(table["model"]) == {"e2e", "emax"}
+    assert table["weight"].sum() == pytest.approx(1.0)
+    averaged = pd.read_csv(out / "averaged_contrasts.csv")
+    assert averaged[["dose", "reference", "time"]].values.tolist() == [[50, 1, 12], [10, 1, 12]]
+    assert (averaged["min_model_mean"] <= averaged["mean"] + 1e-9).all()
+    assert (averaged["mean"] <= averaged["max_model_mean"] + 1e-9).all()
+    signal = pd.read_csv(out / "signal.csv")
+    assert set(signal["model"]) == {"e2e", "emax"}
+    for name in ("e2e", "emax"):
+        assert bd.load_fit(out / name / "fit.nc").settings["draws"] == 300
+    assert (out / "candidates.png").read_bytes()[:8] == PNG_MAGIC
+    assert "Candidates ranked" in capsys.readouterr().out

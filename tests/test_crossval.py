@@ -19,8 +19,8 @@ def fit_with_loglik():
     """A fixed-draw fit whose pointwise log likelihood is given: observation 0 heavy-tailed."""
     data = bd.datasets.load_msc_trial().select(["koos_pain", "sf_il6"])
     model = bd.DoseResponseModel(dose_shape="linear", time_shape="free")
-    zeros = np.zeros((2, 500, 2))
-    fit = fixed_fit(data, model, {"delta": zeros, "beta_baseline": zeros})
+    draws = {name: RNG.normal(size=(2, 500, 2)) for name in ("delta", "beta_baseline")}
+    fit = fixed_fit(data, model, draws)
     inputs = fit.inputs
     n = len(inputs.response)
     loglik = RNG.normal(-1.0, 0.05, size=(2, 500, n))
@@ -39,7 +39,7 @@ def fit_with_loglik():
 def test_observation_loo_matches_arviz_on_the_same_values(fit_with_loglik):
     fit, loglik = fit_with_loglik
     cv = loo(fit, unit="observation", refit=False)
-    expected_elpd, expected_k = psis_loo(loglik, chains=2)
+    expected_elpd, expected_k = psis_loo(loglik, fit.idata.posterior)
     table = cv.pointwise
     assert len(table) == loglik.shape[1] and (table["n_obs"] == 1).all()
     np.testing.assert_allclose(table["elpd_psis"], expected_elpd)
@@ -64,7 +64,7 @@ def test_patient_loo_sums_each_patients_observations(fit_with_loglik):
     assert cv.pointwise["n_obs"].tolist() == counts.tolist()
     per_patient = np.stack([loglik[:, inputs.patient_idx == p].sum(axis=1)
                             for p in range(len(inputs.patients))], axis=1)
-    elpd, k = psis_loo(per_patient, chains=2)
+    elpd, k = psis_loo(per_patient, fit.idata.posterior)
     np.testing.assert_allclose(cv.pointwise["elpd_psis"], elpd)
     np.testing.assert_allclose(cv.pointwise["pareto_k"], k)
 
@@ -94,3 +94,28 @@ def test_exact_refit_agrees_with_psis_where_psis_is_reliable_and_replaces_it_els
     assert np.isfinite(row["elpd_exact"].iloc[0])
     assert row["elpd"].iloc[0] == row["elpd_exact"].iloc[0]
     assert refitted.elpd == pytest.approx(refitted.pointwise["elpd"].sum())
+
+
+@pytest.mark.slow
+def test_compare_with_refit_swaps_in_the_exact_terms():
+    data = bd.datasets.load_msc_trial().select(["koos_pain"])
+    settings = dict(draws=300, tune=300, chains=2, random_seed=5, progressbar=False,
+                    prior_draws=0)
+    fits = {shape: bd.DoseResponseModel(dose_shape=shape).fit(data, **settings)
+            for shape in ("emax", "linear")}
+    with pytest.warns(UserWarning, match="Pareto k"):
+        psis = bd.compare(fits)
+    exact = bd.compare(fits, refit=True, max_refits=1)
+    for name in fits:
+        before = psis.table.set_index("model").loc[name]
+        after = exact.table.set_index("model").loc[name]
+        if before["n_pareto_k_high"] == 0:
+            assert after["n_refitted"] == 0 and after["elpd_loo"] == before["elpd_loo"]
+            continue
+        assert after["n_refitted"] == 1
+        assert after["n_pareto_k_high"] == before["n_pareto_k_high"] - 1
+        worst = int(np.argmax(psis.loo[name].pareto_k.values))
+        term = exact.loo[name].loo_i.values[worst]
+        assert term == pytest.approx(exact_elpd(fits[name], np.array([worst])), abs=1e-9)
+        change = after["elpd_loo"] - before["elpd_loo"]
+        assert change == pytest.approx(term - psis.loo[name].loo_i.values[worst], abs=1e-9)
