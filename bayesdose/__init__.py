@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     import arviz  # noqa: F401
 
 from bayesdose import datasets
-from bayesdose.compare import Comparison, compare, fit_candidates, signal_test
+from bayesdose.compare import Comparison, compare, fit_candidates
 from bayesdose.crossval import CrossValidation, loo
 from bayesdose.data import OutcomeInfo, TrialData
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
@@ -24,6 +24,7 @@ from bayesdose.fit import DoseResponseFit, load_fit
 from bayesdose.model import DoseResponseModel
 from bayesdose.safety import SafetyData, SafetyFit, SafetyModel
 from bayesdose.shapes import register_dose_shape
+from bayesdose.signal import signal_test
 from bayesdose.spec import ModelSpec, fit
 from bayesdose.timecourses import register_time_shape
 

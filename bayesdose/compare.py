@@ -1,18 +1,18 @@
-"""Model comparison, model averaging and a test for a dose-response signal.
+"""Model comparison and model averaging.
 
-Three questions about a set of candidate models fitted to the same trial:
+Two questions about a set of candidate models fitted to the same trial:
 
 - **Which candidate predicts the data best?** :func:`compare` estimates each model's
   expected log predictive density for a new observation by PSIS-LOO (Vehtari, Gelman and
   Gabry 2017) and weighs the candidates by stacking (Yao et al. 2018) or pseudo-BMA,
-  through :func:`arviz.compare`. :func:`fit_candidates` fits every candidate and compares
-  them in one call.
+  through :func:`arviz.compare`. Given the trial data, it fits the candidate models
+  first (:func:`fit_candidates`), so models are fitted and compared in one call.
 - **What do the candidates say together?** :class:`Comparison` averages estimands over
   the candidates: the posterior of the averaged estimand is the *mixture* of the models'
   posteriors with the comparison's weights (model averaging by stacking or pseudo-BMA).
-- **Is there a dose-response signal at all?** :func:`signal_test` is the Bayesian
-  MCP-Mod test (Fleischer et al. 2022): the posterior probability that an optimal
-  contrast of candidate shapes is positive, against a multiplicity-adjusted threshold.
+
+Whether there is a dose-response signal at all is a question for one fit (preferably of
+the free dose shape): see :func:`bayesdose.signal.signal_test`.
 
 PSIS-LOO leaves out one observation (one value of one outcome at one visit) at a time.
 With repeated measures, this measures how well a model predicts a patient's missing
@@ -32,30 +32,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import optimize, stats
 
 from bayesdose.data import TrialData
 from bayesdose.diagnostics import PARETO_K_MAX
+from bayesdose.dose_estimands import _check_fraction, effective_dose_draws
 from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.estimands import as_list, dose_status, tidy_grid
 from bayesdose.fit import DoseResponseFit
 from bayesdose.model import DoseResponseModel
+from bayesdose.shapes import dose_shape_names
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
 __all__ = [
-    "DEFAULT_SIGNAL_SHAPES",
     "Comparison",
     "MixtureDraws",
     "compare",
-    "critical_value",
     "fit_candidates",
     "model_name",
-    "optimal_contrasts",
     "plot_candidates",
     "pointwise_log_likelihood",
-    "signal_test",
 ]
 
 IC = ("loo",)
@@ -64,46 +61,6 @@ METHODS = ("stacking", "BB-pseudo-BMA", "pseudo-BMA")
 #: between likelihoods of the same response.
 RESPONSE_SCALES = {"normal": "change from baseline", "student_t": "change from baseline",
                    "lognormal": "change in log value", "ordinal": "grade"}
-DEFAULT_SIGNAL_SHAPES = ("linear", "emax", "exponential", "sigmoid_emax")
-
-
-# ---------------------------------------------------------------------- guesstimates
-def _linear(dose: np.ndarray, top: float) -> np.ndarray:
-    return dose / top
-
-
-def _log_linear(dose: np.ndarray, top: float) -> np.ndarray:
-    return np.log1p(dose / (0.1 * top))
-
-
-def _emax(dose: np.ndarray, top: float) -> np.ndarray:
-    return dose / (0.2 * top + dose)
-
-
-def _exponential(dose: np.ndarray, top: float) -> np.ndarray:
-    kappa = top / np.log(16.0)
-    return np.expm1(dose / kappa)
-
-
-def _sigmoid_emax(dose: np.ndarray, top: float) -> np.ndarray:
-    return dose**3 / ((0.4 * top) ** 3 + dose**3)
-
-
-def _quadratic(dose: np.ndarray, top: float) -> np.ndarray:
-    x = dose / top
-    return 1.5 * x - x**2
-
-
-#: Candidate shapes of the signal test with their guesstimates (D = highest tested dose).
-SIGNAL_SHAPES: dict[str, tuple[Callable[[np.ndarray, float], np.ndarray], str]] = {
-    "linear": (_linear, "mu(d) = d / D"),
-    "log_linear": (_log_linear, "mu(d) = log(1 + d / (0.1 D))"),
-    "emax": (_emax, "mu(d) = d / (ED50 + d), ED50 = 0.2 D"),
-    "exponential": (_exponential, "mu(d) = exp(d / kappa) - 1, kappa = D / log(16) "
-                                  "(the effect at D/2 is 20% of that at D)"),
-    "sigmoid_emax": (_sigmoid_emax, "mu(d) = d^3 / (ED50^3 + d^3), ED50 = 0.4 D, Hill 3"),
-    "quadratic": (_quadratic, "mu(d) = 1.5 x - x^2, x = d / D (peak at 0.75 D)"),
-}
 
 
 def model_name(model: DoseResponseModel) -> str:
@@ -277,24 +234,65 @@ def _check_same_data(fits: dict[str, DoseResponseFit]) -> None:
                 "TrialData, e.g. with fit_candidates(models, data).")
 
 
+def _check_settings(ic: str, method: str) -> None:
+    if ic not in IC:
+        raise SpecError(f"ic must be one of {', '.join(map(repr, IC))} (PSIS-LOO; got "
+                        f"{ic!r}).")
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {', '.join(map(repr, METHODS))} "
+                        f"(got {method!r}).")
+
+
+def _candidate_kinds(candidates: Any) -> dict[str, list[str]]:
+    """Names (or positions) of the candidates that are fits and of those that are models
+    (DoseResponseModel or dose shape names); a mix of both is an error."""
+    if isinstance(candidates, Mapping):
+        items = [(repr(name), value) for name, value in candidates.items()]
+    elif isinstance(candidates, Sequence) and not isinstance(candidates, str):
+        items = [(f"#{i}", value) for i, value in enumerate(candidates)]
+    else:
+        return {"fit": [], "model": []}  # refused later with what to pass
+    shapes = dose_shape_names()
+    kinds = {
+        "fit": [label for label, value in items if isinstance(value, DoseResponseFit)],
+        "model": [label for label, value in items if isinstance(value, DoseResponseModel)
+                  or (isinstance(value, str) and value in shapes)],
+    }
+    if kinds["fit"] and kinds["model"]:
+        raise SpecError(
+            f"candidates mix fits ({', '.join(kinds['fit'])}) and models "
+            f"({', '.join(kinds['model'])}): pass either fits, {{name: fit}} without data, "
+            "or models (DoseResponseModel or dose shape names) with data=<TrialData>.")
+    return kinds
+
+
 # ---------------------------------------------------------------------- comparison
-def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = "stacking",
-            seed: int = 0, refit: bool = False, max_refits: int | None = None) -> Comparison:
-    """Compare candidate fits of the same data by PSIS-LOO, with model weights.
+def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | None = None,
+            ic: str = "loo", method: str = "stacking", seed: int = 0, refit: bool = False,
+            max_refits: int | None = None, **fit_kwargs: Any) -> Comparison:
+    """Compare candidate models of the same data by PSIS-LOO, with model weights.
 
     Each fit's log likelihood (all its observed variables, all outcomes) is put together
     per observation (:func:`pointwise_log_likelihood`), and :func:`arviz.compare`
     estimates the expected log predictive density of each model by PSIS-LOO and weighs
-    the models.
+    the models. Given ``data``, the candidates are models, fitted first with the same
+    settings and seed (:func:`fit_candidates`); without it, they are fits.
 
     Parameters
     ----------
-    fits : mapping of str to DoseResponseFit
-        Two or more fits of the same data (same outcomes, patients, visits and values)
-        with, per outcome, likelihoods of the same response: normal and student_t (both
-        densities of the change from baseline) can be compared; a lognormal likelihood (a
-        density of the change in log value) or an ordinal one (probabilities of grades)
-        only with its own kind.
+    candidates : mapping of str to DoseResponseFit, or models
+        Without ``data``: two or more fits (a mapping ``{name: fit}``) of the same data
+        (same outcomes, patients, visits and values) with, per outcome, likelihoods of
+        the same response: normal and student_t (both densities of the change from
+        baseline) can be compared; a lognormal likelihood (a density of the change in log
+        value) or an ordinal one (probabilities of grades) only with its own kind.
+        With ``data``: two or more models to fit, as a mapping ``{name: model}`` or a
+        sequence of :class:`~bayesdose.model.DoseResponseModel` or dose shape names (a
+        name ``s`` stands for ``DoseResponseModel(dose_shape=s)``; models of a sequence
+        are named ``"<dose_shape> x <time_shape>"``, :func:`model_name`). Fits and
+        models cannot be mixed.
+    data : TrialData, optional
+        The trial to fit every candidate model to.
     ic : {"loo"}
         Information criterion: PSIS-LOO.
     method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}
@@ -310,11 +308,22 @@ def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = 
         reported as 0 and counted in ``n_refitted``.
     max_refits : int, optional
         At most this many refits per model (largest k first).
+    **fit_kwargs
+        With ``data`` only: passed to every :meth:`DoseResponseModel.fit` (``draws``,
+        ``tune``, ``chains``, ``random_seed``, ...), so every candidate is sampled with
+        the same settings and seed.
 
     Returns
     -------
     Comparison
         ``.table`` (one row per model, best first), ``.weights``, ``.fits``.
+
+    Raises
+    ------
+    SpecError
+        For models without ``data``, fits with ``data``, a mix of fits and models, fit
+        settings without ``data``, fewer than two candidates, or an unknown ``ic`` or
+        ``method``.
 
     Warns
     -----
@@ -324,16 +333,40 @@ def compare(fits: Mapping[str, DoseResponseFit], ic: str = "loo", method: str = 
 
     Examples
     --------
+    Fits of the same data:
+
     >>> comparison = compare({"emax": fit_emax, "linear": fit_linear})   # doctest: +SKIP
     >>> comparison.table[["model", "elpd_loo", "elpd_diff", "dse", "weight"]]  # doctest: +SKIP
+
+    Models, fitted and compared in one call:
+
+    >>> comparison = compare(["emax", "linear", "exponential"], data, draws=500,
+    ...                      tune=500, random_seed=1)                 # doctest: +SKIP
     """
-    if ic not in IC:
-        raise SpecError(f"ic must be one of {', '.join(map(repr, IC))} (PSIS-LOO; got "
-                        f"{ic!r}).")
-    if method not in METHODS:
-        raise SpecError(f"method must be one of {', '.join(map(repr, METHODS))} "
-                        f"(got {method!r}).")
-    fits = _check_fits(fits)
+    _check_settings(ic, method)
+    kinds = _candidate_kinds(candidates)
+    if data is not None:
+        if not isinstance(data, TrialData):
+            raise SpecError(f"data must be a TrialData to fit the candidate models to (got "
+                            f"a {type(data).__name__}); to compare fits, leave data out.")
+        if kinds["fit"]:
+            raise SpecError(
+                f"candidates {kinds['fit']} are already fitted (DoseResponseFit), but data "
+                "was given to fit them: pass fits without data (compare({name: fit, ...})) "
+                "or models (DoseResponseModel or dose shape names) with data.")
+        return fit_candidates(candidates, data, ic=ic, method=method, seed=seed,
+                              refit=refit, max_refits=max_refits, **fit_kwargs)
+    if kinds["model"]:
+        raise SpecError(
+            f"candidates {kinds['model']} are models (DoseResponseModel or dose shape "
+            "names), not fits, and no data was given: pass data=<TrialData> to fit them "
+            "(compare(models, data, draws=..., random_seed=...)), or pass fitted "
+            "DoseResponseFit objects as {name: fit}.")
+    if fit_kwargs:
+        raise SpecError(
+            f"fit settings {sorted(fit_kwargs)} apply only when compare fits models: pass "
+            "models with data=<TrialData>, or leave the settings out when comparing fits.")
+    fits = _check_fits(candidates)
     _check_likelihoods(fits)
     _check_same_data(fits)
     loos = {}
@@ -436,7 +469,8 @@ def _named_models(models: Mapping[str, DoseResponseModel] | Sequence[Any],
 
 
 def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data: TrialData,
-                   ic: str = "loo", method: str = "stacking",
+                   ic: str = "loo", method: str = "stacking", seed: int = 0,
+                   refit: bool = False, max_refits: int | None = None,
                    **fit_kwargs: Any) -> Comparison:
     """Fit every candidate model to the same data with the same settings, and compare.
 
@@ -449,11 +483,15 @@ def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data
     data : TrialData
         The trial; every candidate is fitted to all of it (give each model the same
         ``outcomes``).
-    ic, method : str
+    ic, method, seed, refit, max_refits
         As in :func:`compare`.
     **fit_kwargs
         Passed to every :meth:`DoseResponseModel.fit` (``draws``, ``tune``, ``chains``,
         ``random_seed``, ...): all candidates are sampled with the same settings and seed.
+
+    Notes
+    -----
+    ``compare(models, data, ...)`` does the same.
 
     Returns
     -------
@@ -466,9 +504,14 @@ def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data
     ...                             tune=500, progressbar=False)   # doctest: +SKIP
     >>> comparison.weights                                      # doctest: +SKIP
     """
+    _check_settings(ic, method)
     named = _named_models(models)
+    if not isinstance(data, TrialData):
+        raise SpecError(f"data must be a TrialData to fit the candidate models to (got a "
+                        f"{type(data).__name__}).")
     fits = {name: model.fit(data, **fit_kwargs) for name, model in named.items()}
-    return compare(fits, ic=ic, method=method)
+    return compare(fits, ic=ic, method=method, seed=seed, refit=refit,
+                   max_refits=max_refits)
 
 
 # ---------------------------------------------------------------------- mixtures
@@ -502,6 +545,36 @@ def _weighted_hdi(values: np.ndarray, weights: np.ndarray, prob: float,
         low[j], high[j] = x[best], x[end[best]]
     shape = values.shape[1:]
     return low.reshape(shape), high.reshape(shape)
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray,
+                        probs: Sequence[float]) -> list[float]:
+    """Weighted quantiles of one column of draws, NaN and ``inf`` counted as the largest.
+
+    The weighted analogue of linear interpolation between order statistics (NumPy's
+    default): the i-th smallest draw sits at the cumulative weight up to its midpoint,
+    rescaled so that the smallest draw is at 0 and the largest at 1; a quantile between
+    two draws is interpolated, and one next to an ``inf`` draw is ``inf``. With equal
+    weights these are the quantiles of :func:`numpy.quantile` (and of
+    :func:`bayesdose.dose_estimands.effective_dose`).
+    """
+    x = np.where(np.isnan(values), np.inf, np.asarray(values, dtype=float)).reshape(-1)
+    order = np.argsort(x, kind="stable")
+    x = x[order]
+    w = np.asarray(weights, dtype=float).reshape(-1)[order]
+    w = w / w.sum()
+    if x.size == 1:
+        return [float(x[0])] * len(probs)
+    position = (np.cumsum(w) - w / 2 - w[0] / 2) / (1 - w[0] / 2 - w[-1] / 2)
+    out = []
+    for prob in probs:
+        j = min(int(np.searchsorted(position, prob - 1e-12, side="left")), x.size - 1)
+        if j == 0 or abs(position[j] - prob) <= 1e-12 or not np.isfinite(x[j]):
+            out.append(float(x[j]))
+        else:
+            frac = (prob - position[j - 1]) / (position[j] - position[j - 1])
+            out.append(float(x[j - 1] + frac * (x[j] - x[j - 1])))
+    return out
 
 
 @dataclass(frozen=True)
@@ -637,6 +710,7 @@ class Comparison:
     --------
     >>> comparison = compare({"emax": fit_emax, "linear": fit_linear})   # doctest: +SKIP
     >>> comparison.average_contrast(dose=50, time=12)                   # doctest: +SKIP
+    >>> comparison.average_effective_dose(p=0.5)                        # doctest: +SKIP
     """
 
     table: pd.DataFrame
@@ -865,278 +939,128 @@ class Comparison:
         table.insert(9, "mcid", table["outcome"].map(dict(zip(names, thresholds, strict=True))))
         return self._model_columns(table, mix)
 
+    def average_effective_dose(self, p: float = 0.5, outcome: Any = None,
+                               hdi_prob: float = 0.95,
+                               weights: Mapping[str, float] | pd.Series | None = None,
+                               ) -> pd.DataFrame:
+        """Model-averaged EDp, with the same summaries as :meth:`DoseResponseFit.effective_dose`.
+
+        Each candidate's EDp per draw (:func:`bayesdose.dose_estimands.effective_dose_draws`,
+        ``inf`` where a draw never reaches it) enters the weighted mixture of the models'
+        posteriors (each draw of model m weighs w_m / S_m, see :meth:`average_draws`), and
+        the mixture is summarised as a single fit's EDp is:
+
+        - ``prob_not_reached``: the mixture probability that EDp is not reached (the
+          weighted share of such draws); ``prob_below_range``, ``prob_in_range`` and
+          ``prob_beyond_range`` (above the highest tested dose or not reached) likewise;
+        - ``median``, ``q_low``, ``q_high``: weighted median and equal-tailed interval
+          (probability ``hdi_prob``) over *all* draws, a draw not reached counted as
+          beyond every dose (``inf``), interpolated between draws as NumPy's quantiles
+          are (so with one model they are that model's);
+        - ``mean``, ``sd``, ``hdi_low``, ``hdi_high``: over the draws that reach EDp, their
+          weights renormalised to sum to 1 (conditional on EDp being reached).
+
+        The spread across models is given by each model's own median EDp
+        (``median[<model>]``, over its draws, every model whatever its weight) and the
+        smallest and largest of them.
+
+        EDp means "p of Emax" for Emax-type shapes and "p of the effect at the highest
+        tested dose" for shapes without an asymptote (see
+        :func:`~bayesdose.dose_estimands.effective_dose`): averaging both kinds mixes two
+        quantities. Column ``definition`` says when the weighted models differ; pass
+        ``weights`` over one kind of shape to average one quantity.
+
+        Parameters
+        ----------
+        p : float
+            Fraction of the maximal effect, in (0, 1) (0.5 for ED50).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density and equal-tailed intervals, in (0, 1).
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's (names not given get 0; normalised to
+            sum to 1).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome: outcome, p, definition, mean, sd, hdi_low, hdi_high,
+            median, q_low, q_high, prob_below_range, prob_in_range, prob_beyond_range,
+            prob_not_reached, min_model_median, max_model_median and ``median[<model>]``
+            per model (``inf`` when a model's median draw is not reached).
+
+        Raises
+        ------
+        EstimandError
+            For ``p`` or ``hdi_prob`` outside (0, 1), an outcome not fitted, bad
+            ``weights``, or a candidate whose EDp is undefined (``quadratic``).
+
+        Examples
+        --------
+        >>> comparison.average_effective_dose(p=0.5, outcome="koos_pain")   # doctest: +SKIP
+        """
+        p = _check_fraction(p, "p")
+        hdi_prob = _check_fraction(hdi_prob, "hdi_prob")
+        per_model: dict[str, xr.DataArray] = {}
+        for name, fit in self.fits.items():
+            try:
+                per_model[name] = effective_dose_draws(fit, p=p, outcome=outcome)
+            except EstimandError as exc:
+                raise EstimandError(f"model {name!r}: {exc} To average EDp, compare the "
+                                    "candidates without this model.") from exc
+        by_fit = {id(fit): per_model[name] for name, fit in self.fits.items()}
+        mix = self.average_draws(lambda fit: by_fit[id(fit)], weights)
+        names = [str(n) for n in next(iter(per_model.values()))["outcome"].values]
+        values = np.where(np.isnan(mix.values), np.inf, mix.values)  # (draws, outcome)
+        scale = self._first.inputs.dose_scale
+        low, high = min(scale.tested), scale.reference
+        tol = 1e-9 * max(abs(high), 1.0)
+        probs = {"prob_below_range": mix.prob(values < low - tol),
+                 "prob_in_range": mix.prob((values >= low - tol) & (values <= high + tol)),
+                 "prob_beyond_range": mix.prob(values > high + tol),
+                 "prob_not_reached": mix.prob(np.isinf(values))}
+        used = [name for name in self.fits if mix.model_weights[name] > 0]
+        definitions = {per_model[name].attrs["definition"] for name in used}
+        definition = (definitions.pop() if len(definitions) == 1 else "differs by model: "
+                      + "; ".join(f"{name}: {per_model[name].attrs['definition']}"
+                                  for name in used))
+        medians = {name: [_weighted_quantiles(
+                              draws.sel(outcome=n).to_numpy(),
+                              np.ones(draws.sel(outcome=n).size), (0.5,))[0]
+                          for n in names]
+                   for name, draws in per_model.items()}
+        tail = (1 - hdi_prob) / 2
+        rows = []
+        for k, name in enumerate(names):
+            column = values[:, k]
+            reached = np.isfinite(column)
+            row: dict[str, Any] = {"outcome": name, "p": p, "definition": definition,
+                                   "mean": np.nan, "sd": np.nan, "hdi_low": np.nan,
+                                   "hdi_high": np.nan}
+            if reached.any():
+                conditional = MixtureDraws(
+                    values=column[reached],
+                    weights=mix.weights[reached] / mix.weights[reached].sum(),
+                    model=mix.model[reached], model_weights=mix.model_weights)
+                band = conditional.hdi(hdi_prob)
+                row.update(mean=float(conditional.mean()),
+                           sd=float(conditional.sd()) if reached.sum() > 1 else 0.0,
+                           hdi_low=float(band[0]), hdi_high=float(band[1]))
+            row.update(zip(("median", "q_low", "q_high"),
+                           _weighted_quantiles(column, mix.weights, (0.5, tail, 1 - tail)),
+                           strict=True))
+            row.update({key: float(value[k]) for key, value in probs.items()})
+            own = [medians[m][k] for m in self.fits]
+            row.update(min_model_median=float(min(own)), max_model_median=float(max(own)))
+            row.update({f"median[{m}]": medians[m][k] for m in self.fits})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def plot(self, outcome: Any = None, time: float | None = None,
              hdi_prob: float = 0.9) -> Figure:
         """The candidates' curves with the model-averaged one; see :func:`plot_candidates`."""
         return plot_candidates(self, outcome=outcome, time=time, hdi_prob=hdi_prob)
-
-
-# ---------------------------------------------------------------------- signal test
-def _shape_means(shapes: Any, doses: np.ndarray) -> dict[str, np.ndarray]:
-    """Guesstimate mean responses of the candidate shapes at ``doses``."""
-    top = float(doses.max())
-    if shapes is None:
-        shapes = DEFAULT_SIGNAL_SHAPES
-    if isinstance(shapes, str):
-        shapes = [shapes]
-    if isinstance(shapes, Mapping):
-        items = list(shapes.items())
-    elif isinstance(shapes, Sequence):
-        items = [(name, name) for name in shapes]
-    else:
-        raise EstimandError("shapes must be a list of shape names or a mapping of name to "
-                            "a function of dose or to mean responses at the tested doses.")
-    if not items:
-        raise EstimandError("shapes: give at least one candidate shape.")
-    means = {}
-    for name, spec in items:
-        if isinstance(spec, str):
-            if spec not in SIGNAL_SHAPES:
-                raise EstimandError(f"shapes: unknown shape {spec!r}; built in: "
-                                    f"{', '.join(SIGNAL_SHAPES)}, or give a mapping "
-                                    "{name: function of dose or mean responses}.")
-            mu = SIGNAL_SHAPES[spec][0](doses, top)
-        elif callable(spec):
-            mu = spec(doses)
-        else:
-            mu = spec
-        mu = np.asarray(mu, dtype=float)
-        if mu.shape != doses.shape or not np.all(np.isfinite(mu)):
-            raise EstimandError(f"shapes[{name!r}] must give one finite mean response per "
-                                f"tested dose ({doses.size}: {doses.tolist()}); got "
-                                f"{mu.tolist()}.")
-        means[str(name)] = mu
-    return means
-
-
-def optimal_contrasts(doses: Sequence[float], n: Sequence[float],
-                      shapes: Any = None) -> pd.DataFrame:
-    """MCP-Mod optimal contrasts of candidate shapes (Bretz, Pinheiro and Branson 2005).
-
-    For a shape with mean responses mu at the doses and S = diag(1/n),
-    c is proportional to S^-1 (mu - (mu' S^-1 1 / 1' S^-1 1) 1), i.e. c_j = n_j (mu_j -
-    mu_bar) with mu_bar the n-weighted mean, normalised to unit length. c sums to 0, so
-    c' theta does not depend on what the effects theta are measured against.
-
-    Parameters
-    ----------
-    doses : sequence of float
-        Tested doses.
-    n : sequence of float
-        Patients per dose.
-    shapes : list of str or mapping, optional
-        Candidate shapes (default :data:`DEFAULT_SIGNAL_SHAPES`); see :func:`signal_test`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per shape (index), one column per dose.
-
-    Examples
-    --------
-    >>> optimal_contrasts([0, 1, 2], [10, 10, 10], ["linear"]).round(4).to_numpy().tolist()
-    [[-0.7071, 0.0, 0.7071]]
-    """
-    dose_arr = np.asarray(doses, dtype=float)
-    n_arr = np.asarray(n, dtype=float)
-    if dose_arr.size < 2 or n_arr.shape != dose_arr.shape or np.any(n_arr <= 0):
-        raise EstimandError(f"need two or more doses and a positive number of patients per "
-                            f"dose (doses {dose_arr.tolist()}, n {n_arr.tolist()}).")
-    rows = {}
-    for name, mu in _shape_means(shapes, dose_arr).items():
-        c = n_arr * (mu - np.sum(n_arr * mu) / n_arr.sum())
-        length = float(np.linalg.norm(c))
-        if length < 1e-12 * max(1.0, float(np.abs(mu).max())):
-            raise EstimandError(f"shapes: {name!r} is flat at the tested doses "
-                                f"{dose_arr.tolist()}, so it has no contrast; drop it.")
-        rows[name] = c / length
-    return pd.DataFrame(rows, index=dose_arr).T
-
-
-def critical_value(contrasts: Any, n: Sequence[float], alpha: float = 0.05) -> float:
-    """Multiplicity-adjusted critical value of the maximum contrast statistic.
-
-    Under no dose effect the standardised contrast statistics c_m' y / sd are jointly
-    Normal with correlations R_ml = c_m' S c_l / sqrt(c_m' S c_m c_l' S c_l),
-    S = diag(1/n). The critical value q solves P(max_m Z_m <= q) = 1 - alpha (one-sided),
-    found by root-finding on :func:`scipy.stats.multivariate_normal` probabilities
-    (quasi-Monte Carlo with a fixed seed, so q is reproducible; accurate to about 0.001,
-    i.e. about 1e-4 in gamma = Phi(q)). Contrasts that are perfectly correlated count
-    once; for a single contrast q = Phi^-1(1 - alpha).
-
-    Parameters
-    ----------
-    contrasts : array-like or DataFrame
-        One contrast per row, one column per dose.
-    n : sequence of float
-        Patients per dose.
-    alpha : float
-        One-sided level, in (0, 0.5).
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> round(critical_value([[-1.0, 1.0]], [5, 5], alpha=0.05), 4)
-    1.6449
-    """
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
-        raise EstimandError(f"alpha must be a one-sided level between 0 and 0.5 "
-                            f"(got {alpha!r}).")
-    c = np.atleast_2d(np.asarray(contrasts, dtype=float))
-    s = np.diag(1.0 / np.asarray(n, dtype=float))
-    cov = c @ s @ c.T
-    sd = np.sqrt(np.diag(cov))
-    corr = cov / np.outer(sd, sd)
-    keep: list[int] = []
-    for i in range(corr.shape[0]):
-        if all(corr[i, j] < 1 - 1e-9 for j in keep):
-            keep.append(i)
-    corr = corr[np.ix_(keep, keep)]
-    single = float(stats.norm.ppf(1 - alpha))
-    if len(keep) == 1:
-        return single
-    dist = stats.multivariate_normal(mean=np.zeros(len(keep)), cov=corr, allow_singular=True,
-                                     maxpts=25_000 * len(keep), abseps=1e-6, releps=0.0)
-
-    def excess(q: float) -> float:
-        probability = dist.cdf(np.full(len(keep), q), rng=np.random.default_rng(0))
-        return float(probability) - (1 - alpha)
-
-    low, high = single - 0.05, float(stats.norm.ppf(1 - alpha / len(keep))) + 0.05
-    return float(optimize.brentq(excess, low, high, xtol=1e-6))
-
-
-def _arm_sizes(fit: DoseResponseFit, members: list[str], time: float) -> np.ndarray:
-    """Patients per tested dose observed at ``time`` for any of ``members`` (or, when an
-    arm has none there, observed at any visit)."""
-    inputs = fit.inputs
-    codes = [inputs.outcomes.index(m) for m in members]
-    rows = np.isin(inputs.outcome_idx, codes)
-    visit = inputs.elapsed + inputs.baseline_time
-    doses = np.asarray(inputs.doses, dtype=float)
-
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.array([np.unique(inputs.patient_idx[mask & np.isclose(inputs.dose, d)]).size
-                         for d in doses], dtype=float)
-
-    n = count(rows & np.isclose(visit, time))
-    if np.any(n == 0):
-        n = count(rows)
-    if np.any(n == 0):
-        empty = [f"{d:g}" for d, k in zip(doses, n, strict=True) if k == 0]
-        raise EstimandError(f"{', '.join(members)}: no patient observed at dose(s) "
-                            f"{', '.join(empty)}, so the signal test has no arm there.")
-    return n
-
-
-def signal_test(fit: DoseResponseFit, time: Any = None, outcome: Any = None,
-                shapes: Any = None, alpha: float = 0.05, family: bool = True,
-                ) -> pd.DataFrame:
-    """Bayesian MCP-Mod test for a dose-response signal (Fleischer et al. 2022).
-
-    For each outcome (and each family of two or more of the chosen outcomes), with theta
-    the posterior draws of the dose effects at the tested doses at ``time`` on the
-    standardised, direction-aligned scale (positive = better; a family's theta is the
-    mean of its outcomes' standardised effects):
-
-    1. for each candidate shape m, the optimal contrast c_m (:func:`optimal_contrasts`,
-       with n the patients per dose observed at ``time``);
-    2. P_m = P(c_m' theta > 0 | data): the posterior probability that the effects rise
-       with dose in the way shape m predicts, in the better direction;
-    3. a signal is declared when max_m P_m > gamma = Phi(q), q the multiplicity-adjusted
-       one-sided critical value of the maximum of the correlated contrast statistics
-       at level ``alpha`` (:func:`critical_value`). With vague priors this controls the
-       probability of declaring a signal when there is none at about ``alpha``.
-
-    ``prob_not_flat`` is max_m P_m, the largest of the shapes' posterior probabilities
-    (the statistic compared with gamma; it is not the probability that at least one
-    contrast is positive). Contrasts sum to 0, so the test is the same whether effects
-    are measured against placebo or, without placebo, against the lowest tested dose
-    (``reference``). ``alpha`` applies per row: there is no adjustment across outcomes.
-
-    Fit the ``"free"`` dose shape for this test: MCP-Mod contrasts the ANOVA means of
-    the doses, which the free shape estimates without imposing a curve. On a fit of a
-    parametric shape (e.g. ``"linear"``) the effects are forced onto that curve, and the
-    test leans on the model's assumption.
-
-    Parameters
-    ----------
-    fit : DoseResponseFit
-        The fit (preferably of the ``"free"`` dose shape).
-    time : float or sequence, optional
-        Visit(s) at which to test (default: the last visit).
-    outcome : str or list of str, optional
-        Outcomes (default: all fitted).
-    shapes : list of str or mapping, optional
-        Candidate shapes. Built-in guesstimates (D = highest tested dose): ``"linear"``
-        (d / D), ``"emax"`` (ED50 = 0.2 D), ``"exponential"`` (the effect at D/2 is 20%
-        of that at D), ``"sigmoid_emax"`` (ED50 = 0.4 D, Hill 3); also ``"log_linear"``
-        (offset 0.1 D) and ``"quadratic"`` (peak at 0.75 D). Default: the first four.
-        A mapping gives each name a function of the dose array, or the mean responses at
-        the tested doses.
-    alpha : float
-        One-sided level of the test, in (0, 0.5).
-    family : bool
-        Also test each family of two or more of the chosen outcomes.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per outcome (``level`` "outcome") and family (``level`` "family"):
-        level, name, members, time, reference, n_patients, ``prob_<shape>`` per shape
-        (P_m), max_prob, prob_not_flat (= max_prob), best_shape, critical_value (q),
-        gamma, alpha, signal.
-
-    Examples
-    --------
-    >>> free = bd.DoseResponseModel("free", "exponential").fit(data)   # doctest: +SKIP
-    >>> signal_test(free, time=12)[["name", "prob_not_flat", "gamma", "signal"]]  # doctest: +SKIP
-    """
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
-        raise EstimandError(f"alpha must be a one-sided level between 0 and 0.5 "
-                            f"(got {alpha!r}).")
-    inputs = fit.inputs
-    doses = np.asarray(inputs.doses, dtype=float)
-    if doses.size < 2:
-        raise EstimandError("the signal test needs two or more tested doses.")
-    times = as_list(time, [inputs.visits[-1]], "time")
-    names = [fit.outcomes[i] for i in fit._outcome_index(outcome)]
-    _shape_means(shapes, doses)  # check the shapes before any work
-    groups: list[tuple[str, str, list[str]]] = [("outcome", n, [n]) for n in names]
-    if family:
-        for fam, members in fit.families().items():
-            chosen = [m for m in members if m in names]
-            if len(chosen) >= 2:
-                groups.append(("family", fam, chosen))
-    draws = fit.effect_draws(list(doses), times, names, scale="standardised")
-    critical: dict[tuple[float, ...], tuple[pd.DataFrame, float]] = {}
-    rows = []
-    for t_index, t in enumerate(times):
-        for level, name, members in groups:
-            theta = draws.sel(outcome=members).isel(time=t_index).mean("outcome")
-            theta = theta.transpose("chain", "draw", "dose").to_numpy().reshape(-1, doses.size)
-            n = _arm_sizes(fit, members, t)
-            if tuple(n) not in critical:
-                contrasts = optimal_contrasts(doses, n, shapes)
-                critical[tuple(n)] = (contrasts, critical_value(contrasts.to_numpy(), n, alpha))
-            contrasts, q = critical[tuple(n)]
-            probs = (theta @ contrasts.to_numpy().T > 0).mean(axis=0)
-            best = int(np.argmax(probs))
-            row = {"level": level, "name": name, "members": ", ".join(members),
-                   "time": float(t), "reference": float(doses.min()),
-                   "n_patients": int(n.sum())}
-            row.update({f"prob_{shape}": float(p)
-                        for shape, p in zip(contrasts.index, probs, strict=True)})
-            gamma = float(stats.norm.cdf(q))
-            row.update({"max_prob": float(probs[best]), "prob_not_flat": float(probs[best]),
-                        "best_shape": str(contrasts.index[best]), "critical_value": q,
-                        "gamma": gamma, "alpha": float(alpha),
-                        "signal": bool(probs[best] > gamma)})
-            rows.append(row)
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------- figure

@@ -15,10 +15,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from bayesdose.compare import Comparison, compare, plot_candidates, signal_test
+from bayesdose.compare import Comparison, compare, plot_candidates
 from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.io import write_atomic, write_csv, write_text
 from bayesdose.outputs import prepare_folder
+from bayesdose.signal import signal_test
 
 
 def candidate_names(specs: list[Any]) -> list[str]:

@@ -19,6 +19,8 @@ dropped silently. Every table reports:
 - ``prob_not_reached``: the fraction of draws in which the estimand is not reached.
 
 The functions are also methods of the fit (``fit.effective_dose(...)`` and so on).
+The draws of EDp themselves are :func:`effective_dose_draws` (what
+:meth:`bayesdose.compare.Comparison.average_effective_dose` averages over models).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayesdose.errors import EstimandError
 from bayesdose.estimands import as_list, hdi, summarise
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "effective_dose",
+    "effective_dose_draws",
     "minimum_effective_dose",
     "prob_increasing",
     "target_dose",
@@ -317,6 +321,11 @@ def effective_dose(fit: DoseResponseFit, p: float = 0.5, time: Any = None,
         prob_not_reached, effect_at_ed (posterior mean effect at EDp at ``time``: p x the
         maximal effect).
 
+    See Also
+    --------
+    effective_dose_draws : the per-draw EDp summarised here.
+    bayesdose.compare.Comparison.average_effective_dose : EDp averaged over models.
+
     Examples
     --------
     >>> from bayesdose.dose_estimands import effective_dose
@@ -324,6 +333,75 @@ def effective_dose(fit: DoseResponseFit, p: float = 0.5, time: Any = None,
     """
     p = _check_fraction(p, "p")
     _check_fraction(hdi_prob, "hdi_prob")
+    ed = effective_dose_draws(fit, p=p, outcome=outcome)
+    index, names = _names(fit, list(ed["outcome"].values))
+    times, elapsed = _times(fit, time)
+    unit = fit._unit(scale)[index]
+    params, vectors = _params(fit, index)
+    maximal = _maximal_effect(fit, index, params, vectors)
+    g = _course(fit, index, params, vectors, elapsed)  # (chain, draw, outcome, T)
+    at_ed = p * maximal[..., None] * g * unit[:, None]
+    dscale = fit.inputs.dose_scale
+    low, high = min(dscale.tested), dscale.reference
+    values = ed.transpose("chain", "draw", "outcome").to_numpy()
+    rows = []
+    for k, name in enumerate(names):
+        stats = _summary(values[:, :, k], hdi_prob, low, high)
+        for t_i, t in enumerate(times):
+            rows.append({"outcome": name, "time": t, "p": p,
+                         "definition": ed.attrs["definition"], "method": ed.attrs["method"],
+                         **stats, "effect_at_ed": float(at_ed[:, :, k, t_i].mean())})
+    return pd.DataFrame(rows)
+
+
+def _maximal_effect(fit: DoseResponseFit, index: list[int], params: dict[str, np.ndarray],
+                    vectors: set[str]) -> np.ndarray:
+    """Per draw, the effect of which EDp gives the fraction p (standardised, aligned):
+    Emax for Emax-type shapes, else the effect at the highest tested dose.
+    Shape (chain, draw, outcome)."""
+    shape, dscale = fit.model.dose_shape, fit.inputs.dose_scale
+    if isinstance(shape, (Emax, SigmoidEmax)):
+        return shape.derived(params, dscale)["emax"]
+    return _curve(fit, index, params, vectors, [dscale.reference])[..., 0]
+
+
+def effective_dose_draws(fit: DoseResponseFit, p: float = 0.5,
+                         outcome: Any = None) -> xr.DataArray:
+    """EDp per posterior draw: the draws that :func:`effective_dose` summarises.
+
+    EDp is defined as in :func:`effective_dose` (for Emax-type shapes the dose giving p x
+    Emax; for other shapes the smallest dose giving p x the effect at the highest tested
+    dose) and does not depend on the time. A draw in which EDp is never reached (for
+    example a curve that does not rise in the outcome's better direction) is ``inf``.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    p : float
+        Fraction of the maximal effect, in (0, 1) (0.5 for ED50).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims chain, draw, outcome: EDp in dose units, ``inf`` where not reached. Attributes
+        ``p``, ``definition`` and ``method`` (as the columns of :func:`effective_dose`).
+
+    Raises
+    ------
+    EstimandError
+        When ``p`` is not in (0, 1), an outcome is not in the fit, or the dose shape is
+        ``quadratic`` (EDp undefined).
+
+    Examples
+    --------
+    >>> from bayesdose.dose_estimands import effective_dose_draws
+    >>> ed50 = effective_dose_draws(fit, p=0.5, outcome="koos_pain")   # doctest: +SKIP
+    >>> float((ed50 < 20).mean())       # P(ED50 < 20 | data)           # doctest: +SKIP
+    """
+    p = _check_fraction(p, "p")
     shape, dscale = fit.model.dose_shape, fit.inputs.dose_scale
     if isinstance(shape, Quadratic):
         raise EstimandError(
@@ -331,22 +409,18 @@ def effective_dose(fit: DoseResponseFit, p: float = 0.5, time: Any = None,
             "may rise then fall (no single dose gives a fraction p of a maximal effect). "
             "Use target_dose() or minimum_effective_dose(), or fit a monotone shape.")
     index, names = _names(fit, outcome)
-    times, elapsed = _times(fit, time)
-    unit = fit._unit(scale)[index]
     params, vectors = _params(fit, index)
+    maximal = _maximal_effect(fit, index, params, vectors)
     low, high = min(dscale.tested), dscale.reference
-    versus = fit.versus()
     if isinstance(shape, (Emax, SigmoidEmax)):
-        maximal = shape.derived(params, dscale)["emax"]
         ed = _invert(shape, params, p * maximal, dscale)
         definition = ("dose at which f reaches p x Emax (the asymptote of the Emax curve; "
                       "ED50 = the model's ED50)")
         method = ("closed form: ED50 * p/(1-p)" if isinstance(shape, Emax)
                   else "closed form: ED50 * (p/(1-p))^(1/hill)")
     else:
-        maximal = _curve(fit, index, params, vectors, [high])[..., 0]
-        definition = (f"smallest dose at which the effect against {versus} reaches p x its "
-                      f"value at the highest tested dose ({high:g})")
+        definition = (f"smallest dose at which the effect against {fit.versus()} reaches p "
+                      f"x its value at the highest tested dose ({high:g})")
         if isinstance(shape, _CLOSED_FORM_DOSE):
             ed = _invert(shape, params, p * maximal, dscale)
             method = "closed form"
@@ -357,16 +431,14 @@ def effective_dose(fit: DoseResponseFit, p: float = 0.5, time: Any = None,
             ed = _first_crossing(nodes, ratio, np.full(ratio.shape[:-1], p))
             method = (f"first crossing on a grid of {nodes.size} doses" if dense
                       else "linear interpolation between the tested doses")
-    g = _course(fit, index, params, vectors, elapsed)  # (chain, draw, outcome, T)
-    at_ed = p * maximal[..., None] * g * unit[:, None]
-    rows = []
-    for k, name in enumerate(names):
-        stats = _summary(ed[:, :, k], hdi_prob, low, high)
-        for t_i, t in enumerate(times):
-            rows.append({"outcome": name, "time": t, "p": p, "definition": definition,
-                         "method": method, **stats,
-                         "effect_at_ed": float(at_ed[:, :, k, t_i].mean())})
-    return pd.DataFrame(rows)
+    ed = np.asarray(ed, dtype=float)
+    ed = np.where(np.isnan(ed), np.inf, ed)
+    post = fit.idata.posterior
+    return xr.DataArray(ed, dims=("chain", "draw", "outcome"),
+                        coords={"chain": post["chain"].to_numpy(),
+                                "draw": post["draw"].to_numpy(), "outcome": names},
+                        name="effective_dose",
+                        attrs={"p": p, "definition": definition, "method": method})
 
 
 # ---------------------------------------------------------------------------- MED

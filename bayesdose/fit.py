@@ -214,13 +214,13 @@ class DoseResponseFit:
     def signal_test(self, time: Any = None, outcome: Any = None, shapes: Any = None,
                     alpha: float = 0.05) -> pd.DataFrame:
         """Bayesian MCP-Mod test for a dose-response signal (see
-        :func:`bayesdose.compare.signal_test`).
+        :func:`bayesdose.signal.signal_test`).
 
         Examples
         --------
         >>> fit.signal_test(time=12)                   # doctest: +SKIP
         """
-        from bayesdose.compare import signal_test
+        from bayesdose.signal import signal_test
 
         return signal_test(self, time=time, outcome=outcome, shapes=shapes, alpha=alpha)
 

@@ -1,9 +1,9 @@
-"""Model comparison, model averaging and the signal test.
+"""Model comparison and model averaging.
 
 The fast tests use fits with fixed posterior draws and synthetic log likelihoods, whose
-answers are known (or computed by ArviZ on the same arrays). The slow tests sample:
-Emax-truth trials should give the Emax candidate the largest stacking weight, and
-no-effect trials should show no signal.
+answers are known (or computed by ArviZ on the same arrays). The slow test samples:
+Emax-truth trials should give the Emax candidate the largest stacking weight (and the
+Emax fit should show a signal).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from conftest import fixed_fit
@@ -26,15 +27,14 @@ from bayesdose.compare import (
     Comparison,
     MixtureDraws,
     compare,
-    critical_value,
     fit_candidates,
     model_name,
-    optimal_contrasts,
     plot_candidates,
     pointwise_log_likelihood,
-    signal_test,
 )
+from bayesdose.dose_estimands import effective_dose_draws
 from bayesdose.errors import DataError, EstimandError, SpecError
+from bayesdose.signal import signal_test
 from bayesdose.simulate import simulate_trial
 
 CHAINS, DRAWS = 2, 500
@@ -300,88 +300,201 @@ def test_plot_candidates_draws_each_model_and_the_average(two_fits):
         plot_candidates(fits)
 
 
-# ---------------------------------------------------------------------- signal test
-def free_fit(data, delta_mean, delta_sd: float, seed: int = 0):
-    """Fixed fit of the free dose shape: delta per dose above the lowest, per outcome."""
-    rng = np.random.default_rng(seed)
-    k = len(data.outcomes)
-    model = bd.DoseResponseModel("free", "free")
-    return fixed_fit(data, model, {
-        "delta": rng.normal(delta_mean, delta_sd, (CHAINS, DRAWS, k, 2)),
-        "gamma": rng.normal(0.5, 0.05, (CHAINS, DRAWS, k, 3)),
-        "course": np.zeros((CHAINS, DRAWS, k, 4))})
+# ---------------------------------------------------------------------- compare fits models
+def test_compare_fits_models_given_data_with_the_same_settings(two_fits, koos, monkeypatch):
+    fits, _ = two_fits
+    calls = []
+
+    def fake_fit(self, data, **kwargs):
+        calls.append((model_name(self), data, kwargs))
+        return {"emax": fits["A"], "linear": fits["B"]}[self.dose_shape.name]
+
+    monkeypatch.setattr(bd.DoseResponseModel, "fit", fake_fit)
+    settings = {"draws": 50, "tune": 20, "chains": 2, "random_seed": 7}
+    result = bd.compare(["emax", bd.DoseResponseModel("linear")], koos, **settings)
+    assert [name for name, _, _ in calls] == ["emax x exponential", "linear x exponential"]
+    assert all(data is koos and kwargs == settings for _, data, kwargs in calls)
+    assert set(result.fits) == {"emax x exponential", "linear x exponential"}
+    assert result.fits["emax x exponential"] is fits["A"]
+    np.testing.assert_allclose(result.weights.sort_index().to_numpy(),
+                               compare(fits).weights.sort_index().to_numpy())
+    # a mapping keeps its names; compare's own settings reach the comparison
+    calls.clear()
+    named = bd.compare({"E": "emax", "L": bd.DoseResponseModel("linear")}, data=koos,
+                       method="pseudo-BMA", random_seed=3)
+    assert set(named.fits) == {"E", "L"} and named.method == "pseudo-BMA"
+    assert [kwargs for _, _, kwargs in calls] == [{"random_seed": 3}] * 2
+    # fit_candidates does the same
+    calls.clear()
+    again = fit_candidates(["emax", "linear"], koos, **settings)
+    assert [kwargs for _, _, kwargs in calls] == [settings] * 2
+    pd.testing.assert_series_equal(again.weights, result.weights)
 
 
-def test_optimal_contrasts_and_critical_values():
-    c = optimal_contrasts([0, 1, 2], [10, 10, 10], ["linear"])
-    np.testing.assert_allclose(c.loc["linear"], [-np.sqrt(0.5), 0.0, np.sqrt(0.5)])
-    unequal = optimal_contrasts([0, 10, 50], [4, 8, 2])
-    np.testing.assert_allclose(unequal.sum(axis=1), 0.0, atol=1e-12)
-    np.testing.assert_allclose(np.linalg.norm(unequal, axis=1), 1.0)
-    assert list(unequal.index) == ["linear", "emax", "exponential", "sigmoid_emax"]
-    # one contrast: gamma = Phi(q) = 1 - alpha
-    q = critical_value(c.to_numpy(), [10, 10, 10], alpha=0.05)
-    assert stats.norm.cdf(q) == pytest.approx(0.95, abs=1e-12)
-    # two independent contrasts: P(max <= q) = Phi(q)^2
-    independent = np.array([[1, -1, 0, 0], [0, 0, 1, -1]]) / np.sqrt(2)
-    q2 = critical_value(independent, [1, 1, 1, 1], alpha=0.05)
-    assert q2 == pytest.approx(stats.norm.ppf(np.sqrt(0.95)), abs=1e-4)
-    # identical contrasts count once
-    assert critical_value(np.vstack([c, c]), [10, 10, 10]) == pytest.approx(q)
-    q4 = critical_value(unequal.to_numpy(), [4, 8, 2])
-    assert stats.norm.ppf(0.95) < q4 < stats.norm.ppf(1 - 0.05 / 4)
-    with pytest.raises(EstimandError, match="flat at the tested doses"):
-        optimal_contrasts([0, 1, 2], [1, 1, 1], {"flat": [1.0, 1.0, 1.0]})
-    with pytest.raises(EstimandError, match="unknown shape"):
-        optimal_contrasts([0, 1, 2], [1, 1, 1], ["cubic"])
-    with pytest.raises(EstimandError, match="alpha"):
-        critical_value(c.to_numpy(), [10, 10, 10], alpha=0.7)
+def test_compare_says_what_to_pass_for_models_fits_and_data(two_fits, koos, monkeypatch):
+    fits, _ = two_fits
+
+    def no_fit(self, data, **kwargs):
+        raise AssertionError("nothing should be fitted")
+
+    monkeypatch.setattr(bd.DoseResponseModel, "fit", no_fit)
+    with pytest.raises(SpecError, match="no data was given: pass data="):
+        compare(["emax", "linear"])
+    with pytest.raises(SpecError, match="no data was given"):
+        compare({"E": bd.DoseResponseModel("emax"), "L": bd.DoseResponseModel("linear")})
+    with pytest.raises(SpecError, match=r"already fitted .* pass fits without data"):
+        compare(fits, koos)
+    with pytest.raises(SpecError, match=r"mix fits .* and models"):
+        compare({"A": fits["A"], "L": "linear"})
+    with pytest.raises(SpecError, match="mix fits"):
+        compare([fits["A"], bd.DoseResponseModel("linear")], koos)
+    with pytest.raises(SpecError, match=r"fit settings \['draws'\] apply only"):
+        compare(fits, draws=100)
+    with pytest.raises(SpecError, match="data must be a TrialData"):
+        compare(["emax", "linear"], data=koos.table)
+    with pytest.raises(SpecError, match="data must be a TrialData"):
+        fit_candidates(["emax", "linear"], koos.table)
+    # settings are checked before anything is fitted
+    with pytest.raises(SpecError, match="method must be one of"):
+        compare(["emax", "linear"], koos, method="bma")
+    with pytest.raises(SpecError, match="ic must be one of"):
+        fit_candidates(["emax", "linear"], koos, ic="waic")
+    with pytest.raises(SpecError, match="at least two"):
+        compare(["emax"], koos)
 
 
-def test_signal_test_finds_a_strong_increasing_effect(koos):
-    fit = free_fit(koos, [1.0, 2.0], 0.05)
-    table = signal_test(fit)
-    row = table.iloc[0]
-    assert row["name"] == "koos_pain" and row["time"] == 12.0 and row["reference"] == 1.0
-    for shape in ("linear", "emax", "exponential", "sigmoid_emax"):
-        assert row[f"prob_{shape}"] == pytest.approx(1.0)
-    assert row["signal"] and row["prob_not_flat"] == row["max_prob"] == 1.0
-    assert 0.95 < row["gamma"] < 1 - 0.05 / 4
-    assert row["n_patients"] == 12
-    single = signal_test(fit, shapes=["linear"]).iloc[0]
-    assert single["gamma"] == pytest.approx(0.95, abs=1e-12)
-    # a custom shape given as means at the tested doses
-    custom = signal_test(fit, shapes={"step": [0.0, 1.0, 1.0]}).iloc[0]
-    assert custom["prob_step"] == pytest.approx(1.0)
-    # a lower-is-better outcome improving with dose is a signal too (direction-aligned)
-    womac = free_fit(bd.datasets.load_msc_trial().select(["womac_pain"]), [1.0, 2.0], 0.05)
-    assert signal_test(womac)["signal"].iloc[0]
+# ---------------------------------------------------------------------- averaged EDp
+def ed_fit(data, ed50, delta=1.0, shape: str = "emax"):
+    """A fixed fit of koos_pain whose draws have the given ED50 (Emax) and delta, each a
+    number or one value per draw (CHAINS * DRAWS)."""
+    model = bd.DoseResponseModel(shape, "exponential")
+    midpoint = model.inputs(data).dose_scale.midpoint
+
+    def per_draw(value):
+        return np.broadcast_to(np.asarray(value, dtype=float),
+                               (CHAINS * DRAWS,)).reshape(CHAINS, DRAWS, 1).copy()
+
+    draws = {"delta": per_draw(delta),
+             "log_t_half": np.full((CHAINS, DRAWS, 1), np.log(3 / 12))}
+    if shape == "emax":
+        draws["log_ed50"] = np.log(per_draw(ed50) / midpoint)
+    return fixed_fit(data, model, draws)
 
 
-def test_signal_test_on_flat_draws_finds_no_signal(koos):
-    fit = free_fit(koos, [0.0, 0.0], 0.3, seed=11)
-    row = signal_test(fit, time=[3, 12]).iloc[1]
-    assert row["time"] == 12.0
-    for shape in ("linear", "emax", "exponential", "sigmoid_emax"):
-        assert 0.4 < row[f"prob_{shape}"] < 0.6
-    assert not row["signal"]
-    decreasing = free_fit(koos, [-1.0, -2.0], 0.05)
-    assert signal_test(decreasing)["prob_not_flat"].iloc[0] == 0.0
-    with pytest.raises(EstimandError, match="alpha"):
-        signal_test(fit, alpha=0)
+def comparison_of(fits: dict, weights: dict) -> Comparison:
+    """A Comparison with given weights (no log likelihood needed to average)."""
+    table = pd.DataFrame({"model": list(weights), "weight": list(weights.values())})
+    return Comparison(table=table, weights=pd.Series(weights, dtype=float), fits=fits)
+
+
+def first_quarter(first: float, rest: float) -> np.ndarray:
+    return np.where(np.arange(CHAINS * DRAWS) < CHAINS * DRAWS // 4, first, rest)
+
+
+def test_average_effective_dose_is_the_weighted_mixture_of_known_ed50s(koos):
+    fits = {"A": ed_fit(koos, 5.0), "B": ed_fit(koos, 20.0)}
+    result = comparison_of(fits, {"A": 0.5, "B": 0.5})
+    weights = {"A": 0.25, "B": 0.75}
+    row = result.average_effective_dose(p=0.5, weights=weights).iloc[0]
+    assert row["outcome"] == "koos_pain" and row["p"] == 0.5
+    assert row["mean"] == pytest.approx(0.25 * 5 + 0.75 * 20, rel=1e-12)
+    # weighted variance with the reliability correction 1 / (1 - sum of squared weights)
+    square = CHAINS * DRAWS * ((0.25 / (CHAINS * DRAWS)) ** 2 + (0.75 / (CHAINS * DRAWS)) ** 2)
+    assert row["sd"] == pytest.approx(np.sqrt(0.25 * 0.75 * 15**2 / (1 - square)), rel=1e-9)
+    assert row["median"] == pytest.approx(20.0)
+    assert (row["q_low"], row["q_high"]) == pytest.approx((5.0, 20.0))
+    assert (row["hdi_low"], row["hdi_high"]) == pytest.approx((5.0, 20.0))
+    assert row["prob_not_reached"] == 0.0 and row["prob_in_range"] == pytest.approx(1.0)
+    assert (row["median[A]"], row["median[B]"]) == pytest.approx((5.0, 20.0))
+    assert (row["min_model_median"], row["max_model_median"]) == pytest.approx((5.0, 20.0))
+    assert "Emax" in row["definition"]
+    # P(ED50 < 10) from the same mixture of per-draw EDp
+    mix = result.average_draws(lambda fit: effective_dose_draws(fit, p=0.5), weights)
+    assert float(mix.prob(mix.values < 10)[0]) == pytest.approx(0.25, rel=1e-12)
+    # the comparison's own weights (0.5 each) when none are given
+    assert result.average_effective_dose()["mean"].iloc[0] == pytest.approx(12.5)
+
+
+def test_average_effective_dose_weighted_quantiles_and_hdi(koos):
+    # mixture: ED50 5 with weight 0.25, 10 with 0.75 / 4 = 0.1875, 40 with 0.5625
+    fits = {"A": ed_fit(koos, 5.0), "B": ed_fit(koos, first_quarter(10.0, 40.0))}
+    result = comparison_of(fits, {"A": 0.25, "B": 0.75})
+    wide = result.average_effective_dose(hdi_prob=0.6).iloc[0]
+    assert wide["mean"] == pytest.approx(0.25 * 5 + 0.1875 * 10 + 0.5625 * 40, rel=1e-12)
+    assert wide["median"] == pytest.approx(40.0)  # cumulative weight 0.4375 below 40
+    assert (wide["q_low"], wide["q_high"]) == pytest.approx((5.0, 40.0))  # 0.2 and 0.8
+    # shortest interval holding more than 0.6: [10, 40] (0.75), not [5, 40]
+    assert (wide["hdi_low"], wide["hdi_high"]) == pytest.approx((10.0, 40.0))
+    narrow = result.average_effective_dose(hdi_prob=0.4).iloc[0]
+    assert (narrow["q_low"], narrow["q_high"]) == pytest.approx((10.0, 40.0))  # 0.3, 0.7
+    assert narrow["median[B]"] == pytest.approx(40.0)
+    assert narrow["prob_in_range"] == pytest.approx(1.0)
+
+
+def test_average_effective_dose_counts_unreached_draws_by_weight(koos):
+    # linear ED50 = 25 (half the effect at 50); a quarter of its draws are flat (delta 0):
+    # no effect at the top dose, so no fraction of it is ever reached
+    fits = {"E": ed_fit(koos, 5.0),
+            "L": ed_fit(koos, None, delta=first_quarter(0.0, 1.0), shape="linear")}
+    per_draw = effective_dose_draws(fits["L"])
+    assert per_draw.isel(chain=0, draw=0, outcome=0).item() == np.inf
+    assert per_draw.isel(chain=1, draw=0, outcome=0).item() == pytest.approx(25.0)
+    result = comparison_of(fits, {"E": 0.4, "L": 0.6})
+    row = result.average_effective_dose(hdi_prob=0.9).iloc[0]
+    assert row["prob_not_reached"] == pytest.approx(0.6 * 0.25, rel=1e-12)
+    assert row["prob_beyond_range"] == pytest.approx(0.15, rel=1e-12)
+    assert row["prob_in_range"] == pytest.approx(0.85, rel=1e-12)
+    # mean over the reached draws, weights renormalised: 0.4 at 5 and 0.45 at 25
+    assert row["mean"] == pytest.approx((0.4 * 5 + 0.45 * 25) / 0.85, rel=1e-12)
+    assert row["median"] == pytest.approx(25.0)
+    assert row["q_low"] == pytest.approx(5.0) and row["q_high"] == np.inf
+    assert (row["median[E]"], row["median[L]"]) == pytest.approx((5.0, 25.0))
+    assert row["definition"].startswith("differs by model")
+    # every draw of the mixture not reached
+    flat = comparison_of({"E": fits["E"], "F": ed_fit(koos, None, 0.0, "linear")},
+                         {"E": 0.0, "F": 1.0})
+    none = flat.average_effective_dose().iloc[0]
+    assert none["prob_not_reached"] == pytest.approx(1.0) and np.isnan(none["mean"])
+    assert none["median"] == np.inf and none["median[F]"] == np.inf
+    assert none["median[E]"] == pytest.approx(5.0)  # every model's median, weight 0 too
+
+
+def test_average_effective_dose_of_one_model_is_its_effective_dose(koos):
+    rng = np.random.default_rng(4)
+    ed50 = np.exp(rng.normal(np.log(12), 0.6, CHAINS * DRAWS))
+    fits = {"A": ed_fit(koos, ed50, delta=np.where(rng.random(CHAINS * DRAWS) < 0.03,
+                                                    0.0, 1.0)),
+            "B": ed_fit(koos, 20.0)}
+    result = comparison_of(fits, {"A": 0.5, "B": 0.5})
+    for p, prob in ((0.9, 0.8), (0.5, 0.95)):
+        alone = result.average_effective_dose(p=p, hdi_prob=prob, weights={"A": 1}).iloc[0]
+        own = fits["A"].effective_dose(p=p, hdi_prob=prob).iloc[0]
+        for column in ("mean", "sd", "hdi_low", "hdi_high", "median", "q_low", "q_high",
+                       "prob_below_range", "prob_in_range", "prob_beyond_range",
+                       "prob_not_reached"):
+            assert alone[column] == pytest.approx(own[column], rel=1e-10), column
+        assert alone["definition"] == own["definition"]
+        assert alone["median[A]"] == pytest.approx(own["median"], rel=1e-10)
+    assert 0 < own["prob_not_reached"] < 0.1 and own["q_high"] == np.inf
+
+
+def test_average_effective_dose_rejects_bad_arguments(koos):
+    quadratic = fixed_fit(koos, bd.DoseResponseModel("quadratic", "exponential"), {
+        "delta": np.ones((1, 4, 1)), "curvature": np.full((1, 4, 1), -0.5),
+        "log_t_half": np.full((1, 4, 1), np.log(0.25))})
+    result = comparison_of({"A": ed_fit(koos, 5.0), "Q": quadratic}, {"A": 1.0, "Q": 0.0})
+    with pytest.raises(EstimandError, match=r"model 'Q': .*undefined for the 'quadratic'"):
+        result.average_effective_dose()
+    result = comparison_of({"A": ed_fit(koos, 5.0), "B": ed_fit(koos, 20.0)},
+                           {"A": 0.5, "B": 0.5})
+    with pytest.raises(EstimandError, match="p must be between 0 and 1"):
+        result.average_effective_dose(p=1.0)
+    with pytest.raises(EstimandError, match="hdi_prob must be between 0 and 1"):
+        result.average_effective_dose(hdi_prob=0)
+    with pytest.raises(EstimandError, match="not in this comparison"):
+        result.average_effective_dose(weights={"C": 1.0})
     with pytest.raises(EstimandError, match="not in this fit"):
-        signal_test(fit, outcome="koos_qol")
-
-
-def test_signal_test_tests_families_on_the_standardised_scale(msc):
-    data = msc.select(["koos_pain", "womac_pain"])
-    fit = free_fit(data, [1.0, 2.0], 0.05)
-    table = signal_test(fit)
-    assert table["level"].tolist() == ["outcome", "outcome", "family"]
-    family = table.iloc[2]
-    assert family["name"] == "PROM" and family["members"] == "koos_pain, womac_pain"
-    assert family["signal"]
-    assert len(signal_test(fit, family=False)) == 2
+        result.average_effective_dose(outcome="koos_qol")
 
 
 # ---------------------------------------------------------------------- slow: sampling
@@ -423,22 +536,3 @@ def test_stacking_prefers_emax_on_emax_truth():
     assert winners.count("emax x exponential") >= 4, winners
     assert sum(covered) >= 4, covered
     assert all(signals), signals
-
-
-@pytest.mark.slow
-def test_signal_test_finds_no_signal_without_dose_effect():
-    start = time.perf_counter()
-    signals, probs = [], []
-    for seed in SEEDS:
-        sim = simulated(100 + seed, delta=0.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = bd.DoseResponseModel("free", "exponential").fit(
-                sim.data, random_seed=seed, **SETTINGS)
-        row = signal_test(fit).iloc[0]
-        signals.append(bool(row["signal"]))
-        probs.append(round(float(row["prob_not_flat"]), 3))
-    elapsed = time.perf_counter() - start
-    print(f"null signals {signals}; prob_not_flat {probs}; {elapsed:.0f} s")
-    assert sum(signals) <= 1, (signals, probs)
-

@@ -9,6 +9,7 @@ from conftest import fixed_fit
 from scipy import optimize
 
 import bayesdose as bd
+from bayesdose.dose_estimands import effective_dose_draws
 from bayesdose.errors import EstimandError
 from bayesdose.shapes import LogLinear
 
@@ -112,6 +113,36 @@ def test_effective_dose_two_valued_posterior(mixed_fit):
     assert ed90["prob_beyond_range"] == pytest.approx(0.75)
 
 
+def test_effective_dose_draws_are_the_draws_effective_dose_summarises(mixed_fit):
+    draws = effective_dose_draws(mixed_fit, p=0.5)
+    assert draws.dims == ("chain", "draw", "outcome")
+    assert draws["outcome"].values.tolist() == ["koos_pain", "womac_pain"]
+    assert draws.sizes == {"chain": 2, "draw": N // 2, "outcome": 2}
+    expected = np.where(np.arange(N) < N // 4, 5.0, 20.0).reshape(2, N // 2)
+    np.testing.assert_allclose(draws.sel(outcome="koos_pain"), expected, rtol=1e-12)
+    table = mixed_fit.effective_dose(p=0.5).iloc[0]
+    assert draws.attrs["p"] == 0.5
+    assert draws.attrs["definition"] == table["definition"]
+    assert draws.attrs["method"] == table["method"]
+    ed90 = effective_dose_draws(mixed_fit, p=0.9, outcome="womac_pain")
+    assert ed90.dims == ("chain", "draw", "outcome") and ed90.sizes["outcome"] == 1
+    np.testing.assert_allclose(ed90.isel(outcome=0), 9 * expected, rtol=1e-12)
+
+
+def test_effective_dose_draws_are_inf_where_never_reached():
+    # a flat draw (delta 0) has no effect at the top dose, so no fraction of it is reached
+    fit = make_fit("linear", "exponential", {
+        "delta": per_draw(0.0, 0.7)[..., :1],
+        "log_t_half": np.full((1, 1, 1), np.log(0.25))}, outcomes=("koos_pain",))
+    draws = effective_dose_draws(fit).isel(outcome=0).to_numpy().reshape(-1)
+    assert np.isinf(draws[: N // 4]).all()
+    np.testing.assert_allclose(draws[N // 4:], 25.0, rtol=1e-12)
+    row = fit.effective_dose().iloc[0]
+    assert row["prob_not_reached"] == pytest.approx(0.25)
+    assert row["mean"] == pytest.approx(25.0) and row["median"] == pytest.approx(25.0)
+    assert row["q_high"] == np.inf and row["prob_beyond_range"] == pytest.approx(0.25)
+
+
 def test_sigmoid_emax_edp_uses_the_hill_exponent():
     fit = make_fit("sigmoid_emax", "exponential", {
         "delta": np.ones((1, 1, 1)),
@@ -159,6 +190,8 @@ def test_quadratic_edp_is_undefined():
         "log_t_half": np.full((1, 1, 1), np.log(0.25))}, outcomes=("koos_pain",))
     with pytest.raises(EstimandError, match="undefined for the 'quadratic'"):
         fit.effective_dose()
+    with pytest.raises(EstimandError, match="undefined for the 'quadratic'"):
+        effective_dose_draws(fit)
 
 
 # ---------------------------------------------------------------------------- MED
@@ -331,6 +364,10 @@ def test_bad_arguments_raise_estimand_errors(exact_fit):
     for p in (0, 1, 1.5, -0.1):
         with pytest.raises(EstimandError, match="p must be between 0 and 1"):
             exact_fit.effective_dose(p=p)
+        with pytest.raises(EstimandError, match="p must be between 0 and 1"):
+            effective_dose_draws(exact_fit, p=p)
+    with pytest.raises(EstimandError, match="not in this fit"):
+        effective_dose_draws(exact_fit, outcome="koos_qol")
     with pytest.raises(EstimandError, match="level must be between 0 and 1"):
         exact_fit.minimum_effective_dose(level=1.0)
     with pytest.raises(EstimandError, match="not in this fit"):
