@@ -252,7 +252,7 @@ class DoseResponseModel:
         inputs = self.inputs(data)
         return self.build_inputs(inputs), inputs
 
-    def build_inputs(self, inputs: ModelInputs) -> pm.Model:
+    def build_inputs(self, inputs: ModelInputs, swappable: bool = False) -> pm.Model:
         """Build the PyMC model for prepared inputs (see :meth:`inputs`).
 
         Parameters
@@ -260,6 +260,13 @@ class DoseResponseModel:
         inputs : ModelInputs
             The data arranged for the model, possibly with observations left out
             (:meth:`ModelInputs.without`).
+        swappable : bool
+            Hold the per-observation data (``response``, ``baseline_std``, ``weight``,
+            ``lower``, ``upper``) in ``pm.Data`` containers and add the likelihood as
+            one potential ``loglik`` = sum of weight x log density, so new data of the
+            same design (observations missing at weight 0) can be swapped in without
+            rebuilding or recompiling (used by design simulations; continuous
+            likelihoods only; no posterior predictive or pointwise log likelihood).
 
         Returns
         -------
@@ -275,9 +282,13 @@ class DoseResponseModel:
                     dims = ("outcome", "time") if name == "course" else ("outcome",)
                     rv[name] = with_dims(priors[name], dims).create_variable(name)
             rv["patient_effect"] = self._patient_effects(priors, inputs)
-            mean_std = self._mean(rv, inputs)
-            self._observe(rv, priors, inputs, mean_std)
-            self._effect_deterministic(rv, inputs)
+            if swappable:
+                data = _swappable_data(inputs)
+                self._observe_swappable(rv, inputs, self._mean(rv, inputs, data["baseline_std"]),
+                                        data)
+            else:
+                self._observe(rv, priors, inputs, self._mean(rv, inputs))
+                self._effect_deterministic(rv, inputs)
         return model
 
     def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
@@ -336,15 +347,16 @@ class DoseResponseModel:
                 out[param.name] = value[expand + ((slice(None),) if param.levels else ())]
         return out
 
-    def _mean(self, rv, inputs: ModelInputs):
+    def _mean(self, rv, inputs: ModelInputs, baseline_std: Any = None):
         """The standardised, direction-aligned mean of every observation."""
+        baseline_std = inputs.baseline_std if baseline_std is None else baseline_std
         k = inputs.outcome_idx
         shape_params = self._shape_params(rv, inputs, k, 0)
         f = self.dose_shape.evaluate(inputs.dose, shape_params, inputs.dose_scale, pt)
         g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
         course = rv["course"] * _course_mask(inputs)
         return (f * g + course[k, inputs.time_idx]
-                + rv["beta_baseline"][k] * inputs.baseline_std
+                + rv["beta_baseline"][k] * baseline_std
                 + rv["patient_effect"][k, inputs.patient_idx])
 
     def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std) -> None:
@@ -369,6 +381,30 @@ class DoseResponseModel:
                 dist = pm.Censored.dist(dist, lower=lower, upper=upper)
             model = pm.modelcontext(None)
             model.register_rv(dist, name, observed=inputs.response[rows], dims=f"obs_{name}")
+
+    def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
+        """The likelihood as one weighted potential over swappable data."""
+        kinds = inputs.kinds
+        if kinds - {"normal", "student_t", "lognormal"}:
+            raise SpecError("swappable models take continuous likelihoods only (normal, "
+                            f"student_t, lognormal); this one uses {sorted(kinds)}.")
+        sd, sign = inputs.scales.sd, inputs.scales.sign
+        k = inputs.outcome_idx
+        mu = (sd * sign)[k] * mean_std
+        sigma = rv["sigma"][k] * sd[k]
+        total = 0.0
+        for kind in sorted(kinds):
+            rows = inputs.observations(kind)
+            if kind == "student_t":
+                dist = pm.StudentT.dist(nu=rv["nu"][k[rows]], mu=mu[rows], sigma=sigma[rows])
+            else:
+                dist = pm.Normal.dist(mu=mu[rows], sigma=sigma[rows])
+            if np.isfinite(inputs.lower[rows]).any() or np.isfinite(inputs.upper[rows]).any():
+                dist = pm.Censored.dist(dist, lower=data["lower"][rows],
+                                        upper=data["upper"][rows])
+            logp = pm.logp(dist, data["response"][rows])
+            total = total + (data["weight"][rows] * logp).sum()
+        pm.Potential("loglik", total)
 
     def _effect_deterministic(self, rv, inputs: ModelInputs) -> None:
         """Dose effect against dose 0 at each tested dose and visit, in outcome units."""
@@ -541,6 +577,15 @@ def _pooled_variable(param: Parameter, priors: dict[str, Prior], inputs: ModelIn
         scale = scale[:, None]
     value = mean[inputs.family_idx] + scale * offset
     return pm.Deterministic(param.name, value, dims=("outcome", *levels))
+
+
+def _swappable_data(inputs: ModelInputs) -> dict[str, Any]:
+    """``pm.Data`` containers for the per-observation data of a swappable model."""
+    values = {"response": inputs.response, "baseline_std": inputs.baseline_std,
+              "weight": np.ones_like(inputs.response), "lower": inputs.lower,
+              "upper": inputs.upper}
+    return {name: pm.Data(name, np.asarray(value, dtype=float))
+            for name, value in values.items()}
 
 
 def _course_mask(inputs: ModelInputs) -> np.ndarray:

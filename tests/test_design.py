@@ -1,0 +1,126 @@
+"""Design files, the true scenario, and operating characteristics from known replicates."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayesdose.design import Design
+from bayesdose.errors import SpecError
+from bayesdose.simulate import simulate_trial
+from bayesdose.simulation import dropout_weights, operating_characteristics, scenario_parameters
+
+DESIGN_FILE = Path(__file__).parents[1] / "models" / "msc_phase2_design.toml"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return tomllib.loads(DESIGN_FILE.read_text())
+
+
+def test_shipped_design_file_reads(raw):
+    design = Design.from_toml(DESIGN_FILE)
+    assert "design" in DESIGN_FILE.name
+    assert [a.name for a in design.arms] == list(raw["designs"])
+    assert design.decision.reference_dose(design.arms[0]) == 1.0
+    assert design.sampler_settings()["chains"] == raw["sampler"]["chains"]
+    assert len(design.identity()) == 16
+    assert Design.from_dict(raw).identity() == design.identity()
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda r: r["scenario"].update(ed5=3), "Did you mean 'ed50'"),
+    (lambda r: r["scenario"].pop("ed50"), "scenario.ed50 is needed"),
+    (lambda r: r["scenario"].update(dose_shape="cubic"), "scenario.dose_shape"),
+    (lambda r: r["decision"].update(reference=5), "not a dose of design"),
+    (lambda r: r["decision"].update(time=9), "not a visit of design"),
+    (lambda r: r["designs"]["phase2b"].update(dropout=1.5), "dropout must be <= 0.9"),
+    (lambda r: r["designs"]["phase2b"].update(n_per_arm=1), "n_per_arm must be an integer"),
+    (lambda r: r["designs"]["phase2b"].update(doses=[10, 10]), "lists a dose twice"),
+    (lambda r: r["designs"]["phase2b"].pop("visits"), "designs.phase2b.visits is missing"),
+    (lambda r: r.pop("decision"), "[decision] is missing"),
+    (lambda r: r["analysis"].update(dose_shape="zigzag"), "analysis:"),
+    (lambda r: r["sampler"].update(draws=0), "sampler.draws must be a positive integer"),
+    (lambda r: r["outcome"].update(direction="up"), "outcome.direction"),
+])
+def test_design_errors_name_the_field(raw, edit, needle):
+    broken = copy.deepcopy(raw)
+    edit(broken)
+    with pytest.raises(SpecError, match=None) as err:
+        Design.from_dict(broken)
+    assert needle in str(err.value)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(SpecError, match="not found"):
+        Design.from_toml(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [")
+    with pytest.raises(SpecError, match="not a valid TOML"):
+        Design.from_toml(bad)
+
+
+def test_scenario_truth_is_the_emax_curve_and_the_true_choice_follows_the_mcid():
+    design = Design.from_toml(DESIGN_FILE)
+    s = design.scenario
+    emax, ed50, t_half = s.emax, s.ed50, s.t_half
+    arms = design.arm("phase2b")
+    onset = 1 - 2 ** (-12 / t_half)
+    truth = design.true_improvements(arms)
+    for dose, value in truth.items():
+        expected = (emax * dose / (ed50 + dose) - emax * 1 / (ed50 + 1)) * onset
+        assert value == pytest.approx(expected, rel=1e-12)
+    expected_choice = min(d for d, v in truth.items() if v > design.decision.mcid)
+    assert design.true_choice(arms) == expected_choice == 25.0
+    assert design.true_ed50() == ed50
+
+
+def test_simulated_trials_follow_the_scenario_in_outcome_units():
+    design = Design.from_toml(DESIGN_FILE)
+    for arms in design.arms:
+        sim = simulate_trial(**scenario_parameters(design, arms), seed=3)
+        for row in sim.true_effect.itertuples():
+            expected = float(design.scenario.improvement(np.array(row.dose), row.time))
+            assert row.effect == pytest.approx(design.sign * expected, rel=1e-9, abs=1e-9)
+        assert sorted(set(sim.data.doses)) == list(arms.doses)
+        assert len(sim.data.patients) == arms.n_per_arm * len(arms.doses)
+
+
+def test_dropout_is_monotone_at_the_stated_rate():
+    design = Design.from_toml(DESIGN_FILE)
+    arms = design.arm("phase2b")
+    kept = dropout_weights(arms, 20000, np.random.default_rng(0))
+    assert np.all(np.diff(kept, axis=1) <= 0)  # once gone, gone
+    stay = kept.mean(axis=0)
+    expected = (1 - arms.dropout) ** np.arange(1, len(arms.visits) + 1)
+    np.testing.assert_allclose(stay, expected, atol=0.01)
+
+
+def test_operating_characteristics_of_known_replicates():
+    rows = []
+    for rep in range(100):
+        go = rep < 30                     # 30% go, all picking dose 10
+        for dose, truth in ((10, 5.0), (50, 12.0)):
+            rows.append({"design": "A", "replicate": rep, "dose": dose, "reference": 1,
+                         "estimate": truth + (1.0 if rep % 2 else -1.0) + 0.5,
+                         "truth": truth, "covered": rep % 4 != 0, "go": go,
+                         "chosen_dose": 10.0 if go else np.nan, "true_choice": 10.0,
+                         "correct": go, "ed50_median": 12.0, "ed50_truth": 10.0,
+                         "ed50_covered": 1.0, "failed_diagnostics": rep < 5})
+    table = operating_characteristics(pd.DataFrame(rows)).set_index(["metric", "dose"])
+    assert table.loc[("prob_go", np.nan), "estimate"] == pytest.approx(0.3)
+    assert table.loc[("prob_go", np.nan), "mcse"] == pytest.approx(np.sqrt(0.3 * 0.7 / 100))
+    assert table.loc[("prob_pick", 10.0), "estimate"] == pytest.approx(0.3)
+    assert table.loc[("prob_pick", 50.0), "estimate"] == 0.0
+    assert table.loc[("prob_pick", np.nan), "estimate"] == pytest.approx(0.7)
+    assert table.loc[("failed_diagnostics", np.nan), "estimate"] == pytest.approx(0.05)
+    assert table.loc[("bias", 50.0), "estimate"] == pytest.approx(0.5)
+    assert table.loc[("rmse", 50.0), "estimate"] == pytest.approx(np.sqrt((0.25 + 2.25) / 2))
+    assert table.loc[("coverage", 10.0), "estimate"] == pytest.approx(0.75)
+    assert table.loc[("ed50_bias", np.nan), "estimate"] == pytest.approx(2.0)
+    assert (table["n"] == 100).all()
