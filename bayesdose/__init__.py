@@ -19,12 +19,14 @@ from bayesdose import datasets
 from bayesdose.compare import Comparison, compare, fit_candidates
 from bayesdose.crossval import CrossValidation, loo
 from bayesdose.data import OutcomeInfo, TrialData
+from bayesdose.design import Design
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
 from bayesdose.fit import DoseResponseFit, load_fit
 from bayesdose.model import DoseResponseModel
 from bayesdose.safety import SafetyData, SafetyFit, SafetyModel
 from bayesdose.shapes import register_dose_shape
 from bayesdose.signal import signal_test
+from bayesdose.simulation import simulate
 from bayesdose.spec import ModelSpec, fit
 from bayesdose.timecourses import register_time_shape
 
@@ -35,6 +37,7 @@ __all__ = [
     "Comparison",
     "CrossValidation",
     "DataError",
+    "Design",
     "DoseResponseFit",
     "DoseResponseModel",
     "EstimandError",
@@ -55,4 +58,5 @@ __all__ = [
     "register_dose_shape",
     "register_time_shape",
     "signal_test",
+    "simulate",
 ]

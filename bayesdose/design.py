@@ -43,7 +43,6 @@ does.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import tomllib
@@ -55,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from bayesdose.errors import SpecError
+from bayesdose.spec import check_keys as _check_keys
 
 TRUE_SHAPES = ("emax", "sigmoid_emax", "linear", "none")
 SECTIONS = {
@@ -68,15 +68,6 @@ SECTIONS = {
     "designs": None,
 }
 DESIGN_FIELDS = {"doses", "n_per_arm", "visits", "dropout"}
-
-
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            close = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{where}{key}: unknown field.{hint} Known fields: "
-                            f"{', '.join(sorted(allowed))}.")
 
 
 def _number(value: Any, where: str, low: float | None = None, high: float | None = None,

@@ -70,7 +70,8 @@ DEFAULT_COLUMNS = {"patient": "patient", "dose": "dose", "time": "time",
                    "outcome": "outcome", "value": "value"}
 
 
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse unknown fields of a file's table, suggesting the closest known one."""
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -172,15 +173,15 @@ class ModelSpec:
         -------
         ModelSpec
         """
-        _check_keys(raw, set(SECTIONS), "")
+        check_keys(raw, set(SECTIONS), "")
         for section, allowed in SECTIONS.items():
             if allowed is not None and section in raw:
-                _check_keys(_table(raw, section), allowed, f"{section}.")
+                check_keys(_table(raw, section), allowed, f"{section}.")
         outcomes = _table(raw, "outcomes")
         for name, meta in outcomes.items():
             if not isinstance(meta, Mapping):
                 raise SpecError(f"outcomes.{name} must be a table of metadata fields.")
-            _check_keys(meta, OUTCOME_FIELDS, f"outcomes.{name}.")
+            check_keys(meta, OUTCOME_FIELDS, f"outcomes.{name}.")
         priors = {name: prior_from_mapping(value, f"priors.{name}")
                   for name, value in _table(raw, "priors").items()}
         spec = cls(

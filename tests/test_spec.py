@@ -18,7 +18,7 @@ from bayesdose.spec import ModelSpec
 from bayesdose.timecourses import TimeScale, get_time_shape
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL_FILES = sorted((ROOT / "models").glob("*.toml"))
+MODEL_FILES = sorted(p for p in (ROOT / "models").glob("*.toml") if "design" not in p.name)
 
 # [data] section mapping the column names of conftest.long_frame()
 LONG_DATA = """
