@@ -37,7 +37,7 @@ from bayesdose.inputs import OutcomeScales
 from bayesdose.shapes import DoseScale
 from bayesdose.simulate import simulate_trial
 
-RHAT_MAX, ESS_MIN = 1.01, 400
+RHAT_MAX, ESS_PER_CHAIN = 1.01, 100  # Vehtari et al. (2021): bulk ESS > 100 per chain
 _ANALYSES: dict[tuple[str, str], ReplicateAnalysis] = {}
 
 
@@ -235,7 +235,8 @@ def _diagnostics(idata: az.InferenceData) -> dict[str, Any]:
     min_ess = float(min(float(ess[v].min()) for v in names))
     diverging = idata.sample_stats.get("diverging")
     divergences = int(diverging.sum()) if diverging is not None else 0
-    failed = not (max_rhat <= RHAT_MAX and min_ess >= ESS_MIN and divergences == 0)
+    ess_min = ESS_PER_CHAIN * idata.posterior.sizes["chain"]
+    failed = not (max_rhat <= RHAT_MAX and min_ess >= ess_min and divergences == 0)
     return {"max_rhat": max_rhat, "min_ess": min_ess, "divergences": divergences,
             "failed_diagnostics": failed}
 
@@ -287,7 +288,9 @@ def operating_characteristics(results: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Columns design, metric, dose (NaN for design-level metrics), estimate, mcse, n
         (replicates). Metrics: prob_go, prob_correct, prob_pick (per dose, and dose NaN
-        for no-go), failed_diagnostics, bias, rmse, coverage (of the contrast against the
+        for no-go), failed_diagnostics (a replicate fails with R-hat > 1.01 on a shape
+        parameter or sigma, bulk ESS below 100 per chain, or any divergence), bias, rmse,
+        coverage (of the contrast against the
         reference, per dose, in outcome units with positive = better), ed50_bias,
         ed50_rmse, ed50_coverage (when the analysis has an ED50).
 
