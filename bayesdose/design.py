@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ import numpy as np
 
 from bayesdose.errors import SpecError
 from bayesdose.spec import check_keys as _check_keys
+from bayesdose.spec import read_toml
 
 TRUE_SHAPES = ("emax", "sigmoid_emax", "linear", "none")
 SECTIONS = {
@@ -238,14 +238,7 @@ class Design:
         SpecError
             For a missing or malformed file, naming the field and the fix.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"design file {str(path)!r} not found.")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SpecError(f"{path}: not a valid TOML file ({exc}).") from exc
-        return cls.from_dict(raw)
+        return cls.from_dict(read_toml(path, "design file"))
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Design:

@@ -70,6 +70,18 @@ DEFAULT_COLUMNS = {"patient": "patient", "dose": "dose", "time": "time",
                    "outcome": "outcome", "value": "value"}
 
 
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file (nothing in it is executed), with a clear error naming ``what``
+    it is when the file is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{what} {str(path)!r} does not exist.")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{what} {str(path)!r} is not valid TOML: {exc}") from exc
+
+
 def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
     """Refuse unknown fields of a file's table, suggesting the closest known one."""
     for key in table:
@@ -149,13 +161,7 @@ class ModelSpec:
         >>> spec = ModelSpec.from_toml("models/msc_koos_emax.toml")   # doctest: +SKIP
         """
         path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"model file {str(path)!r} does not exist.")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SpecError(f"model file {str(path)!r} is not valid TOML: {exc}") from exc
-        return cls.from_dict(raw, base_dir=path.resolve().parent)
+        return cls.from_dict(read_toml(path, "model file"), base_dir=path.resolve().parent)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], base_dir: str | Path | None = None) -> ModelSpec:

@@ -57,11 +57,11 @@ def test_design_errors_name_the_field(raw, edit, needle):
 
 
 def test_missing_and_malformed_files(tmp_path):
-    with pytest.raises(SpecError, match="not found"):
+    with pytest.raises(SpecError, match="does not exist"):
         Design.from_toml(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [")
-    with pytest.raises(SpecError, match="not a valid TOML"):
+    with pytest.raises(SpecError, match="not valid TOML"):
         Design.from_toml(bad)
 
 
