@@ -47,6 +47,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,42 @@ SECTIONS = {
     "name": None, "description": None,
     "outcome": {"name", "direction", "sd", "baseline_mean"},
     "scenario": {"dose_shape", "emax", "ed50", "hill", "slope", "t_half", "course",
-                 "sigma", "patient_sd", "beta_baseline"},
+                 "sigma", "patient_sd", "beta_baseline", "posterior", "outcome"},
     "analysis": {"dose_shape", "time_shape", "likelihood"},
     "sampler": {"draws", "tune", "chains", "target_accept"},
     "decision": {"time", "reference", "mcid", "level", "hdi_prob"},
     "designs": None,
 }
 DESIGN_FIELDS = {"doses", "n_per_arm", "visits", "dropout"}
+
+
+def _read_scenario(table: dict[str, Any], base_dir: Path | None,
+                   ) -> tuple[Scenario, PosteriorScenario | None]:
+    """A fixed scenario, or posterior draws from a saved fit (``posterior = "fit.nc"``)."""
+    if "posterior" not in table:
+        if "outcome" in table:
+            raise SpecError("scenario.outcome only goes with scenario.posterior.")
+        return Scenario.from_mapping(table), None
+    others = sorted(set(table) - {"posterior", "outcome"})
+    if others:
+        raise SpecError(f"scenario: with posterior = ..., the truth comes from the fit; "
+                        f"remove {', '.join(others)}.")
+    from bayesdose.fit import load_fit
+
+    source = table["posterior"]
+    if not isinstance(source, str):
+        raise SpecError("scenario.posterior must be the path of a saved fit (fit.nc).")
+    base = (base_dir or Path.cwd()).resolve()
+    path = (base / source).resolve()
+    if base != path and base not in path.parents:
+        raise SpecError(f"scenario.posterior {source!r} points outside the design file's "
+                        f"folder ({base}); put the fit beside the design file or below it.")
+    if not path.is_file():
+        raise SpecError(f"scenario.posterior: no file {str(path)!r}.")
+    outcome = table.get("outcome")
+    posterior = PosteriorScenario.from_fit(load_fit(path), outcome,
+                                           source=f"{source} ({outcome or 'first outcome'})")
+    return posterior.median(), posterior
 
 
 def _number(value: Any, where: str, low: float | None = None, high: float | None = None,
@@ -168,6 +198,81 @@ class Scenario:
         return f * g
 
 
+SCENARIO_FIELDS = ("emax", "ed50", "hill", "slope", "t_half", "course", "sigma", "patient_sd",
+                   "beta_baseline")
+
+
+@dataclass(frozen=True)
+class PosteriorScenario:
+    """True scenarios drawn from a fitted posterior, one draw per replicate (assurance).
+
+    Attributes
+    ----------
+    dose_shape : str
+        ``"emax"``, ``"sigmoid_emax"`` or ``"linear"`` (the fit's dose shape).
+    draws : dict of str to tuple of float
+        Per posterior draw, each :class:`Scenario` field in outcome, dose and time units.
+    source : str
+        Where the draws came from (file and outcome).
+    """
+
+    dose_shape: str
+    draws: dict[str, tuple[float, ...]]
+    source: str
+
+    @classmethod
+    def from_fit(cls, fit: Any, outcome: str | None = None, source: str = "") -> PosteriorScenario:
+        """Scenarios from a one-outcome (or chosen-outcome) fit with an Emax, sigmoid Emax
+        or linear dose shape, an exponential onset and a normal or Student-t likelihood."""
+        outcome = outcome or fit.outcomes[0]
+        if outcome not in fit.outcomes:
+            raise SpecError(f"scenario.outcome {outcome!r} is not in the fit (fitted: "
+                            f"{', '.join(fit.outcomes)}).")
+        shape, course = fit.model.dose_shape.name, fit.model.time_shape.name
+        if shape not in ("emax", "sigmoid_emax", "linear") or course != "exponential":
+            raise SpecError("scenario.posterior: the fit must have an emax, sigmoid_emax or "
+                            "linear dose shape and an exponential time course (this one: "
+                            f"{shape} x {course}).")
+        k = fit.outcomes.index(outcome)
+        post = fit.idata.posterior.isel(outcome=k)
+        sd = float(fit.inputs.scales.sd[k])
+        top = fit.inputs.dose_scale.reference
+
+        def values(name: str) -> np.ndarray:
+            return post[name].to_numpy().reshape(-1)
+
+        delta = values("delta")
+        out: dict[str, np.ndarray] = {}
+        if shape == "linear":
+            out["slope"] = delta * sd / top
+        else:
+            ed50 = fit.inputs.dose_scale.midpoint * np.exp(values("log_ed50"))
+            hill = np.exp(values("log_hill")) if shape == "sigmoid_emax" else np.ones_like(ed50)
+            out.update(emax=delta * sd * (ed50**hill + top**hill) / top**hill, ed50=ed50,
+                       hill=hill)
+        out["t_half"] = fit.inputs.time_scale.reference * np.exp(values("log_t_half"))
+        out["course"] = post["course"].to_numpy()[..., -1].reshape(-1) * sd
+        out["sigma"] = values("sigma") * sd
+        patient = post["patient_effect"].to_numpy().reshape(delta.size, -1)
+        out["patient_sd"] = patient.std(axis=1, ddof=1) * sd
+        out["beta_baseline"] = values("beta_baseline")
+        return cls(shape, {key: tuple(map(float, v)) for key, v in out.items()},
+                   source or f"a fit of {outcome}")
+
+    def __len__(self) -> int:
+        return len(next(iter(self.draws.values())))
+
+    def scenario(self, index: int) -> Scenario:
+        """The true scenario of posterior draw ``index``."""
+        return Scenario(dose_shape=self.dose_shape,
+                        **{key: values[index] for key, values in self.draws.items()})
+
+    def median(self) -> Scenario:
+        """The scenario at the draws' medians (a summary, for display)."""
+        return Scenario(dose_shape=self.dose_shape,
+                        **{key: float(np.median(v)) for key, v in self.draws.items()})
+
+
 @dataclass(frozen=True)
 class Decision:
     """Go if some dose beats the reference by the MCID with probability >= level."""
@@ -227,6 +332,7 @@ class Design:
     analysis: dict[str, Any] = field(default_factory=dict)
     sampler: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    posterior: PosteriorScenario | None = None
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -238,11 +344,18 @@ class Design:
         SpecError
             For a missing or malformed file, naming the field and the fix.
         """
-        return cls.from_dict(read_toml(path, "design file"))
+        path = Path(path)
+        return cls.from_dict(read_toml(path, "design file"), base_dir=path.resolve().parent)
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Design:
-        """Build a design from the tables of a design file."""
+    def from_dict(cls, raw: Mapping[str, Any], base_dir: Path | None = None) -> Design:
+        """Build a design from the tables of a design file.
+
+        ``[scenario] posterior = "fit.nc"`` (a saved fit, relative to ``base_dir``, the
+        design file's folder, and inside it) draws each replicate's truth from that fit's
+        posterior: the operating characteristics are then averaged over the posterior
+        (assurance); ``outcome`` picks the fit's outcome.
+        """
         _check_keys(raw, set(SECTIONS), "")
         for key in ("outcome", "decision", "designs"):
             if key not in raw:
@@ -266,6 +379,7 @@ class Design:
                                    or not isinstance(sampler[key], int) or sampler[key] < 1):
                 raise SpecError(f"sampler.{key} must be a positive integer "
                                 f"(got {sampler[key]!r}).")
+        scenario, posterior = _read_scenario(dict(raw.get("scenario", {})), base_dir)
         design = cls(
             name=str(raw.get("name", "design")),
             description=str(raw.get("description", "")),
@@ -273,7 +387,8 @@ class Design:
             direction=direction,
             sd=_number(outcome.get("sd", 15.0), "outcome.sd", 0.0, strict_low=True),
             baseline_mean=_number(outcome.get("baseline_mean", 50.0), "outcome.baseline_mean"),
-            scenario=Scenario.from_mapping(raw.get("scenario", {})),
+            scenario=scenario,
+            posterior=posterior,
             decision=Decision.from_mapping(raw["decision"]),
             arms=tuple(Arms.from_mapping(str(n), t) for n, t in designs.items()),
             analysis=analysis,
@@ -288,15 +403,28 @@ class Design:
         return design
 
     def to_dict(self) -> dict[str, Any]:
-        """The design as plain data (JSON-safe), e.g. to identify a simulation run."""
+        """The design as plain data (JSON-safe), e.g. to identify a simulation run.
+
+        Posterior draws are represented by their hash, not listed."""
         out = asdict(self)
         out["arms"] = [asdict(a) for a in self.arms]
+        if self.posterior is not None:
+            draws = json.dumps(self.posterior.draws, sort_keys=True)
+            out["posterior"] = {"source": self.posterior.source, "n_draws": len(self.posterior),
+                                "sha256": hashlib.sha256(draws.encode()).hexdigest()}
         return json.loads(json.dumps(out))
 
+    @cached_property
     def identity(self) -> str:
         """A short hash of the design's content."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def scenario_for(self, rng: np.random.Generator) -> Scenario:
+        """The truth of one replicate: the fixed scenario, or a random posterior draw."""
+        if self.posterior is None:
+            return self.scenario
+        return self.posterior.scenario(int(rng.integers(len(self.posterior))))
 
     # ------------------------------------------------------------------ pieces
     @property
@@ -329,23 +457,27 @@ class Design:
         raise SpecError(f"no design named {name!r} (designs: "
                         f"{', '.join(a.name for a in self.arms)}).")
 
-    def true_improvements(self, arms: Arms) -> dict[float, float]:
-        """True improvement of each tested dose over the reference at the decision time."""
+    def true_improvements(self, arms: Arms,
+                          scenario: Scenario | None = None) -> dict[float, float]:
+        """True improvement of each tested dose over the reference at the decision time
+        (under ``scenario``, default the design's)."""
+        scenario = scenario or self.scenario
         reference = self.decision.reference_dose(arms)
         time = self.decision.time
-        base = float(self.scenario.improvement(np.array(reference), time))
-        return {d: float(self.scenario.improvement(np.array(d), time)) - base
+        base = float(scenario.improvement(np.array(reference), time))
+        return {d: float(scenario.improvement(np.array(d), time)) - base
                 for d in arms.doses if d != reference}
 
-    def true_choice(self, arms: Arms) -> float:
+    def true_choice(self, arms: Arms, scenario: Scenario | None = None) -> float:
         """The dose a perfect decision picks: the smallest dose beating the reference by
         more than the MCID (NaN when none does)."""
-        better = [d for d, v in self.true_improvements(arms).items()
+        better = [d for d, v in self.true_improvements(arms, scenario).items()
                   if v > self.decision.mcid]
         return float(min(better)) if better else float("nan")
 
-    def true_ed50(self) -> float:
+    def true_ed50(self, scenario: Scenario | None = None) -> float:
         """The scenario's ED50 (NaN for shapes without one)."""
-        if self.scenario.dose_shape in ("emax", "sigmoid_emax"):
-            return float(self.scenario.ed50)
+        scenario = scenario or self.scenario
+        if scenario.dose_shape in ("emax", "sigmoid_emax"):
+            return float(scenario.ed50)
         return float("nan")

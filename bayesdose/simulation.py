@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesdose.design import Arms, Design
+from bayesdose.design import Arms, Design, Scenario
 from bayesdose.errors import SpecError
 from bayesdose.estimands import effect_draws, hdi
 from bayesdose.inputs import OutcomeScales
@@ -47,10 +47,11 @@ def fastest_sampler() -> str:
 
 
 # ---------------------------------------------------------------------- simulating
-def scenario_parameters(design: Design, arms: Arms) -> dict[str, Any]:
-    """The scenario as :func:`bayesdose.simulate.simulate_trial` arguments for ``arms``
-    (standardised scale: outcome units divided by the design SD)."""
-    scenario, sd = design.scenario, design.sd
+def scenario_parameters(design: Design, arms: Arms,
+                        scenario: Scenario | None = None) -> dict[str, Any]:
+    """A scenario (default: the design's) as :func:`bayesdose.simulate.simulate_trial`
+    arguments for ``arms`` (standardised scale: outcome units divided by the design SD)."""
+    scenario, sd = scenario or design.scenario, design.sd
     doses = np.asarray(arms.doses, dtype=float)
     top = float(doses.max())
     plateau = float(scenario.improvement(np.array(top), np.inf))
@@ -124,10 +125,12 @@ class ReplicateAnalysis:
             self.compiled = nutpie.compile_pymc_model(self.pymc_model)
 
     # -------------------------------------------------------------- data
-    def simulate(self, seed: int) -> tuple[dict[str, np.ndarray], Any]:
-        """One trial of the design: the model's data arrays and the simulated trial."""
+    def simulate(self, seed: int,
+                 scenario: Scenario | None = None) -> tuple[dict[str, np.ndarray], Any]:
+        """One trial of the design under ``scenario`` (default: the design's): the
+        model's data arrays and the simulated trial."""
         rng = np.random.default_rng(seed)
-        sim = simulate_trial(**scenario_parameters(self.design, self.arms),
+        sim = simulate_trial(**scenario_parameters(self.design, self.arms, scenario),
                              seed=int(rng.integers(2**31)))
         changes = sim.data.changes.set_index(["patient", "time"]).loc[self.rows]
         patients = list(dict.fromkeys(sim.data.patients))
@@ -170,15 +173,21 @@ class ReplicateAnalysis:
                              compute_convergence_checks=False)
 
     def run(self, seed: np.random.SeedSequence) -> pd.DataFrame:
-        """Simulate, fit and decide for one replicate; one row per tested dose."""
-        sim_seed, fit_seed = (int(s) for s in seed.generate_state(2))
-        arrays, _ = self.simulate(sim_seed)
+        """Simulate, fit and decide for one replicate; one row per tested dose.
+
+        With a posterior scenario, the replicate's truth is a posterior draw picked by
+        its own seed."""
+        sim_seed, fit_seed, truth_seed = (int(s) for s in seed.generate_state(3))
+        scenario = self.design.scenario_for(np.random.default_rng(truth_seed))
+        arrays, _ = self.simulate(sim_seed, scenario)
         idata = self.sample(arrays, fit_seed)
-        return summarise_replicate(self, idata)
+        return summarise_replicate(self, idata, scenario)
 
 
-def summarise_replicate(analysis: ReplicateAnalysis, idata: az.InferenceData) -> pd.DataFrame:
-    """Estimates, decision and diagnostics of one fitted replicate, against the truth."""
+def summarise_replicate(analysis: ReplicateAnalysis, idata: az.InferenceData,
+                        scenario: Scenario | None = None) -> pd.DataFrame:
+    """Estimates, decision and diagnostics of one fitted replicate, against the truth of
+    ``scenario`` (default: the design's)."""
     design, arms, inputs = analysis.design, analysis.arms, analysis.inputs
     decision = design.decision
     posterior = idata.posterior
@@ -195,8 +204,8 @@ def summarise_replicate(analysis: ReplicateAnalysis, idata: az.InferenceData) ->
     prob = (flat > decision.mcid).mean(axis=0)
     passing = [d for d, p in zip(doses, prob, strict=True) if p >= decision.level]
     chosen = float(min(passing)) if passing else float("nan")
-    truth = design.true_improvements(arms)
-    true_choice = design.true_choice(arms)
+    truth = design.true_improvements(arms, scenario)
+    true_choice = design.true_choice(arms, scenario)
     rows = pd.DataFrame({
         "design": arms.name, "dose": doses, "reference": reference,
         "estimate": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1), "low": low,
@@ -206,15 +215,16 @@ def summarise_replicate(analysis: ReplicateAnalysis, idata: az.InferenceData) ->
     rows["chosen_dose"] = chosen
     rows["true_choice"] = true_choice
     rows["correct"] = (chosen == true_choice) or (np.isnan(chosen) and np.isnan(true_choice))
-    rows = rows.assign(**_ed50_summary(analysis, posterior), **_diagnostics(idata))
+    rows = rows.assign(**_ed50_summary(analysis, posterior, design.true_ed50(scenario)),
+                       **_diagnostics(idata))
     return rows
 
 
-def _ed50_summary(analysis: ReplicateAnalysis, posterior: xr.Dataset) -> dict[str, float]:
+def _ed50_summary(analysis: ReplicateAnalysis, posterior: xr.Dataset,
+                  truth: float) -> dict[str, float]:
     names = [p.name for p in analysis.model.dose_shape.parameters(analysis.inputs.dose_scale)]
     params = {n: posterior[n].to_numpy() for n in names if n in posterior}
     derived = analysis.model.dose_shape.derived(params, analysis.inputs.dose_scale)
-    truth = analysis.design.true_ed50()
     if "ed50" not in derived:
         return {"ed50_median": np.nan, "ed50_low": np.nan, "ed50_high": np.nan,
                 "ed50_truth": truth, "ed50_covered": np.nan}
@@ -248,7 +258,7 @@ def run_replicate(index: int, seed: np.random.SeedSequence, design: Design,
     The analysis model is compiled on a worker's first replicate of a design and kept
     for the next ones.
     """
-    key = (design.identity(), arms_name, sampler or fastest_sampler())
+    key = (design.identity, arms_name, sampler or fastest_sampler())
     analysis = _ANALYSES.get(key)
     if analysis is None:
         analysis = ReplicateAnalysis(design, design.arm(arms_name), sampler)

@@ -29,8 +29,8 @@ def test_shipped_design_file_reads(raw):
     assert [a.name for a in design.arms] == list(raw["designs"])
     assert design.decision.reference_dose(design.arms[0]) == 1.0
     assert design.sampler_settings()["chains"] == raw["sampler"]["chains"]
-    assert len(design.identity()) == 16
-    assert Design.from_dict(raw).identity() == design.identity()
+    assert len(design.identity) == 16
+    assert Design.from_dict(raw).identity == design.identity
 
 
 @pytest.mark.parametrize(("edit", "needle"), [
@@ -124,3 +124,59 @@ def test_operating_characteristics_of_known_replicates():
     assert table.loc[("coverage", 10.0), "estimate"] == pytest.approx(0.75)
     assert table.loc[("ed50_bias", np.nan), "estimate"] == pytest.approx(2.0)
     assert (table["n"] == 100).all()
+
+
+def posterior_fit(tmp_path: Path):
+    """A saved Emax x exponential fit of KOOS pain with known draws."""
+    import bayesdose as bd
+    from tests.conftest import fixed_fit
+
+    data = bd.datasets.load_msc_trial().select(["koos_pain"])
+    model = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential")
+    rng = np.random.default_rng(2)
+    shape = (2, 50, 1)
+    n_visits, n_patients = len(data.visits), len(data.patients)
+    draws = {"delta": rng.normal(1.0, 0.2, shape), "log_ed50": rng.normal(0.0, 0.3, shape),
+             "log_t_half": rng.normal(-1.5, 0.2, shape), "beta_baseline": np.full(shape, -0.3),
+             "sigma": rng.uniform(0.3, 0.5, shape),
+             "course": rng.normal(0.1, 0.05, (*shape, n_visits)),
+             "patient_effect": rng.normal(0.0, 0.4, (*shape, n_patients))}
+    fit = fixed_fit(data, model, draws)
+    fit.save(tmp_path / "fit.nc")
+    return fit
+
+
+def test_posterior_scenario_reproduces_the_fitted_curves_draw_by_draw(raw, tmp_path):
+    fit = posterior_fit(tmp_path)
+    changed = copy.deepcopy(raw)
+    changed["scenario"] = {"posterior": "fit.nc", "outcome": "koos_pain"}
+    design = Design.from_dict(changed, base_dir=tmp_path)
+    assert len(design.posterior) == 100 and design.identity != Design.from_dict(raw).identity
+    sd = float(fit.inputs.scales.sd[0])
+    doses, times = [1.0, 10.0, 50.0], [1.0, 6.0, 12.0]
+    curves = fit.effect_draws(dose=doses, time=times, scale="standardised").to_numpy()
+    curves = curves.reshape(100, len(doses), len(times)) * sd
+    for index in (0, 37, 99):
+        scenario = design.posterior.scenario(index)
+        for a, dose in enumerate(doses):
+            for b, time in enumerate(times):
+                assert float(scenario.improvement(np.array(dose), time)) == pytest.approx(
+                    curves[index, a, b], rel=1e-9)
+        assert scenario.sigma == pytest.approx(
+            float(fit.idata.posterior["sigma"].to_numpy().reshape(-1)[index]) * sd)
+    picked = {design.scenario_for(np.random.default_rng(s)).ed50 for s in range(20)}
+    assert len(picked) > 10  # each replicate's truth is its own posterior draw
+
+
+def test_posterior_scenario_errors(raw, tmp_path):
+    posterior_fit(tmp_path)
+    for table, needle in (({"posterior": "fit.nc", "emax": 3}, "remove emax"),
+                          ({"posterior": "../fit.nc"}, "outside the design file's folder"),
+                          ({"posterior": "none.nc"}, "no file"),
+                          ({"posterior": "fit.nc", "outcome": "womac"}, "not in the fit"),
+                          ({"outcome": "koos_pain", "emax": 3, "ed50": 2}, "only goes with")):
+        changed = copy.deepcopy(raw)
+        changed["scenario"] = table
+        with pytest.raises(SpecError) as err:
+            Design.from_dict(changed, base_dir=tmp_path)
+        assert needle in str(err.value)

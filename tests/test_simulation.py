@@ -132,3 +132,25 @@ visits = [6]
     # another seed into the same folder is refused
     assert main(["simulate", str(design), "--reps", "3", "--workers", "1", "--seed", "3",
                  "--out", str(out), "--no-progress"]) == 2
+
+
+@pytest.mark.slow
+def test_assurance_draws_each_replicates_truth_from_a_posterior(tmp_path):
+    from bayesdose.simulation import simulate
+    from tests.test_design import posterior_fit
+
+    posterior_fit(tmp_path)
+    raw = {**TINY, "scenario": {"posterior": "fit.nc"},
+           "outcome": {"name": "koos_pain", "direction": "higher_is_better", "sd": 15,
+                       "baseline_mean": 45},
+           "analysis": {"dose_shape": "emax", "time_shape": "exponential"},
+           "designs": {"next": {"doses": [1, 10, 50], "n_per_arm": 5, "visits": [3, 6]}}}
+    design = Design.from_dict(raw, base_dir=tmp_path)
+    result = simulate(design, reps=4, seed=8, workers=1, out=tmp_path / "out", progress=False)
+    per_rep = result.replicates.drop_duplicates("replicate")
+    assert per_rep["ed50_truth"].nunique() == 4
+    assert set(per_rep["ed50_truth"]) <= set(design.posterior.draws["ed50"])
+    for row in result.replicates.itertuples():
+        index = design.posterior.draws["ed50"].index(row.ed50_truth)
+        truth = design.true_improvements(design.arms[0], design.posterior.scenario(index))
+        assert row.truth == pytest.approx(truth[row.dose])
