@@ -34,6 +34,9 @@ one decision rule and one or more candidate designs, which are simulated side by
     visits = [1, 3, 6, 12]
     dropout = 0.05          # probability of leaving before each visit
 
+``[scenario] posterior = "fit.nc"`` (with ``outcome = "..."``) draws each replicate's truth
+from a saved fit's posterior instead (assurance).
+
 The decision rule: *go* when some tested dose beats the reference by more than the MCID
 with posterior probability at least ``level``; the dose picked is the smallest such dose
 (the minimum effective dose among the tested doses). A choice is correct when it equals
