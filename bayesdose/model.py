@@ -31,6 +31,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
+from bayesdose.backends import SAMPLERS, resolve_sampler, sample_posterior
 from bayesdose.data import TrialData
 from bayesdose.errors import SpecError
 from bayesdose.inputs import ModelInputs, OutcomeScales, prepare_inputs
@@ -39,11 +40,10 @@ from bayesdose.priors import model_parameters, prior_table, resolve_priors, with
 from bayesdose.shapes import DoseScale, DoseShape, Parameter, get_dose_shape
 from bayesdose.timecourses import TimeShape, get_time_shape
 
-__all__ = ["DoseResponseModel", "IdentifiabilityWarning", "ModelInputs", "OutcomeScales",
-           "prepare_inputs"]
+__all__ = ["SAMPLERS", "DoseResponseModel", "IdentifiabilityWarning", "ModelInputs",
+           "OutcomeScales", "prepare_inputs"]
 POOLING = ("family", "none")
 PATIENT_STRUCTURES = ("factor", "lkj", "none")
-SAMPLERS = ("pymc", "nutpie", "numpyro", "blackjax")
 
 
 def gather(values: Any, index: np.ndarray, vector: bool) -> Any:
@@ -380,7 +380,7 @@ class DoseResponseModel:
             if np.isfinite(lower).any() or np.isfinite(upper).any():
                 dist = pm.Censored.dist(dist, lower=lower, upper=upper)
             model = pm.modelcontext(None)
-            model.register_rv(dist, name, observed=inputs.response[rows], dims=f"obs_{name}")
+            model.register_rv(dist, name, observed=inputs.response[rows], dims=(f"obs_{name}",))
 
     def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
         """The likelihood as one weighted potential over swappable data."""
@@ -446,8 +446,12 @@ class DoseResponseModel:
             above PyMC's 0.8 because hierarchical models of a dozen patients have tight
             curvature (family and patient SDs); raise it further when there are
             divergences.
-        sampler : {"pymc", "nutpie", "numpyro", "blackjax"}
-            NUTS implementation (the non-default ones must be installed).
+        sampler : {"pymc", "nutpie", "numpyro", "blackjax", "auto"}
+            NUTS implementation (:mod:`bayesdose.backends`): PyMC's own, or nutpie,
+            NumPyro or BlackJAX (``pip install "bayesdose[fast]"`` installs nutpie and
+            NumPyro); ``"auto"`` takes the fastest installed one (nutpie, then NumPyro,
+            then PyMC). Every backend returns the same groups and variables, and the fit
+            records the backend that ran (``fit.settings["sampler"]``).
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).
         progressbar : bool, optional
@@ -465,6 +469,9 @@ class DoseResponseModel:
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
         >>> fit = bd.DoseResponseModel().fit(data, draws=100, tune=100, chains=2,
         ...                                  progressbar=False)  # doctest: +SKIP
+        >>> fast = bd.DoseResponseModel().fit(data, sampler="auto")  # doctest: +SKIP
+        >>> fast.settings["sampler"]  # doctest: +SKIP
+        'nutpie'
         """
         from bayesdose.fit import DoseResponseFit, attach_metadata
 
@@ -474,7 +481,7 @@ class DoseResponseModel:
             target_accept = self.default_target_accept(inputs)
         check_sampler_settings(draws, tune, chains, target_accept, sampler)
         settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
-                    "target_accept": target_accept, "sampler": sampler}
+                    "target_accept": target_accept, "sampler": resolve_sampler(sampler)}
         idata = self.sample_inputs(inputs, settings, cores=cores, progressbar=progressbar,
                                    prior_draws=prior_draws)
         attach_metadata(idata, self, data, inputs, settings)
@@ -491,7 +498,7 @@ class DoseResponseModel:
             The data arranged for the model.
         settings : dict
             ``draws``, ``tune``, ``chains``, ``random_seed``, ``target_accept``,
-            ``sampler`` (as recorded in a fit).
+            ``sampler`` (as recorded in a fit; ``"auto"`` is resolved here).
         cores, progressbar, prior_draws
             As in :meth:`fit`.
         predictive : bool
@@ -500,20 +507,32 @@ class DoseResponseModel:
         Returns
         -------
         arviz.InferenceData
-            Without the stored data and configuration (see :meth:`fit`).
+            Groups ``posterior``, ``sample_stats``, ``log_likelihood`` and
+            ``observed_data``, with ``posterior_predictive`` when ``predictive`` and
+            ``prior`` and ``prior_predictive`` when ``prior_draws`` > 0, whatever the
+            sampler; without the stored data and configuration (see :meth:`fit`).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> settings = {"draws": 100, "tune": 100, "chains": 2, "random_seed": 1,
+        ...             "target_accept": 0.95, "sampler": "auto"}
+        >>> idata = model.sample_inputs(inputs, settings, prior_draws=0)  # doctest: +SKIP
+        >>> idata.log_likelihood["change"].dims  # doctest: +SKIP
+        ('chain', 'draw', 'obs_change')
         """
+        backend = resolve_sampler(settings["sampler"])
         model = self.build_inputs(inputs)
         seeds = np.random.SeedSequence(settings["random_seed"]).generate_state(3)
         progressbar = sys.stderr.isatty() if progressbar is None else progressbar
         cores = cores or min(settings["chains"], os.cpu_count() or 1)
         with model:
-            idata = pm.sample(
-                draws=settings["draws"], tune=settings["tune"], chains=settings["chains"],
-                cores=cores, random_seed=int(seeds[0]),
-                target_accept=settings["target_accept"], nuts_sampler=settings["sampler"],
-                progressbar=progressbar, idata_kwargs={"log_likelihood": True},
-                compute_convergence_checks=False,
-            )
+            idata = sample_posterior(
+                model, backend, draws=settings["draws"], tune=settings["tune"],
+                chains=settings["chains"], cores=cores, random_seed=int(seeds[0]),
+                target_accept=settings["target_accept"], progressbar=progressbar)
             if predictive:
                 pm.sample_posterior_predictive(idata, extend_inferencedata=True,
                                                random_seed=int(seeds[1]), progressbar=False)
@@ -676,7 +695,27 @@ def _coords(inputs: ModelInputs, dose_shape: DoseShape, time_shape: TimeShape) -
 
 def check_sampler_settings(draws: int, tune: int, chains: int, target_accept: float,
                            sampler: str = "pymc") -> None:
-    """Raise :class:`SpecError` for sampler settings that cannot work."""
+    """Raise :class:`SpecError` for sampler settings that cannot work.
+
+    Parameters
+    ----------
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain, and the number of chains.
+    target_accept : float
+        NUTS target acceptance rate, strictly between 0 and 1.
+    sampler : str
+        One of :data:`SAMPLERS`; a backend that is not installed is an error that says
+        what to install (see :func:`bayesdose.backends.resolve_sampler`).
+
+    Examples
+    --------
+    >>> check_sampler_settings(1000, 1000, 4, 0.95, "auto")
+    >>> check_sampler_settings(1000, 1000, 4, 0.95, "stan")
+    Traceback (most recent call last):
+    ...
+    bayesdose.errors.SpecError: sampler 'stan' is not one of pymc, nutpie, numpyro, \
+blackjax, auto; use 'auto' for the fastest installed one.
+    """
     for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise SpecError(f"sampler setting {name} must be an integer >= {low} "
@@ -684,5 +723,4 @@ def check_sampler_settings(draws: int, tune: int, chains: int, target_accept: fl
     if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) \
             or not 0 < target_accept < 1:
         raise SpecError(f"target_accept must be between 0 and 1 (got {target_accept!r}).")
-    if sampler not in SAMPLERS:
-        raise SpecError(f"sampler {sampler!r} is not one of {', '.join(SAMPLERS)}.")
+    resolve_sampler(sampler)
