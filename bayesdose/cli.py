@@ -38,7 +38,7 @@ def _sampler_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, dest="random_seed", help="random seed")
     group.add_argument("--target-accept", type=float, dest="target_accept",
                        help="NUTS target acceptance rate")
-    group.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro", "blackjax"],
+    group.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro", "blackjax", "auto"],
                        help="NUTS implementation")
 
 
