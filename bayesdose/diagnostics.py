@@ -48,9 +48,10 @@ ADVICE = {
     "pareto_k": "PSIS-LOO cannot approximate leaving out the observations listed (Pareto k "
                 "> 0.7): each is highly influential, typically a patient far from their arm "
                 "in a small arm. The posterior is not wrong, but their LOO terms are; for "
-                "model comparison refit without each of them (exact leave-one-out, or "
-                "K-fold by patient), and check them for data errors or outliers (a "
-                "Student-t likelihood resists outliers).",
+                "model comparison refit without each of them (fit.loo(), or "
+                "bd.compare(..., refit=True): exact leave-one-out for those terms), and "
+                "check them for data errors or outliers (a Student-t likelihood resists "
+                "outliers).",
 }
 
 
