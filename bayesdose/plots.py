@@ -229,16 +229,16 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
                      hdi_prob: float = 0.9) -> Figure:
     """Expected change from baseline against time, one panel per outcome.
 
-    Each dose gets its posterior-mean curve through the visits with its ``hdi_prob``
-    band (:meth:`DoseResponseFit.expected_change`: common course plus dose effect, for a
-    patient at the mean baseline). The observed arm means (+/- 1 SE) at each visit are
-    overlaid, nudged sideways so the arms do not hide one another. Where the outcome
-    declares an MCID (normal and Student-t outcomes, whose curves are in outcome units),
-    a dashed grey line marks the lowest tested dose's curve shifted by the MCID in the
-    direction of improvement: a curve beyond it beats the lowest dose by more than the
-    MCID. The response is the one the likelihood models: log ratio to baseline for
-    lognormal outcomes, the latent logit scale for ordinal ones (no observed means
-    there).
+    Each dose gets its posterior-mean curve through the visits at which the outcome was
+    measured, with its ``hdi_prob`` band (:meth:`DoseResponseFit.expected_change`: common
+    course plus dose effect, for a patient at the mean baseline; at visits without data the
+    common course is the prior's, so it is not drawn there). The observed arm means (+/- 1
+    SE) at each visit are overlaid, nudged sideways so the arms do not hide one another.
+    Where the outcome declares an MCID (normal and Student-t outcomes, whose curves are in
+    outcome units), a dashed grey line marks the lowest tested dose's curve shifted by the
+    MCID in the direction of improvement: a curve beyond it beats the lowest dose by more
+    than the MCID. The response is the one the likelihood models: log ratio to baseline for
+    lognormal outcomes, the latent logit scale for ordinal ones (no observed means there).
 
     Parameters
     ----------
@@ -278,8 +278,10 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
     tested = np.asarray(fit.inputs.doses)
     for ax, name in zip(axes, outcomes, strict=True):
         likelihood = fit.inputs.likelihoods[name].name
+        measured = fit.data.visits_for(name)  # the common course is only estimated there
         for i, (d, colour) in enumerate(zip(doses, colours, strict=True)):
-            rows = curves[(curves["outcome"] == name) & np.isclose(curves["dose"], d)]
+            rows = curves[(curves["outcome"] == name) & np.isclose(curves["dose"], d)
+                          & curves["time"].isin(measured)]
             rows = rows.sort_values("time")
             label = f"{d:g} {fit.data.dose_unit}"
             if not np.isclose(d, tested).any():
@@ -298,7 +300,8 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
                             fmt="o", color=colour, capsize=3, markersize=4)
         info = fit.data.info(name)
         if info.mcid is not None and likelihood in ("normal", "student_t"):
-            ref = references[references["outcome"] == name].sort_values("time")
+            ref = references[(references["outcome"] == name)
+                             & references["time"].isin(measured)].sort_values("time")
             ax.plot(ref["time"].to_numpy(), ref["mean"].to_numpy() + info.sign * info.mcid,
                     color="grey", linestyle="--", linewidth=0.9,
                     label=f"{reference:g} {fit.data.dose_unit} + MCID ({info.mcid:g})")

@@ -344,3 +344,22 @@ def test_figures_of_a_sampled_fit(msc):
             np.sort(msc.changes.query("outcome == 'koos_pain'")["change"].to_numpy()))
     assert len(plot_time_course(fit).axes) == 1
     assert len(plot_contrast_forest(fit, dose=50).axes) == 1
+
+
+def test_time_course_is_drawn_only_at_the_visits_an_outcome_was_measured(msc):
+    data = msc.select(["koos_pain", "sf_il6"])
+    model = bd.DoseResponseModel(dose_shape="linear", time_shape="exponential")
+    rng = np.random.default_rng(0)
+    draws = {"delta": rng.normal(1, 0.1, (1, 50, 2)),
+             "log_t_half": rng.normal(-1.5, 0.1, (1, 50, 2)),
+             "beta_baseline": np.zeros((1, 50, 2)),
+             "course": rng.normal(0, 0.1, (1, 50, 2, len(data.visits)))}
+    fit = fixed_fit(data, model, draws)
+    fig = plot_time_course(fit)
+    try:
+        for ax, name in zip(fig.axes, ["koos_pain", "sf_il6"], strict=True):
+            curve = ax.get_lines()[0]
+            assert list(curve.get_xdata()) == data.visits_for(name)
+        assert data.visits_for("sf_il6") != data.visits_for("koos_pain")
+    finally:
+        plt.close(fig)
