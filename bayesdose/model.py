@@ -449,8 +449,9 @@ class DoseResponseModel:
         sampler : {"pymc", "nutpie", "numpyro", "blackjax", "auto"}
             NUTS implementation (:mod:`bayesdose.backends`): PyMC's own, or nutpie,
             NumPyro or BlackJAX (``pip install "bayesdose[fast]"`` installs nutpie and
-            NumPyro); ``"auto"`` takes the fastest installed one (nutpie, then NumPyro,
-            then PyMC). Every backend returns the same groups and variables, and the fit
+            NumPyro); ``"auto"`` takes nutpie when installed, else PyMC (NumPyro and
+            BlackJAX diverge on the multi-outcome model, see benchmarks/README.md). Every
+            backend returns the same groups and variables, and the fit
             records the backend that ran (``fit.settings["sampler"]``).
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).
