@@ -39,6 +39,7 @@ from bayesdose.dose_estimands import _check_fraction, effective_dose_draws
 from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.estimands import as_list, dose_status, tidy_grid
 from bayesdose.fit import DoseResponseFit
+from bayesdose.inputs import by_row
 from bayesdose.model import DoseResponseModel
 from bayesdose.shapes import dose_shape_names
 
@@ -105,57 +106,7 @@ def pointwise_log_likelihood(fit: DoseResponseFit) -> xr.DataArray:
         raise DataError("the fit has no log_likelihood group, so its predictive accuracy "
                         "cannot be estimated; fit the model with DoseResponseModel.fit "
                         "(which stores it) and compare that fit.")
-    return log_likelihood_by_row(group, len(fit.inputs.response))
-
-
-def log_likelihood_by_row(group: xr.Dataset, n_obs: int) -> xr.DataArray:
-    """Put a ``log_likelihood`` group's variables together by observation row.
-
-    Parameters
-    ----------
-    group : xarray.Dataset
-        One variable per likelihood, each with chain, draw and one observation dim
-        whose coordinate is the observation's row.
-    n_obs : int
-        Number of observations.
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims chain, draw, obs.
-
-    Examples
-    --------
-    >>> import xarray as xr
-    >>> group = xr.Dataset({"change": (("chain", "draw", "obs_change"), np.zeros((1, 2, 2)))},
-    ...                    coords={"obs_change": [1, 0]})
-    >>> log_likelihood_by_row(group, 2).sizes["obs"]
-    2
-    """
-    chains, draws = group.sizes["chain"], group.sizes["draw"]
-    out = np.full((chains, draws, n_obs), np.nan)
-    seen = np.zeros(n_obs, dtype=int)
-    for name, values in group.data_vars.items():
-        obs_dims = [d for d in values.dims if d not in ("chain", "draw")]
-        if len(obs_dims) != 1:
-            raise DataError(f"log_likelihood variable {name!r} has dims {values.dims}; "
-                            "expected chain, draw and one observation dim.")
-        rows = np.asarray(values[obs_dims[0]].to_numpy())
-        if (not np.issubdtype(rows.dtype, np.integer) or rows.size == 0
-                or rows.min() < 0 or rows.max() >= n_obs):
-            raise DataError(f"log_likelihood variable {name!r}: its {obs_dims[0]!r} "
-                            f"coordinate is not a row index 0..{n_obs - 1} of the fit's "
-                            "observations; refit with this version of bayesdose.")
-        out[:, :, rows] = values.transpose("chain", "draw", obs_dims[0]).to_numpy()
-        np.add.at(seen, rows, 1)
-    if not np.all(seen == 1):
-        raise DataError(f"the log_likelihood group covers {int((seen > 0).sum())} of the "
-                        f"fit's {n_obs} observations ({int((seen > 1).sum())} twice); "
-                        "refit the model so every observation has one log likelihood.")
-    return xr.DataArray(out, dims=("chain", "draw", "obs"),
-                        coords={"chain": group["chain"].to_numpy(),
-                                "draw": group["draw"].to_numpy(), "obs": np.arange(n_obs)},
-                        name="log_likelihood")
+    return by_row(group, len(fit.inputs.response), "log_likelihood")
 
 
 def _loo_idata(fit: DoseResponseFit) -> az.InferenceData:

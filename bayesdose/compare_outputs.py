@@ -72,11 +72,12 @@ def run_comparison(specs: list[Any], data_path: Path | None, out: Path, force: b
         fits[name] = fit_spec(spec, data=frame, **overrides)
         fits[name].save(folder / name / "fit.nc")
     comparison = compare(fits, method=method)
+    checks = {name: fit.diagnostics() for name, fit in fits.items()}
     estimands = specs[0].estimands
     tables = {"comparison.csv": comparison.table,
               "averaged_contrasts.csv": averaged_contrasts(comparison, estimands),
               "signal.csv": signal_table(fits, estimands),
-              "diagnostics.csv": diagnostics_table(fits)}
+              "diagnostics.csv": diagnostics_table(checks)}
     for file, table in tables.items():
         write_csv(table, folder / file)
     figure = plot_candidates(comparison, time=_last_time(estimands))
@@ -86,7 +87,7 @@ def run_comparison(specs: list[Any], data_path: Path | None, out: Path, force: b
     summary = format_comparison(comparison, tables)
     write_text(summary + "\n", folder / "summary.txt")
     files = [*(f"{n}/fit.nc" for n in names), *tables, "candidates.png", "summary.txt"]
-    ok = all(fit.diagnostics().ok for fit in fits.values())
+    ok = all(check.ok for check in checks.values())
     return {"comparison": comparison, "files": files, "summary": summary, "folder": folder,
             "ok": ok}
 
@@ -120,11 +121,12 @@ def signal_table(fits: dict[str, Any], estimands: dict[str, Any]) -> pd.DataFram
     return pd.concat(rows, ignore_index=True)
 
 
-def diagnostics_table(fits: dict[str, Any]) -> pd.DataFrame:
-    """Each candidate's diagnostics checks, one block of rows per model."""
+def diagnostics_table(checks: dict[str, Any]) -> pd.DataFrame:
+    """Each candidate's diagnostics checks (``fit.diagnostics()`` by model name), one
+    block of rows per model."""
     tables = []
-    for name, fit in fits.items():
-        table = fit.diagnostics().table.copy()
+    for name, check in checks.items():
+        table = check.table.copy()
         table.insert(0, "model", name)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
@@ -27,6 +27,7 @@ import xarray as xr
 from scipy.special import logsumexp
 
 from bayesdose.errors import EstimandError
+from bayesdose.inputs import by_row
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesdose.fit import DoseResponseFit
@@ -51,13 +52,11 @@ def pointwise_log_likelihood(idata: az.InferenceData | xr.Dataset, n_obs: int) -
     numpy.ndarray
         Shape (chain * draw, n_obs), column ``i`` for row ``i``.
     """
-    from bayesdose.compare import log_likelihood_by_row
-
     group = idata if isinstance(idata, xr.Dataset) else getattr(idata, "log_likelihood", None)
     if group is None or not group.data_vars:
         raise EstimandError("this fit has no log likelihood; refit it with "
                             "DoseResponseModel.fit, which stores it.")
-    return log_likelihood_by_row(group, n_obs).to_numpy().reshape(-1, n_obs)
+    return by_row(group, n_obs, "log_likelihood").to_numpy().reshape(-1, n_obs)
 
 
 def unit_labels(fit: DoseResponseFit, unit: str) -> tuple[np.ndarray, list[str]]:
@@ -172,9 +171,10 @@ def loo(fit: DoseResponseFit, unit: str = "observation", refit: bool = True,
     if refit:
         bad = np.flatnonzero(k > k_threshold)
         bad = bad[np.argsort(-k[bad])][:max_refits]
+        full = fit.model.build_inputs(fit.inputs) if len(bad) else None
         for index in bad:
             rows = np.flatnonzero(code == index)
-            table.loc[index, "elpd_exact"] = exact_elpd(fit, rows, progressbar)
+            table.loc[index, "elpd_exact"] = exact_elpd(fit, rows, progressbar, full)
     table["refitted"] = table["elpd_exact"].notna()
     table["elpd"] = table["elpd_exact"].where(table["refitted"], table["elpd_psis"])
     values = table["elpd"].to_numpy()
@@ -182,7 +182,8 @@ def loo(fit: DoseResponseFit, unit: str = "observation", refit: bool = True,
                            se=float(np.sqrt(n_units * np.var(values))))
 
 
-def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False) -> float:
+def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False,
+               full_model: Any = None) -> float:
     """log p(y_rows | y_rest): refit without ``rows`` and score them under the refit.
 
     Parameters
@@ -193,6 +194,8 @@ def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False
         Observations (rows of ``fit.inputs``) to leave out together.
     progressbar : bool
         Show the sampler's progress bar.
+    full_model : pymc.Model, optional
+        The model on all observations (built once by :func:`loo` for all its refits).
 
     Returns
     -------
@@ -208,7 +211,7 @@ def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False
         refit = fit.model.sample_inputs(fit.inputs.without(rows), settings,
                                         progressbar=progressbar, prior_draws=0,
                                         predictive=False)
-        full = fit.model.build_inputs(fit.inputs)
+        full = full_model if full_model is not None else fit.model.build_inputs(fit.inputs)
         scored = pm.compute_log_likelihood(refit, model=full, extend_inferencedata=False,
                                            progressbar=False)
     loglik = pointwise_log_likelihood(scored, len(fit.inputs.response))

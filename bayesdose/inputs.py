@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayesdose.data import TrialData
 from bayesdose.errors import DataError
@@ -117,6 +118,61 @@ class ModelInputs:
         names = [o for o in self.outcomes if self.likelihoods[o].name == kind]
         codes = [self.outcomes.index(o) for o in names]
         return np.flatnonzero(np.isin(self.outcome_idx, codes))
+
+
+def by_row(group: xr.Dataset, n_obs: int, what: str) -> xr.DataArray:
+    """Put a fit group's observed variables together by observation row.
+
+    The model has one observed variable per likelihood (``change``, ``change_t``,
+    ``log_change``, ``grade_<outcome>``), each with an observation dim whose coordinate is
+    the observation's row in :class:`ModelInputs`; this puts their values (log
+    likelihood, predictive draws) side by side in row order.
+
+    Parameters
+    ----------
+    group : xarray.Dataset
+        One variable per likelihood, each with chain, draw and one observation dim.
+    n_obs : int
+        Number of observations.
+    what : str
+        The group's name, for error messages.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims chain, draw, obs.
+
+    Examples
+    --------
+    >>> group = xr.Dataset({"change": (("chain", "draw", "obs_change"), np.zeros((1, 2, 2)))},
+    ...                    coords={"obs_change": [1, 0]})
+    >>> by_row(group, 2, "log_likelihood").sizes["obs"]
+    2
+    """
+    chains, draws = group.sizes["chain"], group.sizes["draw"]
+    out = np.full((chains, draws, n_obs), np.nan)
+    seen = np.zeros(n_obs, dtype=int)
+    for name, values in group.data_vars.items():
+        obs_dims = [d for d in values.dims if d not in ("chain", "draw")]
+        if len(obs_dims) != 1:
+            raise DataError(f"{what} variable {name!r} has dims {values.dims}; "
+                            "expected chain, draw and one observation dim.")
+        rows = np.asarray(values[obs_dims[0]].to_numpy())
+        if (not np.issubdtype(rows.dtype, np.integer) or rows.size == 0
+                or rows.min() < 0 or rows.max() >= n_obs):
+            raise DataError(f"{what} variable {name!r}: its {obs_dims[0]!r} "
+                            f"coordinate is not a row index 0..{n_obs - 1} of the fit's "
+                            "observations; refit with this version of bayesdose.")
+        out[:, :, rows] = values.transpose("chain", "draw", obs_dims[0]).to_numpy()
+        np.add.at(seen, rows, 1)
+    if not np.all(seen == 1):
+        raise DataError(f"the {what} group covers {int((seen > 0).sum())} of the "
+                        f"fit's {n_obs} observations ({int((seen > 1).sum())} twice); "
+                        "refit the model so every observation has one value there.")
+    return xr.DataArray(out, dims=("chain", "draw", "obs"),
+                        coords={"chain": group["chain"].to_numpy(),
+                                "draw": group["draw"].to_numpy(), "obs": np.arange(n_obs)},
+                        name=what)
 
 
 def prepare_inputs(data: TrialData,

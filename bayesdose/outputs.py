@@ -96,7 +96,7 @@ def write_results(fit: DoseResponseFit, out: Path, estimands: dict[str, Any]) ->
     tables.update(estimand_tables)
     for name, table in tables.items():
         write_csv(table, out / name)
-    report_files = write_report_files(build_report(fit, estimands), out)
+    report_files = write_report_files(build_report(fit, estimands, diagnostics=diagnostics), out)
     summary = format_summary(fit, contrasts, diagnostics, notes)
     write_text(summary + "\n", out / "summary.txt")
     files = ["fit.nc", *tables, *report_files, "summary.txt"]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from bayesdose.errors import EstimandError
 from bayesdose.estimands import hdi
+from bayesdose.inputs import by_row
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesdose.fit import DoseResponseFit
@@ -48,16 +49,12 @@ def replicated_response(fit: DoseResponseFit, group: str = "posterior") -> np.nd
         raise EstimandError(f"this fit has no {name} group; refit with "
                             + ("prior_draws > 0." if group == "prior" else "DoseResponseModel.fit"
                                " (it draws the posterior predictive)."))
-    n_obs = len(fit.inputs.response)
-    out = None
-    for variable in predictive.data_vars:
-        values = predictive[variable]
-        obs_dim = next(d for d in values.dims if d not in ("chain", "draw"))
-        rows = values[obs_dim].to_numpy().astype(int)
-        flat = values.to_numpy().reshape(-1, len(rows))
-        if out is None:
-            out = np.full((flat.shape[0], n_obs), np.nan)
-        out[:, rows] = flat
+    inputs = fit.inputs
+    out = by_row(predictive, len(inputs.response), name).to_numpy()
+    out = out.reshape(-1, out.shape[-1])
+    for outcome, grades in inputs.categories.items():  # grade positions -> grades
+        rows = inputs.outcome_idx == inputs.outcomes.index(outcome)
+        out[:, rows] += grades[0]
     return out
 
 

@@ -781,7 +781,7 @@ def _versions_section(config: dict[str, Any]) -> Section:
 
 
 def build_report(fit: DoseResponseFit, estimands: dict[str, Any] | None = None,
-                 source: str | None = None) -> Report:
+                 source: str | None = None, diagnostics: Any = None) -> Report:
     """Collect a fit's report: diagnostics, data, effects, estimands, figures, model.
 
     Parameters
@@ -795,6 +795,8 @@ def build_report(fit: DoseResponseFit, estimands: dict[str, Any] | None = None,
         tested dose (see :func:`report_estimands`).
     source : str, optional
         Where the fit was read from, named in the report.
+    diagnostics : Diagnostics, optional
+        ``fit.diagnostics()`` when the caller already has it (computed otherwise).
 
     Returns
     -------
@@ -814,7 +816,7 @@ def build_report(fit: DoseResponseFit, estimands: dict[str, Any] | None = None,
     config = read_config(fit.idata)
     spec = config.get("spec") or {}
     est = report_estimands(fit, estimands)
-    diagnostics = fit.diagnostics()
+    diagnostics = diagnostics if diagnostics is not None else fit.diagnostics()
     table = diagnostics.table
     counts = table["verdict"] if "verdict" in table else pd.Series(True, index=table.index)
     failed = [str(c) for c, p, v in zip(table["check"], table["passed"], counts, strict=True)

@@ -76,3 +76,26 @@ def test_missing_group_and_bad_arguments_are_errors(fit_with_replicates):
         fit.predictive_check(group="posterior_predictive")
     with pytest.raises(EstimandError, match="hdi_prob"):
         fit.predictive_check(hdi_prob=1.5)
+
+
+def test_ordinal_grades_are_compared_on_the_grade_scale():
+    """Predictive draws of an ordinal outcome are grade positions; the check puts them
+    back on the grades (here 2-5, so positions and grades differ)."""
+    from dataclasses import replace
+
+    data = bd.datasets.load_msc_trial().select(["mri_synovitis"])
+    model = bd.DoseResponseModel(dose_shape="linear", time_shape="free")
+    zeros = np.zeros((1, 100, 1))
+    fit = fixed_fit(data, model, {"delta": zeros, "beta_baseline": zeros})
+    outcome = "mri_synovitis"
+    fit.inputs = replace(fit.inputs, response=fit.inputs.response + 2,
+                         categories={outcome: fit.inputs.categories[outcome] + 2})
+    rows = fit.inputs.observations("ordinal")
+    positions = fit.inputs.response[rows] - fit.inputs.categories[outcome][0]
+    name = f"grade_{outcome}"
+    fit.idata.add_groups(posterior_predictive=az.from_dict(
+        posterior_predictive={name: np.broadcast_to(positions, (1, 100, rows.size)).copy()},
+        dims={name: [f"obs_{name}"]}, coords={f"obs_{name}": rows}).posterior_predictive)
+    table = fit.predictive_check()
+    np.testing.assert_allclose(table["predicted"], table["observed"])
+    assert (table["observed"] >= 2).all()
