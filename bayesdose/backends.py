@@ -1,10 +1,11 @@
 """Sampler backends: which NUTS implementation samples a model, chosen by name.
 
 ``"pymc"`` is PyMC's own NUTS (C backend, always available). ``"nutpie"`` (Rust sampler,
-model compiled with numba), ``"numpyro"`` and ``"blackjax"`` (model compiled with JAX) are
-optional: ``pip install "bayesdose[fast]"`` installs nutpie and NumPyro; BlackJAX is
-installed on its own (``pip install "blackjax<1.6"``: PyMC's BlackJAX sampler fails with
-BlackJAX 1.6 and later). ``"auto"`` picks the fastest installed backend, in the order of
+model compiled with numba) is installed with bayesdose (a dependency, the default through
+``"auto"``). ``"numpyro"`` and ``"blackjax"`` (model compiled with JAX) are optional:
+``pip install "bayesdose[fast]"`` installs NumPyro; BlackJAX is installed on its own
+(``pip install "blackjax<1.6"``: PyMC's BlackJAX sampler fails with BlackJAX 1.6 and
+later). ``"auto"`` picks the fastest installed backend, in the order of
 :data:`AUTO_ORDER`.
 
 Whatever the backend, :func:`sample_posterior` returns the groups PyMC's NUTS returns:
@@ -52,7 +53,7 @@ AUTO_ORDER = ("nutpie", "pymc")
 FAST_INSTALL = 'pip install "bayesdose[fast]"'
 REQUIRES = {"pymc": (), "nutpie": ("nutpie",), "numpyro": ("numpyro", "jax"),
             "blackjax": ("blackjax", "jax")}
-INSTALL = {"nutpie": FAST_INSTALL, "numpyro": FAST_INSTALL,
+INSTALL = {"nutpie": 'pip install "nutpie[pymc]"', "numpyro": FAST_INSTALL,
            "blackjax": 'pip install "blackjax<1.6"'}
 #: Tree depth at which NumPyro's and BlackJAX's NUTS stop doubling (their default, as
 #: PyMC's and Stan's).
@@ -139,7 +140,8 @@ def resolve_sampler(sampler: str) -> str:
 
 def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, chains: int,
                      random_seed: int, target_accept: float, cores: int | None = None,
-                     progressbar: bool = False) -> az.InferenceData:
+                     progressbar: bool = False, log_likelihood: bool = True
+                     ) -> az.InferenceData:
     """Sample ``model``'s posterior with NUTS from ``backend``.
 
     Parameters
@@ -161,12 +163,15 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
         device count is not set, it is given one CPU device per core.
     progressbar : bool
         Show the sampler's progress bar.
+    log_likelihood : bool
+        Add the pointwise log likelihood (``False`` when the caller computes it, as
+        :class:`bayesdose.compiled.CompiledModel` does with a function compiled once).
 
     Returns
     -------
     arviz.InferenceData
-        Groups ``posterior``, ``sample_stats``, ``log_likelihood`` and ``observed_data``,
-        as PyMC's NUTS returns them.
+        Groups ``posterior``, ``sample_stats``, ``log_likelihood`` (when asked) and
+        ``observed_data``, as PyMC's NUTS returns them.
 
     Examples
     --------
@@ -186,14 +191,15 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
               "target_accept": target_accept, "progressbar": progressbar,
               "nuts_sampler": backend, "model": model}
     if backend == "pymc":
-        return pm.sample(cores=cores, idata_kwargs={"log_likelihood": True},
+        return pm.sample(cores=cores, idata_kwargs={"log_likelihood": log_likelihood},
                          compute_convergence_checks=False, **common)
     if backend == "nutpie":
-        return _sample_nutpie(model, common, cores)
-    return _sample_jax(model, backend, common, cores)
+        return _sample_nutpie(model, common, cores, log_likelihood)
+    return _sample_jax(model, backend, common, cores, log_likelihood)
 
 
-def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> az.InferenceData:
+def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int,
+                   log_likelihood: bool = True) -> az.InferenceData:
     """nutpie, with the log likelihood added and its extra groups and values dropped."""
     idata = pm.sample(nuts_sampler_kwargs={"cores": cores, "save_warmup": False}, **common)
     keep = [rv.name for rv in model.free_RVs] + [rv.name for rv in model.deterministics]
@@ -202,6 +208,8 @@ def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> az.In
                                            if name not in posterior.dims])
     for group in [g for g in idata.groups() if g.startswith("warmup_")]:
         delattr(idata, group)
+    if not log_likelihood:
+        return idata
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True,
@@ -210,7 +218,7 @@ def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> az.In
 
 
 def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],
-                cores: int) -> az.InferenceData:
+                cores: int, log_likelihood: bool = True) -> az.InferenceData:
     """NumPyro or BlackJAX, chains in parallel where JAX has a CPU device for each."""
     register_jax_erfcx()
     chains = common["chains"]
@@ -221,7 +229,7 @@ def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],
         method = "sequential" if backend == "numpyro" else "vectorized"
     try:
         idata = pm.sample(nuts_sampler_kwargs={"chain_method": method},
-                          idata_kwargs={"log_likelihood": True},
+                          idata_kwargs={"log_likelihood": log_likelihood},
                           compute_convergence_checks=False, **common)
     except TypeError as exc:
         if backend == "blackjax" and "progress_bar" in str(exc):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
@@ -26,6 +26,8 @@ import pandas as pd
 import xarray as xr
 from scipy.special import logsumexp
 
+from bayesdose.backends import resolve_sampler
+from bayesdose.compiled import WEIGHTED_KINDS
 from bayesdose.errors import EstimandError
 from bayesdose.inputs import by_row
 
@@ -171,10 +173,9 @@ def loo(fit: DoseResponseFit, unit: str = "observation", refit: bool = True,
     if refit:
         bad = np.flatnonzero(k > k_threshold)
         bad = bad[np.argsort(-k[bad])][:max_refits]
-        full = fit.model.build_inputs(fit.inputs) if len(bad) else None
         for index in bad:
             rows = np.flatnonzero(code == index)
-            table.loc[index, "elpd_exact"] = exact_elpd(fit, rows, progressbar, full)
+            table.loc[index, "elpd_exact"] = exact_elpd(fit, rows, progressbar)
     table["refitted"] = table["elpd_exact"].notna()
     table["elpd"] = table["elpd_exact"].where(table["refitted"], table["elpd_psis"])
     values = table["elpd"].to_numpy()
@@ -182,9 +183,15 @@ def loo(fit: DoseResponseFit, unit: str = "observation", refit: bool = True,
                            se=float(np.sqrt(n_units * np.var(values))))
 
 
-def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False,
-               full_model: Any = None) -> float:
+def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False) -> float:
     """log p(y_rows | y_rest): refit without ``rows`` and score them under the refit.
+
+    The refit is compiled once per fit and design: a model of continuous likelihoods is
+    refitted in its weighted form (:class:`bayesdose.compiled.CompiledModel` with
+    ``weighted=True``), the left-out observations at weight 0, so every refit of a fit
+    swaps weights into one compiled model; a model with an ordinal outcome is rebuilt
+    without the rows. The left-out observations are scored with the full model's
+    log-likelihood function (compiled once).
 
     Parameters
     ----------
@@ -194,26 +201,36 @@ def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False
         Observations (rows of ``fit.inputs``) to leave out together.
     progressbar : bool
         Show the sampler's progress bar.
-    full_model : pymc.Model, optional
-        The model on all observations (built once by :func:`loo` for all its refits).
 
     Returns
     -------
     float
         The log predictive density of the left-out observations jointly.
+
+    Examples
+    --------
+    >>> exact_elpd(fit, np.array([3]))          # doctest: +SKIP
+    -4.96
     """
-    import pymc as pm
+    from bayesdose.compiled import compiled_model
 
     settings = {key: fit.settings[key] for key in
                 ("draws", "tune", "chains", "random_seed", "target_accept", "sampler")}
+    settings["sampler"] = resolve_sampler(settings["sampler"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        refit = fit.model.sample_inputs(fit.inputs.without(rows), settings,
-                                        progressbar=progressbar, prior_draws=0,
-                                        predictive=False)
-        full = full_model if full_model is not None else fit.model.build_inputs(fit.inputs)
-        scored = pm.compute_log_likelihood(refit, model=full, extend_inferencedata=False,
-                                           progressbar=False)
+        if fit.inputs.kinds <= WEIGHTED_KINDS:
+            weight = np.ones(len(fit.inputs.response))
+            weight[np.asarray(rows, dtype=int)] = 0.0
+            refit = compiled_model(fit.model, fit.inputs, weighted=True).sample(
+                fit.inputs, settings, progressbar=progressbar, weight=weight)
+        else:
+            refit = fit.model.sample_inputs(fit.inputs.without(rows), settings,
+                                            progressbar=progressbar, prior_draws=0,
+                                            predictive=False)
+        full = compiled_model(fit.model, fit.inputs)
+        full.set_data(full.data_values(fit.inputs))
+        scored = full.log_likelihood(refit.posterior)
     loglik = pointwise_log_likelihood(scored, len(fit.inputs.response))
     joint = loglik[:, rows].sum(axis=1)
     return float(logsumexp(joint) - np.log(len(joint)))

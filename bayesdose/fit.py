@@ -173,6 +173,48 @@ class DoseResponseFit:
         """Sampler settings and seed of this fit."""
         return read_config(self.idata)["sampler"]
 
+    def refit(self, data: TrialData | None = None, **settings: Any) -> DoseResponseFit:
+        """Fit this fit's model again, on new data or with other sampler settings.
+
+        The model object keeps what it built and compiled for each design
+        (:mod:`bayesdose.compiled`), so data of the same design (the same patients, doses,
+        visits and observed cells, with other values: a corrected data set, a bootstrap
+        replicate, a simulated trial) are refitted warm, without building or compiling;
+        with the same data, settings and seed a warm refit gives the numbers of the cold
+        fit. Data of another design are fitted cold.
+
+        Parameters
+        ----------
+        data : TrialData, optional
+            The new data (default: this fit's data).
+        **settings
+            Sampler settings to change (``draws``, ``tune``, ``chains``, ``random_seed``,
+            ``target_accept``, ``sampler``, ``cores``, ``progressbar``, ``prior_draws``);
+            the others are this fit's.
+
+        Returns
+        -------
+        DoseResponseFit
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fit = bd.DoseResponseModel().fit(data, random_seed=1)    # doctest: +SKIP
+        >>> again = fit.refit(random_seed=2)                         # doctest: +SKIP
+        >>> same = fit.refit(random_seed=1)                          # doctest: +SKIP
+        >>> bool((same.idata.posterior == fit.idata.posterior).all())  # doctest: +SKIP
+        True
+        """
+        recorded = {key: self.settings[key] for key in
+                    ("draws", "tune", "chains", "random_seed", "target_accept", "sampler")
+                    if key in self.settings}
+        if "prior" in self.idata.groups():
+            recorded["prior_draws"] = self.idata.prior.sizes["draw"]
+        else:
+            recorded["prior_draws"] = 0
+        return self.model.fit(self.data if data is None else data, **{**recorded, **settings})
+
     def diagnostics(self) -> Diagnostics:
         """R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth (the verdict) and
         PSIS-LOO Pareto k per observation (reported, named by outcome, patient, time).

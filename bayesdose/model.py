@@ -31,7 +31,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from bayesdose.backends import SAMPLERS, resolve_sampler, sample_posterior
+from bayesdose.backends import SAMPLERS, resolve_sampler
 from bayesdose.data import TrialData
 from bayesdose.errors import SpecError
 from bayesdose.inputs import ModelInputs, OutcomeScales, prepare_inputs
@@ -284,11 +284,14 @@ class DoseResponseModel:
             rv["patient_effect"] = self._patient_effects(priors, inputs)
             if swappable:
                 data = _swappable_data(inputs)
-                self._observe_swappable(rv, inputs, self._mean(rv, inputs, data["baseline_std"]),
-                                        data)
             else:
-                self._observe(rv, priors, inputs, self._mean(rv, inputs))
-                self._effect_deterministic(rv, inputs)
+                data = _observed_data(inputs)
+            mean_std = self._mean(rv, inputs, data["baseline_std"])
+            if swappable:
+                self._observe_swappable(rv, inputs, mean_std, data)
+            else:
+                self._observe(rv, priors, inputs, mean_std, data)
+                self._effect_deterministic(rv, inputs, data["outcome_sd"])
         return model
 
     def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
@@ -359,14 +362,16 @@ class DoseResponseModel:
                 + rv["beta_baseline"][k] * baseline_std
                 + rv["patient_effect"][k, inputs.patient_idx])
 
-    def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std) -> None:
+    def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std,
+                 data: dict[str, Any]) -> None:
         """One observed variable per likelihood in use (``change``, ``change_t``,
-        ``log_change``, ``grade_<outcome>``), each with its own observation dim."""
-        sd, sign = inputs.scales.sd, inputs.scales.sign
+        ``log_change``, ``grade_<outcome>``), each with its own observation dim, observing
+        its ``pm.Data`` container (see :func:`observed_values`)."""
+        sd, sign = data["outcome_sd"], inputs.scales.sign
         for kind in sorted(inputs.kinds):
             rows = inputs.observations(kind)
             if kind == "ordinal":
-                _observe_ordinal(priors, inputs, mean_std, rows)
+                _observe_ordinal(priors, inputs, mean_std, rows, data)
                 continue
             k = inputs.outcome_idx[rows]
             mu = (sd * sign)[k] * mean_std[rows]
@@ -380,7 +385,7 @@ class DoseResponseModel:
             if np.isfinite(lower).any() or np.isfinite(upper).any():
                 dist = pm.Censored.dist(dist, lower=lower, upper=upper)
             model = pm.modelcontext(None)
-            model.register_rv(dist, name, observed=inputs.response[rows], dims=(f"obs_{name}",))
+            model.register_rv(dist, name, observed=data[name], dims=(f"obs_{name}",))
 
     def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
         """The likelihood as one weighted potential over swappable data."""
@@ -388,7 +393,7 @@ class DoseResponseModel:
         if kinds - {"normal", "student_t", "lognormal"}:
             raise SpecError("swappable models take continuous likelihoods only (normal, "
                             f"student_t, lognormal); this one uses {sorted(kinds)}.")
-        sd, sign = inputs.scales.sd, inputs.scales.sign
+        sd, sign = data["outcome_sd"], inputs.scales.sign
         k = inputs.outcome_idx
         mu = (sd * sign)[k] * mean_std
         sigma = rv["sigma"][k] * sd[k]
@@ -399,21 +404,22 @@ class DoseResponseModel:
                 dist = pm.StudentT.dist(nu=rv["nu"][k[rows]], mu=mu[rows], sigma=sigma[rows])
             else:
                 dist = pm.Normal.dist(mu=mu[rows], sigma=sigma[rows])
+            response = data["response"][rows]
+            logp = pm.logp(dist, response)
             if np.isfinite(inputs.lower[rows]).any() or np.isfinite(inputs.upper[rows]).any():
-                dist = pm.Censored.dist(dist, lower=data["lower"][rows],
-                                        upper=data["upper"][rows])
-            logp = pm.logp(dist, data["response"][rows])
+                logp = _censored_logp(dist, response, logp, data["lower"][rows],
+                                      data["upper"][rows])
             total = total + (data["weight"][rows] * logp).sum()
         pm.Potential("loglik", total)
 
-    def _effect_deterministic(self, rv, inputs: ModelInputs) -> None:
+    def _effect_deterministic(self, rv, inputs: ModelInputs, outcome_sd: Any) -> None:
         """Dose effect against dose 0 at each tested dose and visit, in outcome units."""
         shape_params = self._shape_params(rv, inputs, None, 2)
         dose = np.asarray(inputs.doses)[:, None]
         elapsed = np.asarray(inputs.time_scale.visits)
         f = self.dose_shape.evaluate(dose, shape_params, inputs.dose_scale, pt)
         g = self.time_shape.evaluate(elapsed, shape_params, inputs.time_scale, pt)
-        unit = (inputs.scales.sd * inputs.scales.sign)[:, None, None]
+        unit = (outcome_sd * inputs.scales.sign)[:, None, None]
         pm.Deterministic("effect", unit * f * g, dims=("outcome", "dose", "time"))
 
     # ------------------------------------------------------------------ sampling
@@ -425,7 +431,7 @@ class DoseResponseModel:
         chains: int = 4,
         random_seed: int = 1,
         target_accept: float | None = None,
-        sampler: str = "pymc",
+        sampler: str = "auto",
         cores: int | None = None,
         progressbar: bool | None = None,
         prior_draws: int = 500,
@@ -446,13 +452,18 @@ class DoseResponseModel:
             above PyMC's 0.8 because hierarchical models of a dozen patients have tight
             curvature (family and patient SDs); raise it further when there are
             divergences.
-        sampler : {"pymc", "nutpie", "numpyro", "blackjax", "auto"}
-            NUTS implementation (:mod:`bayesdose.backends`): PyMC's own, or nutpie,
-            NumPyro or BlackJAX (``pip install "bayesdose[fast]"`` installs nutpie and
-            NumPyro); ``"auto"`` takes nutpie when installed, else PyMC (NumPyro and
-            BlackJAX diverge on the multi-outcome model, see benchmarks/README.md). Every
-            backend returns the same groups and variables, and the fit
-            records the backend that ran (``fit.settings["sampler"]``).
+        sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+            NUTS implementation (:mod:`bayesdose.backends`). The default ``"auto"`` takes
+            nutpie (installed with bayesdose; about ten times the effective draws per
+            second of PyMC's NUTS on these models, see benchmarks/README.md), else PyMC's
+            own NUTS. NumPyro and BlackJAX (``pip install "bayesdose[fast]"``) are
+            offered but diverge on the multi-outcome model. Every backend returns the
+            same groups and variables, and the fit records the backend that ran
+            (``fit.settings["sampler"]``).
+
+            The model is built and compiled once per design and kept by this model
+            object (:mod:`bayesdose.compiled`): fitting it again on data of the same
+            design (:meth:`DoseResponseFit.refit`) skips building and compiling.
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).
         progressbar : bool, optional
@@ -524,23 +535,14 @@ class DoseResponseModel:
         >>> idata.log_likelihood["change"].dims  # doctest: +SKIP
         ('chain', 'draw', 'obs_change')
         """
-        backend = resolve_sampler(settings["sampler"])
-        model = self.build_inputs(inputs)
-        seeds = np.random.SeedSequence(settings["random_seed"]).generate_state(3)
+        from bayesdose.compiled import compiled_model
+
+        settings = {**settings, "sampler": resolve_sampler(settings["sampler"])}
         progressbar = sys.stderr.isatty() if progressbar is None else progressbar
         cores = cores or min(settings["chains"], os.cpu_count() or 1)
-        with model:
-            idata = sample_posterior(
-                model, backend, draws=settings["draws"], tune=settings["tune"],
-                chains=settings["chains"], cores=cores, random_seed=int(seeds[0]),
-                target_accept=settings["target_accept"], progressbar=progressbar)
-            if predictive:
-                pm.sample_posterior_predictive(idata, extend_inferencedata=True,
-                                               random_seed=int(seeds[1]), progressbar=False)
-            if prior_draws:
-                idata.extend(pm.sample_prior_predictive(draws=prior_draws,
-                                                        random_seed=int(seeds[2])))
-        return idata
+        compiled = compiled_model(self, inputs)
+        return compiled.sample(inputs, settings, cores=cores, progressbar=progressbar,
+                               prior_draws=prior_draws, predictive=predictive)
 
     def plot_prior(self, data: TrialData, draws: int = 500, random_seed: int = 1):
         """Figure of the dose-response and time course the priors imply (see
@@ -603,9 +605,70 @@ def _swappable_data(inputs: ModelInputs) -> dict[str, Any]:
     """``pm.Data`` containers for the per-observation data of a swappable model."""
     values = {"response": inputs.response, "baseline_std": inputs.baseline_std,
               "weight": np.ones_like(inputs.response), "lower": inputs.lower,
-              "upper": inputs.upper}
+              "upper": inputs.upper, "outcome_sd": inputs.scales.sd}
     return {name: pm.Data(name, np.asarray(value, dtype=float))
             for name, value in values.items()}
+
+
+def _censored_logp(dist: Any, response: Any, logp: Any, lower: Any, upper: Any) -> Any:
+    """Log likelihood of responses censored at ``lower`` and ``upper`` (data that may be
+    infinite): log P(Y <= lower) at or below the lower bound, log P(Y >= upper) at or
+    above the upper one, the density between. Written out rather than with
+    ``pm.Censored`` so that its graph holds no random generator (nutpie compiles it) and
+    infinite bounds leave finite values (and gradients) in the branches not taken."""
+    low = pt.switch(pt.isinf(lower), 0.0, lower)
+    high = pt.switch(pt.isinf(upper), 0.0, upper)
+    below = pm.logcdf(dist, low)
+    above = pm.logccdf(dist, high)
+    return pt.switch(pt.le(response, lower), below,
+                     pt.switch(pt.ge(response, upper), above, logp))
+
+
+def observed_values(inputs: ModelInputs) -> dict[str, np.ndarray]:
+    """The values of the data containers of a model built by
+    :meth:`DoseResponseModel.build_inputs`: ``baseline_std`` (per observation),
+    ``outcome_sd`` (per outcome) and each observed variable's values (``change``,
+    ``change_t``, ``log_change``, ``grade_<outcome>`` as 0-based grade positions).
+
+    Everything else a model is built from (doses, visits, patients, which observation
+    belongs to whom, bounds, signs) is its design: data with the same design fill the
+    same compiled model (:mod:`bayesdose.compiled`).
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> from bayesdose.inputs import prepare_inputs
+    >>> inputs = prepare_inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+    >>> sorted(observed_values(inputs))
+    ['baseline_std', 'change', 'outcome_sd']
+    """
+    values = {"baseline_std": np.asarray(inputs.baseline_std, dtype=float),
+              "outcome_sd": np.asarray(inputs.scales.sd, dtype=float)}
+    for kind in sorted(inputs.kinds):
+        rows = inputs.observations(kind)
+        if kind != "ordinal":
+            values[LIKELIHOODS[kind].variable] = np.asarray(inputs.response[rows], dtype=float)
+            continue
+        for i, outcome in enumerate(inputs.outcomes):
+            if inputs.likelihoods[outcome].name == "ordinal":
+                own = rows[inputs.outcome_idx[rows] == i]
+                grades = inputs.categories[outcome]
+                values[f"grade_{outcome}"] = (inputs.response[own] - grades[0]).astype("int64")
+    return values
+
+
+#: Prefix of the ``pm.Data`` container an observed variable observes.
+OBSERVED_PREFIX = "observed_"
+
+
+def _observed_data(inputs: ModelInputs) -> dict[str, Any]:
+    """``pm.Data`` containers of :func:`observed_values`, by their value names; an
+    observed variable's container is named ``observed_<variable>``."""
+    containers = {}
+    for name, value in observed_values(inputs).items():
+        label = name if name in ("baseline_std", "outcome_sd") else OBSERVED_PREFIX + name
+        containers[name] = pm.Data(label, value)
+    return containers
 
 
 def _course_mask(inputs: ModelInputs) -> np.ndarray:
@@ -620,7 +683,7 @@ def _course_mask(inputs: ModelInputs) -> np.ndarray:
 
 
 def _observe_ordinal(priors: dict[str, Prior], inputs: ModelInputs, mean_std,
-                     rows: np.ndarray) -> None:
+                     rows: np.ndarray, data: dict[str, Any]) -> None:
     """Ordered logistic grades, one variable per ordinal outcome (own cutpoints)."""
     prior = priors["cutpoints"]
     if prior.distribution != "Normal" or any(isinstance(v, Prior)
@@ -632,14 +695,13 @@ def _observe_ordinal(priors: dict[str, Prior], inputs: ModelInputs, mean_std,
         if inputs.likelihoods[outcome].name != "ordinal":
             continue
         own = rows[inputs.outcome_idx[rows] == i]
-        grades = inputs.categories[outcome]
-        n_cut = grades.size - 1
+        n_cut = inputs.categories[outcome].size - 1
         cutpoints = pm.Normal(
             f"cutpoints_{outcome}", mu=mu + np.linspace(-1.5, 1.5, n_cut), sigma=sigma,
             shape=n_cut, transform=pm.distributions.transforms.ordered)
         eta = inputs.scales.sign[i] * mean_std[own]
         pm.OrderedLogistic(f"grade_{outcome}", eta=eta, cutpoints=cutpoints,
-                           observed=(inputs.response[own] - grades[0]).astype(int),
+                           observed=data[f"grade_{outcome}"],
                            dims=f"obs_grade_{outcome}")
 
 

@@ -4,9 +4,12 @@ Usage: python benchmarks/run.py [--quick] [--write]
 
 Cases: the embedded MSC trial with one outcome (koos_pain, the default model: Emax x
 exponential onset, 4 chains x (1000 tune + 1000 draws)) and with all twelve outcomes (the
-settings of models/msc_all_outcomes.toml), each with every installed sampler backend, and
-for one outcome also a hand-written plain PyMC model of the same likelihood sampled with
-``pm.sample()``'s defaults (4 chains, 1000 tune + 1000 draws, target_accept 0.8).
+settings of models/msc_all_outcomes.toml), each with bayesdose's default sampler
+(``"auto"``, marked "(default)") and every other installed backend, and for one outcome
+also the same model written by hand (a) in PyMC, sampled with ``pm.sample()``'s defaults
+(4 chains, 1000 tune + 1000 draws, target_accept 0.8), and (b) in NumPyro, sampled with
+NumPyro's NUTS defaults (target_accept 0.8, chains in parallel, one JAX CPU device per
+chain).
 
 Each case runs in its own Python process, so memory is per case:
 
@@ -15,9 +18,13 @@ Each case runs in its own Python process, so memory is per case:
   building, compilation (PyTensor's on-disk compile cache as earlier runs left it),
   sampling, the pointwise log likelihood and, for bayesdose, the posterior predictive and
   500 prior draws;
-* warm refit: the same again with the same model object and data in the same process;
+* warm refit: the same again with the same model object and data in the same process,
+  with the next seed (bayesdose keeps the compiled model: see bayesdose/compiled.py);
+  for the NumPyro model, the second ``mcmc.run`` (JAX's compiled sampler cached);
 * sampling: the sampler's own sampling time of the cold fit (``posterior.attrs``;
-  with NumPyro and BlackJAX it includes JAX's compilation of the sampler);
+  with NumPyro and BlackJAX through PyMC it includes JAX's compilation of the sampler;
+  for the hand-written NumPyro model, the warm ``mcmc.run``, whose draws are the ones
+  measured);
 * minimum bulk ESS over the shape parameters (delta, log_ed50, log_t_half; every outcome),
   and that ESS per second of sampling;
 * peak memory: the maximum resident set size of the case's process, and of its largest
@@ -51,6 +58,7 @@ ALL_OUTCOMES = ROOT / "models" / "msc_all_outcomes.toml"
 README = Path(__file__).resolve().parent / "README.md"
 START, END = "<!-- run.py:start -->", "<!-- run.py:end -->"
 PLAIN = "plain PyMC"
+NUMPYRO = "plain NumPyro"
 QUICK = {"draws": 100, "tune": 100, "chains": 2}
 FULL = {"draws": 1000, "tune": 1000, "chains": 4}
 SHAPE_PARAMETERS = ["delta", "log_ed50", "log_t_half"]
@@ -109,6 +117,65 @@ def plain_model(inputs: Any) -> Any:
     return model
 
 
+def numpyro_model(inputs: Any) -> Any:
+    """The same one-outcome model as :func:`plain_model`, written directly in NumPyro."""
+    import jax.numpy as jnp
+    import numpy as np
+    import numpyro
+    import numpyro.distributions as dist
+
+    sd = float(inputs.scales.sd[0] * inputs.scales.sign[0])
+    midpoint = float(inputs.dose_scale.midpoint)
+    top = float(inputs.dose_scale.reference)
+    t_ref = float(inputs.time_scale.reference)
+    dose, elapsed = jnp.asarray(inputs.dose, dtype=float), jnp.asarray(inputs.elapsed,
+                                                                       dtype=float)
+    time_idx, patient_idx = jnp.asarray(inputs.time_idx), jnp.asarray(inputs.patient_idx)
+    baseline, response = jnp.asarray(inputs.baseline_std), jnp.asarray(inputs.response)
+    n_time, n_patient = len(inputs.visits), len(inputs.patients)
+
+    def model() -> None:
+        delta = numpyro.sample("delta", dist.Normal(0.0, 1.0))
+        log_ed50 = numpyro.sample("log_ed50", dist.StudentT(5.0, 0.0, 1.73))
+        log_t_half = numpyro.sample("log_t_half", dist.Normal(np.log(0.2), 1.0))
+        course = numpyro.sample("course", dist.Normal(0.0, 1.0).expand([n_time]))
+        beta = numpyro.sample("beta_baseline", dist.Normal(0.0, 1.0))
+        sigma = numpyro.sample("sigma", dist.HalfNormal(1.0))
+        patient_sigma = numpyro.sample("patient_effect_sigma", dist.HalfNormal(0.5))
+        offset = numpyro.sample("patient_effect_offset",
+                                dist.Normal(0.0, 1.0).expand([n_patient]))
+        ed50 = midpoint * jnp.exp(log_ed50)
+        t_half = t_ref * jnp.exp(log_t_half)
+        f = delta * dose / (ed50 + dose) * (ed50 + top) / top
+        g = 1.0 - jnp.exp(-np.log(2.0) * elapsed / t_half)
+        mean = (f * g + course[time_idx] + beta * baseline
+                + patient_sigma * offset[patient_idx])
+        numpyro.sample("change", dist.Normal(sd * mean, sd * sigma), obs=response)
+
+    return model
+
+
+def numpyro_sampler(model: Any, settings: dict[str, Any]) -> Any:
+    """NumPyro's NUTS with its defaults (target_accept 0.8), chains in parallel on the
+    host's devices."""
+    from numpyro.infer import MCMC, NUTS
+
+    return MCMC(NUTS(model), num_warmup=settings["tune"], num_samples=settings["draws"],
+                num_chains=settings["chains"], chain_method="parallel", progress_bar=False)
+
+
+def run_numpyro(mcmc: Any, seed: int) -> tuple[Any, float]:
+    """Run ``mcmc`` (compiled by JAX on its first run, cached for the next); the draws
+    and the seconds of the run."""
+    import arviz as az
+    import jax
+
+    start = time.perf_counter()
+    mcmc.run(jax.random.PRNGKey(seed))
+    jax.block_until_ready(mcmc.get_samples())
+    return az.from_numpyro(mcmc), time.perf_counter() - start
+
+
 def run_case(outcomes: str, sampler: str, quick: bool) -> dict[str, Any]:
     """Fit one case twice in this process and measure it (see the module docstring)."""
     import arviz as az
@@ -128,24 +195,28 @@ def run_case(outcomes: str, sampler: str, quick: bool) -> dict[str, Any]:
         settings.update(QUICK)
 
     plain = None
+    if sampler == NUMPYRO:
+        return run_numpyro_case(model.inputs(data), settings, outcomes)
 
-    def once() -> tuple[float, Any, str]:
+    def once(seed: int) -> tuple[float, Any, str]:
         nonlocal plain
         start = time.perf_counter()
         if sampler == PLAIN:
             plain = plain or plain_model(model.inputs(data))
             with plain:
                 idata = pm.sample(draws=settings["draws"], tune=settings["tune"],
-                                  chains=settings["chains"],
-                                  random_seed=settings["random_seed"], progressbar=False)
+                                  chains=settings["chains"], random_seed=seed,
+                                  progressbar=False)
             az.summary(idata, var_names=["effect"])
             return time.perf_counter() - start, idata, PLAIN
-        fit = model.fit(data, sampler=sampler, progressbar=False, **settings)
+        fit = model.fit(data, sampler=sampler, progressbar=False,
+                        **{**settings, "random_seed": seed})
         fit.effect()
-        return time.perf_counter() - start, fit.idata, fit.settings["sampler"]
+        ran = fit.settings["sampler"] + (" (default)" if sampler == "auto" else "")
+        return time.perf_counter() - start, fit.idata, ran
 
-    cold, idata, ran = once()
-    warm, _, _ = once()
+    cold, idata, ran = once(settings["random_seed"])
+    warm, _, _ = once(settings["random_seed"] + 1)
     ess = az.ess(idata, var_names=SHAPE_PARAMETERS, method="bulk")
     min_ess = float(min(ess[name].min() for name in SHAPE_PARAMETERS))
     sampling = float(idata.posterior.attrs.get("sampling_time", float("nan")))
@@ -161,15 +232,67 @@ def run_case(outcomes: str, sampler: str, quick: bool) -> dict[str, Any]:
     }
 
 
+def run_numpyro_case(inputs: Any, settings: dict[str, Any], outcomes: str) -> dict[str, Any]:
+    """The hand-written NumPyro model: cold (JAX compiles the sampler) and warm runs."""
+    import arviz as az
+    import numpyro
+
+    numpyro.set_host_device_count(settings["chains"])
+    start = time.perf_counter()
+    mcmc = numpyro_sampler(numpyro_model(inputs), settings)
+    idata, _ = run_numpyro(mcmc, settings["random_seed"])
+    cold = time.perf_counter() - start
+    idata, sampling = run_numpyro(mcmc, settings["random_seed"] + 1)
+    ess = az.ess(idata, var_names=SHAPE_PARAMETERS, method="bulk")
+    min_ess = float(min(ess[name].min() for name in SHAPE_PARAMETERS))
+    return {
+        "outcomes": outcomes, "sampler": NUMPYRO,
+        "settings": f"{settings['chains']} x ({settings['tune']} + {settings['draws']})",
+        "cold_s": cold, "warm_s": sampling, "sampling_s": sampling, "min_ess": min_ess,
+        "ess_per_s": min_ess / sampling,
+        "divergences": int(idata.sample_stats["diverging"].sum()),
+        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def ratios(rows: list[dict[str, Any]]) -> str:
+    """The goals' ratios, from the one-outcome rows of this run."""
+    one = {row["sampler"]: row for row in rows
+           if row.get("outcomes") == "koos_pain" and "ess_per_s" in row}
+    default = next((row for name, row in one.items() if name.endswith("(default)")), None)
+    lines = []
+    if default is None:
+        return ""
+    if PLAIN in one:
+        lines.append(f"- ESS per second, bayesdose's default ({default['sampler']}) against "
+                     f"the hand-written PyMC model at pm.sample defaults: "
+                     f"{default['ess_per_s']:.1f} / {one[PLAIN]['ess_per_s']:.1f} = "
+                     f"{default['ess_per_s'] / one[PLAIN]['ess_per_s']:.1f}x (goal >= 3x)")
+    lines.append(f"- warm refit against cold fit, bayesdose's default: {default['cold_s']:.1f} s "
+                 f"/ {default['warm_s']:.1f} s = {default['cold_s'] / default['warm_s']:.1f}x "
+                 "(goal >= 10x)")
+    if NUMPYRO in one:
+        ours = default["sampling_s"] / default["min_ess"]
+        theirs = one[NUMPYRO]["sampling_s"] / one[NUMPYRO]["min_ess"]
+        lines.append(f"- sampling seconds per effective draw, bayesdose's default against the "
+                     f"hand-written NumPyro model: {1000 * ours:.2f} ms / {1000 * theirs:.2f} ms "
+                     f"= {ours / theirs:.2f}x (goal <= 1.5x)")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------------- all cases
 def cases(quick: bool) -> list[tuple[str, str]]:
     """(outcomes, sampler) of every case to run."""
-    from bayesdose.backends import installed_backends
+    from bayesdose.backends import installed_backends, missing_packages, resolve_sampler
 
-    backends = installed_backends()
-    out = [("koos_pain", backend) for backend in backends] + [("koos_pain", PLAIN)]
+    backends = [backend for backend in installed_backends() if backend != resolve_sampler("auto")]
+    out = [("koos_pain", "auto"), *[("koos_pain", backend) for backend in backends],
+           ("koos_pain", PLAIN)]
+    if not missing_packages("numpyro"):
+        out.append(("koos_pain", NUMPYRO))
     if not quick:
-        out += [("all", backend) for backend in backends]
+        out += [("all", "auto"), *[("all", backend) for backend in backends]]
     return out
 
 
@@ -243,6 +366,8 @@ def main() -> None:
             for outcomes, sampler in cases(args.quick)]
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     table = markdown(rows, command)
+    goals = ratios(rows)
+    table += ("\nThe goals' ratios, from this run:\n\n" + goals) if goals else ""
     print(table)
     if args.write:
         write_readme(table, args.readme)

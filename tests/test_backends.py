@@ -79,7 +79,7 @@ def test_unknown_sampler_is_a_spec_error(msc):
 
 
 @pytest.mark.parametrize(("backend", "hint"), [
-    ("nutpie", 'pip install "bayesdose[fast]"'),
+    ("nutpie", 'pip install "nutpie[pymc]"'),
     ("numpyro", 'pip install "bayesdose[fast]"'),
     ("blackjax", 'pip install "blackjax<1.6"'),
 ])

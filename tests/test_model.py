@@ -35,7 +35,7 @@ def covers(fit, sim, prob: float = 0.9) -> tuple[bool, float, float, float]:
 def recovery():
     sim = simulate(seed=12)  # one trial; calibration over seeds is the slow test's job
     fit = bd.DoseResponseModel("emax", "exponential").fit(
-        sim.data, draws=500, tune=500, chains=4, random_seed=3, progressbar=False,
+        sim.data, draws=500, tune=1000, chains=4, random_seed=3, progressbar=False,
         prior_draws=100)
     return sim, fit
 

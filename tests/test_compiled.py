@@ -1,0 +1,175 @@
+"""Compile once, refit many: warm refits give the numbers of cold fits."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+import bayesdose as bd
+from bayesdose.backends import installed_backends
+from bayesdose.compiled import CompiledModel, compiled_model, design_key
+from bayesdose.crossval import exact_elpd
+
+SMALL = {"draws": 100, "tune": 150, "chains": 2, "random_seed": 11, "progressbar": False,
+         "prior_draws": 50}
+GROUPS = ("posterior", "sample_stats", "log_likelihood", "observed_data",
+          "posterior_predictive", "prior", "prior_predictive")
+
+
+@pytest.fixture(scope="module")
+def koos(msc):
+    return msc.select(["koos_pain"])
+
+
+def shifted(data: bd.TrialData, outcome: str, by: float) -> bd.TrialData:
+    """The same design with every post-baseline value of ``outcome`` moved by ``by``."""
+    table = data.table.copy()
+    rows = (table["outcome"] == outcome) & (table["time"] > data.baseline_time)
+    table.loc[rows, "value"] = table.loc[rows, "value"] + by
+    return replace(data, table=table)
+
+
+def without_patient(data: bd.TrialData, patient: str) -> bd.TrialData:
+    table = data.table[data.table["patient"] != patient].reset_index(drop=True)
+    return replace(data, table=table)
+
+
+#: Sampler statistics that time the run (they differ between any two runs).
+TIMINGS = ("process_time_diff", "perf_counter_start", "perf_counter_diff")
+
+
+def assert_same_fit(a: bd.DoseResponseFit, b: bd.DoseResponseFit) -> None:
+    for group in GROUPS:
+        left, right = (fit.idata[group].drop_attrs().drop_vars(TIMINGS, errors="ignore")
+                       for fit in (a, b))
+        xr.testing.assert_identical(left, right)
+
+
+@pytest.mark.parametrize("sampler", [s for s in ("nutpie", "pymc") if s in installed_backends()])
+def test_warm_refit_equals_cold_fit(koos, sampler):
+    model = bd.DoseResponseModel()
+    cold = model.fit(koos, sampler=sampler, **SMALL)
+    compiled = compiled_model(model, model.inputs(koos))
+    warm = cold.refit()
+    assert compiled_model(model, model.inputs(koos)) is compiled  # nothing rebuilt
+    assert_same_fit(cold, warm)
+    # a fresh model object (nothing compiled yet) gives the same numbers again
+    assert_same_fit(cold, bd.DoseResponseModel().fit(koos, sampler=sampler, **SMALL))
+    other = cold.refit(random_seed=12)
+    assert not np.array_equal(other.idata.posterior["delta"], cold.idata.posterior["delta"])
+
+
+def test_refit_on_new_values_of_the_same_design_reuses_the_compiled_model(koos):
+    model = bd.DoseResponseModel()
+    first = model.fit(koos, **SMALL)
+    compiled = compiled_model(model, model.inputs(koos))
+    moved = shifted(koos, "koos_pain", 6.0)  # stays within the 0-100 scale
+    assert design_key(model, model.inputs(moved)) == compiled.key
+    warm = first.refit(moved)
+    assert compiled_model(model, model.inputs(moved)) is compiled
+    assert_same_fit(warm, bd.DoseResponseModel().fit(moved, **SMALL))
+    # the swapped data are the ones fitted and stored
+    np.testing.assert_allclose(warm.idata.observed_data["change"],
+                               first.idata.observed_data["change"] + 6.0)
+    assert warm.idata.posterior["course"].mean() > first.idata.posterior["course"].mean()
+
+
+def test_another_design_gets_its_own_compiled_model(koos):
+    model = bd.DoseResponseModel()
+    inputs = model.inputs(koos)
+    other = model.inputs(without_patient(koos, "P01"))
+    assert design_key(model, other) != design_key(model, inputs)
+    assert design_key(bd.DoseResponseModel(dose_shape="linear"), inputs) != \
+        design_key(model, inputs)
+    assert design_key(model, inputs, weighted=True) != design_key(model, inputs)
+    compiled = CompiledModel(model, inputs)
+    with pytest.raises(bd.SpecError, match="another design"):
+        compiled.check(model, other)
+
+
+@pytest.fixture(scope="module")
+def mixed(msc):
+    """Normal (censored at the scale bounds), ordinal and lognormal outcomes, and a
+    posterior made of prior draws (no sampling needed to check the read-outs)."""
+    model = bd.DoseResponseModel()
+    inputs = model.inputs(msc.select(["koos_pain", "mri_synovitis", "sf_il6"]))
+    compiled = CompiledModel(model, inputs)
+    compiled.set_data(compiled.data_values(inputs))
+    with compiled.pymc_model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        draws = pm.sample_prior_predictive(draws=60, random_seed=3)
+    posterior = draws.prior.isel(chain=0).drop_vars("chain")
+    posterior = posterior.expand_dims(chain=[0, 1]).isel(draw=slice(0, 30))
+    # prior draws of cutpoints ignore their ordering constraint; a posterior keeps it
+    cutpoints = posterior["cutpoints_mri_synovitis"]
+    posterior["cutpoints_mri_synovitis"] = cutpoints.copy(data=np.sort(cutpoints.values))
+    return compiled, posterior
+
+
+def test_log_likelihood_matches_pymc(mixed):
+    compiled, posterior = mixed
+    ours = compiled.log_likelihood(posterior)
+    idata = bd.compiled.az.InferenceData(posterior=posterior)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = pm.compute_log_likelihood(idata, model=compiled.pymc_model,
+                                              extend_inferencedata=False, progressbar=False)
+    assert set(ours.data_vars) == set(reference.data_vars) == {"change", "log_change",
+                                                                "grade_mri_synovitis"}
+    for name in reference.data_vars:
+        assert ours[name].dims == reference[name].dims
+        np.testing.assert_allclose(ours[name].values, reference[name].values, rtol=1e-10,
+                                   atol=1e-10)
+
+
+def test_posterior_predictive_is_seeded_and_follows_the_model(mixed):
+    compiled, posterior = mixed
+    a = compiled.posterior_predictive(posterior, seed=5)
+    b = compiled.posterior_predictive(posterior, seed=5)
+    c = compiled.posterior_predictive(posterior, seed=6)
+    xr.testing.assert_identical(a, b)
+    assert not np.array_equal(a["change"], c["change"])
+    # ordinal replicates are grade positions, censored replicates stay within the bounds
+    grades = a["grade_mri_synovitis"].values
+    assert grades.min() >= 0 and grades.max() <= 3
+    inputs = compiled.pymc_model
+    lower = np.asarray(inputs["change"].owner.op.dist_params(inputs["change"].owner)[1].data)
+    assert (a["change"].values >= lower - 1e-9).all()
+    # many replicates at one draw: their mean is the draw's predictive mean (PyMC's own
+    # draws as the reference)
+    one = posterior.isel(chain=[0], draw=[0])
+    many = one.isel(draw=np.zeros(4000, dtype=int)).assign_coords(draw=np.arange(4000))
+    ours = compiled.posterior_predictive(many, seed=1)["log_change"].mean(("chain", "draw"))
+    with compiled.pymc_model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = pm.sample_posterior_predictive(
+            bd.compiled.az.InferenceData(posterior=many), random_seed=2, progressbar=False
+        ).posterior_predictive["log_change"].mean(("chain", "draw"))
+    sd = float(np.exp(posterior["sigma"].isel(chain=0, draw=0)).max()) + 1.0
+    assert float(np.abs(ours - theirs).max()) < 5 * sd / np.sqrt(4000)
+
+
+def test_weighted_leave_out_matches_rebuilt_model(koos):
+    """Exact LOO with the observation at weight 0 in one compiled model agrees with a
+    model rebuilt without it (Monte Carlo error only)."""
+    model = bd.DoseResponseModel()
+    settings = {"draws": 400, "tune": 400, "chains": 2, "random_seed": 4,
+                "progressbar": False, "prior_draws": 0}
+    fit = model.fit(koos, **settings)
+    row = np.array([5])
+    weighted = exact_elpd(fit, row)
+    assert compiled_model(model, fit.inputs, weighted=True).weighted
+    rebuilt = fit.model.sample_inputs(fit.inputs.without(row), {
+        **{k: fit.settings[k] for k in ("draws", "tune", "chains", "random_seed",
+                                        "target_accept", "sampler")}},
+        prior_draws=0, predictive=False)
+    full = compiled_model(model, fit.inputs)
+    full.set_data(full.data_values(fit.inputs))
+    joint = full.log_likelihood(rebuilt.posterior)["change"].values.reshape(-1, 47)[:, 5]
+    reference = float(np.log(np.mean(np.exp(joint))))
+    assert abs(weighted - reference) < 0.15
