@@ -32,6 +32,25 @@ from bayesdose.timecourses import register_time_shape
 
 __version__ = "0.1.0"
 
+#: Modules loaded on first use (``bd.plots``, ``bd.report``): they import matplotlib.
+_LAZY_MODULES = ("plots", "report")
+
+
+def __getattr__(name: str):
+    """``bd.plots`` and ``bd.report``, imported when first used.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> callable(bd.plots.plot_dose_response)
+    True
+    """
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"bayesdose.{name}")
+    raise AttributeError(f"module 'bayesdose' has no attribute {name!r}")
+
 __all__ = [
     "BayesdoseError",
     "Comparison",
