@@ -449,7 +449,10 @@ def plot_operating_characteristics(table: pd.DataFrame):
     designs = list(dict.fromkeys(table["design"]))
     width = 0.8 / max(len(designs), 1)
     decision = table[table["metric"].isin(["prob_go", "prob_correct", "prob_pick"])]
-    labels = list(dict.fromkeys(_label(r) for r in decision.itertuples()))
+    rows = sorted(decision.itertuples(), key=_label_order)
+    labels = list(dict.fromkeys(_label(r) for r in rows))
+    doses = sorted(table.loc[table["metric"] == "coverage", "dose"].dropna().unique())
+    positions = {dose: k for k, dose in enumerate(doses)}
     for i, name in enumerate(designs):
         part = decision[decision["design"] == name]
         values = {_label(r): (r.estimate, r.mcse) for r in part.itertuples()}
@@ -458,19 +461,28 @@ def plot_operating_characteristics(table: pd.DataFrame):
         err = [2 * values.get(lab, (np.nan, 0))[1] for lab in labels]
         left.bar(x, est, width, yerr=err, label=name, capsize=2)
         cover = table[(table["design"] == name) & (table["metric"] == "coverage")]
-        right.errorbar(cover["dose"].astype(str), cover["estimate"], yerr=2 * cover["mcse"],
-                       fmt="o-", capsize=3, label=name)
+        cover = cover.sort_values("dose")
+        right.errorbar(cover["dose"].map(positions), cover["estimate"],
+                       yerr=2 * cover["mcse"], fmt="o-", capsize=3, label=name)
     left.set_xticks(np.arange(len(labels)) + width * (len(designs) - 1) / 2, labels,
                     rotation=30, ha="right")
     left.set_ylim(0, 1)
     left.set_ylabel("probability")
     left.set_title("Decisions")
     left.legend(title="design")
+    right.set_xticks(range(len(doses)), [f"{dose:g}" for dose in doses])
     right.set_ylim(0, 1.05)
     right.set_xlabel("dose")
     right.set_ylabel("coverage of the contrast interval")
     right.set_title("Interval coverage")
     return fig
+
+
+def _label_order(row: Any) -> tuple[int, float]:
+    """go, correct, then pick each dose by increasing dose, then pick none."""
+    if row.metric == "prob_pick":
+        return (3, 0.0) if np.isnan(row.dose) else (2, float(row.dose))
+    return ({"prob_go": 0, "prob_correct": 1}[row.metric], 0.0)
 
 
 def _label(row: Any) -> str:
