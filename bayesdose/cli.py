@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+#: The files ``bayesdose compare`` writes besides each candidate's folder.
+COMPARE_NAMES = ("comparison.csv", "averaged_contrasts.csv", "signal.csv", "diagnostics.csv",
+                 "candidates.png", "summary.txt")
 
 DEMO_SPEC: dict[str, Any] = {
     "name": "demo",
@@ -102,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--scheduler", help="address of a running Dask scheduler to use")
     sim.add_argument("--seed", type=int, default=1, help="random seed")
     sim.add_argument("--out", type=Path, required=True, help="output folder")
+    sim.add_argument("--force", action="store_true",
+                     help="write into a folder that holds other files than this design's "
+                          "simulation")
     sim.add_argument("--sampler", choices=["nutpie", "pymc"],
                      help="NUTS implementation (default: the fastest installed)")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -132,11 +138,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _run(spec, data_path: Path | None, out: Path | None, force: bool,
          overrides: dict[str, Any]) -> int:
     import bayesdose as bd
-    from bayesdose.outputs import prepare_folder, write_results
+    from bayesdose.io import staged_folder
+    from bayesdose.outputs import RESULT_NAMES, check_folder, write_results
 
     data = spec.load_data(data_path)
     spec.build_model().prior_table(data)  # every check that needs the data, before any output
-    folder = prepare_folder(out, force) if out is not None else None
+    folder = check_folder(out, force) if out is not None else None
     fit = bd.fit(spec, data=data, **overrides)
     if folder is None:
         import tempfile
@@ -144,17 +151,19 @@ def _run(spec, data_path: Path | None, out: Path | None, force: bool,
         with tempfile.TemporaryDirectory() as tmp:
             result = write_results(fit, Path(tmp), spec.estimands)
     else:
-        result = write_results(fit, folder, spec.estimands)
+        # all or nothing: the results replace an earlier run's only once all are written
+        with staged_folder(folder, replaces=RESULT_NAMES) as stage:
+            result = write_results(fit, stage, spec.estimands)
         print(f"Wrote {', '.join(result['files'])} to {folder}")
     print(result["summary"])
     return EXIT_OK if result["diagnostics"].ok else EXIT_DIAGNOSTICS
 
 
 def _report(path: Path, out: Path, force: bool) -> int:
-    import bayesdose as bd
+    from bayesdose.outputs import read_fit
     from bayesdose.report import write_report
 
-    fit = bd.load_fit(path)
+    fit = read_fit(path)
     result = write_report(fit, out, force=force, source=str(path))
     figures = len(result["figures"])
     print(f"Wrote report.html, report.md and {figures} figure{'s' * (figures != 1)} "
@@ -169,12 +178,16 @@ def _report(path: Path, out: Path, force: bool) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from bayesdose.compare_outputs import run_comparison
+    from bayesdose.io import staged_folder
+    from bayesdose.outputs import check_folder
     from bayesdose.spec import ModelSpec
 
     specs = [ModelSpec.from_toml(path) for path in args.models]
-    result = run_comparison(specs, args.data, args.out, args.force, _overrides(args),
-                            method=args.method)
-    print(f"Wrote {', '.join(result['files'])} to {result['folder']}")
+    check_folder(args.out, args.force)
+    with staged_folder(args.out, replaces=COMPARE_NAMES) as stage:
+        result = run_comparison(specs, args.data, stage, True, _overrides(args),
+                                method=args.method)
+    print(f"Wrote {', '.join(result['files'])} to {args.out}")
     print(result["summary"])
     return EXIT_OK if result["ok"] else EXIT_DIAGNOSTICS
 
@@ -185,6 +198,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from bayesdose.simulation_outputs import write_simulation
 
     design = Design.from_toml(args.design)
+    _check_simulation_folder(args.out, [arms.name for arms in design.arms], args.force)
     args.out.mkdir(parents=True, exist_ok=True)
     result = simulate(design, reps=args.reps, seed=args.seed, workers=args.workers,
                       out=args.out, scheduler=args.scheduler, progress=not args.no_progress,
@@ -195,9 +209,34 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_simulation_folder(out: Path, designs: list[str], force: bool) -> None:
+    """Refuse an output folder holding anything but this design file's simulation (its
+    result files and one folder per candidate design), unless ``force``: rerunning into
+    the same folder resumes, and nothing else in a folder is overwritten by accident."""
+    from bayesdose.errors import SpecError
+    from bayesdose.simulation_outputs import SIMULATION_FILES
+
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {str(out)!r} is a file, not a folder.")
+    if force or not out.is_dir():
+        return
+    own = {*SIMULATION_FILES, *designs}
+    others = sorted(p.name for p in out.iterdir() if p.name not in own)
+    if others:
+        shown = ", ".join(map(repr, others[:5])) + (" ..." if len(others) > 5 else "")
+        raise SpecError(
+            f"output folder {str(out)!r} holds files that are not this design file's "
+            f"simulation ({shown}); choose a new folder (rerunning into the same folder "
+            "resumes a simulation), or pass --force to write into it anyway."
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bayesdose`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command draws figures into files only
     from bayesdose.errors import BayesdoseError
 
     try:

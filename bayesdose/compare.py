@@ -64,6 +64,12 @@ RESPONSE_SCALES = {"normal": "change from baseline", "student_t": "change from b
                    "lognormal": "change in log value", "ordinal": "grade"}
 
 
+#: Model weights at or below this are treated as 0 in averages (stacking's optimiser
+#: leaves weights of about 1e-15 on models it drops; the mixture changes by less than
+#: this, and an average's definition names only the models it uses).
+NEGLIGIBLE_WEIGHT = 1e-6
+
+
 def model_name(model: DoseResponseModel) -> str:
     """The default name of a candidate model: ``"<dose_shape> x <time_shape>"``.
 
@@ -750,7 +756,7 @@ class Comparison:
         if len(set(shapes.values())) > 1:
             raise EstimandError(f"fn returned values of different shapes per draw {shapes}; "
                                 "every model must give the same estimand.")
-        used = [name for name in self.fits if w[name] > 0]
+        used = [name for name in self.fits if w[name] > NEGLIGIBLE_WEIGHT]
         values = np.concatenate([arrays[name] for name in used], axis=0)
         draw_weights = np.concatenate([np.full(arrays[name].shape[0],
                                                w[name] / arrays[name].shape[0])
@@ -971,7 +977,7 @@ class Comparison:
                  "prob_in_range": mix.prob((values >= low - tol) & (values <= high + tol)),
                  "prob_beyond_range": mix.prob(values > high + tol),
                  "prob_not_reached": mix.prob(np.isinf(values))}
-        used = [name for name in self.fits if mix.model_weights[name] > 0]
+        used = [name for name in self.fits if mix.model_weights[name] > NEGLIGIBLE_WEIGHT]
         definitions = {per_model[name].attrs["definition"] for name in used}
         definition = (definitions.pop() if len(definitions) == 1 else "differs by model: "
                       + "; ".join(f"{name}: {per_model[name].attrs['definition']}"
@@ -1010,7 +1016,32 @@ class Comparison:
 
     def plot(self, outcome: Any = None, time: float | None = None,
              hdi_prob: float = 0.9) -> Figure:
-        """The candidates' curves with the model-averaged one; see :func:`plot_candidates`."""
+        """The candidates' curves with the model-averaged one; see :func:`plot_candidates`.
+
+        Parameters
+        ----------
+        outcome : str or list of str, optional
+            Outcomes, one panel each (default: all).
+        time : float, optional
+            Visit (default: the last visit).
+        hdi_prob : float
+            Probability of the model average's band.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Per outcome, each candidate's posterior-mean effect against the lowest tested
+            dose (dashed at weight 0) and the model average with its band.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> comparison = bd.compare(["emax", "linear"], data)             # doctest: +SKIP
+        >>> fig = comparison.plot(outcome="koos_pain", time=12)           # doctest: +SKIP
+        >>> [ax.get_title() for ax in fig.axes]                           # doctest: +SKIP
+        ['KOOS pain']
+        """
         return plot_candidates(self, outcome=outcome, time=time, hdi_prob=hdi_prob)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,9 @@ def design_key(model: DoseResponseModel, inputs: ModelInputs, weighted: bool = F
     >>> model = bd.DoseResponseModel()
     >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
     >>> key = design_key(model, model.inputs(data))
-    >>> key == design_key(bd.DoseResponseModel(time_shape="linear"), model.inputs(data))
+    >>> key == design_key(bd.DoseResponseModel(), model.inputs(data))  # the same design
+    True
+    >>> key == design_key(bd.DoseResponseModel(time_shape="emax"), model.inputs(data))
     False
     """
     digest = hashlib.sha256()
@@ -184,7 +187,27 @@ class CompiledModel:
 
     # ------------------------------------------------------------------ data
     def check(self, model: DoseResponseModel, inputs: ModelInputs) -> None:
-        """Raise :class:`SpecError` unless ``inputs`` have this model's design."""
+        """Raise :class:`SpecError` unless ``inputs`` have this model's design.
+
+        Parameters
+        ----------
+        model : DoseResponseModel
+            The model (its configuration enters the design).
+        inputs : ModelInputs
+            The data arranged for the model.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> data = bd.datasets.load_msc_trial()
+        >>> compiled = CompiledModel(model, model.inputs(data.select(["koos_pain"])))
+        >>> compiled.check(model, model.inputs(data.select(["koos_pain"])))
+        >>> compiled.check(model, model.inputs(data.select(["womac_pain"])))
+        Traceback (most recent call last):
+        ...
+        bayesdose.errors.SpecError: these data have another design (doses, visits, ...
+        """
         if design_key(model, inputs, self.weighted) != self.key:
             raise SpecError("these data have another design (doses, visits, patients, "
                             "outcomes or observed cells) than the compiled model; fit the "
@@ -192,7 +215,33 @@ class CompiledModel:
 
     def data_values(self, inputs: ModelInputs,
                     weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """The values of this model's ``pm.Data`` containers for ``inputs``."""
+        """The values of this model's ``pm.Data`` containers for ``inputs``.
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model.
+        weight : numpy.ndarray, optional
+            Per-observation weights (weighted form only; default: all 1).
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            By container name: ``baseline_std``, ``outcome_sd`` and
+            ``observed_<variable>`` per observed variable (see
+            :func:`bayesdose.model.observed_values`); in the weighted form ``response``,
+            ``baseline_std``, ``weight``, ``lower``, ``upper`` and ``outcome_sd``.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> sorted(CompiledModel(model, inputs).data_values(inputs))
+        ['baseline_std', 'observed_change', 'outcome_sd']
+        >>> sorted(CompiledModel(model, inputs, weighted=True).data_values(inputs))
+        ['baseline_std', 'lower', 'outcome_sd', 'response', 'upper', 'weight']
+        """
         from bayesdose.model import OBSERVED_PREFIX, observed_values
 
         if self.weighted:
@@ -208,7 +257,25 @@ class CompiledModel:
                 for k, v in observed_values(inputs).items()}
 
     def set_data(self, values: dict[str, np.ndarray]) -> None:
-        """Put ``values`` into the PyMC model's data containers."""
+        """Put ``values`` into the PyMC model's data containers.
+
+        Parameters
+        ----------
+        values : dict of str to numpy.ndarray
+            Values by container name (see :meth:`data_values`).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> compiled = CompiledModel(model, inputs, weighted=True)
+        >>> weight = np.ones(len(inputs.response))
+        >>> weight[0] = 0.0  # leave the first observation out
+        >>> compiled.set_data(compiled.data_values(inputs, weight))
+        >>> float(compiled.pymc_model["weight"].get_value().sum()) == len(weight) - 1
+        True
+        """
         with self.pymc_model:
             pm.set_data(values)
 
@@ -240,9 +307,21 @@ class CompiledModel:
         Returns
         -------
         arviz.InferenceData
-            ``posterior``, ``sample_stats`` and ``observed_data``; ``log_likelihood``
-            unless weighted; ``posterior_predictive``, ``prior`` and ``prior_predictive``
-            when asked.
+            ``posterior`` and ``sample_stats``; unless weighted, also ``observed_data``
+            and ``log_likelihood``, and ``posterior_predictive``, ``prior`` and
+            ``prior_predictive`` when asked (the weighted form ignores ``predictive``
+            and ``prior_draws``).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> settings = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 1,
+        ...             "target_accept": 0.95, "sampler": "pymc"}
+        >>> idata = CompiledModel(model, inputs).sample(inputs, settings)  # doctest: +SKIP
+        >>> sorted(idata.groups())  # doctest: +SKIP
+        ['log_likelihood', 'observed_data', 'posterior', 'sample_stats']
         """
         values = self.data_values(inputs, weight)
         self.set_data(values)
@@ -286,6 +365,7 @@ class CompiledModel:
         used = self._nutpie.shared_data
         compiled = self._nutpie.with_data(**{k: v for k, v in values.items() if k in used})
         cores = common["cores"] or min(common["chains"], os.cpu_count() or 1)
+        start = time.perf_counter()
         idata = nutpie.sample(compiled, draws=common["draws"], tune=common["tune"],
                               chains=common["chains"], seed=common["random_seed"],
                               target_accept=common["target_accept"], cores=cores,
@@ -295,6 +375,8 @@ class CompiledModel:
                                      if name in keep]]
         posterior = posterior.drop_vars([name for name in posterior.coords
                                          if name not in posterior.dims])
+        posterior.attrs.update({"sampling_time": time.perf_counter() - start,
+                                "tuning_steps": common["tune"]})
         return az.InferenceData(posterior=posterior, sample_stats=idata.sample_stats)
 
     def _posterior_names(self) -> list[str]:
@@ -316,6 +398,16 @@ class CompiledModel:
         xarray.Dataset
             One variable per observed variable, dims ``(chain, draw, obs_<variable>)``,
             evaluated on the data now in the containers.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> compiled = CompiledModel(model, inputs)
+        >>> draws, _ = compiled.prior(20, seed=1)  # any draws of the free variables
+        >>> compiled.log_likelihood(draws)["change"].shape  # 47 observations
+        (1, 20, 47)
         """
         function, names, observed = self._function("log_likelihood")
         return self._dataset(observed, function(*_stacked(posterior, names)),
@@ -323,14 +415,63 @@ class CompiledModel:
 
     def posterior_predictive(self, posterior: xr.Dataset, seed: int) -> xr.Dataset:
         """A replicate of every observed variable at each posterior draw (seeded: the
-        same posterior and seed give the same replicates)."""
+        same posterior and seed give the same replicates).
+
+        Parameters
+        ----------
+        posterior : xarray.Dataset
+            Draws of the free variables (dims ``chain``, ``draw``, ...).
+        seed : int
+            Seed of the replicates.
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per observed variable, dims ``(chain, draw, obs_<variable>)``.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> compiled = CompiledModel(model, inputs)
+        >>> draws, _ = compiled.prior(20, seed=1)
+        >>> first = compiled.posterior_predictive(draws, seed=2)
+        >>> first["change"].dims
+        ('chain', 'draw', 'obs_change')
+        >>> bool((compiled.posterior_predictive(draws, seed=2) == first)["change"].all())
+        True
+        """
         function, names, observed = self._function("predictive")
         _reseed(function, seed)
         return self._dataset(observed, function(*_stacked(posterior, names)),
                              posterior.sizes["chain"], posterior.sizes["draw"])
 
     def prior(self, draws: int, seed: int) -> tuple[xr.Dataset, xr.Dataset]:
-        """``draws`` joint draws of the parameters and the data from the prior."""
+        """``draws`` joint draws of the parameters and the data from the prior.
+
+        Parameters
+        ----------
+        draws : int
+            Number of draws (one chain).
+        seed : int
+            Seed.
+
+        Returns
+        -------
+        (xarray.Dataset, xarray.Dataset)
+            The prior (free variables and deterministics) and the prior predictive
+            (observed variables).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> prior, predictive = CompiledModel(model, inputs).prior(20, seed=1)
+        >>> prior["effect"].dims, list(predictive.data_vars)
+        (('chain', 'draw', 'outcome', 'dose', 'time'), ['change'])
+        """
         function, _, outputs = self._function("prior")
         _reseed(function, seed)
         results = [function() for _ in range(draws)]

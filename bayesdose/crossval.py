@@ -95,19 +95,41 @@ def psis_loo(loglik: np.ndarray, posterior: xr.Dataset) -> tuple[np.ndarray, np.
 
 @dataclass
 class CrossValidation:
-    """Leave-one-out results of a fit.
+    """Leave-one-out results of a fit (from :func:`loo`).
 
     Attributes
     ----------
     unit : str
         ``"observation"`` or ``"patient"``.
     pointwise : pandas.DataFrame
-        One row per unit: unit, n_obs, pareto_k, elpd_psis, elpd_exact (NaN where not
-        refitted), elpd (the exact value where refitted, else PSIS), refitted.
+        One row per unit: unit (the patient, or ``"<outcome> of patient <id> at time
+        <t>"``), n_obs, pareto_k, elpd_psis, elpd_exact (NaN where not refitted),
+        refitted, elpd (the exact value where refitted, else PSIS).
     elpd : float
         Sum of the units' elpd.
     se : float
-        Its standard error, sqrt(n var(elpd_i)).
+        Its standard error, sqrt(n var(elpd_i)) over the n units.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+    >>> fit = bd.DoseResponseModel().fit(data)              # doctest: +SKIP
+    >>> cv = bd.loo(fit, unit="patient", refit=False)       # doctest: +SKIP
+
+    The result holds a table of the units; built by hand here:
+
+    >>> import numpy as np, pandas as pd
+    >>> pointwise = pd.DataFrame({
+    ...     "unit": ["P01", "P02", "P03"], "n_obs": [4, 4, 4],
+    ...     "pareto_k": [0.2, 0.9, 0.8], "elpd_psis": [-15.0, -19.0, -17.0],
+    ...     "elpd_exact": [np.nan, -21.0, np.nan], "refitted": [False, True, False],
+    ...     "elpd": [-15.0, -21.0, -17.0]})
+    >>> cv = CrossValidation(unit="patient", pointwise=pointwise, elpd=-53.0, se=4.32)
+    >>> cv
+    CrossValidation(unit='patient', elpd=-53.00, se=4.32, units=3, refitted=1, unreliable=1)
+    >>> cv.unreliable["unit"].tolist()
+    ['P03']
     """
 
     unit: str
@@ -117,7 +139,8 @@ class CrossValidation:
 
     @property
     def unreliable(self) -> pd.DataFrame:
-        """Units whose Pareto k is above 0.7 and that were not refitted."""
+        """Units whose Pareto k is above 0.7 and that were not refitted (their elpd is
+        the PSIS-LOO value, which cannot be trusted): the rows of :attr:`pointwise`."""
         table = self.pointwise
         return table[(table["pareto_k"] > K_THRESHOLD) & ~table["refitted"]]
 

@@ -10,8 +10,15 @@ dropped silently: missing post-baseline values are kept as missing and reported 
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,14 @@ from bayesdose.errors import DataError, describe_rows
 
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 CANONICAL = ("patient", "dose", "time", "outcome", "value")
+#: Cell texts that a CSV file uses for a missing value (as pandas reads them by default).
+MISSING_TOKENS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INFINITY = re.compile(r"[+-]?inf(?:inity)?", re.IGNORECASE)
+_TEXT_FIELDS = ("family", "unit", "label", "likelihood")
 
 
 @dataclass(frozen=True)
@@ -66,13 +81,26 @@ class OutcomeInfo:
     likelihood: str | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise DataError(f"an outcome's name must be a non-empty string (got {self.name!r}).")
         for key in ("mcid", "lower", "upper"):
             value = getattr(self, key)
-            if value is not None and (isinstance(value, bool)
+            if value is not None and (isinstance(value, (bool, np.bool_))
                                       or not isinstance(value, (int, float, np.number))):
                 raise DataError(f"outcome {self.name!r}: {key} must be a number "
-                                f"(got {value!r}).")
-        if self.direction not in DIRECTIONS:
+                                f"(got {_short(value)}).")
+        for key in ("lower", "upper"):
+            value = getattr(self, key)
+            if value is not None and not np.isfinite(value):
+                raise DataError(f"outcome {self.name!r}: {key} bound must be a finite number "
+                                f"(got {value!r}); leave it out if the scale has no {key} "
+                                "bound.")
+        for key in _TEXT_FIELDS:
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"outcome {self.name!r}: {key} must be text (got "
+                                f"{_short(value)}).")
+        if not isinstance(self.direction, str) or self.direction not in DIRECTIONS:
             raise DataError(
                 f"outcome {self.name!r}: direction {self.direction!r} is not one of "
                 f"{', '.join(DIRECTIONS)}; say which way is improvement."
@@ -94,7 +122,18 @@ class OutcomeInfo:
         return 1 if self.direction == "higher_is_better" else -1
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (for saving with a fit)."""
+        """Plain-dict form (for saving with a fit).
+
+        Returns
+        -------
+        dict
+            One entry per field, ``name`` included.
+
+        Examples
+        --------
+        >>> OutcomeInfo("womac_pain", direction="lower_is_better", mcid=10).to_dict()["mcid"]
+        10
+        """
         return asdict(self)
 
 
@@ -119,8 +158,12 @@ def outcome_info_from_mapping(name: str, values: Mapping[str, Any] | OutcomeInfo
     """
     if isinstance(values, OutcomeInfo):
         return values
+    if not isinstance(values, Mapping):
+        raise DataError(f"outcome_info[{name!r}] must be a dict of metadata fields such as "
+                        f"{{'direction': 'higher_is_better', 'mcid': 10}} (got "
+                        f"{_short(values)}).")
     known = {f for f in OutcomeInfo.__dataclass_fields__ if f != "name"}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(map(str, set(values) - known))
     if unknown:
         raise DataError(
             f"outcome {name!r}: unknown metadata field(s) {', '.join(unknown)}; "
@@ -131,7 +174,18 @@ def outcome_info_from_mapping(name: str, values: Mapping[str, Any] | OutcomeInfo
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value == ""
+    """None, NaN or an empty string: a metadata field left empty (as in a metadata table)."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass
@@ -241,15 +295,12 @@ class TrialData:
         ...                      outcome="out", value="y").doses
         [1.0, 10.0]
         """
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"the trial table must be a pandas DataFrame (got "
+                            f"{type(frame).__name__}); read a file with TrialData.from_csv.")
+        cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
         labels = [f"row {label}" for label in frame.index]
-        return cls._build(
-            frame,
-            labels,
-            _Columns(patient, dose, time, outcome, value,
-                     None if outcomes is None else list(outcomes), dose_unit, time_unit),
-            baseline_time,
-            outcome_info,
-        )
+        return cls._build(frame, labels, cols, baseline_time, outcome_info)
 
     @classmethod
     def from_csv(
@@ -270,7 +321,9 @@ class TrialData:
         """Read a long or wide CSV file and build a :class:`TrialData`.
 
         Error messages cite CSV line numbers (the header is line 1). Arguments are those of
-        :meth:`from_frame`.
+        :meth:`from_frame`. The file is read strictly (see :func:`read_csv_table`): UTF-8,
+        comma-separated, one field per column on every row; an empty cell or a usual
+        missing-value marker (``NA``, ``NaN``, ``NULL``, ...) is a missing value.
 
         Parameters
         ----------
@@ -295,24 +348,9 @@ class TrialData:
         ...                       outcomes=["pain"]).outcomes
         ['pain']
         """
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"data file {str(path)!r} does not exist; check the path.")
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=True)
-        except pd.errors.EmptyDataError as exc:
-            raise DataError(f"data file {str(path)!r} is empty: it has no header row.") from exc
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(f"data file {str(path)!r} is not a readable CSV: {exc}") from exc
-        labels = [f"line {i + 2}" for i in range(len(frame))]
-        return cls._build(
-            frame,
-            labels,
-            _Columns(patient, dose, time, outcome, value,
-                     None if outcomes is None else list(outcomes), dose_unit, time_unit),
-            baseline_time,
-            outcome_info,
-        )
+        cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
+        frame, labels = read_csv_table(path)
+        return cls._build(frame, labels, cols, baseline_time, outcome_info)
 
     @classmethod
     def _build(
@@ -323,6 +361,10 @@ class TrialData:
         baseline_time: float | None,
         outcome_info: Mapping[str, Any] | None,
     ) -> TrialData:
+        if isinstance(frame.columns, pd.MultiIndex):
+            raise DataError("the trial table has multi-level column names; flatten them "
+                            "(e.g. frame.columns = ['_'.join(map(str, c)) for c in "
+                            "frame.columns]) and name the flat columns.")
         if len(frame) == 0:
             raise DataError("the trial table is empty: it has no rows. Check the file or filter.")
         table = _to_canonical_long(frame.reset_index(drop=True), labels, cols)
@@ -399,7 +441,18 @@ class TrialData:
         return sorted(float(t) for t in rows["time"].unique())
 
     def patient_doses(self) -> pd.Series:
-        """Dose of each patient, indexed by patient id (in order of appearance)."""
+        """Dose of each patient, indexed by patient id (in order of appearance).
+
+        Returns
+        -------
+        pandas.Series
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> bd.datasets.load_msc_trial().patient_doses().value_counts().sort_index().tolist()
+        [4, 4, 4]
+        """
         doses = self.table.drop_duplicates("patient").set_index("patient")["dose"]
         return doses.astype(float)
 
@@ -507,12 +560,40 @@ class TrialData:
                          baseline_time=self.baseline_time, outcome_info=info)
 
     def info(self, outcome: str) -> OutcomeInfo:
-        """The :class:`OutcomeInfo` of ``outcome`` (defaults when none was given)."""
+        """The :class:`OutcomeInfo` of ``outcome`` (defaults when none was given).
+
+        Parameters
+        ----------
+        outcome : str
+            Outcome name, present in the data.
+
+        Returns
+        -------
+        OutcomeInfo
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> bd.datasets.load_msc_trial().info("womac_pain").direction
+        'lower_is_better'
+        """
         self._check_outcomes([outcome])
         return self.outcome_info.get(outcome, OutcomeInfo(outcome))
 
     def to_frame(self) -> pd.DataFrame:
-        """The long table with the user's column names (for saving or inspection)."""
+        """The long table with the user's column names (for saving or inspection).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns patient, dose, time, outcome and value, named as in the input.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> list(bd.datasets.load_msc_trial().to_frame().columns)
+        ['patient', 'dose', 'month', 'outcome', 'value']
+        """
         names = {role: self.columns[role] or role for role in CANONICAL}
         return self.table[list(CANONICAL)].rename(columns=names)
 
@@ -538,6 +619,157 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _column_name(value: Any, argument: str) -> Any:
+    """Check that a column argument names one column (a string, or an int label)."""
+    if isinstance(value, str) or (isinstance(value, (int, np.integer))
+                                  and not isinstance(value, (bool, np.bool_))):
+        return value
+    raise DataError(f"{argument}= must be the name of one column, a string (got "
+                    f"{_short(value)}).")
+
+
+def _columns(patient: Any, dose: Any, time: Any, outcome: Any, value: Any, outcomes: Any,
+             dose_unit: Any, time_unit: Any) -> _Columns:
+    """Check the column arguments of the constructors and gather them."""
+    names = {role: _column_name(arg, role)
+             for role, arg in (("patient", patient), ("dose", dose), ("time", time))}
+    for role, arg in (("outcome", outcome), ("value", value)):
+        names[role] = None if arg is None else _column_name(arg, role)
+    wide = None
+    if outcomes is not None:
+        if isinstance(outcomes, (str, bytes)) or not isinstance(outcomes, Sequence):
+            raise DataError(f"outcomes= must be a list of outcome column names, e.g. "
+                            f"outcomes=['pain'] (got {_short(outcomes)}).")
+        wide = [_column_name(name, "outcomes") for name in outcomes]
+        twice = sorted({str(n) for n in wide if wide.count(n) > 1})
+        if twice:
+            raise DataError(f"outcomes= names column(s) {', '.join(map(repr, twice))} more "
+                            "than once; list each outcome column once.")
+    for argument, unit in (("dose_unit", dose_unit), ("time_unit", time_unit)):
+        if unit is not None and not isinstance(unit, str):
+            raise DataError(f"{argument}= must be text such as 'mg' (got {_short(unit)}).")
+    return _Columns(names["patient"], names["dose"], names["time"], names["outcome"],
+                    names["value"], wide, dose_unit, time_unit)
+
+
+def read_csv_table(path: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
+    """Read a comma-separated file into a table of text cells, strictly.
+
+    Every cell is read as text (``None`` where it is empty or one of
+    :data:`MISSING_TOKENS`); blank lines are skipped. A row with more or fewer fields
+    than the header, a repeated column name, an undecodable byte or an unterminated
+    quote raises :class:`DataError` naming the line.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file (UTF-8, an optional byte-order mark is ignored).
+
+    Returns
+    -------
+    (pandas.DataFrame, list of str)
+        The table and, per row, its label (``"line N"``, N counted from 1 at the header).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(path, "w").write("id,dose\\n1,5\\n\\n2,NA\\n")
+    >>> frame, labels = read_csv_table(path)
+    >>> frame["dose"].tolist(), labels
+    (['5', None], ['line 2', 'line 4'])
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"the data file must be a path (got {_short(path)}).")
+    path = Path(path)
+    where = f"data file {str(path)!r}"
+    if not path.is_file():
+        raise DataError(f"{where} does not exist; check the path.")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where} is not a readable CSV: it is not UTF-8 text ({exc}). "
+                        "Save it as CSV (UTF-8).") from exc
+    except OSError as exc:
+        raise DataError(f"{where} cannot be read: {exc.strerror or exc}.") from exc
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    labels: list[str] = []
+    line = 0
+    try:
+        for fields in reader:
+            start, line = line + 1, reader.line_num
+            if not any(cell.strip() for cell in fields):
+                continue
+            if header is None:
+                header = _csv_header(fields, where)
+                continue
+            if len(fields) > len(header) and not any(c.strip() for c in fields[len(header):]):
+                fields = fields[:len(header)]
+            if len(fields) != len(header):
+                raise DataError(
+                    f"{where}, line {start}: {len(fields)} fields, but the header (line 1) "
+                    f"has {len(header)} columns. Give every row one field per column "
+                    "(an empty field for a missing value); quote fields that hold commas.")
+            rows.append(fields)
+            labels.append(f"line {start}")
+    except csv.Error as exc:
+        raise DataError(f"{where} is not a readable CSV: {exc} (near line "
+                        f"{reader.line_num}). Check its quotes.") from exc
+    if header is None:
+        raise DataError(f"{where} is empty: it has no header row.")
+    cells = {name: [None if cell.strip() in MISSING_TOKENS else cell for cell in column]
+             for name, column in zip(header, zip(*rows, strict=True), strict=True)} if rows \
+        else {name: [] for name in header}
+    return pd.DataFrame(cells, columns=header, dtype=object), labels
+
+
+def _csv_header(fields: list[str], where: str) -> list[str]:
+    """Column names of a CSV header: stripped, empty ones named, none repeated."""
+    names = [cell.strip() or f"(unnamed column {i + 1})" for i, cell in enumerate(fields)]
+    if len(names) == 1:
+        for separator, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if separator in names[0]:
+                raise DataError(f"{where} has one column, {names[0]!r}, which looks separated "
+                                f"by {word}; save it as comma-separated values.")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"{where}: column name(s) {', '.join(map(repr, twice))} appear more "
+                        "than once in the header (line 1); rename them so each is unique.")
+    return names
+
+
+_BLANK, _NUMERIC, _BAD = 0, 1, 2
+
+
+def _cell_number(value: Any) -> tuple[float, int]:
+    """A cell as a float and its kind: blank (missing), numeric, or not a number."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return math.nan, _BLANK
+    if isinstance(value, (bool, np.bool_)):
+        return math.nan, _BAD
+    if isinstance(value, (float, np.floating)):
+        return (math.nan, _BLANK) if math.isnan(value) else (float(value), _NUMERIC)
+    if isinstance(value, (int, np.integer, Decimal, Fraction)):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf if value > 0 else -math.inf
+        return (math.nan, _BAD) if math.isnan(number) else (number, _NUMERIC)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return math.nan, _BLANK
+        if _NUMBER.fullmatch(text) or _INFINITY.fullmatch(text):
+            return float(text), _NUMERIC
+    return math.nan, _BAD
+
+
+def _is_scalar_label(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, np.number, np.bool_, bool))
+
+
 def _to_canonical_long(frame: pd.DataFrame, labels: list[str], cols: _Columns) -> pd.DataFrame:
     """Rename the user's columns to canonical ones, melting wide input."""
     long_form = cols.outcome is not None or cols.value is not None
@@ -552,6 +784,13 @@ def _to_canonical_long(frame: pd.DataFrame, labels: list[str], cols: _Columns) -
                         "(the value column).")
     needed = [cols.patient, cols.dose, cols.time]
     needed += [cols.outcome, cols.value] if long_form else list(cols.outcomes)
+    roles = ["patient", "dose", "time"] + (["outcome", "value"] if long_form
+                                           else ["outcomes"] * len(cols.outcomes))
+    for i, name in enumerate(needed):
+        for j in range(i):
+            if needed[j] == name:
+                raise DataError(f"column {name!r} is given both as {roles[j]}= and as "
+                                f"{roles[i]}=; each role needs a column of its own.")
     require_columns(frame, needed)
     base = pd.DataFrame({
         "patient": frame[cols.patient],
@@ -595,22 +834,30 @@ def require_columns(frame: pd.DataFrame, needed: list[str],
 
 def _numeric(table: pd.DataFrame, role: str, column: str, allow_missing: bool) -> pd.Series:
     raw = table[role]
-    values = pd.to_numeric(raw.astype(object).where(raw.notna(), np.nan), errors="coerce")
-    values = values.astype(float)
-    text = raw.astype(object)
-    blank = raw.isna() | text.map(lambda v: isinstance(v, str) and v.strip() == "")
-    bad = values.isna() & ~blank
+    dtype = raw.dtype
+    if (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+            and not pd.api.types.is_complex_dtype(dtype)):
+        values = pd.Series(raw.to_numpy(dtype=float, na_value=np.nan), index=raw.index)
+        blank, bad = values.isna(), pd.Series(False, index=raw.index)
+    else:
+        parsed = [_cell_number(v) for v in raw.astype(object)]
+        values = pd.Series([p[0] for p in parsed], index=raw.index, dtype=float)
+        kinds = np.array([p[1] for p in parsed], dtype=int)
+        blank = pd.Series(kinds == _BLANK, index=raw.index)
+        bad = pd.Series(kinds == _BAD, index=raw.index)
     if bad.any():
         rows = table.loc[bad, "source_row"].tolist()
-        examples = ", ".join(repr(v) for v in pd.unique(text[bad])[:3])
+        shown = list(dict.fromkeys(_short(v) for v in raw[bad].astype(object)))[:3]
         raise DataError(
-            f"column {column!r} has non-numeric values ({examples}) at "
+            f"column {column!r} has non-numeric values ({', '.join(shown)}) at "
             f"{describe_rows(rows)}. Use plain numbers (no units or text); leave a value "
             "empty if it is missing."
         )
-    if np.isinf(values).any():
-        rows = table.loc[np.isinf(values), "source_row"].tolist()
-        raise DataError(f"column {column!r} has infinite values at {describe_rows(rows)}.")
+    infinite = np.isinf(values)
+    if infinite.any():
+        rows = table.loc[infinite, "source_row"].tolist()
+        raise DataError(f"column {column!r} has infinite values at {describe_rows(rows)}; "
+                        "use finite numbers (leave a value empty if it is missing).")
     if not allow_missing and blank.any():
         rows = table.loc[blank, "source_row"].tolist()
         raise DataError(f"column {column!r} is empty at {describe_rows(rows)}; every row "
@@ -621,16 +868,28 @@ def _numeric(table: pd.DataFrame, role: str, column: str, allow_missing: bool) -
 def _validate_long(table: pd.DataFrame, cols: _Columns) -> pd.DataFrame:
     """Type and consistency checks on the canonical long table."""
     for role, column in (("patient", cols.patient), ("outcome", cols.outcome or "outcome")):
-        blank = table[role].isna() | (table[role].astype(str).str.strip() == "")
+        cells = table[role].astype(object)
+        odd = ~cells.map(_is_scalar_label).astype(bool)
+        if odd.any():
+            rows = table.loc[odd, "source_row"].tolist()
+            raise DataError(f"column {column!r} has values that are not labels (for example "
+                            f"{_short(cells[odd].iloc[0])}) at {describe_rows(rows)}; use "
+                            f"text or numbers as {role} names.")
+        blank = cells.map(_is_missing).astype(bool)
         if blank.any():
             rows = table.loc[blank, "source_row"].tolist()
+            article = "an" if role[0] in "aeiou" else "a"
             raise DataError(f"column {column!r} is empty at {describe_rows(rows)}; every row "
-                            f"needs a {role}. Fill it in or remove those rows.")
-        table[role] = table[role].astype(str).str.strip()
+                            f"needs {article} {role}. Fill it in or remove those rows.")
+        table[role] = cells.astype(str).str.strip()
     table["dose"] = _numeric(table, "dose", cols.dose, allow_missing=False)
     table["time"] = _numeric(table, "time", cols.time, allow_missing=False)
-    value_name = cols.value or "the outcome columns"
-    table["value"] = _numeric(table, "value", value_name, allow_missing=True)
+    if cols.value is not None:
+        table["value"] = _numeric(table, "value", cols.value, allow_missing=True)
+    else:  # wide input: each outcome's values come from the column of its name
+        values = [_numeric(part, "value", name, allow_missing=True)
+                  for name, part in table.groupby("outcome", sort=False)]
+        table["value"] = pd.concat(values).reindex(table.index)
     negative = table["dose"] < 0
     if negative.any():
         rows = table.loc[negative, "source_row"].tolist()
@@ -681,6 +940,11 @@ def _resolve_baseline_time(table: pd.DataFrame, baseline_time: float | None,
                            cols: _Columns) -> float:
     if baseline_time is None:
         return float(table["time"].min())
+    if (isinstance(baseline_time, (bool, np.bool_))
+            or not isinstance(baseline_time, (int, float, np.number))
+            or not np.isfinite(baseline_time)):
+        raise DataError(f"baseline_time must be a finite number, a time in column "
+                        f"{cols.time!r} (got {_short(baseline_time)}).")
     baseline_time = float(baseline_time)
     if not (table["time"] == baseline_time).any():
         times = ", ".join(_fmt(t) for t in sorted(table["time"].unique()))
@@ -714,9 +978,12 @@ def _check_baselines(table: pd.DataFrame, baseline_time: float, cols: _Columns) 
 
 def _resolve_outcome_info(table: pd.DataFrame,
                           outcome_info: Mapping[str, Any] | None) -> dict[str, OutcomeInfo]:
+    if outcome_info is not None and not isinstance(outcome_info, Mapping):
+        raise DataError("outcome_info must be a dict from outcome name to its metadata, e.g. "
+                        f"{{'pain': {{'mcid': 10}}}} (got {_short(outcome_info)}).")
     outcome_info = dict(outcome_info or {})
     present = list(pd.unique(table["outcome"]))
-    unknown = [name for name in outcome_info if name not in present]
+    unknown = [str(name) for name in outcome_info if name not in present]
     if unknown:
         raise DataError(
             f"outcome_info names outcome(s) {', '.join(map(repr, unknown))} that are not in "

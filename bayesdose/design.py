@@ -58,7 +58,7 @@ import numpy as np
 
 from bayesdose.errors import SpecError
 from bayesdose.spec import check_keys as _check_keys
-from bayesdose.spec import read_toml
+from bayesdose.spec import read_toml, resolve_inside
 
 TRUE_SHAPES = ("emax", "sigmoid_emax", "linear", "none")
 SECTIONS = {
@@ -85,20 +85,17 @@ def _read_scenario(table: dict[str, Any], base_dir: Path | None,
     if others:
         raise SpecError(f"scenario: with posterior = ..., the truth comes from the fit; "
                         f"remove {', '.join(others)}.")
-    from bayesdose.fit import load_fit
+    from bayesdose.outputs import read_fit
 
     source = table["posterior"]
     if not isinstance(source, str):
         raise SpecError("scenario.posterior must be the path of a saved fit (fit.nc).")
-    base = (base_dir or Path.cwd()).resolve()
-    path = (base / source).resolve()
-    if base != path and base not in path.parents:
-        raise SpecError(f"scenario.posterior {source!r} points outside the design file's "
-                        f"folder ({base}); put the fit beside the design file or below it.")
+    path = resolve_inside(base_dir, source, "scenario.posterior", "design file",
+                          hint="Put the fit beside the design file or below it.")
     if not path.is_file():
         raise SpecError(f"scenario.posterior: no file {str(path)!r}.")
     outcome = table.get("outcome")
-    posterior = PosteriorScenario.from_fit(load_fit(path), outcome,
+    posterior = PosteriorScenario.from_fit(read_fit(path), outcome,
                                            source=f"{source} ({outcome or 'first outcome'})")
     return posterior.median(), posterior
 
@@ -317,11 +314,38 @@ class Decision:
 class Design:
     """A design study: outcome, true scenario, analysis, decision rule and candidates.
 
+    Read one from a design file with :meth:`from_toml` (see the module's documentation
+    for its tables) or from the same tables as a dict with :meth:`from_dict`.
+
+    Attributes
+    ----------
+    name, description : str
+        The study's name and a line describing it.
+    outcome, direction : str
+        The simulated outcome's name and ``"higher_is_better"`` or ``"lower_is_better"``.
+    sd, baseline_mean : float
+        Between-patient SD and mean of the baseline (outcome units).
+    scenario : Scenario
+        The true dose-response (``[scenario]``).
+    decision : Decision
+        The decision rule (``[decision]``).
+    arms : tuple of Arms
+        The candidate designs (``[designs.<name>]``), in file order.
+    analysis, sampler : dict
+        The ``[analysis]`` model and ``[sampler]`` settings as given.
+    posterior : PosteriorScenario or None
+        Truths drawn from a saved fit's posterior, when ``[scenario] posterior`` is set.
+
     Examples
     --------
-    >>> design = Design.from_toml("models/msc_phase2_design.toml")   # doctest: +SKIP
-    >>> [arms.name for arms in design.arms]                          # doctest: +SKIP
-    ['current', 'larger']
+    >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+    ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+    ...        "decision": {"time": 12, "mcid": 10},
+    ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+    ...                              "visits": [3, 12]}}}
+    >>> design = Design.from_dict(raw)
+    >>> [arms.name for arms in design.arms], design.scenario.ed50
+    (['small'], 10.0)
     """
 
     name: str
@@ -342,10 +366,43 @@ class Design:
     def from_toml(cls, path: str | Path) -> Design:
         """Read a design file (TOML).
 
+        Parameters
+        ----------
+        path : str or Path
+            The design file. A saved fit named by ``[scenario] posterior`` is looked up
+            relative to its folder.
+
+        Returns
+        -------
+        Design
+
         Raises
         ------
         SpecError
             For a missing or malformed file, naming the field and the fix.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "design.toml"
+        >>> _ = path.write_text('''
+        ... [outcome]
+        ... name = "koos_pain"
+        ... sd = 15
+        ... [scenario]
+        ... dose_shape = "emax"
+        ... emax = 20
+        ... ed50 = 10
+        ... [decision]
+        ... time = 12
+        ... mcid = 10
+        ... [designs.small]
+        ... doses = [1, 10, 50]
+        ... n_per_arm = 4
+        ... visits = [3, 12]
+        ... ''')
+        >>> Design.from_toml(path).arm("small").doses
+        (1.0, 10.0, 50.0)
         """
         path = Path(path)
         return cls.from_dict(read_toml(path, "design file"), base_dir=path.resolve().parent)
@@ -358,6 +415,29 @@ class Design:
         design file's folder, and inside it) draws each replicate's truth from that fit's
         posterior: the operating characteristics are then averaged over the posterior
         (assurance); ``outcome`` picks the fit's outcome.
+
+        Parameters
+        ----------
+        raw : mapping
+            The tables: ``outcome``, ``scenario``, ``analysis``, ``sampler``,
+            ``decision`` and ``designs`` (one table per candidate design).
+        base_dir : Path, optional
+            Folder that a ``[scenario] posterior`` file is relative to.
+
+        Returns
+        -------
+        Design
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.decision.reference, design.decision.level
+        ('lowest', 0.8)
         """
         _check_keys(raw, set(SECTIONS), "")
         for key in ("outcome", "decision", "designs"):
@@ -408,7 +488,23 @@ class Design:
     def to_dict(self) -> dict[str, Any]:
         """The design as plain data (JSON-safe), e.g. to identify a simulation run.
 
-        Posterior draws are represented by their hash, not listed."""
+        Posterior draws are represented by their hash, not listed.
+
+        Returns
+        -------
+        dict
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.to_dict()["arms"][0]["n_per_arm"]
+        4
+        """
         out = asdict(self)
         out["arms"] = [asdict(a) for a in self.arms]
         if self.posterior is not None:
@@ -424,7 +520,29 @@ class Design:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def scenario_for(self, rng: np.random.Generator) -> Scenario:
-        """The truth of one replicate: the fixed scenario, or a random posterior draw."""
+        """The truth of one replicate: the fixed scenario, or a random posterior draw.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The replicate's random numbers (used only with a posterior scenario).
+
+        Returns
+        -------
+        Scenario
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.scenario_for(np.random.default_rng(1)) == design.scenario
+        True
+        """
         if self.posterior is None:
             return self.scenario
         return self.posterior.scenario(int(rng.integers(len(self.posterior))))
@@ -436,7 +554,25 @@ class Design:
         return 1.0 if self.direction == "higher_is_better" else -1.0
 
     def analysis_model(self):
-        """The analysis model (a :class:`~bayesdose.model.DoseResponseModel`)."""
+        """The analysis model (a :class:`~bayesdose.model.DoseResponseModel`).
+
+        Returns
+        -------
+        DoseResponseModel
+            The ``[analysis]`` dose shape (default ``"emax"``), time course (default
+            ``"exponential"``) and likelihood.
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.analysis_model().dose_shape.name
+        'emax'
+        """
         from bayesdose.model import DoseResponseModel
 
         try:
@@ -448,12 +584,51 @@ class Design:
             raise SpecError(f"analysis: {exc}") from exc
 
     def sampler_settings(self) -> dict[str, Any]:
-        """Draws, tune, chains and target_accept of each replicate's fit."""
+        """Draws, tune, chains and target_accept of each replicate's fit.
+
+        Returns
+        -------
+        dict
+            The ``[sampler]`` table over the defaults (1000 draws and tuning steps, 2
+            chains, target acceptance 0.95).
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.sampler_settings()
+        {'draws': 1000, 'tune': 1000, 'chains': 2, 'target_accept': 0.95}
+        """
         return {"draws": 1000, "tune": 1000, "chains": 2, "target_accept": 0.95,
                 **self.sampler}
 
     def arm(self, name: str) -> Arms:
-        """The candidate design called ``name``."""
+        """The candidate design called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The name of a ``[designs.<name>]`` table.
+
+        Returns
+        -------
+        Arms
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.arm("small").visits
+        (3.0, 12.0)
+        """
         for arms in self.arms:
             if arms.name == name:
                 return arms
@@ -462,8 +637,31 @@ class Design:
 
     def true_improvements(self, arms: Arms,
                           scenario: Scenario | None = None) -> dict[float, float]:
-        """True improvement of each tested dose over the reference at the decision time
-        (under ``scenario``, default the design's)."""
+        """True improvement of each tested dose over the reference at the decision time.
+
+        Parameters
+        ----------
+        arms : Arms
+            A candidate design.
+        scenario : Scenario, optional
+            The truth (default: the design's scenario).
+
+        Returns
+        -------
+        dict of float to float
+            Improvement in outcome units (positive = better) by dose.
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> {d: round(v, 2) for d, v in design.true_improvements(design.arm("small")).items()}
+        {10.0: 8.05, 50.0: 14.62}
+        """
         scenario = scenario or self.scenario
         reference = self.decision.reference_dose(arms)
         time = self.decision.time
@@ -472,14 +670,59 @@ class Design:
                 for d in arms.doses if d != reference}
 
     def true_choice(self, arms: Arms, scenario: Scenario | None = None) -> float:
-        """The dose a perfect decision picks: the smallest dose beating the reference by
-        more than the MCID (NaN when none does)."""
+        """The dose a perfect decision picks.
+
+        Parameters
+        ----------
+        arms : Arms
+            A candidate design.
+        scenario : Scenario, optional
+            The truth (default: the design's scenario).
+
+        Returns
+        -------
+        float
+            The smallest dose beating the reference by more than the MCID (NaN when none
+            does).
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.true_choice(design.arm("small"))
+        50.0
+        """
         better = [d for d, v in self.true_improvements(arms, scenario).items()
                   if v > self.decision.mcid]
         return float(min(better)) if better else float("nan")
 
     def true_ed50(self, scenario: Scenario | None = None) -> float:
-        """The scenario's ED50 (NaN for shapes without one)."""
+        """The scenario's ED50 (NaN for shapes without one).
+
+        Parameters
+        ----------
+        scenario : Scenario, optional
+            The truth (default: the design's scenario).
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10, "t_half": 2},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.true_ed50()
+        10.0
+        """
         scenario = scenario or self.scenario
         if scenario.dose_shape in ("emax", "sigmoid_emax"):
             return float(scenario.ed50)

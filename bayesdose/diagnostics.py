@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -197,10 +198,29 @@ def pointwise_loo(idata: az.InferenceData) -> pd.DataFrame:
             loo = az.loo(idata, var_name=name, pointwise=True)
         coords = (values[obs_dims[0]].to_numpy() if len(obs_dims) == 1
                   else np.arange(int(np.prod([values.sizes[d] for d in obs_dims]))))
-        frames.append(pd.DataFrame({"variable": name, "obs": coords,
-                                    "pareto_k": np.ravel(loo.pareto_k.to_numpy()),
-                                    "elpd_loo": np.ravel(loo.loo_i.to_numpy())}))
+        k, elpd = _constant_terms(values, obs_dims, np.ravel(loo.pareto_k.to_numpy()),
+                                  np.ravel(loo.loo_i.to_numpy()))
+        frames.append(pd.DataFrame({"variable": name, "obs": coords, "pareto_k": k,
+                                    "elpd_loo": elpd}))
     return pd.concat(frames, ignore_index=True)
+
+
+#: Spread (max - min over draws) below which an observation's log likelihood is constant.
+CONSTANT_LOGLIK = 1e-8
+
+
+def _constant_terms(values: xr.DataArray, obs_dims: list[str], k: np.ndarray,
+                    elpd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PSIS gives NaN or an infinite Pareto k for an observation whose log likelihood is
+    the same in every draw (e.g. a value censored at a scale bound the model puts all its
+    mass beyond): its importance weights are all equal, so its leave-one-out density is
+    that constant and its Pareto k is 0."""
+    draws = values.stack(sample=("chain", "draw")).transpose(*obs_dims, "sample")
+    draws = draws.to_numpy().reshape(len(k), -1)
+    constant = np.isfinite(draws).all(axis=1) & (np.ptp(draws, axis=1) < CONSTANT_LOGLIK)
+    k, elpd = k.astype(float).copy(), elpd.astype(float).copy()
+    k[constant], elpd[constant] = 0.0, draws[constant].mean(axis=1)
+    return k, elpd
 
 
 def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,

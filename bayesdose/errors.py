@@ -9,19 +9,61 @@ from __future__ import annotations
 
 
 class BayesdoseError(Exception):
-    """Base class of all errors raised by bayesdose on bad input or bad settings."""
+    """Base class of all errors raised by bayesdose on bad input or bad settings.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> try:
+    ...     bd.ModelSpec.from_dict({"sampler": {"chains": 0}})
+    ... except bd.BayesdoseError as exc:
+    ...     print(type(exc).__name__, exc)
+    SpecError sampler.chains must be an integer >= 1 (got 0).
+    """
 
 
 class DataError(BayesdoseError, ValueError):
-    """The trial data are malformed: a missing column, a bad value, an inconsistent row."""
+    """The trial data are malformed: a missing column, a bad value, an inconsistent row.
+
+    Examples
+    --------
+    >>> import pandas as pd, bayesdose as bd
+    >>> frame = pd.DataFrame({"id": [1, 1], "mg": ["5 mg", "5 mg"], "wk": [0, 4],
+    ...                       "pain": [50, 40]})
+    >>> bd.TrialData.from_frame(frame, patient="id", dose="mg", time="wk", outcomes=["pain"])
+    Traceback (most recent call last):
+    ...
+    bayesdose.errors.DataError: column 'mg' has non-numeric values ('5 mg') at rows 0, 1. ...
+    """
 
 
 class SpecError(BayesdoseError, ValueError):
-    """A model specification (Python arguments or a TOML model file) is invalid."""
+    """A model specification (Python arguments or a TOML model file) is invalid.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> bd.ModelSpec.from_dict({"model": {"dose_shap": "emax"}})
+    Traceback (most recent call last):
+    ...
+    bayesdose.errors.SpecError: model.dose_shap: unknown field. Did you mean 'dose_shape'? ...
+    """
 
 
 class EstimandError(BayesdoseError, ValueError):
-    """An estimand was asked for at a dose, time or outcome the fit cannot answer."""
+    """An estimand was asked for at a dose, time or outcome the fit cannot answer, or with
+    settings that cannot work (an interval probability, a level or an MCID out of range).
+
+    Examples
+    --------
+    >>> from bayesdose.signal import critical_value
+    >>> critical_value([[-1.0, 1.0]], [5, 5], alpha=0.5)
+    Traceback (most recent call last):
+    ...
+    bayesdose.errors.EstimandError: alpha must be a one-sided level between 0 and 0.5 (got 0.5).
+    >>> issubclass(EstimandError, BayesdoseError) and issubclass(EstimandError, ValueError)
+    True
+    """
 
 
 def describe_rows(labels: list, limit: int = 8) -> str:

@@ -9,6 +9,7 @@ versions are stored inside it (never pickled).
 from __future__ import annotations
 
 import json
+import platform
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -41,7 +42,7 @@ SCALES = ("outcome", "standardised")
 
 
 def _versions() -> dict[str, str]:
-    out = {}
+    out = {"python": platform.python_version()}
     for package in ("bayesdose", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray",
                     "pymc-extras", "nutpie", "numpyro"):
         try:
@@ -115,7 +116,15 @@ def read_config(idata: az.InferenceData) -> dict[str, Any]:
     if "constant_data" not in idata.groups() or CONFIG_ATTR not in idata.constant_data.attrs:
         raise DataError("this InferenceData was not written by bayesdose: it has no "
                         f"constant_data attribute {CONFIG_ATTR!r}.")
-    return json.loads(idata.constant_data.attrs[CONFIG_ATTR])
+    try:
+        config = json.loads(idata.constant_data.attrs[CONFIG_ATTR])
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"the stored bayesdose configuration is not valid JSON ({exc}); "
+                        "refit and save the model with this version of bayesdose.") from exc
+    if not isinstance(config, dict) or not {"model", "data", "sampler"} <= set(config):
+        raise DataError("the stored bayesdose configuration lacks its model, data or "
+                        "sampler section; refit and save the model.")
+    return config
 
 
 def data_from_idata(idata: az.InferenceData, config: dict[str, Any]) -> TrialData:
@@ -148,11 +157,30 @@ class DoseResponseFit:
         Posterior, posterior predictive, log likelihood, observed data, prior and the
         stored configuration.
 
+    Notes
+    -----
+    Fits come from :meth:`DoseResponseModel.fit` (or :func:`bayesdose.fit`) and
+    :func:`load_fit`. A fit can also be made from any draws of the model's variables
+    (dims chain, draw, outcome, ...), for example its prior draws: the estimands read
+    the ``posterior`` group (the shape parameters; :meth:`expected_change` also
+    ``course``). :attr:`settings` (and so :meth:`refit` and the fit's ``repr``) and
+    :func:`load_fit` need the configuration that :meth:`DoseResponseModel.fit` stores,
+    :meth:`diagnostics` its sampler statistics and :meth:`loo` its log likelihood.
+
     Examples
     --------
-    >>> import bayesdose as bd
+    >>> import arviz as az, bayesdose as bd
     >>> fit = bd.load_fit("fit.nc")                     # doctest: +SKIP
     >>> fit.contrast(dose=50, reference=1, time=12)     # doctest: +SKIP
+
+    Without sampling, the prior's draws in place of a posterior:
+
+    >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+    >>> model = bd.DoseResponseModel()
+    >>> prior = model.sample_prior_predictive(data, draws=100)
+    >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+    >>> fit.outcomes
+    ['koos_pain', 'womac_pain']
     """
 
     def __init__(self, model: DoseResponseModel, data: TrialData,
@@ -219,12 +247,27 @@ class DoseResponseFit:
         """R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth (the verdict) and
         PSIS-LOO Pareto k per observation (reported, named by outcome, patient, time).
 
+        The verdict (``ok``) needs the sampler statistics a fit from
+        :meth:`DoseResponseModel.fit` stores, Pareto k its log likelihood (without one,
+        there is no Pareto k row).
+
         Returns
         -------
         Diagnostics
             ``.table`` (one row per check with threshold, pass/fail and advice),
             ``.parameters`` (per parameter), ``.observations`` (Pareto k per
             observation) and ``.ok``.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fit = bd.DoseResponseModel().fit(data)  # doctest: +SKIP
+        >>> diagnostics = fit.diagnostics()  # doctest: +SKIP
+        >>> diagnostics.table["check"].tolist()  # doctest: +SKIP
+        ['r_hat', 'ess_bulk', 'ess_tail', 'divergences', 'e_bfmi', 'tree_depth', 'pareto_k']
+        >>> diagnostics.ok  # doctest: +SKIP
+        True
         """
         return diagnose(self.idata, observation_labels=self._observation_labels())
 
@@ -232,6 +275,20 @@ class DoseResponseFit:
         """Observed arm means against their posterior (or prior) predictive distribution.
 
         See :func:`bayesdose.predictive.predictive_check`.
+
+        Parameters
+        ----------
+        group : {"posterior", "prior"}
+            Posterior predictive (does the fitted model reproduce the data?) or prior
+            predictive (are the priors compatible with data like these?).
+        hdi_prob : float
+            Probability of the predictive interval of each arm mean.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome, dose and visit (columns as
+            :func:`~bayesdose.predictive.predictive_check`, among them ``extreme``).
 
         Examples
         --------
@@ -243,6 +300,22 @@ class DoseResponseFit:
             max_refits: int | None = None):
         """Leave-one-out elpd by observation or by patient, with exact refits where PSIS-LOO
         is unreliable (see :func:`bayesdose.crossval.loo`).
+
+        Parameters
+        ----------
+        unit : {"observation", "patient"}
+            What is left out: one observation, or all of one patient's observations.
+        refit : bool
+            Refit the model without each unit whose Pareto k exceeds ``k_threshold`` and
+            score it exactly; ``False`` reports PSIS-LOO alone.
+        k_threshold : float
+            Pareto k above which a unit is refitted.
+        max_refits : int, optional
+            At most this many refits (the units with the largest k first).
+
+        Returns
+        -------
+        CrossValidation
 
         Examples
         --------
@@ -257,6 +330,27 @@ class DoseResponseFit:
                     alpha: float = 0.05) -> pd.DataFrame:
         """Bayesian MCP-Mod test for a dose-response signal (see
         :func:`bayesdose.signal.signal_test`).
+
+        Each outcome is tested, and each family of two or more of the chosen outcomes.
+
+        Parameters
+        ----------
+        time : float or sequence, optional
+            Visit(s) at which to test (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        shapes : list of str or mapping, optional
+            Candidate shapes (default: ``"linear"``, ``"emax"``, ``"exponential"``,
+            ``"sigmoid_emax"``).
+        alpha : float
+            One-sided level of the test, in (0, 0.5).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and family: level, name, members, time, reference,
+            n_patients, ``prob_<shape>`` per shape, max_prob, prob_not_flat, best_shape,
+            critical_value, gamma, alpha, signal.
 
         Examples
         --------
@@ -277,14 +371,66 @@ class DoseResponseFit:
         })
 
     def prior_table(self) -> pd.DataFrame:
-        """Every parameter's prior in this fit, whether it is the default, and why."""
+        """Every parameter's prior in this fit, whether it is the default, and why.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns parameter, meaning, prior, default, reason (as
+            :meth:`DoseResponseModel.prior_table` on the fit's data).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.prior_table()["parameter"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+        ['delta', 'log_ed50', 'log_t_half', 'delta_family_sd', 'log_ed50_family_sd',
+         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma']
+        """
         return self.model.prior_table(self.data)
 
     def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
         """Posterior summary (ArviZ) of the model's parameters.
 
-        Patient-level terms, non-centred offsets and the Cholesky factor are left out;
-        the patient-factor loadings and SDs are kept.
+        Patient-level terms (``patient_effect``, ``patient_z``, ``patient_factor``),
+        non-centred offsets (``<name>_offset``) and the LKJ Cholesky factor and
+        correlation matrix are left out; the patient SDs (``patient_sd``,
+        ``patient_chol_stds`` or ``patient_effect_sigma``) and loadings are kept, as are
+        the family means and SDs of pooled parameters and the dose effect ``effect`` at
+        the tested doses and visits (outcome units).
+
+        Parameters
+        ----------
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter element (``parameter``, e.g. ``delta[koos_pain]``)
+            with the columns of :func:`arviz.summary`: mean, sd, hdi bounds, mcse_mean,
+            mcse_sd, ess_bulk, ess_tail, r_hat.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> summary = fit.parameter_summary()
+        >>> summary.columns.tolist()[:5]
+        ['parameter', 'mean', 'sd', 'hdi_2.5%', 'hdi_97.5%']
+        >>> names = sorted({name.split("[")[0] for name in summary["parameter"]})
+        >>> names  # doctest: +NORMALIZE_WHITESPACE
+        ['beta_baseline', 'course', 'delta', 'delta_family_mean', 'delta_family_sd',
+         'effect', 'log_ed50', 'log_ed50_family_mean', 'log_ed50_family_sd', 'log_t_half',
+         'patient_loading', 'patient_sd', 'sigma']
         """
         skip = ("patient_effect", "patient_z", "patient_factor", "patient_chol",
                 "patient_chol_corr")
@@ -297,7 +443,32 @@ class DoseResponseFit:
         return table.rename_axis("parameter").reset_index()
 
     def derived(self) -> xr.Dataset:
-        """Derived parameters in the user's units (for example ED50, t_half)."""
+        """Derived parameters, per draw and outcome (for example ED50, t_half).
+
+        What there is depends on the shapes: ``ed50`` and ``emax`` (``emax``, and
+        ``hill`` for ``sigmoid_emax``), ``t_half`` (``exponential``; ``bateman`` also
+        ``t_wane`` and ``t_peak``), ``et50`` (the ``emax`` time course); nothing for
+        shapes without such quantities. Doses and times are in the user's units; ``emax``
+        (the asymptote of the dose shape) is on the standardised, direction-aligned
+        scale (baseline SDs, positive = better).
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per derived quantity, dims chain, draw, outcome.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> derived = fit.derived()
+        >>> sorted(derived.data_vars), derived["ed50"].dims
+        (['ed50', 'emax', 't_half'], ('chain', 'draw', 'outcome'))
+        """
         post = self.idata.posterior
         params = {name: post[name].to_numpy() for name in post.data_vars}
         out = {**self.model.dose_shape.derived(params, self.inputs.dose_scale),
@@ -348,6 +519,18 @@ class DoseResponseFit:
         -------
         xarray.DataArray
             Dims chain, draw, outcome, dose, time.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = fit.effect_draws(dose=[10, 50], time=12)
+        >>> draws.dims, draws.shape
+        (('chain', 'draw', 'outcome', 'dose', 'time'), (1, 100, 2, 2, 1))
         """
         doses = as_list(dose, self.inputs.doses, "dose")
         times = as_list(time, self.inputs.visits, "time")
@@ -362,7 +545,26 @@ class DoseResponseFit:
                                     "dose": doses, "time": times}, name="effect")
 
     def versus(self) -> str:
-        """What effects are measured against (dose 0, extrapolated or tested)."""
+        """What effects are measured against (dose 0, extrapolated or tested).
+
+        Returns
+        -------
+        str
+            ``"dose 0 (tested)"`` with a placebo arm; without one, dose 0 extrapolated by
+            the dose shape, or the lowest tested dose for shapes that do not extrapolate
+            to dose 0 (``free``, ``monotone``).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.versus()
+        'dose 0 (not tested: extrapolated by the dose shape)'
+        """
         dose_scale = self.inputs.dose_scale
         if dose_scale.has_zero:
             return "dose 0 (tested)"
@@ -500,7 +702,26 @@ class DoseResponseFit:
         Returns
         -------
         pandas.DataFrame
-            Columns outcome, likelihood, dose, time, n, mean, sd.
+            Columns outcome, likelihood, dose, time, n, mean, sd (sorted by dose and
+            time; observed values in outcome units, whatever the posterior).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> means = fit.observed_means()
+        >>> means[means["time"] == 12].round(2)
+               outcome likelihood  dose  time  n   mean     sd
+        6    koos_pain     normal   1.0  12.0  4   8.52   6.17
+        7   womac_pain     normal   1.0  12.0  4  -4.95   4.25
+        14   koos_pain     normal  10.0  12.0  4  21.92   5.66
+        15  womac_pain     normal  10.0  12.0  4  -9.28   9.33
+        22   koos_pain     normal  50.0  12.0  4  10.55  10.87
+        23  womac_pain     normal  50.0  12.0  4 -17.62   3.67
         """
         inputs = self.inputs
         frame = pd.DataFrame({
@@ -516,7 +737,24 @@ class DoseResponseFit:
         return out.sort_values(["dose", "time"], kind="stable").reset_index(drop=True)
 
     def families(self) -> dict[str, list[str]]:
-        """The fitted outcomes of each family (an outcome without family is its own)."""
+        """The fitted outcomes of each family (an outcome without family is its own).
+
+        Returns
+        -------
+        dict of str to list of str
+            Family name to its outcomes, in the order of :attr:`outcomes`.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.families()
+        {'PROM': ['koos_pain', 'womac_pain']}
+        """
         out: dict[str, list[str]] = {}
         for outcome, index in zip(self.outcomes, self.inputs.family_idx, strict=True):
             out.setdefault(self.inputs.families[index], []).append(outcome)
@@ -539,10 +777,32 @@ class DoseResponseFit:
         standardised effects (baseline SDs, positive = better), so outcomes on different
         scales can be averaged.
 
+        Parameters
+        ----------
+        dose, time : float or sequence, optional
+            Doses and times in the user's units (default: tested doses, visits).
+        family : str, optional
+            One family (default: every family, including outcomes alone in theirs).
+        hdi_prob : float
+            Probability of the highest-density interval.
+
         Returns
         -------
         pandas.DataFrame
             Columns family, n_outcomes, dose, time, mean, sd, hdi_low, hdi_high.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.family_effect(dose=[10, 50], time=12)[["family", "n_outcomes", "dose", "time"]]
+          family  n_outcomes  dose  time
+        0   PROM           2  10.0  12.0
+        1   PROM           2  50.0  12.0
         """
         rows = []
         for name, members in self._family_members(family).items():
@@ -578,6 +838,22 @@ class DoseResponseFit:
         pandas.DataFrame
             Columns family, dose, reference, time, k, n_outcomes, prob (P(at least k of the
             family's outcomes improve by more than their MCID)).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> table = fit.prob_improves(dose=50, time=12)  # both outcomes: MCID 10 points
+        >>> table[["family", "dose", "reference", "time", "k", "n_outcomes"]]
+          family  dose  reference  time  k  n_outcomes
+        0   PROM  50.0        1.0  12.0  1           2
+        1   PROM  50.0        1.0  12.0  2           2
+        >>> bool(table["prob"].is_monotonic_decreasing)
+        True
         """
         reference = float(min(self.inputs.doses) if reference is None else reference)
         doses = as_list(dose, [], "dose")
@@ -610,6 +886,25 @@ class DoseResponseFit:
 
         See :func:`bayesdose.dose_estimands.effective_dose`.
 
+        Parameters
+        ----------
+        p : float
+            Fraction of the maximal effect, in (0, 1) (0.5 for ED50, 0.9 for ED90).
+        time : float or sequence, optional
+            Times at which the effect reached at EDp is read (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density and equal-tailed intervals.
+        scale : {"outcome", "standardised"}
+            Units of ``effect_at_ed``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.dose_estimands.effective_dose`).
+
         Examples
         --------
         >>> fit.effective_dose(p=0.9)    # doctest: +SKIP
@@ -626,6 +921,36 @@ class DoseResponseFit:
 
         See :func:`bayesdose.dose_estimands.minimum_effective_dose`.
 
+        Parameters
+        ----------
+        mcid : float or dict, optional
+            Minimal clinically important difference (positive, outcome units): one number
+            for all outcomes or one per outcome (default: each outcome's declared MCID).
+        level : float
+            Posterior probability required, in (0, 1).
+        time : float or sequence, optional
+            Times (default: the last visit).
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        doses : sequence of float, optional
+            Doses searched (default: a grid over the tested range plus the tested doses,
+            or the tested doses only for ``free`` and ``monotone``).
+        hdi_prob : float
+            Probability of the intervals of the per-draw MED.
+        scale : {"outcome", "standardised"}
+            Units of the contrast means in the curve.
+        curve : bool
+            Return the probability curve (one row per outcome, time and searched dose)
+            instead of the summary.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.dose_estimands.minimum_effective_dose`).
+
         Examples
         --------
         >>> fit.minimum_effective_dose(level=0.8, time=12)    # doctest: +SKIP
@@ -641,6 +966,29 @@ class DoseResponseFit:
 
         See :func:`bayesdose.dose_estimands.target_dose`.
 
+        Parameters
+        ----------
+        effect : float or dict
+            Target effect, non-zero, positive = improvement, in outcome units (baseline
+            SDs with ``scale="standardised"``): one number or one per outcome.
+        time : float or sequence, optional
+            Times (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted; with a dict ``effect``, its outcomes).
+        reference : float, optional
+            Reference dose (default: dose 0 as in :meth:`effect`, or the lowest tested
+            dose for shapes that do not extrapolate to dose 0).
+        hdi_prob : float
+            Probability of the intervals.
+        scale : {"outcome", "standardised"}
+            Units of ``effect``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.dose_estimands.target_dose`).
+
         Examples
         --------
         >>> fit.target_dose(effect=10, time=12)    # doctest: +SKIP
@@ -655,6 +1003,21 @@ class DoseResponseFit:
 
         See :func:`bayesdose.dose_estimands.time_to_half_effect`.
 
+        Parameters
+        ----------
+        dose : float or sequence, optional
+            Doses (default: the highest tested dose).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and dose (columns as
+            :func:`~bayesdose.dose_estimands.time_to_half_effect`).
+
         Examples
         --------
         >>> fit.time_to_half_effect()    # doctest: +SKIP
@@ -667,6 +1030,25 @@ class DoseResponseFit:
         """Posterior probability that the response improves monotonically with dose.
 
         See :func:`bayesdose.dose_estimands.prob_increasing`.
+
+        Parameters
+        ----------
+        time : float or sequence, optional
+            Times (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        doses : sequence of float, optional
+            At least two doses (default: the tested doses).
+        hdi_prob : float
+            Probability of the interval of the contrast.
+        scale : {"outcome", "standardised"}
+            Units of the contrast (the probabilities do not depend on it).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.dose_estimands.prob_increasing`).
 
         Examples
         --------
@@ -683,10 +1065,38 @@ class DoseResponseFit:
         The common course plus the dose effect, for a patient at the mean baseline: the
         quantity observed arm means estimate, used in the dose-response figure.
 
+        Parameters
+        ----------
+        dose : float or sequence, optional
+            Doses in the user's units (default: the tested doses).
+        time : float or sequence, optional
+            Visits (default: all); the common course is estimated at the visits only, so
+            other times are an error.
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density interval.
+
         Returns
         -------
         pandas.DataFrame
             Columns outcome, dose, time, mean, sd, hdi_low, hdi_high.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> change = fit.expected_change(dose=50, time=[3, 12])
+        >>> change[["outcome", "dose", "time"]]
+              outcome  dose  time
+        0   koos_pain  50.0   3.0
+        1   koos_pain  50.0  12.0
+        2  womac_pain  50.0   3.0
+        3  womac_pain  50.0  12.0
         """
         times = as_list(time, self.inputs.visits, "time")
         not_visits = [t for t in times if not np.isclose(t, self.inputs.visits).any()]
@@ -707,6 +1117,33 @@ class DoseResponseFit:
         """Figure of the dose-response curve per outcome with credible bands per time.
 
         See :func:`bayesdose.plots.plot_dose_response`.
+
+        Parameters
+        ----------
+        outcome : str or list of str, optional
+            Outcomes, one panel each (default: all fitted).
+        time : float or sequence, optional
+            Visits to draw (default: the last visit).
+        hdi_prob : float
+            Probability of the bands.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The expected change from baseline (:meth:`expected_change`) against dose,
+            with the observed arm means.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fig = fit.plot_dose_response(time=[3, 12])
+        >>> [ax.get_title() for ax in fig.axes]
+        ['KOOS pain', 'WOMAC pain (0-100)']
         """
         from bayesdose.plots import plot_dose_response
 
@@ -723,6 +1160,16 @@ class DoseResponseFit:
         Returns
         -------
         Path
+            The file written.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fit = bd.DoseResponseModel().fit(data)  # doctest: +SKIP
+        >>> path = fit.save("koos_pain.nc")  # doctest: +SKIP
+        >>> bd.load_fit(path).outcomes  # doctest: +SKIP
+        ['koos_pain']
         """
         return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp)))
 
@@ -759,7 +1206,13 @@ def load_fit(path: str | Path) -> DoseResponseFit:
         raise DataError(f"{str(path)!r} is not a readable netCDF fit: {exc}") from exc
     for group in idata.groups():
         getattr(idata, group).load()
-    config = read_config(idata)
-    model = DoseResponseModel.from_config(config["model"])
-    data = data_from_idata(idata, config)
+    try:
+        config = read_config(idata)
+    except DataError as exc:
+        raise DataError(f"{str(path)!r} is not a fit written by bayesdose: {exc}") from exc
+    try:
+        model = DoseResponseModel.from_config(config["model"])
+        data = data_from_idata(idata, config)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(f"{str(path)!r} is not a fit written by bayesdose ({exc}).") from exc
     return DoseResponseFit(model, data, idata)

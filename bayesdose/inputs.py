@@ -218,6 +218,7 @@ def prepare_inputs(data: TrialData,
         response[rows] = lik.response(part)
         baseline_t[rows] = lik.baseline_covariate(part["baseline"].to_numpy())
         scales.append(_outcome_scale(data, outcome, lik, response[rows]))
+        _check_changes_vary(outcome, lik, response[rows])
         info = data.info(outcome)
         if lik.name in ("normal", "student_t"):
             base = part["baseline"].to_numpy(dtype=float)
@@ -260,13 +261,39 @@ def _outcome_scale(data: TrialData, outcome: str, lik: Likelihood,
     base = data.baselines
     baseline = lik.baseline_covariate(
         base.loc[base["outcome"] == outcome, "baseline"].to_numpy(dtype=float))
-    sd, source = lik.scale_sd(baseline, response)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        sd, source = lik.scale_sd(baseline, response)
+    parts = [v[np.isfinite(v)] for v in (np.asarray(baseline, float), np.asarray(response, float))]
+    values = np.concatenate(parts)
+    varies = any(part.size and np.ptp(part) > 0 for part in parts)
+    if not (np.isfinite(sd) and sd > 0) and varies:
+        largest = float(np.max(np.abs(values)))
+        raise DataError(
+            f"outcome {outcome!r}: its values (largest magnitude {largest:.3g}) are too "
+            f"{'large' if largest > 1 else 'small'} to standardise in floating point "
+            f"(their SD is {sd!r}). Express them in another unit (e.g. "
+            f"{'divide' if largest > 1 else 'multiply'} them by 1e6)."
+        )
     if not (np.isfinite(sd) and sd > 0):
         raise DataError(
             f"outcome {outcome!r} does not vary (neither its baselines nor its changes), "
             "so no effect can be estimated on it. Remove it from the outcomes to fit."
         )
     return sd, source, float(np.mean(baseline))
+
+
+def _check_changes_vary(outcome: str, lik: Likelihood, response: np.ndarray) -> None:
+    """Refuse an outcome whose modelled changes are all equal: its residual SD would be
+    estimated as zero and its posterior would be degenerate, not an estimate."""
+    if lik.name == "ordinal" or response.size < 2 or np.ptp(response) > 0:
+        return
+    what = "change from baseline" if lik.name in ("normal", "student_t") else "log ratio"
+    raise DataError(
+        f"outcome {outcome!r}: every post-baseline {what} is the same "
+        f"({response[0]:g} at all {response.size} values), so the residual SD would be zero "
+        "and no dose effect can be estimated. Check the values (were baselines carried "
+        "forward?) or leave the outcome out."
+    )
 
 
 def _standardise_baseline(baseline: np.ndarray, k: np.ndarray, mean: np.ndarray,

@@ -1,15 +1,26 @@
 """Atomic file output: every result is written to a temporary file and renamed into place,
-so a run killed midway leaves either the old file or the new one, never half of one."""
+so a run killed midway leaves either the old file or the new one, never half of one.
+
+A whole set of results (a fit's folder) is written into a staging folder beside its
+destination and moved into place only once every file is complete
+(:func:`staged_folder`): a run that fails or is killed before then leaves the earlier
+results as they were.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+STAGING_MARK = "bayesdose-staging"
 
 
 @contextmanager
@@ -38,10 +49,20 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # the mode a plain open() would give, not 0600
+        _flush_to_disk(tmp)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _flush_to_disk(path: Path) -> None:
+    """Make the file's bytes durable before it is renamed into place (best effort)."""
+    try:
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    except OSError:
+        pass
 
 
 def _umask() -> int:
@@ -65,3 +86,96 @@ def write_csv(frame: pd.DataFrame, target: str | Path) -> Path:
 def write_text(text: str, target: str | Path) -> Path:
     """Write text (UTF-8) atomically."""
     return write_atomic(target, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+@contextmanager
+def staged_folder(out: str | Path, replaces: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield an empty staging folder; on success move what was written there into ``out``.
+
+    The staging folder is a hidden folder beside ``out`` (on the same file system, so the
+    moves are renames). When the ``with`` block ends normally, each file or folder in it
+    replaces the entry of the same name in ``out`` (created if needed), and the entries
+    named in ``replaces`` that the new set lacks are removed from ``out``: what remains of
+    an earlier run is then only what the new run does not write. When the block raises,
+    the staging folder is removed and ``out`` is left exactly as it was. Staging folders
+    left by a killed process are removed the next time one is made beside ``out``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The destination folder.
+    replaces : iterable of str
+        Names in ``out`` that belong to the set of results being replaced.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "results"
+    >>> with staged_folder(out) as stage:
+    ...     _ = (stage / "a.txt").write_text("new")
+    >>> sorted(p.name for p in out.iterdir())
+    ['a.txt']
+    """
+    out = Path(out).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(out)
+    prefix = f".{out.name}.{STAGING_MARK}-{os.getpid()}-"
+    try:
+        root = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+    except OSError:  # a read-only parent: stage inside the destination instead
+        out.mkdir(parents=True, exist_ok=True)
+        root = Path(tempfile.mkdtemp(prefix=prefix, dir=out))
+    new, old = root / "new", root / "old"
+    new.mkdir()
+    old.mkdir()
+    try:
+        yield new
+        out.mkdir(parents=True, exist_ok=True)
+        names = sorted(p.name for p in new.iterdir())
+        for name in names:
+            source, target = new / name, out / name
+            if source.is_dir() and not source.is_symlink() and target.exists():
+                _move(target, old / name)
+            elif target.is_dir() and not target.is_symlink():
+                _move(target, old / name)
+            _move(source, target)
+        for name in set(replaces) - set(names):
+            target = out / name
+            if target.exists() or target.is_symlink():
+                _move(target, old / name)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename ``source`` onto ``target`` (a copy where they are on different devices)."""
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(str(source), str(target))
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Remove staging folders of ``out`` whose process has ended (a killed run's)."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.{STAGING_MARK}-(\d+)-.*")
+    for folder in (out.parent, out):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            match = pattern.fullmatch(path.name)
+            if match and path.is_dir() and not _process_alive(int(match.group(1))):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True

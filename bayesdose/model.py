@@ -7,15 +7,20 @@ direction-aligned scale (outcome units / s_k, times sign_k so that positive = be
 
 with f the dose shape (:mod:`bayesdose.shapes`, f(0) = 0), g the time course of the dose
 effect (:mod:`bayesdose.timecourses`), h the course common to every dose (free per
-visit) and u a patient effect, correlated across outcomes (LKJ) when several outcomes
-are modelled. Each outcome's likelihood (:mod:`bayesdose.likelihoods`) observes
+visit) and u a patient effect. When several outcomes are modelled, a patient's effects
+are related across outcomes (``patient_correlation``): by default through one patient
+factor shared by all outcomes, with a non-negative loading per outcome, plus each
+outcome's own effect; optionally through a full correlation matrix with an LKJ prior, or
+not at all. Each outcome's likelihood (:mod:`bayesdose.likelihoods`) observes
 sign_k * s_k * m_ikt: the change from baseline (Normal or Student-t, censored at scale
-bounds), the change in log value (lognormal) or the grade (ordered logistic).
+bounds), the change in log value (lognormal) or the grade (ordered logistic, with
+s_k = 1).
 
-Outcomes of one family (``OutcomeInfo.family``) share their shape parameters through a
-family-level Normal (non-centred): each outcome's ``delta``, ``log_ed50``, ... is its
-family's mean plus an outcome deviation whose SD is estimated, so related outcomes borrow
-strength as much as the data say they should.
+Outcomes of one family (``OutcomeInfo.family``) share their real-valued dose-shape
+parameters through a family-level Normal (non-centred; ``pooling="family"``, the
+default): each outcome's ``delta``, ``log_ed50``, ... is its family's mean plus an
+outcome deviation whose SD is estimated, so related outcomes borrow strength as much as
+the data say they should. Time-course parameters stay per outcome.
 """
 
 from __future__ import annotations
@@ -100,8 +105,14 @@ class DoseResponseModel:
     ``docs/concepts.md``): ``delta`` (effect at the top dose) Normal(0, 1); ``log_ed50``
     StudentT(5, 0, 1.73) around the geometric mean tested dose (clinDR); ``log_t_half``
     Normal(log 0.2, 1) relative to the last visit; ``course`` Normal(0, 1);
-    ``beta_baseline`` Normal(0, 1); patient SDs HalfNormal(0.5); ``sigma`` HalfNormal(1);
-    family SDs HalfNormal(0.5) (1 for ``log_ed50``).
+    ``beta_baseline`` Normal(0, 1); ``sigma`` HalfNormal(1). Patient effects: with one
+    outcome (or ``patient_correlation="none"``) a non-centred Normal(0, sd) per outcome
+    with sd ~ HalfNormal(0.5); in the factor form, loadings ``patient_loading``
+    HalfNormal(0.5) and each outcome's own SD ``patient_sd`` Gamma(2, 4) (mean 0.5); in
+    the LKJ form, SDs ``patient_sd`` HalfNormal(0.5) and LKJ(``lkj_eta``) correlations.
+    Between-outcome SDs of pooled parameters (``<name>_family_sd``) Gamma(2, 4) (mean
+    0.5), Gamma(2, 2) (mean 1) for ``log_ed50``; the parameter's own prior is then that of
+    its family mean. :meth:`prior_table` lists the priors of a model on given data.
 
     Examples
     --------
@@ -134,7 +145,8 @@ class DoseResponseModel:
                 raise SpecError(f"likelihood {name!r} is not one of {', '.join(LIKELIHOODS)}.")
         if pooling not in POOLING:
             raise SpecError(f"pooling {pooling!r} is not one of {', '.join(POOLING)}.")
-        if isinstance(lkj_eta, bool) or not isinstance(lkj_eta, (int, float)) or lkj_eta <= 0:
+        if (isinstance(lkj_eta, bool) or not isinstance(lkj_eta, (int, float))
+                or not np.isfinite(lkj_eta) or lkj_eta <= 0):
             raise SpecError(f"lkj_eta must be a positive number (got {lkj_eta!r}).")
         self.likelihood = likelihood
         self.priors = dict(priors or {})
@@ -149,7 +161,27 @@ class DoseResponseModel:
 
     # ------------------------------------------------------------------ description
     def config(self) -> dict[str, Any]:
-        """Everything that defines the model, as plain data (saved with every fit)."""
+        """Everything that defines the model, as plain data (saved with every fit).
+
+        Returns
+        -------
+        dict
+            Keys ``dose_shape``, ``dose_options``, ``time_shape``, ``time_options``,
+            ``likelihood``, ``outcomes``, ``pooling``, ``patient_correlation``,
+            ``lkj_eta`` and ``priors`` (each override as a mapping such as
+            ``{"distribution": "Normal", "mu": 0, "sigma": 0.5}``); JSON-serialisable.
+
+        See Also
+        --------
+        from_config : the model back from this mapping.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> config = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential").config()
+        >>> config["dose_shape"], config["time_shape"], config["patient_correlation"]
+        ('emax', 'exponential', 'factor')
+        """
         from bayesdose.priors import prior_to_mapping
 
         return {
@@ -167,7 +199,32 @@ class DoseResponseModel:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DoseResponseModel:
-        """Rebuild a model from :meth:`config` output."""
+        """Rebuild a model from :meth:`config` output.
+
+        Parameters
+        ----------
+        config : dict
+            A mapping as returned by :meth:`config` (and stored in every fit):
+            ``dose_shape`` and ``time_shape`` are required; ``likelihood``, ``outcomes``,
+            ``pooling``, ``patient_correlation``, ``lkj_eta``, ``dose_options`` and
+            ``time_options`` take the constructor's defaults when absent; ``priors`` maps
+            parameter names to prior tables (``{"distribution": "Normal", "sigma": 1}``).
+
+        Returns
+        -------
+        DoseResponseModel
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> from pymc_extras.prior import Prior
+        >>> model = bd.DoseResponseModel(priors={"delta": Prior("Normal", mu=0, sigma=0.5)})
+        >>> again = bd.DoseResponseModel.from_config(model.config())
+        >>> again.priors["delta"]
+        Prior("Normal", mu=0, sigma=0.5)
+        >>> again.config() == model.config()
+        True
+        """
         from bayesdose.priors import prior_from_mapping
 
         priors = {k: prior_from_mapping(v, f"priors.{k}")
@@ -178,20 +235,108 @@ class DoseResponseModel:
                    priors=priors, **{k: config[k] for k in keys if k in config})
 
     def select_data(self, data: TrialData) -> TrialData:
-        """The part of ``data`` this model uses (its outcomes)."""
+        """The part of ``data`` this model uses (its outcomes).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial.
+
+        Returns
+        -------
+        TrialData
+            ``data`` restricted to the model's ``outcomes``, or ``data`` itself when the
+            model takes all outcomes.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel(outcomes=["koos_pain", "womac_pain"])
+        >>> model.select_data(data).outcomes
+        ['koos_pain', 'womac_pain']
+        >>> bd.DoseResponseModel().select_data(data) is data
+        True
+        """
         return data if self.outcomes is None else data.select(self.outcomes)
 
     def inputs(self, data: TrialData) -> ModelInputs:
-        """``data`` arranged for this model (its outcomes and likelihoods)."""
+        """``data`` arranged for this model (its outcomes and likelihoods).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial (outcomes the model does not take are left out, see
+            :meth:`select_data`).
+
+        Returns
+        -------
+        ModelInputs
+            One entry per post-baseline observation (its outcome, patient, visit, dose,
+            response and standardised baseline, bounds), with the doses, visits, outcome
+            scales, likelihoods and families (see :func:`prepare_inputs`).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> inputs.outcomes, inputs.doses, inputs.visits
+        (['koos_pain'], (1.0, 10.0, 50.0), (1.0, 3.0, 6.0, 12.0))
+        """
         return prepare_inputs(self.select_data(data), self.likelihood)
 
     def pooled(self, inputs: ModelInputs) -> bool:
-        """Whether any family has two or more outcomes to pool."""
+        """Whether any family has two or more outcomes to pool.
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model (see :meth:`inputs`).
+
+        Returns
+        -------
+        bool
+            True when ``pooling`` is ``"family"`` and at least one family has two or
+            more of the modelled outcomes.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel()
+        >>> model.pooled(model.inputs(data.select(["koos_pain", "womac_pain"])))  # both PROM
+        True
+        >>> model.pooled(model.inputs(data.select(["koos_pain", "mri_t2"])))  # PROM and MRI
+        False
+        """
         return self.pooling == "family" and bool((inputs.family_sizes() > 1).any())
 
     def correlated(self, inputs: ModelInputs) -> str:
         """How patient effects are related across outcomes on ``inputs`` ("none" for one
-        outcome)."""
+        outcome).
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model (see :meth:`inputs`).
+
+        Returns
+        -------
+        str
+            ``patient_correlation`` (``"factor"``, ``"lkj"`` or ``"none"``) with two or
+            more outcomes, ``"none"`` with one.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel()
+        >>> model.correlated(model.inputs(data.select(["koos_pain", "womac_pain"])))
+        'factor'
+        >>> model.correlated(model.inputs(data.select(["koos_pain"])))
+        'none'
+        """
         return self.patient_correlation if len(inputs.outcomes) > 1 else "none"
 
     def default_target_accept(self, inputs: ModelInputs) -> float:
@@ -203,6 +348,25 @@ class DoseResponseModel:
         family, whose family SDs are learnt from two outcomes); 0.98 gave none for seeds
         1, 2 and 2019, with a smaller step size but more effective draws (minimum bulk
         ESS 953-1301 against 571-667), see benchmarks/README.md.
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model (see :meth:`inputs`).
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel()
+        >>> model.default_target_accept(model.inputs(data.select(["koos_pain"])))
+        0.95
+        >>> model.default_target_accept(model.inputs(data.select(["koos_pain", "mri_t2"])))
+        0.98
         """
         across = self.pooled(inputs) or self.correlated(inputs) != "none"
         return 0.98 if across else 0.95
@@ -213,7 +377,31 @@ class DoseResponseModel:
                                 self.correlated(inputs))
 
     def parameters(self, data: TrialData) -> list[Parameter]:
-        """The model's parameters on ``data``, with their default priors and reasons."""
+        """The model's parameters on ``data``, with their default priors and reasons.
+
+        Which parameters there are depends on the data: the shapes' parameters, a
+        between-outcome SD per pooled dose-shape parameter when outcomes are pooled, the
+        patient-effect parameters of the structure in force (:meth:`correlated`) and
+        the parameters of the likelihoods in use (``sigma``, ``nu``, ``cutpoints``).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial (its outcomes, doses and visits).
+
+        Returns
+        -------
+        list of Parameter
+            The defaults, not the overrides in ``priors`` (see :meth:`prior_table` for
+            the priors in force).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> [p.name for p in bd.DoseResponseModel().parameters(data)]
+        ['delta', 'log_ed50', 'log_t_half', 'course', 'beta_baseline', 'patient_effect', 'sigma']
+        """
         return self._parameters(self.inputs(data))
 
     def prior_table(self, data: TrialData) -> pd.DataFrame:
@@ -227,6 +415,19 @@ class DoseResponseModel:
         Returns
         -------
         pandas.DataFrame
+            One row per parameter (as :meth:`parameters`): parameter, meaning, prior (in
+            force), default (whether it is the default), reason (of the default).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> table = bd.DoseResponseModel().prior_table(data)
+        >>> table["parameter"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+        ['delta', 'log_ed50', 'log_t_half', 'delta_family_sd', 'log_ed50_family_sd',
+         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma']
+        >>> table.set_index("parameter").loc["patient_sd", "prior"]
+        'Prior("Gamma", alpha=2, beta=4)'
         """
         params = self.parameters(data)
         return prior_table(params, resolve_priors(params, self.priors))
@@ -248,6 +449,19 @@ class DoseResponseModel:
         Returns
         -------
         (pymc.Model, ModelInputs)
+            The model (one observed variable per likelihood in use: ``change``,
+            ``change_t``, ``log_change``, ``grade_<outcome>``) and the inputs it was
+            built from (:meth:`inputs`).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> pymc_model, inputs = bd.DoseResponseModel().build(data)
+        >>> [rv.name for rv in pymc_model.observed_RVs]
+        ['change']
+        >>> pymc_model["effect"].ndim  # outcome x dose x time, in outcome units
+        3
         """
         inputs = self.inputs(data)
         return self.build_inputs(inputs), inputs
@@ -271,6 +485,17 @@ class DoseResponseModel:
         Returns
         -------
         pymc.Model
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> swappable = model.build_inputs(inputs, swappable=True)
+        >>> [p.name for p in swappable.potentials], swappable.observed_RVs
+        (['loglik'], [])
+        >>> sorted(d.name for d in swappable.data_vars)
+        ['baseline_std', 'lower', 'outcome_sd', 'response', 'upper', 'weight']
         """
         warn_if_unidentified(self.dose_shape, inputs.dose_scale)
         params = self._parameters(inputs)
@@ -310,7 +535,8 @@ class DoseResponseModel:
         return rv
 
     def _patient_effects(self, priors: dict[str, Prior], inputs: ModelInputs):
-        """Patient effects (outcome, patient): correlated across outcomes via LKJ, or not."""
+        """Patient effects (outcome, patient): independent, through a shared patient factor
+        (loadings plus each outcome's own effect), or correlated through LKJ."""
         structure = self.correlated(inputs)
         if structure == "none":
             return with_dims(priors["patient_effect"],
@@ -546,7 +772,31 @@ class DoseResponseModel:
 
     def plot_prior(self, data: TrialData, draws: int = 500, random_seed: int = 1):
         """Figure of the dose-response and time course the priors imply (see
-        :func:`bayesdose.plots.plot_prior_predictive`)."""
+        :func:`bayesdose.plots.plot_prior_predictive`).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial design (doses, visits); its values are not used.
+        draws : int
+            Prior draws.
+        random_seed : int
+            Seed.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Left, the dose effect at the last visit against dose; right, the effect of
+            the top dose over time; both on the standardised, direction-aligned scale.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fig = bd.DoseResponseModel().plot_prior(data, draws=100)
+        >>> [ax.get_title() for ax in fig.axes]
+        ['dose effect at 12 months after baseline', 'effect of the top dose (50) over time']
+        """
         from bayesdose.plots import plot_prior_predictive
 
         return plot_prior_predictive(self, data, draws=draws, random_seed=random_seed)

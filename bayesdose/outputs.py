@@ -10,14 +10,96 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import pandas as pd
 
-from bayesdose.errors import BayesdoseError, SpecError
+from bayesdose.errors import BayesdoseError, DataError, SpecError
 from bayesdose.fit import DoseResponseFit
 from bayesdose.io import write_csv, write_text
+
+#: Every name :func:`write_results` may write into a result folder (a run with ``--force``
+#: replaces them all, so no file of an earlier run is left beside the new ones).
+RESULT_NAMES = (
+    "fit.nc", "effect.csv", "contrasts.csv", "diagnostics.csv", "parameter_diagnostics.csv",
+    "pareto_k.csv", "predictive_check.csv", "parameters.csv", "priors.csv", "missing.csv",
+    "scales.csv", "ed50.csv", "minimum_effective_dose.csv", "prob_increasing.csv",
+    "time_to_half_effect.csv", "report.html", "report.md", "figures", "summary.txt",
+)
+
+
+def read_fit(path: str | Path) -> DoseResponseFit:
+    """Read a saved fit, reporting any file that is not a bayesdose fit as a :class:`DataError`.
+
+    Like :func:`bayesdose.load_fit` (netCDF read, JSON configuration parsed, nothing
+    unpickled or executed), for files whose content may be damaged or foreign.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.nc`` file.
+
+    Returns
+    -------
+    DoseResponseFit
+
+    Raises
+    ------
+    DataError
+        When the file is missing, unreadable, or not a fit written by bayesdose.
+    """
+    from bayesdose.fit import load_fit
+
+    try:
+        return load_fit(path)
+    except BayesdoseError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+        raise DataError(
+            f"{str(path)!r} is not a fit written by bayesdose: its stored configuration or "
+            f"data cannot be read ({type(exc).__name__}: {_first_line(exc)}). Refit the model "
+            "and save it with this version of bayesdose."
+        ) from exc
+
+
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_folder(out: str | Path, force: bool) -> Path:
+    """Check that results may be written to ``out``, without creating anything.
+
+    ``out`` must not be a file, and an existing non-empty folder is refused unless
+    ``force``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+    force : bool
+        Allow a non-empty folder (its results are replaced).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    SpecError
+        When ``out`` is a file, or a non-empty folder without ``force``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_folder(tempfile.mkdtemp(), force=False).is_dir()
+    True
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {str(out)!r} is a file, not a folder.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise SpecError(f"output folder {str(out)!r} is not empty; choose a new folder or "
+                        "pass --force to overwrite the results in it.")
+    return out
 
 
 def prepare_folder(out: str | Path, force: bool) -> Path:
@@ -29,12 +111,7 @@ def prepare_folder(out: str | Path, force: bool) -> Path:
     >>> prepare_folder(tempfile.mkdtemp(), force=False).is_dir()
     True
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise SpecError(f"--out {str(out)!r} is a file, not a folder.")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise SpecError(f"output folder {str(out)!r} is not empty; choose a new folder or "
-                        "pass --force to overwrite the results in it.")
+    out = check_folder(out, force)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -95,13 +172,68 @@ def write_results(fit: DoseResponseFit, out: Path, estimands: dict[str, Any]) ->
     estimand_tables, notes = dose_estimand_tables(fit, estimands)
     tables.update(estimand_tables)
     for name, table in tables.items():
-        write_csv(table, out / name)
+        write_csv(with_units(table, fit, name), out / name)
     report_files = write_report_files(build_report(fit, estimands, diagnostics=diagnostics), out)
     summary = format_summary(fit, contrasts, diagnostics, notes)
     write_text(summary + "\n", out / "summary.txt")
     files = ["fit.nc", *tables, *report_files, "summary.txt"]
     return {"files": files, "contrasts": contrasts, "effects": effects,
             "diagnostics": diagnostics, "summary": summary}
+
+
+#: Tables whose values (not only a column) are doses, or times, in the user's units.
+DOSE_VALUED = ("ed50.csv", "minimum_effective_dose.csv")
+TIME_VALUED = ("time_to_half_effect.csv",)
+
+
+def with_units(table: pd.DataFrame, fit: DoseResponseFit, name: str = "") -> pd.DataFrame:
+    """A copy of a result table with columns ``dose_unit`` and ``time_unit`` added.
+
+    ``dose_unit`` is added to a table with a dose (or reference) column or dose-valued
+    results, ``time_unit`` to one with a time column or time-valued results, so a table
+    read on its own says its units.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table.
+    fit : DoseResponseFit
+        The fit, whose data name the units.
+    name : str
+        The table's file name (for dose- or time-valued tables without such a column).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    out = table.copy()
+    if ("dose" in out.columns or "reference" in out.columns or name in DOSE_VALUED) \
+            and "dose_unit" not in out.columns:
+        out["dose_unit"] = fit.data.dose_unit
+    if ("time" in out.columns or name in TIME_VALUED) and "time_unit" not in out.columns:
+        out["time_unit"] = fit.data.time_unit
+    return out
+
+
+def describe_columns(data: Any) -> str:
+    """One line naming the data's columns and units, as the user gave them.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> describe_columns(bd.datasets.load_msc_trial())
+    "Data columns: patient 'patient', dose 'dose' (million cells), time 'month' (months), \
+outcome 'outcome', value 'value'."
+    """
+    columns = data.columns
+    parts = [f"patient {columns['patient']!r}",
+             f"dose {columns['dose']!r} ({data.dose_unit})",
+             f"time {columns['time']!r} ({data.time_unit})"]
+    if columns.get("outcomes"):
+        parts.append("outcome columns " + ", ".join(map(repr, columns["outcomes"])))
+    else:
+        parts += [f"outcome {columns.get('outcome')!r}", f"value {columns.get('value')!r}"]
+    return "Data columns: " + ", ".join(parts) + "."
 
 
 def dose_estimand_tables(fit: DoseResponseFit,
@@ -142,9 +274,11 @@ def format_summary(fit: DoseResponseFit, contrasts: pd.DataFrame, diagnostics,
                        "prob_gt_0", "prob_gt_mcid", "mcid"]].copy()
     lines = [
         repr(fit.data),
+        describe_columns(fit.data),
         repr(fit.model),
         f"Effects are against {fit.versus()}.",
-        "Contrasts (dose minus reference, outcome units; prob_gt_0 = P(dose better), "
+        f"Contrasts (dose minus reference, outcome units; doses in {fit.data.dose_unit}, "
+        f"times in {fit.data.time_unit}; prob_gt_0 = P(dose better), "
         "prob_gt_mcid = P(better by more than the MCID)):",
         shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"),
         "",

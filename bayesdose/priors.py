@@ -285,6 +285,17 @@ def _is_value(val: Any) -> bool:
 def prior_to_mapping(prior: Prior) -> dict[str, Any]:
     """The model-file table form of a prior (inverse of :func:`prior_from_mapping`).
 
+    Parameters
+    ----------
+    prior : Prior
+        A prior, possibly with nested hyperpriors.
+
+    Returns
+    -------
+    dict
+        ``distribution`` and the parameters; hyperpriors as nested tables, and
+        ``centered = False`` for a non-centred prior.
+
     Examples
     --------
     >>> prior_to_mapping(Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=1)))

@@ -841,8 +841,10 @@ def write_report(fit: DoseResponseFit, out: str | Path, force: bool = False,
                  source: str | None = None) -> dict[str, Any]:
     """Write ``report.html``, ``report.md`` and ``figures/*.png`` into a folder.
 
-    Every file is written atomically. A non-empty folder is refused unless ``force``
-    (then the report's files in it are replaced and the rest is left alone).
+    The report is written into a staging folder and moved into place once complete, so
+    a failure midway leaves an earlier report as it was. A non-empty folder is refused
+    unless ``force`` (then the report's files in it, ``figures/`` included, are replaced
+    and the rest is left alone).
 
     Parameters
     ----------
@@ -875,11 +877,14 @@ def write_report(fit: DoseResponseFit, out: str | Path, force: bool = False,
     >>> write_report(fit, "report")["files"][:2]           # doctest: +SKIP
     ['report.html', 'report.md']
     """
-    from bayesdose.outputs import prepare_folder
+    from bayesdose.io import staged_folder
+    from bayesdose.outputs import check_folder
 
-    folder = prepare_folder(out, force)
+    folder = check_folder(out, force)
     report = build_report(fit, estimands, source=source)
-    files = write_report_files(report, folder)
+    # all or nothing: an earlier report is replaced only once the new one is complete
+    with staged_folder(folder, replaces=("report.html", "report.md", FIGURE_DIR)) as stage:
+        files = write_report_files(report, stage)
     return {"folder": folder, "html": folder / "report.html",
             "markdown": folder / "report.md",
             "figures": [folder / f for f in files if f.startswith(f"{FIGURE_DIR}/")],

@@ -255,6 +255,17 @@ class SafetyData:
         -------
         pandas.DataFrame
             Columns dose, n_patients, n_with_event and, with counts, total_events.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events(),
+        ...                              n_events="n_events")
+        >>> data.by_dose()
+           dose  n_patients  n_with_event  total_events
+        0   1.0           4             0             0
+        1  10.0           4             1             1
+        2  50.0           4             3             5
         """
         grouped = self.table.groupby("dose", sort=True)
         out = pd.DataFrame({"n_patients": grouped.size(),
@@ -397,6 +408,13 @@ class SafetyModel:
         -------
         pandas.DataFrame
             Columns parameter, prior, default, meaning, reason.
+
+        Examples
+        --------
+        >>> SafetyModel().prior_table()[["parameter", "prior"]]
+          parameter                              prior
+        0     alpha  Prior("Normal", mu=-1, sigma=1.5)
+        1      beta     Prior("Normal", mu=0, sigma=1)
         """
         return pd.DataFrame([
             {"parameter": name, "prior": str(self.priors[name]),
@@ -419,6 +437,14 @@ class SafetyModel:
         Returns
         -------
         pymc.Model
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> model = SafetyModel().build(data)
+        >>> sorted(model.named_vars), model.named_vars_to_dims["event_prob"]
+        (['alpha', 'beta', 'event', 'event_prob'], ('dose',))
         """
         scale = data.scale
         coords = {"patient": data.patients, "dose": data.doses}
@@ -565,6 +591,17 @@ class SafetyFit:
         -------
         xarray.DataArray
             Dims chain, draw, dose.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> probs = fit.event_probability_draws(dose=[1, 50])
+        >>> probs.dims, probs.shape
+        (('chain', 'draw', 'dose'), (2, 4, 2))
         """
         doses = self._doses(dose)
         x = self.data.scale.transform(doses)
@@ -592,6 +629,18 @@ class SafetyFit:
             Columns dose, mean, sd, hdi_low, hdi_high, n_patients and n_events (patients
             observed at that dose and how many of them had an event; NaN for untested
             doses) and dose_status.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.event_probability(dose=[10, 25])[["dose", "n_patients", "dose_status"]]
+           dose  n_patients   dose_status
+        0  10.0         4.0        tested
+        1  25.0         NaN  interpolated
         """
         draws = self.event_probability_draws(dose)
         stats = summarise(draws.to_numpy(), hdi_prob)
@@ -624,6 +673,18 @@ class SafetyFit:
         -------
         pandas.DataFrame
             Columns dose, threshold, prob; one row per dose and threshold.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.prob_exceeds([0.2, 0.5], dose=50)
+           dose  threshold   prob
+        0  50.0        0.2  0.875
+        1  50.0        0.5  0.500
         """
         thresholds = as_list(threshold, [], "threshold")
         outside = [t for t in thresholds if not 0 < t < 1]
@@ -652,6 +713,16 @@ class SafetyFit:
         pandas.DataFrame
             One row: mean, sd, hdi_low, hdi_high, prob_gt_1 (posterior probability that
             the risk rises with dose, i.e. beta > 0).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.odds_ratio_per_doubling()["prob_gt_1"].tolist()
+        [0.875]
         """
         beta = self._draws("beta")
         ratio = np.exp(beta * np.log(2.0))
@@ -661,7 +732,29 @@ class SafetyFit:
         return pd.DataFrame([row])
 
     def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
-        """ArviZ summary of alpha, beta and the event probability at the tested doses."""
+        """ArviZ summary of alpha, beta and the event probability at the tested doses.
+
+        Parameters
+        ----------
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (and per tested dose for ``event_prob``), with ArviZ's
+            columns (mean, sd, HDI, MCSE, ESS, R-hat).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.parameter_summary()["parameter"].tolist()
+        ['alpha', 'beta']
+        """
         names = [n for n in (*PARAMETERS, "event_prob") if n in self.idata.posterior]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -675,6 +768,14 @@ class SafetyFit:
         -------
         Diagnostics
             See :func:`bayesdose.diagnostics.diagnose`.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> fit = SafetyModel().fit(data, draws=500, tune=500, chains=2)  # doctest: +SKIP
+        >>> fit.diagnostics().ok  # doctest: +SKIP
+        True
         """
         return diagnose(self.idata)
 

@@ -45,8 +45,8 @@ class Parameter:
         For a vector parameter, the name of its trailing dim (``"dose_level"``,
         ``"visit_level"``); None for a scalar.
     pool_sd : float
-        Scale of the HalfNormal prior on the between-outcome SD when the parameter is
-        pooled within a family of outcomes.
+        Mean of the Gamma(2, 2 / pool_sd) prior on the between-outcome SD when the
+        parameter is pooled within a family of outcomes.
 
     Examples
     --------
@@ -339,7 +339,7 @@ class FreeMeans(DoseShape):
 HILL_REASON = (
     "StudentT(nu=5, mu=0, sigma=0.425) on log(Hill): clinDR's meta-analytic prior for the "
     "Hill exponent (emaxPrior.control: loglammu=0, loglamsca=0.425), centred on the "
-    "hyperbolic Emax (Hill = 1) with 95% between about 0.3 and 3.4. clinDR also correlates "
+    "hyperbolic Emax (Hill = 1) with 95% between about 0.34 and 3. clinDR also correlates "
     "it with log ED50 (parmCor = -0.45); here the two are independent."
 )
 

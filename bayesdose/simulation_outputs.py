@@ -6,35 +6,41 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from bayesdose.io import write_atomic, write_csv, write_text
+from bayesdose.io import staged_folder, write_atomic, write_csv, write_text
 from bayesdose.simulation import SimulationResult
+
+#: The files :func:`write_simulation` writes (besides the replicates' folders).
+SIMULATION_FILES = ("operating_characteristics.csv", "replicates.csv",
+                    "operating_characteristics.png", "summary.txt")
 
 
 def write_simulation(result: SimulationResult, out: Path) -> dict[str, Any]:
     """Write ``operating_characteristics.csv``, ``replicates.csv``,
     ``operating_characteristics.png`` and ``summary.txt`` into ``out``.
 
+    The four files are written into a staging folder and moved into ``out`` together,
+    so a failure midway leaves those of an earlier run as they were.
+
     Returns
     -------
     dict
         ``files`` (names written) and ``summary`` (text).
     """
-    write_csv(result.table, out / "operating_characteristics.csv")
-    write_csv(result.replicates, out / "replicates.csv")
-    figure = result.plot()
-    write_atomic(out / "operating_characteristics.png",
-                 lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
-    plt.close(figure)
-    summary = format_simulation(result)
-    write_text(summary + "\n", out / "summary.txt")
-    files = ["operating_characteristics.csv", "replicates.csv",
-             "operating_characteristics.png", "summary.txt"]
+    files = list(SIMULATION_FILES)
+    with staged_folder(out, replaces=files) as stage:
+        write_csv(result.table, stage / "operating_characteristics.csv")
+        write_csv(result.replicates, stage / "replicates.csv")
+        figure = result.plot()
+        try:
+            write_atomic(stage / "operating_characteristics.png",
+                         lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+        finally:
+            plt.close(figure)
+        summary = format_simulation(result)
+        write_text(summary + "\n", stage / "summary.txt")
     return {"files": files, "summary": summary}
 
 

@@ -38,6 +38,8 @@ executed. The same :class:`ModelSpec` can be built from a Python dict. Example::
 from __future__ import annotations
 
 import difflib
+import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,14 +74,87 @@ DEFAULT_COLUMNS = {"patient": "patient", "dose": "dose", "time": "time",
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     """Parse a TOML file (nothing in it is executed), with a clear error naming ``what``
-    it is when the file is missing or malformed."""
+    it is when the file is missing or malformed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file is (``"model file"``), for the messages.
+
+    Returns
+    -------
+    dict
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError(f"the {what} must be a path (got {type(path).__name__}).")
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{what} {str(path)!r} does not exist.")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise SpecError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{what} {str(path)!r} is not valid TOML: it is not UTF-8 text "
+                        f"({exc}).") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{what} {str(path)!r} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise SpecError(f"{what} {str(path)!r} is not valid TOML: it nests arrays or "
+                        "tables too deeply.") from exc
+
+
+def resolve_inside(base_dir: Path | None, source: str, field: str, what: str,
+                   hint: str = "Pass other files on the command line with --data.") -> Path:
+    """Resolve a path written in a file relative to the file's folder, refusing escapes.
+
+    The path is resolved (symbolic links followed) and must lie in ``base_dir`` or below
+    it: an absolute path, ``..`` steps or a link that leads out of the folder are refused.
+
+    Parameters
+    ----------
+    base_dir : Path or None
+        The file's folder (the working folder when None).
+    source : str
+        The path as written in the file.
+    field : str
+        The field holding it (``"data.source"``), for the message.
+    what : str
+        What the file is (``"model file"``), for the message.
+    hint : str
+        How to use a file elsewhere, ending the message.
+
+    Returns
+    -------
+    Path
+        The resolved path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()).resolve()
+    >>> resolve_inside(folder, "data/trial.csv", "data.source", "model file").parent.name
+    'data'
+    """
+    if not isinstance(source, str) or not source.strip() or "\x00" in source:
+        raise SpecError(f"{field} must be a file name, relative to the {what} (got "
+                        f"{source!r}).")
+    base = (base_dir or Path.cwd()).resolve()
+    try:
+        target = (base / source).resolve()
+    except (OSError, RuntimeError) as exc:
+        raise SpecError(f"{field} {source!r} cannot be resolved: {exc}.") from exc
+    if base != target and base not in target.parents:
+        raise SpecError(
+            f"{field} {source!r} points outside the {what}'s folder ({base}); a {what} may "
+            "only name files beside it or below it (an absolute path, '..' or a link out of "
+            f"the folder is refused). {hint}"
+        )
+    return target
 
 
 def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -178,18 +253,46 @@ class ModelSpec:
         Returns
         -------
         ModelSpec
+
+        Raises
+        ------
+        SpecError
+            On any unknown field or bad value, naming the field (``section.field``).
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_dict({"data": {"source": "embedded:msc_trial"},
+        ...                             "model": {"dose_shape": "linear"},
+        ...                             "sampler": {"draws": 500, "random_seed": 3}})
+        >>> spec.sampler
+        {'draws': 500, 'random_seed': 3}
+        >>> ModelSpec.from_dict({"sampler": {"draws": "many"}})
+        Traceback (most recent call last):
+        ...
+        bayesdose.errors.SpecError: sampler.draws must be an integer >= 1 (got 'many').
         """
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"a model specification is a table of sections (got "
+                            f"{type(raw).__name__}).")
         check_keys(raw, set(SECTIONS), "")
         for section, allowed in SECTIONS.items():
             if allowed is not None and section in raw:
                 check_keys(_table(raw, section), allowed, f"{section}.")
+        for key in ("name", "description"):
+            if key in raw and not isinstance(raw[key], str):
+                raise SpecError(f"{key} must be text in quotes (got {_short(raw[key])}).")
+        _check_fields(_table(raw, "data"), DATA_FIELDS, "data")
+        _check_fields(_table(raw, "model"), MODEL_FIELDS, "model")
         outcomes = _table(raw, "outcomes")
         for name, meta in outcomes.items():
             if not isinstance(meta, Mapping):
                 raise SpecError(f"outcomes.{name} must be a table of metadata fields.")
             check_keys(meta, OUTCOME_FIELDS, f"outcomes.{name}.")
-        priors = {name: prior_from_mapping(value, f"priors.{name}")
-                  for name, value in _table(raw, "priors").items()}
+        priors = {}
+        for name, value in _table(raw, "priors").items():
+            _check_distributions(value, f"priors.{name}")
+            priors[name] = prior_from_mapping(value, f"priors.{name}")
+            _check_prior(priors[name], f"priors.{name}")
         spec = cls(
             name=str(raw.get("name", "analysis")),
             description=str(raw.get("description", "")),
@@ -208,7 +311,19 @@ class ModelSpec:
         return spec
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as plain data (the model file's structure), for saving with a fit."""
+        """The spec as plain data (the model file's structure), for saving with a fit.
+
+        Returns
+        -------
+        dict
+            Sections as in a model file; :meth:`from_dict` reads it back.
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_dict({"model": {"dose_shape": "linear"}})
+        >>> ModelSpec.from_dict(spec.to_dict()).to_dict() == spec.to_dict()
+        True
+        """
         return {
             "name": self.name,
             "description": self.description,
@@ -221,11 +336,25 @@ class ModelSpec:
         }
 
     def build_model(self) -> DoseResponseModel:
-        """The :class:`~bayesdose.model.DoseResponseModel` this spec describes."""
+        """The :class:`~bayesdose.model.DoseResponseModel` this spec describes.
+
+        Returns
+        -------
+        DoseResponseModel
+
+        Examples
+        --------
+        >>> ModelSpec.from_dict({"model": {"dose_shape": "linear"}}).build_model().dose_shape.name
+        'linear'
+        """
         try:
             return DoseResponseModel(priors=self.priors, **self.model)
-        except TypeError as exc:  # pragma: no cover - keys are checked before
-            raise SpecError(f"[model]: {exc}") from exc
+        except BayesdoseError:
+            raise
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            options = [f"model.{k}" for k in ("dose_options", "time_options") if k in self.model]
+            where = " or ".join(options) if options else "[model]"
+            raise SpecError(f"{where}: {exc}") from exc
 
     def _check_prior_names(self, model: DoseResponseModel) -> None:
         """Every prior names a parameter of the model (names do not depend on the data)."""
@@ -251,9 +380,12 @@ class ModelSpec:
                     f"{', '.join(names)}.")
 
     def _check_sampler(self) -> None:
+        from bayesdose.backends import SAMPLERS
+
         for key, value in self.sampler.items():
             if key == "sampler":
-                ok, want = isinstance(value, str), "a string"
+                ok, want = isinstance(value, str) and value in SAMPLERS, (
+                    f"one of {', '.join(map(repr, SAMPLERS))}")
             elif key == "target_accept":
                 ok, want = _is_number(value) and 0 < value < 1, "a number between 0 and 1"
             else:
@@ -268,9 +400,17 @@ class ModelSpec:
 
         for name, meta in self.outcome_info.items():
             for key in ("mcid", "lower", "upper"):
-                if meta.get(key) is not None and not _is_number(meta[key]):
-                    raise SpecError(f"outcomes.{name}.{key} must be a number "
-                                    f"(got {meta[key]!r}).")
+                if meta.get(key) is not None and not _is_finite(meta[key]):
+                    raise SpecError(f"outcomes.{name}.{key} must be a finite number "
+                                    f"(got {_short(meta[key])}).")
+            for key in ("direction", "family", "unit", "label", "likelihood"):
+                if key in meta and not isinstance(meta[key], str):
+                    raise SpecError(f"outcomes.{name}.{key} must be text in quotes "
+                                    f"(got {_short(meta[key])}).")
+            if "likelihood" in meta and not _is_likelihood(meta["likelihood"]):
+                raise SpecError(f"outcomes.{name}.likelihood must be one of \"normal\", "
+                                f"\"student_t\", \"lognormal\", \"ordinal\" (got "
+                                f"{_short(meta['likelihood'])}).")
             try:
                 outcome_info_from_mapping(name, meta)
             except BayesdoseError as exc:
@@ -279,18 +419,21 @@ class ModelSpec:
     def _check_estimands(self) -> None:
         contrasts = self.estimands.get("contrasts", [])
         if not isinstance(contrasts, list) or not all(
-            isinstance(c, list) and len(c) == 2 and all(_is_number(x) for x in c)
+            isinstance(c, list) and len(c) == 2 and all(_is_dose(x) for x in c)
             for c in contrasts
         ):
-            raise SpecError("estimands.contrasts must be a list of [dose, reference] pairs, "
-                            "e.g. [[50, 1], [10, 1]].")
-        for key in ("times", "doses"):
+            raise SpecError("estimands.contrasts must be a list of [dose, reference] pairs of "
+                            "doses (finite numbers >= 0), e.g. [[50, 1], [10, 1]].")
+        for key, check, what in (("times", _is_finite, "finite numbers"),
+                                 ("doses", _is_dose, "doses (finite numbers >= 0)")):
             values = self.estimands.get(key, [])
-            if not isinstance(values, list) or not all(_is_number(x) for x in values):
-                raise SpecError(f"estimands.{key} must be a list of numbers.")
+            if not isinstance(values, list) or not all(check(x) for x in values):
+                raise SpecError(f"estimands.{key} must be a list of {what} (got "
+                                f"{_short(values)}).")
         reference = self.estimands.get("reference")
-        if reference is not None and not _is_number(reference):
-            raise SpecError(f"estimands.reference must be a dose (a number), got {reference!r}.")
+        if reference is not None and not _is_dose(reference):
+            raise SpecError(f"estimands.reference must be a dose (a finite number >= 0), got "
+                            f"{_short(reference)}.")
         prob = self.estimands.get("hdi_prob", 0.95)
         if not (_is_number(prob) and 0 < prob < 1):
             raise SpecError(f"estimands.hdi_prob must be between 0 and 1 (got {prob!r}).")
@@ -310,10 +453,28 @@ class ModelSpec:
         Returns
         -------
         TrialData
+
+        Raises
+        ------
+        SpecError
+            When the spec names no data and none is given, or a data path that leaves the
+            model file's folder.
+        DataError
+            When the data are malformed.
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_dict({"data": {"source": "embedded:msc_trial"}})
+        >>> len(spec.load_data().patients)
+        12
         """
         from bayesdose import datasets
 
         source = self.data.get("source")
+        if path is None and isinstance(source, str) and source.startswith("embedded:") \
+                and source not in EMBEDDED:
+            raise SpecError(f"data.source {source!r}: no such embedded data set; the embedded "
+                            f"ones are {', '.join(sorted(EMBEDDED))}.")
         if path is None and source in EMBEDDED:
             data = datasets.load_msc_trial()
             if self.outcome_info:
@@ -338,19 +499,134 @@ class ModelSpec:
         )
 
     def _resolve_inside(self, source: str) -> Path:
-        base = (self.base_dir or Path.cwd()).resolve()
-        target = (base / source).resolve()
-        if base != target and base not in target.parents:
-            raise SpecError(
-                f"data.source {source!r} points outside the model file's folder ({base}); "
-                "a model file may only name files beside it or below it. Pass other files on "
-                "the command line with --data."
-            )
-        return target
+        return resolve_inside(self.base_dir, source, "data.source", "model file")
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _is_dose(value: Any) -> bool:
+    return _is_finite(value) and value >= 0
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_text_list(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value) and all(_is_text(v) for v in value)
+            and len(set(value)) == len(value))
+
+
+def _is_options(value: Any) -> bool:
+    """A table of shape options: text, finite numbers, or lists of finite numbers."""
+    def ok(v: Any) -> bool:
+        if isinstance(v, list):
+            return all(_is_finite(x) for x in v)
+        return isinstance(v, str) or _is_finite(v)
+
+    return isinstance(value, Mapping) and all(ok(v) for v in value.values())
+
+
+def _is_likelihood(value: Any) -> bool:
+    from bayesdose.likelihoods import LIKELIHOODS
+
+    names = list(value.values()) if isinstance(value, Mapping) else [value]
+    return all(isinstance(v, str) and v in LIKELIHOODS for v in names)
+
+
+def _is_distribution(name: str) -> bool:
+    """Whether ``name`` is a PyMC distribution (looked up as a name, never evaluated)."""
+    import pymc as pm
+
+    if not name.isidentifier() or name.startswith("_"):
+        return False
+    found = getattr(pm, name, None)
+    return isinstance(found, type) and issubclass(found, pm.Distribution)
+
+
+#: Per field of [data] and [model]: the check its value must pass and what it should be.
+DATA_FIELDS: dict[str, tuple[Any, str]] = {
+    "source": (_is_text, "a file name in quotes (relative to the model file)"),
+    **{role: (_is_text, "a column name in quotes")
+       for role in ("patient", "dose", "time", "outcome", "value")},
+    "outcomes": (_is_text_list, "a list of distinct column names, e.g. [\"pain\"]"),
+    "dose_unit": (_is_text, "text in quotes, e.g. \"mg\""),
+    "time_unit": (_is_text, "text in quotes, e.g. \"months\""),
+    "baseline_time": (_is_finite, "a finite number (a time in the data)"),
+}
+MODEL_FIELDS: dict[str, tuple[Any, str]] = {
+    "outcomes": (_is_text_list, "a list of distinct outcome names, e.g. [\"koos_pain\"]"),
+    "dose_shape": (_is_text, "a shape name in quotes, e.g. \"emax\""),
+    "time_shape": (_is_text, "a shape name in quotes, e.g. \"exponential\""),
+    "likelihood": (_is_likelihood, "one of \"normal\", \"student_t\", \"lognormal\", "
+                   "\"ordinal\", or a table of outcome = one of them"),
+    "dose_options": (_is_options, "a table of options (text, numbers or lists of numbers)"),
+    "time_options": (_is_options, "a table of options (text, numbers or lists of numbers)"),
+    "pooling": (lambda v: v in ("family", "none"), "\"family\" or \"none\""),
+    "patient_correlation": (lambda v: isinstance(v, bool) or v in ("factor", "lkj", "none"),
+                            "\"factor\", \"lkj\" or \"none\""),
+    "lkj_eta": (lambda v: _is_finite(v) and v > 0, "a positive number"),
+}
+#: Prior parameters that must be positive (scales, rates, degrees of freedom, shapes).
+POSITIVE_PARAMETERS = {"sigma", "tau", "lam", "nu", "b", "beta", "kappa", "eta"}
+
+
+def _check_fields(table: Mapping[str, Any], checks: dict[str, tuple[Any, str]],
+                  section: str) -> None:
+    for key, value in table.items():
+        check, want = checks[key]
+        if not check(value):
+            raise SpecError(f"{section}.{key} must be {want} (got {_short(value)}).")
+
+
+def _check_distributions(value: Any, field: str) -> None:
+    """Every ``distribution`` of a prior table (and its hyperpriors) names a PyMC one."""
+    if not isinstance(value, Mapping):
+        return
+    name = value.get("distribution")
+    if isinstance(name, str) and not _is_distribution(name):
+        close = difflib.get_close_matches(name, ["Normal", "HalfNormal", "StudentT",
+                                                 "HalfStudentT", "LogNormal", "Gamma",
+                                                 "Exponential", "Beta", "Cauchy",
+                                                 "HalfCauchy", "Uniform"], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise SpecError(f"{field}.distribution: {_short(name)} is not a PyMC distribution."
+                        f"{hint} Use a name such as \"Normal\" or \"HalfNormal\".")
+    for key, sub in value.items():
+        if isinstance(sub, Mapping):
+            _check_distributions(sub, f"{field}.{key}")
+
+
+def _check_prior(prior: Prior, field: str) -> None:
+    """Refuse improper priors and non-finite or (for scales) non-positive parameters."""
+    if prior.distribution in ("Flat", "HalfFlat"):
+        raise SpecError(f"{field}: {prior.distribution} is an improper prior, which cannot "
+                        "be drawn from; use a proper one, e.g. Normal with a wide sigma.")
+    for key, value in prior.parameters.items():
+        where = f"{field}.{key}"
+        if isinstance(value, Prior):
+            _check_prior(value, where)
+            continue
+        numbers = value if isinstance(value, list) else [value]
+        while any(isinstance(v, list) for v in numbers):
+            numbers = [x for v in numbers for x in (v if isinstance(v, list) else [v])]
+        if not all(_is_finite(v) for v in numbers):
+            raise SpecError(f"{where} must be a finite number (got {_short(value)}).")
+        positive = key in POSITIVE_PARAMETERS or (key == "alpha"
+                                                  and prior.distribution != "SkewNormal")
+        if positive and not all(v > 0 for v in numbers):
+            raise SpecError(f"{where} must be > 0 (got {_short(value)}).")
 
 
 def _with_outcome_info(data: TrialData, overrides: dict[str, dict[str, Any]]) -> TrialData:
@@ -393,9 +669,18 @@ def fit(spec: ModelSpec, data: TrialData | None = None, **sampler: Any):
     >>> spec = bd.ModelSpec.from_toml("models/msc_koos_emax.toml")   # doctest: +SKIP
     >>> fit = bd.fit(spec, draws=500)                                # doctest: +SKIP
     """
+    from pymc.exceptions import SamplingError
+
     from bayesdose.fit import record_spec
 
     data = spec.load_data() if data is None else data
-    result = spec.build_model().fit(data, **{**spec.sampler, **sampler})
+    try:
+        result = spec.build_model().fit(data, **{**spec.sampler, **sampler})
+    except SamplingError as exc:
+        raise SpecError(
+            f"the model cannot be evaluated where sampling starts ({exc}). Check the priors "
+            "in [priors] (scales must be positive, values plausible on the standardised "
+            "scale) and the data's outliers."
+        ) from exc
     record_spec(result.idata, spec.to_dict())
     return result

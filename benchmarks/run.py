@@ -1,6 +1,6 @@
 """Sampler backends on the embedded example: wall time, ESS per second, memory, refits.
 
-Usage: python benchmarks/run.py [--quick] [--write]
+Usage: python benchmarks/run.py [--quick] [--one-outcome] [--write]
 
 Cases: the embedded MSC trial with one outcome (koos_pain, the default model: Emax x
 exponential onset, 4 chains x (1000 tune + 1000 draws)) and with all twelve outcomes (the
@@ -32,6 +32,7 @@ Each case runs in its own Python process, so memory is per case:
   compiler runs as one too, so a case without chain workers may still show one).
 
 ``--quick`` checks the script: 2 chains x (100 tune + 100 draws), one outcome only.
+``--one-outcome`` runs the one-outcome cases only, with full draws.
 ``--write`` also puts the table into benchmarks/README.md between the markers
 ``<!-- run.py:start -->`` and ``<!-- run.py:end -->`` (added at the end when absent).
 """
@@ -282,8 +283,9 @@ def ratios(rows: list[dict[str, Any]]) -> str:
 
 
 # ---------------------------------------------------------------------- all cases
-def cases(quick: bool) -> list[tuple[str, str]]:
-    """(outcomes, sampler) of every case to run."""
+def cases(one_outcome: bool) -> list[tuple[str, str]]:
+    """(outcomes, sampler) of every case to run (without the all-outcome ones when
+    ``one_outcome``)."""
     from bayesdose.backends import installed_backends, missing_packages, resolve_sampler
 
     backends = [backend for backend in installed_backends() if backend != resolve_sampler("auto")]
@@ -291,7 +293,7 @@ def cases(quick: bool) -> list[tuple[str, str]]:
            ("koos_pain", PLAIN)]
     if not missing_packages("numpyro"):
         out.append(("koos_pain", NUMPYRO))
-    if not quick:
+    if not one_outcome:
         out += [("all", "auto"), *[("all", backend) for backend in backends]]
     return out
 
@@ -350,6 +352,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="2 chains x (100 tune + 100 draws), one outcome only")
+    parser.add_argument("--one-outcome", action="store_true",
+                        help="only the one-outcome cases (full draws)")
     parser.add_argument("--write", action="store_true",
                         help="also write the table into benchmarks/README.md")
     parser.add_argument("--readme", type=Path, default=README, help=argparse.SUPPRESS)
@@ -363,8 +367,9 @@ def main() -> None:
         print("RESULT " + json.dumps(run_case(*args.case, quick=args.quick)), flush=True)
         return
     rows = [run_in_child(outcomes, sampler, args.quick)
-            for outcomes, sampler in cases(args.quick)]
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+            for outcomes, sampler in cases(args.quick or args.one_outcome)]
+    command = ("python benchmarks/run.py" + (" --quick" if args.quick else "")
+               + (" --one-outcome" if args.one_outcome else ""))
     table = markdown(rows, command)
     goals = ratios(rows)
     table += ("\nThe goals' ratios, from this run:\n\n" + goals) if goals else ""

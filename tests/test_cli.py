@@ -22,7 +22,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHECKS = {"r_hat", "ess_bulk", "ess_tail", "divergences", "e_bfmi", "tree_depth",
           "pareto_k"}
 CONTRAST_COLUMNS = ["outcome", "dose", "reference", "time", "mean", "sd", "hdi_low",
-                    "hdi_high", "direction", "mcid", "mcid_scale", "prob_gt_0", "prob_gt_mcid"]
+                    "hdi_high", "direction", "mcid", "mcid_scale", "prob_gt_0", "prob_gt_mcid",
+                    "dose_unit", "time_unit"]
 RESULT_FILES = {"fit.nc", "effect.csv", "contrasts.csv", "diagnostics.csv",
                 "parameter_diagnostics.csv", "pareto_k.csv", "predictive_check.csv",
                 "parameters.csv", "priors.csv", "missing.csv", "scales.csv", "ed50.csv",

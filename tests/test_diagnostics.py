@@ -5,6 +5,7 @@ from __future__ import annotations
 import arviz as az
 import numpy as np
 import pandas as pd
+import pytest
 
 from bayesdose.diagnostics import ADVICE, diagnose
 
@@ -106,3 +107,20 @@ def test_influential_observation_gets_a_pareto_k_warning_not_a_failed_verdict():
 def test_pareto_k_is_absent_without_a_log_likelihood():
     diag = diagnose(idata_from({"x": RNG.normal(size=(4, 1000))}))
     assert "pareto_k" not in set(diag.table["check"]) and diag.observations.empty
+
+
+def test_constant_log_likelihood_has_its_value_as_loo_and_k_zero():
+    """An observation with the same log likelihood in every draw (a value censored at a
+    bound the model is sure of): PSIS cannot fit its tail, the exact answer is known."""
+    from bayesdose.diagnostics import pointwise_loo
+
+    rng = np.random.default_rng(1)
+    ll = rng.normal(-1, 0.1, size=(2, 500, 3))
+    ll[..., 1] = -2e-9
+    idata = az.from_dict(posterior={"x": rng.normal(size=(2, 500))},
+                         log_likelihood={"y": ll})
+    table = pointwise_loo(idata)
+    assert table.loc[1, "pareto_k"] == 0.0
+    assert table.loc[1, "elpd_loo"] == pytest.approx(-2e-9)
+    assert np.isfinite(table["elpd_loo"]).all() and np.isfinite(table["pareto_k"]).all()
+    assert table.loc[[0, 2], "pareto_k"].lt(0.7).all()

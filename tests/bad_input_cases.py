@@ -1,0 +1,282 @@
+"""Every class of bad input and the error bayesdose gives for it.
+
+Each case builds its input in an empty working folder and returns the exception raised;
+:func:`markdown_table` runs them all and renders the table of
+``docs/guides/bad_input.md`` (between the lines ``% bad_input_cases.py:start`` and
+``% bad_input_cases.py:end``). Run this file to print the table::
+
+    python tests/bad_input_cases.py
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+import bayesdose as bd
+from bayesdose.errors import BayesdoseError
+
+LONG = {"patient": "subject", "dose": "dose_mg", "time": "week", "outcome": "endpoint",
+        "value": "score"}
+MODEL_HEAD = ('[data]\nsource = "trial.csv"\npatient = "subject"\ndose = "dose_mg"\n'
+              'time = "week"\noutcome = "endpoint"\nvalue = "score"\n')
+
+
+def trial() -> pd.DataFrame:
+    """A valid long table: 6 patients at doses 1, 10, 50; weeks 0 (baseline), 3, 12."""
+    rows = []
+    for i, dose in enumerate([1, 1, 10, 10, 50, 50]):
+        for week, delta in ((0, 0.0), (3, 5.0 + i), (12, 8.0 + 2 * i)):
+            rows.append({"subject": f"p{i}", "dose_mg": dose, "week": week,
+                         "endpoint": "pain", "score": 40.0 + 3 * i + delta})
+    return pd.DataFrame(rows)
+
+
+def frame_with(**cells) -> pd.DataFrame:
+    """The trial with cells replaced: ``column=(row, value)``."""
+    frame = trial()
+    for column, (row, value) in cells.items():
+        frame[column] = frame[column].astype(object)
+        frame.at[row, column] = value
+    return frame
+
+
+def from_frame(frame: pd.DataFrame, **extra) -> None:
+    bd.TrialData.from_frame(frame, **{**LONG, **extra})
+
+
+def from_csv(text: str, **extra) -> None:
+    Path("trial.csv").write_text(text, encoding="utf-8")
+    bd.TrialData.from_csv("trial.csv", **{**LONG, **extra})
+
+
+def csv_of(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False)
+
+
+def model_file(text: str) -> None:
+    trial().to_csv("trial.csv", index=False)
+    Path("model.toml").write_text(text, encoding="utf-8")
+    spec = bd.ModelSpec.from_toml("model.toml")
+    spec.load_data()
+
+
+def to_fit(frame: pd.DataFrame, **model) -> None:
+    data = bd.TrialData.from_frame(frame, **LONG)
+    bd.DoseResponseModel(**model).prior_table(data)
+
+
+class CommandError(BayesdoseError):
+    """What the command line printed on stderr, with exit status 2."""
+
+
+def command(*argv: str) -> None:
+    """Run the command line; raise its one-line error as a :class:`CommandError`."""
+    from bayesdose.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(list(argv))
+    assert code == 2, (code, err.getvalue())
+    raise CommandError(err.getvalue().strip())
+
+
+def fit_file(content: bytes | None = None, config: str | None = None) -> None:
+    """A saved fit: raw bytes, or a netCDF file whose stored configuration is ``config``."""
+    import arviz as az
+
+    if content is not None:
+        Path("fit.nc").write_bytes(content)
+    else:
+        idata = az.from_dict(posterior={"x": np.zeros((1, 5))})
+        if config is not None:
+            constant = xr.Dataset({"y": ("row", np.zeros(1))},
+                                  attrs={"bayesdose_config": config})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                idata.add_groups({"constant_data": constant})
+        idata.to_netcdf("fit.nc")
+    command("report", "fit.nc", "--out", "report")
+
+
+def with_folder(name: str, *files: str) -> None:
+    Path(name).mkdir()
+    for file in files:
+        Path(name, file).write_text("earlier")
+
+
+@dataclass
+class Case:
+    """One class of bad input: where it is, what it is, an example, how to trigger it."""
+
+    where: str
+    what: str
+    example: str
+    run: Callable[[], None]
+
+
+def _copy_forward() -> pd.DataFrame:
+    frame = trial()
+    frame["score"] = frame.groupby("subject")["score"].transform("first")
+    return frame
+
+
+CASES = [
+    # ------------------------------------------------------------ trial data
+    Case("data", "a required column is missing or renamed", "no column `dose_mg`",
+         lambda: from_frame(trial().rename(columns={"dose_mg": "dose"}))),
+    Case("data", "the same column named for two roles", "`time=\"dose_mg\"`",
+         lambda: from_frame(trial(), time="dose_mg")),
+    Case("data", "a non-numeric dose, time or value", "`5 mg` in `dose_mg`",
+         lambda: from_frame(frame_with(dose_mg=(4, "5 mg")))),
+    Case("data", "a value of the wrong type", "`True` as a dose",
+         lambda: from_frame(trial().assign(dose_mg=trial()["dose_mg"] > 5))),
+    Case("data", "an empty patient, dose, time or outcome", "empty `week` in a row",
+         lambda: from_frame(frame_with(week=(3, None)))),
+    Case("data", "an infinite number", "`inf` as a value",
+         lambda: from_frame(frame_with(score=(5, np.inf)))),
+    Case("data", "a negative dose", "`-1` mg",
+         lambda: from_frame(trial().assign(dose_mg=trial()["dose_mg"].where(
+             trial()["subject"] != "p1", -1)))),
+    Case("data", "a patient with two doses", "p0 at 1 and 10 mg",
+         lambda: from_frame(frame_with(dose_mg=(2, 10)))),
+    Case("data", "duplicated patient x time x outcome rows", "row 7 twice",
+         lambda: from_frame(pd.concat([trial(), trial().iloc[[7]]], ignore_index=True))),
+    Case("data", "no baseline row", "p5 has no week 0",
+         lambda: from_frame(trial().drop(index=15))),
+    Case("data", "rows before the baseline time", "`baseline_time=3`",
+         lambda: from_frame(trial(), baseline_time=3)),
+    Case("data", "a value outside the declared scale", "bounds [0, 50]",
+         lambda: from_frame(trial(), outcome_info={"pain": {"lower": 0, "upper": 50}})),
+    Case("data", "a single dose", "every patient at 10 mg",
+         lambda: from_frame(trial().assign(dose_mg=10))),
+    Case("data", "an empty table", "a header and no rows",
+         lambda: from_csv("subject,dose_mg,week,endpoint,score\n")),
+    Case("data", "metadata for an outcome not in the data", "`outcome_info={\"itch\": ...}`",
+         lambda: from_frame(trial(), outcome_info={"itch": {"mcid": 1}})),
+    Case("data", "metadata of the wrong type", "`mcid=\"ten\"`",
+         lambda: from_frame(trial(), outcome_info={"pain": {"mcid": "ten"}})),
+    # ------------------------------------------------------------ CSV files
+    Case("CSV file", "a row with too many or too few fields", "line 4 has 6 fields",
+         lambda: from_csv(csv_of(trial()).replace("p0,1,12,pain,48.0",
+                                                  "p0,1,12,pain,48.0,x"))),
+    Case("CSV file", "a repeated column name", "two `week` columns",
+         lambda: from_csv(csv_of(trial()).replace("endpoint", "week", 1))),
+    Case("CSV file", "not comma-separated", "separated by `;`",
+         lambda: from_csv(csv_of(trial()).replace(",", ";"))),
+    Case("CSV file", "an unterminated quote", "`\"p9,1,0`",
+         lambda: from_csv(csv_of(trial()) + '"p9,1,0,pain,3\n')),
+    Case("CSV file", "not UTF-8 text", "a Latin-1 `é`",
+         lambda: (Path("trial.csv").write_bytes(csv_of(trial()).encode() + "é\n".encode(
+             "latin-1")), bd.TrialData.from_csv("trial.csv", **LONG))),
+    Case("CSV file", "no such file", "`trial.csv` missing",
+         lambda: bd.TrialData.from_csv("trial.csv", **LONG)),
+    # ------------------------------------------------------------ data the model cannot use
+    Case("model inputs", "an outcome that does not vary", "every value 50",
+         lambda: to_fit(trial().assign(score=50.0))),
+    Case("model inputs", "changes that do not vary", "baselines carried forward",
+         lambda: to_fit(_copy_forward())),
+    Case("model inputs", "values beyond floating point", "values around 1e300",
+         lambda: to_fit(trial().assign(score=trial()["score"] * 1e300))),
+    Case("model inputs", "a lognormal outcome at or below zero", "a value of 0",
+         lambda: to_fit(frame_with(score=(4, 0.0)), likelihood="lognormal")),
+    # ------------------------------------------------------------ model files
+    Case("model file", "not valid TOML", "`[model` without `]`",
+         lambda: model_file("[model\n")),
+    Case("model file", "an unknown field (a typo)", "`dose_shap = \"emax\"`",
+         lambda: model_file(MODEL_HEAD + '[model]\ndose_shap = "emax"\n')),
+    Case("model file", "a field of the wrong type", "`draws = \"1000\"`",
+         lambda: model_file(MODEL_HEAD + '[sampler]\ndraws = "1000"\n')),
+    Case("model file", "a section that is not a table", "`sampler = \"fast\"`",
+         lambda: model_file('sampler = "fast"\n')),
+    Case("model file", "a missing section", "no `[data]` and no `--data`",
+         lambda: model_file('[model]\ndose_shape = "linear"\n')),
+    Case("model file", "a non-finite number", "`times = [nan]`",
+         lambda: model_file(MODEL_HEAD + "[estimands]\ntimes = [nan]\n")),
+    Case("model file", "an unknown choice", "`dose_shape = \"emax2\"`",
+         lambda: model_file(MODEL_HEAD + '[model]\ndose_shape = "emax2"\n')),
+    Case("model file", "a prior that is not a distribution (or is code)",
+         "`distribution = \"__import__('os')\"`",
+         lambda: model_file(MODEL_HEAD + "[priors.delta]\ndistribution = \"__import__('os')\"\n")),
+    Case("model file", "a prior scale that is not positive", "`sigma = -1`",
+         lambda: model_file(MODEL_HEAD + '[priors.delta]\ndistribution = "Normal"\n'
+                                         "sigma = -1\n")),
+    Case("model file", "an improper prior", "`distribution = \"Flat\"`",
+         lambda: model_file(MODEL_HEAD + '[priors.delta]\ndistribution = "Flat"\n')),
+    Case("model file", "a data path outside the model file's folder",
+         "`source = \"../../etc/passwd\"`",
+         lambda: model_file(MODEL_HEAD.replace("trial.csv", "../../etc/passwd"))),
+    Case("model file", "an absolute data path", "`source = \"/etc/passwd\"`",
+         lambda: model_file(MODEL_HEAD.replace("trial.csv", "/etc/passwd"))),
+    Case("model file", "an unknown embedded data set", "`source = \"embedded:other\"`",
+         lambda: model_file(MODEL_HEAD.replace("trial.csv", "embedded:other"))),
+    # ------------------------------------------------------------ saved fits
+    Case("saved fit", "not a netCDF file (a CSV, a pickle, ...)", "a pickle named `fit.nc`",
+         lambda: fit_file(content=b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.")),
+    Case("saved fit", "a netCDF file not written by bayesdose", "an ArviZ file",
+         lambda: fit_file()),
+    Case("saved fit", "a damaged stored configuration", "code instead of JSON",
+         lambda: fit_file(config="__import__('os').system('id')")),
+    # ------------------------------------------------------------ the command line
+    Case("command line", "a non-empty output folder without `--force`", "`--out results`",
+         lambda: (trial().to_csv("trial.csv", index=False), with_folder("results", "fit.nc"),
+                  Path("model.toml").write_text(MODEL_HEAD),
+                  command("fit", "model.toml", "--out", "results"))),
+    Case("command line", "an output path that is a file", "`--out notes.txt`",
+         lambda: (trial().to_csv("trial.csv", index=False), Path("notes.txt").write_text("x"),
+                  Path("model.toml").write_text(MODEL_HEAD),
+                  command("fit", "model.toml", "--out", "notes.txt"))),
+    Case("command line", "no such model file", "`bayesdose fit nope.toml`",
+         lambda: command("fit", "nope.toml", "--out", "results")),
+]
+
+
+#: Shown instead of the temporary working folder in messages that name it.
+FOLDER = "/home/me/trial"
+
+
+def run_case(case: Case) -> str:
+    """Run ``case`` in a fresh, empty working folder; return what the user sees."""
+    here = Path.cwd()
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        try:
+            case.run()
+        except CommandError as exc:
+            shown = f"`{exc}` (exit status 2)"
+        except BayesdoseError as exc:
+            shown = f"`{type(exc).__name__}`: {exc}"
+        else:
+            raise AssertionError(f"no error for {case.what!r}")
+        finally:
+            os.chdir(here)
+        return shown.replace(str(Path(folder).resolve()), FOLDER)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def markdown_table() -> str:
+    """The table of every case: where, what, example, and the error message shown."""
+    lines = ["| input | bad | example | what you see |", "|---|---|---|---|"]
+    for case in CASES:
+        lines.append(f"| {case.where} | {case.what} | {case.example} | "
+                     f"{_cell(run_case(case))} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    warnings.simplefilter("ignore")
+    sys.stdout.write(markdown_table() + "\n")
