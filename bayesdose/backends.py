@@ -202,10 +202,7 @@ def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int,
                    log_likelihood: bool = True) -> az.InferenceData:
     """nutpie, with the log likelihood added and its extra groups and values dropped."""
     idata = pm.sample(nuts_sampler_kwargs={"cores": cores, "save_warmup": False}, **common)
-    keep = [rv.name for rv in model.free_RVs] + [rv.name for rv in model.deterministics]
-    posterior = idata.posterior[[name for name in idata.posterior.data_vars if name in keep]]
-    idata.posterior = posterior.drop_vars([name for name in posterior.coords
-                                           if name not in posterior.dims])
+    idata.posterior = model_variables(idata.posterior, model)
     for group in [g for g in idata.groups() if g.startswith("warmup_")]:
         delattr(idata, group)
     if not log_likelihood:
@@ -215,6 +212,36 @@ def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int,
         pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True,
                                   progressbar=False)
     return idata
+
+
+def model_variables(posterior: Any, model: pm.Model) -> Any:
+    """``posterior`` with the model's free variables and deterministics only (nutpie adds
+    the unconstrained values of transformed variables, and their coordinates).
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        A posterior group.
+    model : pymc.Model
+        The model sampled.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> import pymc as pm, xarray as xr
+    >>> with pm.Model() as model:
+    ...     sigma = pm.HalfNormal("sigma")
+    >>> posterior = xr.Dataset({"sigma": ("draw", [1.0]), "sigma_log__": ("draw", [0.0])})
+    >>> list(model_variables(posterior, model).data_vars)
+    ['sigma']
+    """
+    keep = [rv.name for rv in model.free_RVs] + [rv.name for rv in model.deterministics]
+    posterior = posterior[[name for name in posterior.data_vars if name in keep]]
+    return posterior.drop_vars([name for name in posterior.coords
+                                if name not in posterior.dims])
 
 
 def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],

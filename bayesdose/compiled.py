@@ -7,7 +7,7 @@ the prior and evaluate the pointwise log likelihood. A :class:`CompiledModel` do
 this once for one *design* (the doses, visits, patients, outcomes, likelihoods, bounds and
 which observation belongs to whom) and holds the data that change between trials of that
 design (the responses, baselines and outcome scales, see
-:func:`bayesdose.model.observed_values`) in ``pm.Data`` containers. Sampling new data of
+:func:`bayesdose.model.data_values`) in ``pm.Data`` containers. Sampling new data of
 the same design swaps the containers' values (``pm.set_data``; for nutpie, the compiled
 model's ``with_data``) and reuses every compiled function.
 
@@ -38,7 +38,7 @@ import pymc as pm
 import xarray as xr
 from pytensor.graph.replace import vectorize_graph
 
-from bayesdose.backends import sample_posterior
+from bayesdose.backends import model_variables, sample_posterior
 from bayesdose.errors import SpecError
 from bayesdose.inputs import ModelInputs
 
@@ -186,33 +186,6 @@ class CompiledModel:
         self._functions: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ data
-    def check(self, model: DoseResponseModel, inputs: ModelInputs) -> None:
-        """Raise :class:`SpecError` unless ``inputs`` have this model's design.
-
-        Parameters
-        ----------
-        model : DoseResponseModel
-            The model (its configuration enters the design).
-        inputs : ModelInputs
-            The data arranged for the model.
-
-        Examples
-        --------
-        >>> import bayesdose as bd
-        >>> model = bd.DoseResponseModel()
-        >>> data = bd.datasets.load_msc_trial()
-        >>> compiled = CompiledModel(model, model.inputs(data.select(["koos_pain"])))
-        >>> compiled.check(model, model.inputs(data.select(["koos_pain"])))
-        >>> compiled.check(model, model.inputs(data.select(["womac_pain"])))
-        Traceback (most recent call last):
-        ...
-        bayesdose.errors.SpecError: these data have another design (doses, visits, ...
-        """
-        if design_key(model, inputs, self.weighted) != self.key:
-            raise SpecError("these data have another design (doses, visits, patients, "
-                            "outcomes or observed cells) than the compiled model; fit the "
-                            "model afresh (DoseResponseModel.fit builds a new one).")
-
     def data_values(self, inputs: ModelInputs,
                     weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The values of this model's ``pm.Data`` containers for ``inputs``.
@@ -229,7 +202,7 @@ class CompiledModel:
         dict of str to numpy.ndarray
             By container name: ``baseline_std``, ``outcome_sd`` and
             ``observed_<variable>`` per observed variable (see
-            :func:`bayesdose.model.observed_values`); in the weighted form ``response``,
+            :func:`bayesdose.model.data_values`); in the weighted form ``response``,
             ``baseline_std``, ``weight``, ``lower``, ``upper`` and ``outcome_sd``.
 
         Examples
@@ -242,19 +215,14 @@ class CompiledModel:
         >>> sorted(CompiledModel(model, inputs, weighted=True).data_values(inputs))
         ['baseline_std', 'lower', 'outcome_sd', 'response', 'upper', 'weight']
         """
-        from bayesdose.model import OBSERVED_PREFIX, observed_values
+        from bayesdose.model import data_values
 
-        if self.weighted:
-            values = {"response": inputs.response, "baseline_std": inputs.baseline_std,
-                      "weight": (np.ones(len(inputs.response)) if weight is None
-                                 else np.asarray(weight, dtype=float)),
-                      "lower": inputs.lower, "upper": inputs.upper,
-                      "outcome_sd": inputs.scales.sd}
-            return {k: np.asarray(v, dtype=float) for k, v in values.items()}
+        values = data_values(inputs, swappable=self.weighted)
         if weight is not None:
-            raise SpecError("weights need the weighted form (weighted=True).")
-        return {(k if k in ("baseline_std", "outcome_sd") else OBSERVED_PREFIX + k): v
-                for k, v in observed_values(inputs).items()}
+            if not self.weighted:
+                raise SpecError("weights need the weighted form (weighted=True).")
+            values["weight"] = np.asarray(weight, dtype=float)
+        return values
 
     def set_data(self, values: dict[str, np.ndarray]) -> None:
         """Put ``values`` into the PyMC model's data containers.
@@ -323,7 +291,41 @@ class CompiledModel:
         >>> sorted(idata.groups())  # doctest: +SKIP
         ['log_likelihood', 'observed_data', 'posterior', 'sample_stats']
         """
-        values = self.data_values(inputs, weight)
+        return self.sample_values(self.data_values(inputs, weight), settings, cores=cores,
+                                  progressbar=progressbar, prior_draws=prior_draws,
+                                  predictive=predictive)
+
+    def sample_values(self, values: dict[str, np.ndarray], settings: dict[str, Any], *,
+                      cores: int | None = None, progressbar: bool = False,
+                      prior_draws: int = 0, predictive: bool = False) -> az.InferenceData:
+        """:meth:`sample` on container values (:meth:`data_values`, or of a simulated
+        trial); containers not named keep their values.
+
+        Parameters
+        ----------
+        values : dict of str to numpy.ndarray
+            Values by container name.
+        settings : dict
+            As in :meth:`sample`.
+        cores, progressbar, prior_draws, predictive
+            As in :meth:`sample`.
+
+        Returns
+        -------
+        arviz.InferenceData
+            As :meth:`sample`.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> compiled = CompiledModel(model, inputs, weighted=True)
+        >>> settings = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 1,
+        ...             "target_accept": 0.95, "sampler": "nutpie"}
+        >>> moved = {"response": inputs.response + 1.0}
+        >>> idata = compiled.sample_values(moved, settings)  # doctest: +SKIP
+        """
         self.set_data(values)
         seeds = np.random.SeedSequence(settings["random_seed"]).generate_state(3)
         backend = settings["sampler"]
@@ -370,11 +372,7 @@ class CompiledModel:
                               chains=common["chains"], seed=common["random_seed"],
                               target_accept=common["target_accept"], cores=cores,
                               progress_bar=common["progressbar"], save_warmup=False)
-        keep = self._posterior_names()
-        posterior = idata.posterior[[name for name in idata.posterior.data_vars
-                                     if name in keep]]
-        posterior = posterior.drop_vars([name for name in posterior.coords
-                                         if name not in posterior.dims])
+        posterior = model_variables(idata.posterior, self.pymc_model)
         posterior.attrs.update({"sampling_time": time.perf_counter() - start,
                                 "tuning_steps": common["tune"]})
         return az.InferenceData(posterior=posterior, sample_stats=idata.sample_stats)

@@ -507,10 +507,7 @@ class DoseResponseModel:
                     dims = ("outcome", "time") if name == "course" else ("outcome",)
                     rv[name] = with_dims(priors[name], dims).create_variable(name)
             rv["patient_effect"] = self._patient_effects(priors, inputs)
-            if swappable:
-                data = _swappable_data(inputs)
-            else:
-                data = _observed_data(inputs)
+            data = _data_containers(inputs, swappable)
             mean_std = self._mean(rv, inputs, data["baseline_std"])
             if swappable:
                 self._observe_swappable(rv, inputs, mean_std, data)
@@ -592,7 +589,7 @@ class DoseResponseModel:
                  data: dict[str, Any]) -> None:
         """One observed variable per likelihood in use (``change``, ``change_t``,
         ``log_change``, ``grade_<outcome>``), each with its own observation dim, observing
-        its ``pm.Data`` container (see :func:`observed_values`)."""
+        its ``pm.Data`` container (see :func:`data_values`)."""
         sd, sign = data["outcome_sd"], inputs.scales.sign
         for kind in sorted(inputs.kinds):
             rows = inputs.observations(kind)
@@ -611,7 +608,8 @@ class DoseResponseModel:
             if np.isfinite(lower).any() or np.isfinite(upper).any():
                 dist = pm.Censored.dist(dist, lower=lower, upper=upper)
             model = pm.modelcontext(None)
-            model.register_rv(dist, name, observed=data[name], dims=(f"obs_{name}",))
+            model.register_rv(dist, name, observed=data[OBSERVED_PREFIX + name],
+                              dims=(f"obs_{name}",))
 
     def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
         """The likelihood as one weighted potential over swappable data."""
@@ -851,15 +849,6 @@ def _pooled_variable(param: Parameter, priors: dict[str, Prior], inputs: ModelIn
     return pm.Deterministic(param.name, value, dims=("outcome", *levels))
 
 
-def _swappable_data(inputs: ModelInputs) -> dict[str, Any]:
-    """``pm.Data`` containers for the per-observation data of a swappable model."""
-    values = {"response": inputs.response, "baseline_std": inputs.baseline_std,
-              "weight": np.ones_like(inputs.response), "lower": inputs.lower,
-              "upper": inputs.upper, "outcome_sd": inputs.scales.sd}
-    return {name: pm.Data(name, np.asarray(value, dtype=float))
-            for name, value in values.items()}
-
-
 def _censored_logp(dist: Any, response: Any, logp: Any, lower: Any, upper: Any) -> Any:
     """Log likelihood of responses censored at ``lower`` and ``upper`` (data that may be
     infinite): log P(Y <= lower) at or below the lower bound, log P(Y >= upper) at or
@@ -874,51 +863,70 @@ def _censored_logp(dist: Any, response: Any, logp: Any, lower: Any, upper: Any) 
                      pt.switch(pt.ge(response, upper), above, logp))
 
 
-def observed_values(inputs: ModelInputs) -> dict[str, np.ndarray]:
-    """The values of the data containers of a model built by
-    :meth:`DoseResponseModel.build_inputs`: ``baseline_std`` (per observation),
-    ``outcome_sd`` (per outcome) and each observed variable's values (``change``,
-    ``change_t``, ``log_change``, ``grade_<outcome>`` as 0-based grade positions).
+#: Prefix of the ``pm.Data`` container an observed variable observes.
+OBSERVED_PREFIX = "observed_"
+
+
+def data_values(inputs: ModelInputs, swappable: bool = False) -> dict[str, np.ndarray]:
+    """The values of the ``pm.Data`` containers of a model built by
+    :meth:`DoseResponseModel.build_inputs`, by container name.
+
+    The usual form holds ``baseline_std`` (per observation), ``outcome_sd`` (per outcome)
+    and each observed variable's values as ``observed_<variable>`` (``change``,
+    ``change_t``, ``log_change``, ``grade_<outcome>`` as 0-based grade positions). The
+    swappable form holds ``response``, ``baseline_std``, ``weight`` (all 1), ``lower``,
+    ``upper`` (per observation) and ``outcome_sd``.
 
     Everything else a model is built from (doses, visits, patients, which observation
-    belongs to whom, bounds, signs) is its design: data with the same design fill the
-    same compiled model (:mod:`bayesdose.compiled`).
+    belongs to whom, signs; bounds outside the swappable form) is its design: data with
+    the same design fill the same compiled model (:mod:`bayesdose.compiled`).
+
+    Parameters
+    ----------
+    inputs : ModelInputs
+        The data arranged for the model.
+    swappable : bool
+        The containers of the swappable (weighted-likelihood) form.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
 
     Examples
     --------
     >>> import bayesdose as bd
     >>> from bayesdose.inputs import prepare_inputs
     >>> inputs = prepare_inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
-    >>> sorted(observed_values(inputs))
-    ['baseline_std', 'change', 'outcome_sd']
+    >>> sorted(data_values(inputs))
+    ['baseline_std', 'observed_change', 'outcome_sd']
+    >>> sorted(data_values(inputs, swappable=True))
+    ['baseline_std', 'lower', 'outcome_sd', 'response', 'upper', 'weight']
     """
     values = {"baseline_std": np.asarray(inputs.baseline_std, dtype=float),
               "outcome_sd": np.asarray(inputs.scales.sd, dtype=float)}
+    if swappable:
+        per_row = {"response": inputs.response, "weight": np.ones(len(inputs.response)),
+                   "lower": inputs.lower, "upper": inputs.upper}
+        return {**values, **{k: np.asarray(v, dtype=float) for k, v in per_row.items()}}
     for kind in sorted(inputs.kinds):
         rows = inputs.observations(kind)
         if kind != "ordinal":
-            values[LIKELIHOODS[kind].variable] = np.asarray(inputs.response[rows], dtype=float)
+            values[OBSERVED_PREFIX + LIKELIHOODS[kind].variable] = np.asarray(
+                inputs.response[rows], dtype=float)
             continue
         for i, outcome in enumerate(inputs.outcomes):
             if inputs.likelihoods[outcome].name == "ordinal":
                 own = rows[inputs.outcome_idx[rows] == i]
                 grades = inputs.categories[outcome]
-                values[f"grade_{outcome}"] = (inputs.response[own] - grades[0]).astype("int64")
+                values[f"{OBSERVED_PREFIX}grade_{outcome}"] = (
+                    inputs.response[own] - grades[0]).astype("int64")
     return values
 
 
-#: Prefix of the ``pm.Data`` container an observed variable observes.
-OBSERVED_PREFIX = "observed_"
-
-
-def _observed_data(inputs: ModelInputs) -> dict[str, Any]:
-    """``pm.Data`` containers of :func:`observed_values`, by their value names; an
-    observed variable's container is named ``observed_<variable>``."""
-    containers = {}
-    for name, value in observed_values(inputs).items():
-        label = name if name in ("baseline_std", "outcome_sd") else OBSERVED_PREFIX + name
-        containers[name] = pm.Data(label, value)
-    return containers
+def _data_containers(inputs: ModelInputs, swappable: bool) -> dict[str, Any]:
+    """A ``pm.Data`` container for each of :func:`data_values`, by its name."""
+    return {name: pm.Data(name, value)
+            for name, value in data_values(inputs, swappable).items()}
 
 
 def _course_mask(inputs: ModelInputs) -> np.ndarray:
@@ -951,7 +959,7 @@ def _observe_ordinal(priors: dict[str, Prior], inputs: ModelInputs, mean_std,
             shape=n_cut, transform=pm.distributions.transforms.ordered)
         eta = inputs.scales.sign[i] * mean_std[own]
         pm.OrderedLogistic(f"grade_{outcome}", eta=eta, cutpoints=cutpoints,
-                           observed=data[f"grade_{outcome}"],
+                           observed=data[f"{OBSERVED_PREFIX}grade_{outcome}"],
                            dims=f"obs_grade_{outcome}")
 
 

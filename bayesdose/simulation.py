@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayesdose.compiled import CompiledModel
 from bayesdose.design import Arms, Design, Scenario
 from bayesdose.errors import SpecError
 from bayesdose.estimands import effect_draws, hdi
@@ -117,12 +118,7 @@ class ReplicateAnalysis:
         self.rows = pd.MultiIndex.from_arrays(
             [np.asarray(inputs.patients)[inputs.patient_idx],
              np.asarray(inputs.visits)[inputs.time_idx]], names=["patient", "time"])
-        self.pymc_model = self.model.build_inputs(self.inputs, swappable=True)
-        self.compiled = None
-        if self.sampler == "nutpie":
-            import nutpie
-
-            self.compiled = nutpie.compile_pymc_model(self.pymc_model)
+        self.compiled = CompiledModel(self.model, self.inputs, weighted=True)
 
     # -------------------------------------------------------------- data
     def simulate(self, seed: int,
@@ -153,24 +149,9 @@ class ReplicateAnalysis:
     # -------------------------------------------------------------- fitting
     def sample(self, arrays: dict[str, np.ndarray], seed: int) -> az.InferenceData:
         """Sample the analysis model on new data (same design), without recompiling."""
-        settings = self.design.sampler_settings()
-        if self.compiled is not None:
-            import nutpie
-
-            used = self.compiled.shared_data  # data the compiled graph reads (bounds may not)
-            compiled = self.compiled.with_data(**{k: v for k, v in arrays.items() if k in used})
-            return nutpie.sample(compiled, draws=settings["draws"], tune=settings["tune"],
-                                 chains=settings["chains"], seed=seed, cores=1,
-                                 progress_bar=False,
-                                 target_accept=settings["target_accept"])
-        import pymc as pm
-
-        with self.pymc_model:
-            pm.set_data(arrays)
-            return pm.sample(draws=settings["draws"], tune=settings["tune"],
-                             chains=settings["chains"], cores=1, random_seed=seed,
-                             target_accept=settings["target_accept"], progressbar=False,
-                             compute_convergence_checks=False)
+        settings = {**self.design.sampler_settings(), "random_seed": seed,
+                    "sampler": self.sampler}
+        return self.compiled.sample_values(arrays, settings, cores=1)
 
     def run(self, seed: np.random.SeedSequence) -> pd.DataFrame:
         """Simulate, fit and decide for one replicate; one row per tested dose.

@@ -87,9 +87,10 @@ def test_another_design_gets_its_own_compiled_model(koos):
     assert design_key(bd.DoseResponseModel(dose_shape="linear"), inputs) != \
         design_key(model, inputs)
     assert design_key(model, inputs, weighted=True) != design_key(model, inputs)
-    compiled = CompiledModel(model, inputs)
-    with pytest.raises(bd.SpecError, match="another design"):
-        compiled.check(model, other)
+    first = compiled_model(model, inputs)
+    second = compiled_model(model, other)
+    assert second is not first and second.key == design_key(model, other)
+    assert compiled_model(model, inputs) is first  # both kept
 
 
 @pytest.fixture(scope="module")
