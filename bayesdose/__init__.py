@@ -9,6 +9,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 with warnings.catch_warnings():
@@ -16,19 +17,21 @@ with warnings.catch_warnings():
     import arviz  # noqa: F401
 
 from bayesdose import datasets
-from bayesdose.compare import Comparison, compare, fit_candidates
-from bayesdose.crossval import CrossValidation, loo
-from bayesdose.data import OutcomeInfo, TrialData
-from bayesdose.design import Design
+from bayesdose.components.shapes import register_dose_shape
+from bayesdose.components.timecourses import register_time_shape
+from bayesdose.data.safety import SafetyData
+from bayesdose.data.trial import OutcomeInfo, TrialData
+from bayesdose.design.designs import Design
+from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
-from bayesdose.fit import DoseResponseFit, load_fit
-from bayesdose.model import DoseResponseModel
-from bayesdose.safety import SafetyData, SafetyFit, SafetyModel
-from bayesdose.shapes import register_dose_shape
-from bayesdose.signal import signal_test
-from bayesdose.simulation import simulate
-from bayesdose.spec import ModelSpec, fit
-from bayesdose.timecourses import register_time_shape
+from bayesdose.model.comparison import Comparison, compare, fit_candidates
+from bayesdose.model.dose_response import DoseResponseModel, load_fit
+from bayesdose.model.safety import SafetyModel
+from bayesdose.model.spec import ModelSpec, fit
+from bayesdose.results.crossval import CrossValidation, loo
+from bayesdose.results.fit import DoseResponseFit
+from bayesdose.results.safety import SafetyFit
+from bayesdose.results.signal import signal_test
 
 __version__ = "0.1.0"
 
@@ -46,7 +49,6 @@ def __getattr__(name: str):
     True
     """
     if name in _LAZY_MODULES:
-        import importlib
 
         return importlib.import_module(f"bayesdose.{name}")
     raise AttributeError(f"module 'bayesdose' has no attribute {name!r}")

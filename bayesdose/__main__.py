@@ -11,7 +11,7 @@ Examples
 
 import sys
 
-from bayesdose.cli import main
+from bayesdose.cli.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

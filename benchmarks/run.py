@@ -183,7 +183,7 @@ def run_case(outcomes: str, sampler: str, quick: bool) -> dict[str, Any]:
     import pymc as pm
 
     import bayesdose as bd
-    from bayesdose.spec import ModelSpec
+    from bayesdose.model.spec import ModelSpec
 
     if outcomes == "all":
         spec = ModelSpec.from_toml(ALL_OUTCOMES)
@@ -286,7 +286,7 @@ def ratios(rows: list[dict[str, Any]]) -> str:
 def cases(one_outcome: bool) -> list[tuple[str, str]]:
     """(outcomes, sampler) of every case to run (without the all-outcome ones when
     ``one_outcome``)."""
-    from bayesdose.backends import installed_backends, missing_packages, resolve_sampler
+    from bayesdose.inference.backends import installed_backends, missing_packages, resolve_sampler
 
     backends = [backend for backend in installed_backends() if backend != resolve_sampler("auto")]
     out = [("koos_pain", "auto"), *[("koos_pain", backend) for backend in backends],

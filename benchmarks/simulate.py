@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bayesdose.design import Design
-from bayesdose.simulation import simulate
+from bayesdose.design.designs import Design
+from bayesdose.design.simulation import simulate
 
 DESIGN = Path(__file__).parents[1] / "models" / "msc_phase2_design.toml"
 
@@ -34,8 +34,8 @@ def bayesdose_rate(design: Design, reps: int, workers: int) -> float:
 
 
 def plain_rate(design: Design, reps: int) -> float:
-    from bayesdose.simulate import simulate_trial
-    from bayesdose.simulation import scenario_parameters
+    from bayesdose.design.trials import simulate_trial
+    from bayesdose.design.simulation import scenario_parameters
 
     arms = design.arms[0]
     model = design.analysis_model()

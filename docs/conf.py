@@ -192,7 +192,7 @@ def _arguments(parser: argparse.ArgumentParser) -> list[str]:
 
 def cli_reference() -> str:
     """The reference of every subcommand and option of ``bayesdose``, as MyST Markdown."""
-    from bayesdose.cli import build_parser
+    from bayesdose.cli.commands import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

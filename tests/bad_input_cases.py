@@ -83,7 +83,7 @@ class CommandError(BayesdoseError):
 
 def command(*argv: str) -> None:
     """Run the command line; raise its one-line error as a :class:`CommandError`."""
-    from bayesdose.cli import main
+    from bayesdose.cli.commands import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):

@@ -9,7 +9,8 @@ import pytest
 import xarray as xr
 
 import bayesdose as bd
-from bayesdose.fit import DoseResponseFit, attach_metadata
+from bayesdose.results.fit import DoseResponseFit
+from bayesdose.results.storage import attach_metadata
 
 
 def long_frame() -> pd.DataFrame:

@@ -11,18 +11,18 @@ import pytest
 import xarray as xr
 
 import bayesdose as bd
-from bayesdose import backends
-from bayesdose.backends import (
+from bayesdose.errors import SpecError
+from bayesdose.inference import backends
+from bayesdose.inference.backends import (
     AUTO_ORDER,
     BACKENDS,
+    check_sampler_settings,
     installed_backends,
     missing_packages,
     resolve_sampler,
     sample_posterior,
 )
-from bayesdose.diagnostics import diagnose
-from bayesdose.errors import SpecError
-from bayesdose.model import check_sampler_settings
+from bayesdose.results.diagnostics import diagnose
 
 FIT = {"draws": 100, "tune": 100, "chains": 2, "prior_draws": 20, "progressbar": False}
 
@@ -125,7 +125,7 @@ def test_jax_erfcx_matches_scipy():
     import jax
     from scipy.special import erfcx
 
-    from bayesdose.backends import jax_erfcx
+    from bayesdose.inference.backends import jax_erfcx
 
     jax.config.update("jax_enable_x64", True)  # as PyMC's JAX samplers run
     x = np.concatenate([np.linspace(-6.0, 40.0, 4001), [1e3, 1e8]])

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 import bayesdose as bd
-from bayesdose.cli import main
-from bayesdose.fit import read_config
-from bayesdose.simulate import simulate_trial
+from bayesdose.cli.commands import main
+from bayesdose.design.trials import simulate_trial
+from bayesdose.results.storage import read_config
 
 ENV = {**os.environ, "MPLBACKEND": "Agg"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -324,7 +324,7 @@ def test_atomic_outputs_get_the_usual_file_mode(tmp_path):
     import os
     import stat
 
-    from bayesdose.io import write_text
+    from bayesdose.files.output import write_text
 
     target = write_text("x", tmp_path / "out.txt")
     plain = tmp_path / "plain.txt"

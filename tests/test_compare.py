@@ -23,19 +23,19 @@ from conftest import fixed_fit
 from scipy import stats
 
 import bayesdose as bd
-from bayesdose.compare import (
+from bayesdose.design.trials import simulate_trial
+from bayesdose.errors import DataError, EstimandError, SpecError
+from bayesdose.model.comparison import (
     Comparison,
     MixtureDraws,
     compare,
     fit_candidates,
     model_name,
-    plot_candidates,
     pointwise_log_likelihood,
 )
-from bayesdose.dose_estimands import effective_dose_draws
-from bayesdose.errors import DataError, EstimandError, SpecError
-from bayesdose.signal import signal_test
-from bayesdose.simulate import simulate_trial
+from bayesdose.plots.comparison import plot_candidates
+from bayesdose.results.dose_estimands import effective_dose_draws
+from bayesdose.results.signal import signal_test
 
 CHAINS, DRAWS = 2, 500
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
+import arviz as az
 import numpy as np
 import pymc as pm
 import pytest
 import xarray as xr
 
 import bayesdose as bd
-from bayesdose.backends import installed_backends
-from bayesdose.compiled import CompiledModel, compiled_model, design_key
-from bayesdose.crossval import exact_elpd
+from bayesdose.inference.backends import installed_backends
+from bayesdose.inference.compiled import CompiledModel, compiled_model, design_key
+from bayesdose.results.crossval import exact_elpd
 
 SMALL = {"draws": 100, "tune": 150, "chains": 2, "random_seed": 11, "progressbar": False,
          "prior_draws": 50}
@@ -115,7 +116,7 @@ def mixed(msc):
 def test_log_likelihood_matches_pymc(mixed):
     compiled, posterior = mixed
     ours = compiled.log_likelihood(posterior)
-    idata = bd.compiled.az.InferenceData(posterior=posterior)
+    idata = az.InferenceData(posterior=posterior)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = pm.compute_log_likelihood(idata, model=compiled.pymc_model,
@@ -149,7 +150,7 @@ def test_posterior_predictive_is_seeded_and_follows_the_model(mixed):
     with compiled.pymc_model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = pm.sample_posterior_predictive(
-            bd.compiled.az.InferenceData(posterior=many), random_seed=2, progressbar=False
+            az.InferenceData(posterior=many), random_seed=2, progressbar=False
         ).posterior_predictive["log_change"].mean(("chain", "draw"))
     sd = float(np.exp(posterior["sigma"].isel(chain=0, draw=0)).max()) + 1.0
     assert float(np.abs(ours - theirs).max()) < 5 * sd / np.sqrt(4000)

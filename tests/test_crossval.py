@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import bayesdose as bd
-from bayesdose.crossval import exact_elpd, loo, psis_loo
 from bayesdose.errors import EstimandError
+from bayesdose.results.crossval import exact_elpd, loo, psis_loo
 from tests.conftest import fixed_fit
 
 RNG = np.random.default_rng(8)

@@ -10,10 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesdose.design import Design
+from bayesdose.design.designs import Design
+from bayesdose.design.simulation import (
+    dropout_weights,
+    operating_characteristics,
+    scenario_parameters,
+)
+from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import SpecError
-from bayesdose.simulate import simulate_trial
-from bayesdose.simulation import dropout_weights, operating_characteristics, scenario_parameters
 
 DESIGN_FILE = Path(__file__).parents[1] / "models" / "msc_phase2_design.toml"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesdose.diagnostics import ADVICE, diagnose
+from bayesdose.results.diagnostics import ADVICE, diagnose
 
 RNG = np.random.default_rng(42)
 
@@ -112,7 +112,7 @@ def test_pareto_k_is_absent_without_a_log_likelihood():
 def test_constant_log_likelihood_has_its_value_as_loo_and_k_zero():
     """An observation with the same log likelihood in every draw (a value censored at a
     bound the model is sure of): PSIS cannot fit its tail, the exact answer is known."""
-    from bayesdose.diagnostics import pointwise_loo
+    from bayesdose.results.diagnostics import pointwise_loo
 
     rng = np.random.default_rng(1)
     ll = rng.normal(-1, 0.1, size=(2, 500, 3))

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import bayesdose as bd
-from bayesdose.cli import build_parser
+from bayesdose.cli.commands import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -9,9 +9,9 @@ from conftest import fixed_fit
 from scipy import optimize
 
 import bayesdose as bd
-from bayesdose.dose_estimands import effective_dose_draws
+from bayesdose.components.shapes import LogLinear
 from bayesdose.errors import EstimandError
-from bayesdose.shapes import LogLinear
+from bayesdose.results.dose_estimands import GRID_POINTS, effective_dose_draws
 
 P50 = 500 ** (1 / 3)  # geometric mean of the tested doses 1, 10, 50
 N = 1000  # draws: 2 chains x 500
@@ -204,7 +204,7 @@ def med_by_hand(sd: float, emax: float, ed50: float, g: float, mcid: float,
 
 def test_med_matches_the_hand_computed_dose(exact_fit, sds):
     table = exact_fit.minimum_effective_dose(level=0.8).set_index("outcome")
-    step = 49 / (bd.dose_estimands.GRID_POINTS - 1)
+    step = 49 / (GRID_POINTS - 1)
     for outcome, delta in (("koos_pain", 2.0), ("womac_pain", 1.5)):
         truth = med_by_hand(sds[outcome], 1.2 * delta, 10, onset(12, 3), 10)
         assert 1 < truth < 50

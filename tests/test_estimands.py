@@ -10,7 +10,7 @@ from scipy import stats
 
 import bayesdose as bd
 from bayesdose.errors import EstimandError
-from bayesdose.estimands import contrast_probabilities, dose_status, hdi
+from bayesdose.results.estimands import contrast_probabilities, dose_status, hdi
 
 ED50 = 10.0
 T_HALF = 3.0

@@ -24,11 +24,11 @@ from test_cli import cli_command, one_line_error, write_model, write_trial
 from test_properties import fixed_linear_fit
 
 import bayesdose as bd
-from bayesdose.cli import main
+from bayesdose.cli.commands import main
 from bayesdose.errors import BayesdoseError, DataError, SpecError
-from bayesdose.fit import CONFIG_ATTR, read_config
-from bayesdose.io import STAGING_MARK, staged_folder, write_csv, write_text
-from bayesdose.spec import ModelSpec
+from bayesdose.files.output import STAGING_MARK, staged_folder, write_csv, write_text
+from bayesdose.model.spec import ModelSpec
+from bayesdose.results.storage import CONFIG_ATTR, read_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--draws", "30", "--tune", "30", "--chains", "1"]
@@ -99,7 +99,7 @@ def test_a_forced_fit_that_fails_midway_leaves_the_earlier_results_intact(
         written.append(Path(target).name)
         return write_csv(frame, target)
 
-    monkeypatch.setattr("bayesdose.outputs.write_csv", failing_write_csv)
+    monkeypatch.setattr("bayesdose.cli.fit_folder.write_csv", failing_write_csv)
     argv = ["fit", str(trial_folder / "model.toml"), "--out", str(earlier_results), "--force",
             *SMALL]
     if isinstance(failure, KeyboardInterrupt):
@@ -144,7 +144,7 @@ def test_a_forced_report_that_fails_midway_keeps_the_earlier_report(
     def failing_write_text(text, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("bayesdose.report.write_text", failing_write_text)
+    monkeypatch.setattr("bayesdose.report.document.write_text", failing_write_text)
     code = main(["report", str(earlier_results / "fit.nc"), "--out", str(earlier_results),
                  "--force"])
     assert code == 3
@@ -313,9 +313,9 @@ def test_payloads_in_a_saved_fit_are_refused(saved, tmp_path, capsys, where):
     assert str(bad) in line or where != "config"
     assert not marker.exists() and not out.exists()
     with pytest.raises(BayesdoseError):
-        from bayesdose.outputs import read_fit
+        from bayesdose.model.dose_response import load_fit
 
-        read_fit(bad)
+        load_fit(bad)
 
 
 def test_a_pickle_file_is_not_a_fit(tmp_path):

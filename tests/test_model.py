@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 import bayesdose as bd
-from bayesdose.simulate import simulate_trial
+from bayesdose.design.trials import simulate_trial
 
 P50 = (1 * 10 * 50) ** (1 / 3)
 TRUTH = {"delta": 1.2, "log_ed50": float(np.log(8.0 / P50)),

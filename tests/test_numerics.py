@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bayesdose as bd
+from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import DataError
-from bayesdose.simulate import simulate_trial
 
 KW = {"patient": "subject", "dose": "dose_mg", "time": "week", "outcome": "endpoint",
       "value": "score"}
@@ -169,7 +169,7 @@ def test_edge_cases_in_one_fit_give_finite_estimates_and_tables(tmp_path):
     """A one-patient arm, an outcome whose every post-baseline value sits at its upper
     bound (censored), an outcome in units around 1e9 and a patient with an outlying
     baseline: the fit and every table it writes have finite estimates."""
-    from bayesdose.outputs import write_results
+    from bayesdose.cli.fit_folder import write_results
 
     base = emax_trial()
     arms = base.drop_duplicates("patient").groupby("dose")["patient"].apply(list)

@@ -8,8 +8,8 @@ import pytest
 from conftest import fixed_fit
 
 import bayesdose as bd
+from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import DataError, SpecError
-from bayesdose.simulate import simulate_trial
 
 SIM_DOSES = (0.0, 10.0, 50.0)
 ONSET = {"log_t_half": float(np.log(1.5 / 12))}

@@ -14,8 +14,8 @@ from matplotlib.collections import LineCollection, PolyCollection
 
 import bayesdose as bd
 from bayesdose.errors import BayesdoseError, DataError, EstimandError
-from bayesdose.model import IdentifiabilityWarning
-from bayesdose.plots import (
+from bayesdose.model.dose_response import IdentifiabilityWarning
+from bayesdose.plots.fits import (
     dose_grid,
     parameter_names,
     plot_contrast_forest,

@@ -8,8 +8,8 @@ import pytest
 from pymc_extras.prior import Prior
 
 import bayesdose as bd
+from bayesdose.components.priors import prior_from_mapping, prior_to_mapping, with_dims
 from bayesdose.errors import SpecError
-from bayesdose.priors import prior_from_mapping, prior_to_mapping, with_dims
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "concepts.md"
 

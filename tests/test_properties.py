@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from trial_strategies import Trial, model_dicts, toml_dumps, toml_values, trials
 
 import bayesdose as bd
+from bayesdose.cli.fit_folder import describe_columns, with_units
 from bayesdose.errors import BayesdoseError, DataError, SpecError
-from bayesdose.outputs import describe_columns, with_units
-from bayesdose.spec import ModelSpec
+from bayesdose.model.spec import ModelSpec
 
 
 def fast(max_examples: int) -> settings:
@@ -377,7 +377,7 @@ def test_small_mcmc_fit_round_trips_through_the_result_folder(tmp_path, frame):
     """A real (small) MCMC fit of data with the user's own names and units: the result
     folder's fit.nc gives back every draw, the data and the settings; the tables, the
     summary and the report carry the names and units."""
-    from bayesdose.outputs import write_results
+    from bayesdose.cli.fit_folder import write_results
 
     frame = frame.rename(columns={"subject": "Subject ID", "dose_mg": "Dose (MSC)",
                                   "week": "Month", "endpoint": "Scale", "score": "Score"})

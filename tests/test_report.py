@@ -24,9 +24,10 @@ import pytest
 from conftest import fixed_fit
 
 import bayesdose as bd
-from bayesdose.cli import main
-from bayesdose.fit import read_config
-from bayesdose.report import build_report, format_value, report_estimands
+from bayesdose.cli.commands import main
+from bayesdose.report.document import format_value
+from bayesdose.report.fit_report import build_report, report_estimands
+from bayesdose.results.storage import read_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert(1)</script> & \"double\" 'single' | *x*"

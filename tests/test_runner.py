@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
+from bayesdose.design.runner import read_replicates, replicate_seeds, run_replicates
 from bayesdose.errors import BayesdoseError, DataError, SpecError
-from bayesdose.runner import read_replicates, replicate_seeds, run_replicates
 
 # -- tasks: top level, so that worker processes can unpickle them ------------------------
 

@@ -13,17 +13,12 @@ import pytest
 from pymc_extras.prior import Prior
 
 import bayesdose as bd
-from bayesdose.diagnostics import Diagnostics
+from bayesdose.data.safety import SafetyData
 from bayesdose.errors import DataError, EstimandError, SpecError
-from bayesdose.estimands import hdi
-from bayesdose.safety import (
-    LogDoseScale,
-    SafetyData,
-    SafetyFit,
-    SafetyModel,
-    expit,
-    load_msc_safety,
-)
+from bayesdose.model.safety import LogDoseScale, SafetyModel, load_msc_safety
+from bayesdose.results.diagnostics import Diagnostics
+from bayesdose.results.estimands import hdi
+from bayesdose.results.safety import SafetyFit, expit
 
 FAST = {"draws": 300, "tune": 300, "chains": 2}
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import bayesdose as bd
-from bayesdose.simulate import simulate_trial
+from bayesdose.design.trials import simulate_trial
 
 DOSES = (0.0, 5.0, 10.0, 25.0, 50.0)
 VISITS = (1.0, 3.0, 6.0, 12.0)

@@ -7,8 +7,7 @@ import pytensor.tensor as pt
 import pytest
 from pymc_extras.prior import Prior
 
-from bayesdose.errors import EstimandError, SpecError
-from bayesdose.shapes import (
+from bayesdose.components.shapes import (
     DoseScale,
     DoseShape,
     Emax,
@@ -20,7 +19,8 @@ from bayesdose.shapes import (
     get_dose_shape,
     register_dose_shape,
 )
-from bayesdose.timecourses import Exponential, FreeVisits, TimeScale, get_time_shape
+from bayesdose.components.timecourses import Exponential, FreeVisits, TimeScale, get_time_shape
+from bayesdose.errors import EstimandError, SpecError
 
 SCALE = DoseScale((1.0, 10.0, 50.0))
 TIMES = TimeScale((1.0, 3.0, 6.0, 12.0))

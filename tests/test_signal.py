@@ -15,9 +15,9 @@ from conftest import fixed_fit
 from scipy import stats
 
 import bayesdose as bd
+from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import EstimandError
-from bayesdose.signal import critical_value, optimal_contrasts, signal_test
-from bayesdose.simulate import simulate_trial
+from bayesdose.results.signal import critical_value, optimal_contrasts, signal_test
 
 CHAINS, DRAWS = 2, 500
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesdose.cli import main
-from bayesdose.design import Design
+from bayesdose.cli.commands import main
+from bayesdose.design.designs import Design
 
 TINY = {
     "name": "tiny",
@@ -29,7 +29,7 @@ def tiny(**changes) -> Design:
 
 
 def test_simulate_in_process_gives_complete_replicates(tmp_path):
-    from bayesdose.simulation import simulate
+    from bayesdose.design.simulation import simulate
 
     design = tiny()
     result = simulate(design, reps=2, seed=4, workers=1, out=tmp_path, progress=False)
@@ -52,7 +52,7 @@ def test_simulate_in_process_gives_complete_replicates(tmp_path):
 
 @pytest.mark.slow
 def test_same_seed_same_results_with_one_or_two_workers_and_after_a_resume(tmp_path):
-    from bayesdose.simulation import simulate
+    from bayesdose.design.simulation import simulate
 
     design = tiny()
     one = simulate(design, reps=6, seed=9, workers=1, out=tmp_path / "one", progress=False)
@@ -74,7 +74,7 @@ def test_same_seed_same_results_with_one_or_two_workers_and_after_a_resume(tmp_p
 def test_interval_coverage_is_near_nominal_over_many_replicates(tmp_path):
     """300 replicates of a well-specified linear scenario: the 90% HDI of each contrast
     covers the truth 90% of the time, within 3 Monte Carlo SEs (about 0.05)."""
-    from bayesdose.simulation import simulate
+    from bayesdose.design.simulation import simulate
 
     design = tiny(designs={"cal": {"doses": [0, 10, 20], "n_per_arm": 8, "visits": [3, 6]}},
                   sampler={"draws": 400, "tune": 400, "chains": 2})
@@ -136,7 +136,7 @@ visits = [6]
 
 @pytest.mark.slow
 def test_assurance_draws_each_replicates_truth_from_a_posterior(tmp_path):
-    from bayesdose.simulation import simulate
+    from bayesdose.design.simulation import simulate
     from tests.test_design import posterior_fit
 
     posterior_fit(tmp_path)

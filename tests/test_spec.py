@@ -11,11 +11,11 @@ import pytest
 from pymc_extras.prior import Prior
 
 import bayesdose as bd
+from bayesdose.components.priors import model_parameters, prior_from_mapping, prior_to_mapping
+from bayesdose.components.shapes import DoseScale, get_dose_shape
+from bayesdose.components.timecourses import TimeScale, get_time_shape
 from bayesdose.errors import DataError, SpecError
-from bayesdose.priors import model_parameters, prior_from_mapping, prior_to_mapping
-from bayesdose.shapes import DoseScale, get_dose_shape
-from bayesdose.spec import ModelSpec
-from bayesdose.timecourses import TimeScale, get_time_shape
+from bayesdose.model.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILES = sorted(p for p in (ROOT / "models").glob("*.toml") if "design" not in p.name)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
-from bayesdose.data import MISSING_TOKENS
+from bayesdose.data.trial import MISSING_TOKENS
 
 # ---------------------------------------------------------------------- names
 _LETTERS = st.characters(categories=("L", "N"), max_codepoint=0x2FFF)

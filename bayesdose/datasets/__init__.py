@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayesdose.data import TrialData
+from bayesdose.data.trial import TrialData
 
 _PACKAGE = "bayesdose.datasets"
 

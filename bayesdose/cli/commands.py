@@ -1,0 +1,265 @@
+"""Command line: ``bayesdose demo``, ``bayesdose fit MODEL.toml --data FILE --out DIR``,
+``bayesdose compare A.toml B.toml ... --out DIR``, ``bayesdose simulate DESIGN.toml --out DIR``
+and ``bayesdose report FIT.nc --out DIR``.
+
+Exit codes: 0 success, 1 the fit ran but failed its diagnostics, 2 bad input (a one-line
+reason on stderr), 3 an unexpected internal error (with its traceback, to report).
+``bayesdose report`` exits 0 once the report is written, whatever the diagnostics: the
+verdict is printed and stated at the top of the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bayesdose as bd
+from bayesdose.cli.compare_folder import run_comparison
+from bayesdose.cli.fit_folder import RESULT_NAMES, write_results
+from bayesdose.cli.simulate_folder import SIMULATION_FILES, write_simulation
+from bayesdose.design.designs import Design
+from bayesdose.design.simulation import simulate
+from bayesdose.errors import BayesdoseError, SpecError
+from bayesdose.files.output import check_folder, staged_folder
+from bayesdose.model.dose_response import load_fit
+from bayesdose.model.spec import ModelSpec
+from bayesdose.plots.backend import draw_to_files
+from bayesdose.report.fit_report import write_report
+
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+#: The files ``bayesdose compare`` writes besides each candidate's folder.
+COMPARE_NAMES = ("comparison.csv", "averaged_contrasts.csv", "signal.csv", "diagnostics.csv",
+                 "candidates.png", "summary.txt")
+
+
+DEMO_SPEC: dict[str, Any] = {
+    "name": "demo",
+    "description": "Emax x exponential onset on the embedded (simulated) MSC trial's "
+                   "patient-reported outcomes, dose parameters pooled within the PROM "
+                   "family and a patient factor shared across outcomes.",
+    "data": {"source": "embedded:msc_trial"},
+    "model": {"outcomes": ["koos_pain", "koos_symptoms", "womac_pain"],
+              "dose_shape": "emax", "time_shape": "exponential"},
+    "estimands": {"times": [12], "contrasts": [[50, 1], [10, 1]]},
+}
+
+
+def _sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sampler (override the model file)")
+    group.add_argument("--draws", type=int, help="posterior draws per chain")
+    group.add_argument("--tune", type=int, help="tuning steps per chain")
+    group.add_argument("--chains", type=int, help="number of chains")
+    group.add_argument("--seed", type=int, dest="random_seed", help="random seed")
+    group.add_argument("--target-accept", type=float, dest="target_accept",
+                       help="NUTS target acceptance rate")
+    group.add_argument("--sampler", choices=["pymc", "nutpie", "numpyro", "blackjax", "auto"],
+                       help="NUTS implementation")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bayesdose`` command."""
+    parser = argparse.ArgumentParser(
+        prog="bayesdose",
+        description="Bayesian dose-response modelling of longitudinal clinical trials.",
+        epilog="Exit codes: 0 success, 1 diagnostics failed, 2 bad input, 3 internal error.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser(
+        "demo", help="fit the embedded example and print the dose effect",
+        description="Fit the default model (Emax dose shape, exponential onset) to the "
+                    "embedded simulated MSC trial and print the dose effect at 12 months.")
+    demo.add_argument("--out", type=Path, help="also write the results into this folder")
+    demo.add_argument("--force", action="store_true", help="overwrite a non-empty --out")
+    _sampler_arguments(demo)
+    fit = sub.add_parser(
+        "fit", help="run a model file end to end",
+        description="Fit MODEL.toml and write fit.nc, CSV tables, figures and a report "
+                    "(report.html, report.md).")
+    fit.add_argument("model", type=Path, help="model file (TOML)")
+    fit.add_argument("--data", type=Path, help="CSV data (overrides the model file's source)")
+    fit.add_argument("--out", type=Path, required=True, help="output folder")
+    fit.add_argument("--force", action="store_true",
+                     help="overwrite the results in a non-empty output folder")
+    _sampler_arguments(fit)
+    comp = sub.add_parser(
+        "compare", help="fit candidate model files on the same data and compare them",
+        description="Fit every MODEL.toml on the same data (--data, else each file's own "
+                    "source, which must be the same) with the same sampler settings; rank "
+                    "them by PSIS-LOO with stacking (or pseudo-BMA) weights and write "
+                    "comparison.csv, averaged_contrasts.csv (the first file's [estimands], "
+                    "averaged over the candidates by weight), signal.csv (Bayesian MCP-Mod "
+                    "test per candidate), diagnostics.csv, candidates.png, summary.txt and "
+                    "each candidate's fit.nc in a folder named after it.",
+        epilog="Exit codes: 0 success, 1 a candidate failed its diagnostics, 2 bad input, "
+               "3 internal error.")
+    comp.add_argument("models", type=Path, nargs="+", help="model files (TOML), two or more")
+    comp.add_argument("--data", type=Path, help="CSV data for every candidate")
+    comp.add_argument("--out", type=Path, required=True, help="output folder")
+    comp.add_argument("--force", action="store_true",
+                      help="overwrite the results in a non-empty output folder")
+    comp.add_argument("--method", choices=["stacking", "BB-pseudo-BMA", "pseudo-BMA"],
+                      default="stacking", help="how the weights are computed")
+    _sampler_arguments(comp)
+    sim = sub.add_parser(
+        "simulate", help="operating characteristics of candidate designs by simulation",
+        description="Simulate every design of DESIGN.toml --reps times from its true "
+                    "scenario, fit its analysis model to each replicate, apply its decision "
+                    "rule, and write operating_characteristics.csv (with Monte Carlo SEs), "
+                    "operating_characteristics.png, replicates.csv and summary.txt. Each "
+                    "replicate is stored in OUT/<design>/ as it finishes: rerunning the same "
+                    "command resumes where it stopped; results do not depend on --workers.",
+        epilog="Exit codes: 0 success, 2 bad input, 3 internal error.")
+    sim.add_argument("design", type=Path, help="design file (TOML)")
+    sim.add_argument("--reps", type=int, default=200, help="replicates per design")
+    sim.add_argument("--workers", type=int, default=None,
+                     help="Dask worker processes (default: one per CPU; 1 runs in process)")
+    sim.add_argument("--scheduler", help="address of a running Dask scheduler to use")
+    sim.add_argument("--seed", type=int, default=1, help="random seed")
+    sim.add_argument("--out", type=Path, required=True, help="output folder")
+    sim.add_argument("--force", action="store_true",
+                     help="write into a folder that holds other files than this design's "
+                          "simulation")
+    sim.add_argument("--sampler", choices=["nutpie", "pymc"],
+                     help="NUTS implementation (default: the fastest installed)")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    report = sub.add_parser(
+        "report", help="write an HTML and Markdown report of a saved fit",
+        description="Read a saved fit (the fit.nc that 'bayesdose fit' writes; nothing in it "
+                    "is unpickled) and write report.html (one self-contained page, figures "
+                    "embedded), report.md and figures/*.png into the output folder. The "
+                    "effects and contrasts shown are the fit's model file's [estimands], "
+                    "else the last visit and the highest against the lowest dose.",
+        epilog="Exit codes: 0 the report was written (also when the fit failed its "
+               "diagnostics: the verdict is printed and heads the report), 2 bad input (no "
+               "such file, not a bayesdose fit, a non-empty --out without --force), 3 "
+               "internal error.")
+    report.add_argument("fit", type=Path, help="saved fit (netCDF, e.g. results/fit.nc)")
+    report.add_argument("--out", type=Path, required=True, help="output folder")
+    report.add_argument("--force", action="store_true",
+                        help="write into a non-empty output folder (replacing an earlier "
+                             "report)")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("draws", "tune", "chains", "random_seed", "target_accept", "sampler")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
+def _run(spec, data_path: Path | None, out: Path | None, force: bool,
+         overrides: dict[str, Any]) -> int:
+
+    data = spec.load_data(data_path)
+    spec.build_model().prior_table(data)  # every check that needs the data, before any output
+    folder = check_folder(out, force) if out is not None else None
+    fit = bd.fit(spec, data=data, **overrides)
+    if folder is None:
+
+        with tempfile.TemporaryDirectory() as tmp:
+            result = write_results(fit, Path(tmp), spec.estimands)
+    else:
+        # all or nothing: the results replace an earlier run's only once all are written
+        with staged_folder(folder, replaces=RESULT_NAMES) as stage:
+            result = write_results(fit, stage, spec.estimands)
+        print(f"Wrote {', '.join(result['files'])} to {folder}")
+    print(result["summary"])
+    return EXIT_OK if result["diagnostics"].ok else EXIT_DIAGNOSTICS
+
+
+def _report(path: Path, out: Path, force: bool) -> int:
+
+    fit = load_fit(path)
+    result = write_report(fit, out, force=force, source=str(path))
+    figures = len(result["figures"])
+    print(f"Wrote report.html, report.md and {figures} figure{'s' * (figures != 1)} "
+          f"(figures/) to {result['folder']}")
+    if result["diagnostics_ok"]:
+        print("Diagnostics PASSED.")
+    else:
+        print("Diagnostics FAILED: the report was written; read its diagnostics section "
+              "before its estimates.")
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+
+    specs = [ModelSpec.from_toml(path) for path in args.models]
+    check_folder(args.out, args.force)
+    with staged_folder(args.out, replaces=COMPARE_NAMES) as stage:
+        result = run_comparison(specs, args.data, stage, True, _overrides(args),
+                                method=args.method)
+    print(f"Wrote {', '.join(result['files'])} to {args.out}")
+    print(result["summary"])
+    return EXIT_OK if result["ok"] else EXIT_DIAGNOSTICS
+
+
+def _simulate(args: argparse.Namespace) -> int:
+
+    design = Design.from_toml(args.design)
+    _check_simulation_folder(args.out, [arms.name for arms in design.arms], args.force)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = simulate(design, reps=args.reps, seed=args.seed, workers=args.workers,
+                      out=args.out, scheduler=args.scheduler, progress=not args.no_progress,
+                      sampler=args.sampler)
+    written = write_simulation(result, args.out)
+    print(f"Wrote {', '.join(written['files'])} to {args.out}")
+    print(written["summary"])
+    return EXIT_OK
+
+
+def _check_simulation_folder(out: Path, designs: list[str], force: bool) -> None:
+    """Refuse an output folder holding anything but this design file's simulation (its
+    result files and one folder per candidate design), unless ``force``: rerunning into
+    the same folder resumes, and nothing else in a folder is overwritten by accident."""
+
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {str(out)!r} is a file, not a folder.")
+    if force or not out.is_dir():
+        return
+    own = {*SIMULATION_FILES, *designs}
+    others = sorted(p.name for p in out.iterdir() if p.name not in own)
+    if others:
+        shown = ", ".join(map(repr, others[:5])) + (" ..." if len(others) > 5 else "")
+        raise SpecError(
+            f"output folder {str(out)!r} holds files that are not this design file's "
+            f"simulation ({shown}); choose a new folder (rerunning into the same folder "
+            "resumes a simulation), or pass --force to write into it anyway."
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bayesdose`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    draw_to_files()  # the command draws figures into files only
+    try:
+        if args.command == "report":
+            return _report(args.fit, args.out, args.force)
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "simulate":
+            return _simulate(args)
+        if args.command == "demo":
+            spec = ModelSpec.from_dict(DEMO_SPEC)
+            return _run(spec, None, args.out, args.force, _overrides(args))
+        spec = ModelSpec.from_toml(args.model)
+        return _run(spec, args.data, args.out, args.force, _overrides(args))
+    except BayesdoseError as exc:
+        print(f"bayesdose: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception:  # anything else is a bug: show it, and keep exit 1 for diagnostics
+
+        traceback.print_exc()
+        print("bayesdose: internal error (not a problem with your input); please report it.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Priors: every parameter's default, the reason for it, and overrides by name.
+
+All priors are :class:`pymc_extras.prior.Prior` objects on the standardised,
+direction-aligned scale (outcome units divided by the outcome's baseline SD, positive =
+better), so the same defaults suit a 0-100 score and a biomarker in ng/mL. Each default
+is documented with its reason in :func:`prior_table`. Any prior is overridden by name,
+from Python (``priors={"delta": Prior(...)}``) or from a model file
+(``[priors.delta] distribution = "Normal"``, with ``mu``, ``sigma`` ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from pymc_extras.prior import Prior
+
+from bayesdose.components.shapes import DoseScale, DoseShape, Parameter
+from bayesdose.components.timecourses import TimeScale, TimeShape
+from bayesdose.errors import SpecError
+
+COURSE = Parameter(
+    "course",
+    Prior("Normal", mu=0, sigma=1),
+    "Normal(0, 1) per outcome and visit: the change common to every dose (natural history "
+    "and the injection itself) within about two baseline SDs either way.",
+    "change from baseline at dose 0 at each visit, common to every dose",
+    levels="time",
+)
+
+
+BETA_BASELINE = Parameter(
+    "beta_baseline",
+    Prior("Normal", mu=0, sigma=1),
+    "Normal(0, 1): regression to the mean makes the change depend on the baseline, "
+    "usually with a slope between -1 and 0 on the standardised scale; 0 +/- 2 allows it.",
+    "slope of the change on the centred, standardised baseline",
+)
+
+
+PATIENT_EFFECT = Parameter(
+    "patient_effect",
+    Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=0.5), centered=False),
+    "Non-centred Normal(0, sd) with sd ~ HalfNormal(0.5): patients differ in their "
+    "lasting change by up to about one baseline SD; non-centred because a dozen patients "
+    "rarely pin sd down, which makes a centred form hard to sample.",
+    "each patient's own lasting change, beyond dose and time",
+    levels="patient",
+)
+
+
+SIGMA = Parameter(
+    "sigma",
+    Prior("HalfNormal", sigma=1),
+    "HalfNormal(1): visit-to-visit noise up to about two baseline SDs; most mass below one.",
+    "residual SD of the change (standardised)",
+)
+
+
+NU = Parameter(
+    "nu",
+    Prior("Gamma", alpha=2, beta=0.1),
+    "Gamma(2, 0.1) (Juarez and Steel 2010): degrees of freedom from heavy tails (nu < 5) "
+    "to nearly Normal (nu > 30), mean 20.",
+    "degrees of freedom of the Student-t residual",
+)
+
+
+PATIENT_SD = Parameter(
+    "patient_sd",
+    Prior("HalfNormal", sigma=0.5),
+    "HalfNormal(0.5) per outcome: patients differ in their lasting change by up to about "
+    "one baseline SD. With several outcomes the patient effects are correlated across "
+    "outcomes through an LKJ(eta) prior on their correlation matrix (eta = 2 by default: "
+    "mild shrinkage towards independence), non-centred through its Cholesky factor.",
+    "SD of each outcome's patient effects (correlated across outcomes)",
+)
+
+
+PATIENT_OWN_SD = Parameter(
+    "patient_sd",
+    Prior("Gamma", alpha=2, beta=4),
+    "Gamma(2, 4) per outcome (mean 0.5): each outcome's own patient-level SD beyond the "
+    "shared factor, up to about one baseline SD; kept off zero, since when the factor "
+    "explains a patient's deviations a HalfNormal lets NUTS into the funnel at SD -> 0.",
+    "SD of each outcome's own patient effects, beyond the shared patient factor",
+)
+
+
+PATIENT_LOADING = Parameter(
+    "patient_loading",
+    Prior("HalfNormal", sigma=0.5),
+    "HalfNormal(0.5) per outcome: how strongly an outcome follows the patient factor "
+    "shared by all outcomes. Non-negative on the direction-aligned scale (a patient who "
+    "does well on one outcome tends to do well on others), which also fixes the factor's "
+    "sign; 0 means the outcome does not share it.",
+    "loading of each outcome on the patient factor shared across outcomes",
+)
+
+
+CUTPOINTS = Parameter(
+    "cutpoints",
+    Prior("Normal", mu=0, sigma=2),
+    "Normal(0, 2) around evenly spaced points on [-1.5, 1.5], ordered: cutpoints of the "
+    "latent logistic scale spread over about +/-4 logits, wide enough for any "
+    "distribution of grades.",
+    "cutpoints between grades of an ordinal outcome (latent logit scale)",
+    levels="grade",
+)
+
+
+def family_sd_parameter(param: Parameter) -> Parameter:
+    """The between-outcome SD of a parameter pooled within families of outcomes."""
+    return Parameter(
+        f"{param.name}_family_sd",
+        Prior("Gamma", alpha=2, beta=2 / param.pool_sd),
+        f"Gamma(2, {2 / param.pool_sd:g}) (mean {param.pool_sd:g}): outcomes of one family "
+        f"differ in {param.name} by about this much; the data decide how much they share "
+        "(the pooling is estimated). Gamma(2, .) rather than HalfNormal keeps the SD off "
+        "exactly zero, which with a handful of outcomes removes the funnel that makes "
+        "NUTS diverge, while still allowing strong pooling (SDs near 0.05 x its mean).",
+        f"SD of {param.name} between outcomes of a family",
+    )
+
+
+def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: DoseScale,
+                     time_scale: TimeScale, likelihood: str | set[str] = "normal",
+                     pooled: bool = False, correlated: str | bool = False) -> list[Parameter]:
+    """All parameters of a model, in a stable order, with their default priors.
+
+    Parameters
+    ----------
+    dose_shape, time_shape : DoseShape, TimeShape
+        The model's shapes.
+    dose_scale, time_scale : DoseScale, TimeScale
+        Dose and time constants from the data.
+    likelihood : str or set of str
+        The likelihoods in use (``"normal"``, ``"student_t"``, ``"lognormal"``,
+        ``"ordinal"``).
+    pooled : bool
+        Whether dose-shape parameters are pooled within families of outcomes (adds a
+        ``<name>_family_sd`` for each real-valued dose-shape parameter; the parameter's
+        own prior is then the prior of its family mean).
+    correlated : {"none", "factor", "lkj"} or bool
+        How patient effects are related across outcomes: independent (``patient_effect``),
+        a shared factor (``patient_loading`` and own ``patient_sd``), or an LKJ correlation
+        matrix (``patient_sd``). ``True`` means ``"lkj"``, ``False`` ``"none"``.
+
+    Returns
+    -------
+    list of Parameter
+
+    Examples
+    --------
+    >>> from bayesdose.shapes import get_dose_shape
+    >>> from bayesdose.timecourses import get_time_shape
+    >>> params = model_parameters(get_dose_shape("emax"), get_time_shape("exponential"),
+    ...                           DoseScale((1.0, 50.0)), TimeScale((1.0, 12.0)), "normal")
+    >>> [p.name for p in params]
+    ['delta', 'log_ed50', 'log_t_half', 'course', 'beta_baseline', 'patient_effect', 'sigma']
+    """
+    kinds = {likelihood} if isinstance(likelihood, str) else set(likelihood)
+    shape_params = [*dose_shape.parameters(dose_scale), *time_shape.parameters(time_scale)]
+    params = list(shape_params)
+    if pooled:
+        params += [family_sd_parameter(p) for p in dose_shape.parameters(dose_scale)
+                   if p.poolable]
+    structure = {True: "lkj", False: "none"}.get(correlated, correlated)
+    params += [COURSE, BETA_BASELINE]
+    params += {"none": [PATIENT_EFFECT], "lkj": [PATIENT_SD],
+               "factor": [PATIENT_LOADING, PATIENT_OWN_SD]}[structure]
+    if kinds - {"ordinal"}:
+        params.append(SIGMA)
+    if "student_t" in kinds:
+        params.append(NU)
+    if "ordinal" in kinds:
+        params.append(CUTPOINTS)
+    return params
+
+
+def resolve_priors(parameters: list[Parameter],
+                   overrides: Mapping[str, Prior] | None) -> dict[str, Prior]:
+    """Defaults updated by the user's overrides, checking every override's name.
+
+    Parameters
+    ----------
+    parameters : list of Parameter
+        The model's parameters (see :func:`model_parameters`).
+    overrides : mapping of str to Prior, optional
+        User priors by parameter name.
+
+    Returns
+    -------
+    dict of str to Prior
+
+    Examples
+    --------
+    >>> p = [Parameter("delta", Prior("Normal", mu=0, sigma=1), "why", "what")]
+    >>> resolve_priors(p, {"delta": Prior("Normal", mu=0, sigma=0.5)})["delta"]
+    Prior("Normal", mu=0, sigma=0.5)
+    """
+    priors = {p.name: p.prior for p in parameters}
+    for name, prior in (overrides or {}).items():
+        if name not in priors:
+            raise SpecError(
+                f"priors: no parameter named {name!r} in this model; its parameters are "
+                f"{', '.join(priors)}."
+            )
+        if not isinstance(prior, Prior):
+            raise SpecError(f"priors[{name!r}] must be a pymc_extras.prior.Prior "
+                            f"(got {type(prior).__name__}).")
+        priors[name] = prior
+    return priors
+
+
+def with_dims(prior: Prior, dims: tuple[str, ...]) -> Prior:
+    """Copy of ``prior`` with ``dims``; nested hyperpriors get the first dim (per outcome).
+
+    Parameters
+    ----------
+    prior : Prior
+        A prior, possibly hierarchical.
+    dims : tuple of str
+        Dims of the variable, outcome first.
+
+    Returns
+    -------
+    Prior
+
+    Examples
+    --------
+    >>> with_dims(Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=1)),
+    ...           ("outcome", "patient"))
+    Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=1, dims="outcome"), dims=("outcome", "patient"))
+    """  # noqa: E501
+    kwargs = {
+        key: with_dims(value, dims[:1]) if isinstance(value, Prior) else value
+        for key, value in prior.parameters.items()
+    }
+    return Prior(prior.distribution, dims=dims, centered=prior.centered,
+                 transform=prior.transform, **kwargs)
+
+
+def prior_from_mapping(value: Any, field: str) -> Prior:
+    """Build a Prior from a model-file table such as ``{distribution="Normal", sigma=1}``.
+
+    Nested tables are hyperpriors; ``centered = false`` asks for a non-centred form.
+    Parsing runs no code: the distribution name is looked up among PyMC's distributions.
+
+    Parameters
+    ----------
+    value : mapping
+        The table from the model file.
+    field : str
+        Its location (for error messages), for example ``"priors.delta"``.
+
+    Returns
+    -------
+    Prior
+
+    Examples
+    --------
+    >>> prior_from_mapping({"distribution": "HalfNormal", "sigma": 2}, "priors.sigma")
+    Prior("HalfNormal", sigma=2)
+    """
+    if isinstance(value, Prior):
+        return value
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{field}: a prior is a table with a 'distribution' and its "
+                        f"parameters, e.g. {{distribution = \"Normal\", mu = 0, sigma = 1}}.")
+    value = dict(value)
+    dist = value.pop("distribution", None)
+    if not isinstance(dist, str):
+        raise SpecError(f"{field}: missing 'distribution' (a PyMC distribution name such as "
+                        "\"Normal\" or \"HalfNormal\").")
+    centered = value.pop("centered", True)
+    if not isinstance(centered, bool):
+        raise SpecError(f"{field}.centered must be true or false.")
+    kwargs = {key: prior_from_mapping(val, f"{field}.{key}") if isinstance(val, Mapping)
+              else val for key, val in value.items()}
+    for key, val in kwargs.items():
+        if not _is_value(val):
+            raise SpecError(f"{field}.{key}: expected a number or a nested prior table "
+                            f"(got {val!r}).")
+    try:
+        return Prior(dist, centered=centered, **kwargs)
+    except Exception as exc:  # pymc_extras raises several types for a bad prior
+        raise SpecError(f"{field}: {exc}") from exc
+
+
+def _is_value(val: Any) -> bool:
+    """A number, a nested prior, or a (nested) list of numbers."""
+    if isinstance(val, list):
+        return bool(val) and all(_is_value(v) and not isinstance(v, Prior) for v in val)
+    return isinstance(val, (int, float, Prior)) and not isinstance(val, bool)
+
+
+def prior_to_mapping(prior: Prior) -> dict[str, Any]:
+    """The model-file table form of a prior (inverse of :func:`prior_from_mapping`).
+
+    Parameters
+    ----------
+    prior : Prior
+        A prior, possibly with nested hyperpriors.
+
+    Returns
+    -------
+    dict
+        ``distribution`` and the parameters; hyperpriors as nested tables, and
+        ``centered = False`` for a non-centred prior.
+
+    Examples
+    --------
+    >>> prior_to_mapping(Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=1)))
+    {'distribution': 'Normal', 'mu': 0, 'sigma': {'distribution': 'HalfNormal', 'sigma': 1}}
+    """
+    out: dict[str, Any] = {"distribution": prior.distribution}
+    for key, val in prior.parameters.items():
+        out[key] = prior_to_mapping(val) if isinstance(val, Prior) else _plain(val)
+    if not prior.centered:
+        out["centered"] = False
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
+
+
+def prior_table(parameters: list[Parameter], priors: Mapping[str, Prior]) -> pd.DataFrame:
+    """A table of every parameter, its prior, whether it is the default, and why.
+
+    Parameters
+    ----------
+    parameters : list of Parameter
+        The model's parameters.
+    priors : mapping of str to Prior
+        The priors in force.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns parameter, meaning, prior, default, reason.
+
+    Examples
+    --------
+    >>> p = [Parameter("delta", Prior("Normal", mu=0, sigma=1), "why", "what")]
+    >>> prior_table(p, {"delta": p[0].prior})["default"].tolist()
+    [True]
+    """
+    rows = []
+    for param in parameters:
+        prior = priors[param.name]
+        is_default = prior_to_mapping(prior) == prior_to_mapping(param.prior)
+        rows.append({"parameter": param.name, "meaning": param.meaning, "prior": str(prior),
+                     "default": is_default,
+                     "reason": param.reason if is_default else "set by the user"})
+    return pd.DataFrame(rows)

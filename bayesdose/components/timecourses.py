@@ -1,0 +1,403 @@
+"""Time courses g(t) of the dose effect: how the effect of dose builds up after baseline.
+
+The dose effect at time t is f(d) * g(t), where f is the dose shape (see
+:mod:`bayesdose.shapes`) and g is a time course scaled so that f(d) is the effect at the
+plateau (parametric courses) or at the last visit (free per-visit courses). Time is
+counted from the baseline visit. The course common to every dose (natural history and
+the injection itself) is a separate term of the model, not part of g.
+
+Like dose shapes, time courses evaluate on PyTensor tensors and NumPy draws alike and can
+be extended with :func:`register_time_shape`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pymc_extras.prior import Prior
+
+from bayesdose.components.shapes import Parameter, one_hot
+from bayesdose.errors import EstimandError, SpecError
+
+
+@dataclass(frozen=True)
+class TimeScale:
+    """Time constants a time course needs: the visits, counted from baseline.
+
+    Parameters
+    ----------
+    visits : tuple of float
+        Post-baseline visit times minus the baseline time, ascending.
+
+    Examples
+    --------
+    >>> TimeScale((1.0, 3.0, 6.0, 12.0)).reference
+    12.0
+    """
+
+    visits: tuple[float, ...]
+
+    @property
+    def reference(self) -> float:
+        """The last visit (time since baseline)."""
+        return float(max(self.visits))
+
+
+class TimeShape:
+    """Base class of time courses of the dose effect.
+
+    Examples
+    --------
+    >>> get_time_shape("exponential").name
+    'exponential'
+    """
+
+    name: ClassVar[str] = ""
+    formula: ClassVar[str] = ""
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:  # pragma: no cover - abstract
+        """The course's parameters and their default priors."""
+        raise NotImplementedError
+
+    def evaluate(self, time: Any, params: dict[str, Any], scale: TimeScale, xp: Any) -> Any:
+        """Fraction of the dose effect reached at ``time`` (time since baseline)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def derived(self, params: dict[str, Any], scale: TimeScale) -> dict[str, Any]:
+        """Derived quantities in the user's time unit, from NumPy draws."""
+        return {}
+
+    def options(self) -> dict[str, Any]:
+        """Settings that define this course besides its name."""
+        return {}
+
+    def check_times(self, times: Any, scale: TimeScale) -> None:
+        """Raise :class:`EstimandError` for times the course cannot evaluate."""
+        if np.any(np.asarray(times, dtype=float) < 0):
+            raise EstimandError("times must be at or after the baseline visit.")
+
+
+T_HALF_REASON = (
+    "Normal(log 0.2, 1) on log(t_half / last visit): onset half-time centred at a fifth "
+    "of the follow-up (2.4 months for 12 months), 95% between about 1/35 and 1.4 times "
+    "the follow-up, so early, gradual and late onsets are all allowed."
+)
+
+
+class Exponential(TimeShape):
+    """Exponential onset: g(t) = 1 - exp(-ln 2 * t / t_half).
+
+    ``t_half`` (time to half the plateau effect) = last visit * exp(log_t_half).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 12.0))
+    >>> float(Exponential().evaluate(np.array(3.0), {"log_t_half": np.log(3 / 12)}, s, np))
+    0.5
+    """
+
+    name = "exponential"
+    formula = "g(t) = 1 - exp(-ln2 * t / t_half), t_half = t_last * exp(log_t_half)"
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        return [Parameter("log_t_half", Prior("Normal", mu=float(np.log(0.2)), sigma=1),
+                          T_HALF_REASON,
+                          "log of the time to half the plateau effect, relative to the "
+                          "last visit")]
+
+    def evaluate(self, time, params, scale, xp):
+        t_half = scale.reference * xp.exp(params["log_t_half"])
+        return 1 - xp.exp(-np.log(2.0) * time / t_half)
+
+    def derived(self, params, scale):
+        return {"t_half": scale.reference * np.exp(params["log_t_half"])}
+
+
+class FreeVisits(TimeShape):
+    """Free per-visit effects: g at each visit is a free fraction of the last visit's.
+
+    g(t_last) = 1, so the dose shape gives the effect at the last visit; g(t_j) for the
+    earlier visits are free, so onset, waning and overshoot are all allowed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 6.0, 12.0))
+    >>> FreeVisits().evaluate(np.array([1.0, 12.0]), {"gamma": np.array([0.3, 0.8])}, s, np)
+    array([0.3, 1. ])
+    """
+
+    name = "free"
+    formula = "g(t_last) = 1; g(t_j) = gamma_j at each earlier visit"
+
+    @staticmethod
+    def levels(scale: TimeScale) -> tuple[float, ...]:
+        """Visits that own a parameter (all but the last)."""
+        return tuple(scale.visits[:-1])
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        if not self.levels(scale):
+            return []
+        reason = ("Normal(0.5, 0.5) per visit: the effect at an earlier visit is usually a "
+                  "fraction (0 to 1) of the last visit's; waning (above 1) and reversal "
+                  "(below 0) stay possible.")
+        return [Parameter("gamma", Prior("Normal", mu=0.5, sigma=0.5), reason,
+                          "dose effect at each earlier visit, as a fraction of the last "
+                          "visit's", levels="visit_level")]
+
+    def evaluate(self, time, params, scale, xp):
+        last = np.isclose(np.asarray(time, dtype=float), scale.reference).astype(float)
+        if not self.levels(scale):
+            return last
+        indicator = one_hot(time, self.levels(scale))
+        return xp.sum(params["gamma"] * indicator, axis=-1) + last
+
+    def check_times(self, times, scale):
+        super().check_times(times, scale)
+        unknown = [t for t in np.atleast_1d(times) if not np.isclose(t, scale.visits).any()]
+        if unknown:
+            raise EstimandError(
+                f"the free per-visit time course is defined only at the visits "
+                f"({', '.join(f'{t:g}' for t in scale.visits)} after baseline); time(s) "
+                f"{', '.join(f'{t:g}' for t in unknown)} are not visits. Ask for a visit or "
+                "fit a time shape such as 'exponential'."
+            )
+
+
+WANE_REASON = (
+    "Normal(log 4, 1) on log(t_wane / t_half - 1): the waning half-life about five times "
+    "the onset half-time (95% between about 1.6 and 30 times), so the effect may fade "
+    "within the follow-up or last well beyond it."
+)
+
+
+class Bateman(TimeShape):
+    """Onset then waning (Bateman function), scaled so that its peak is 1.
+
+    g(t) = (exp(-k_out t) - exp(-k_in t)) / (exp(-k_out t*) - exp(-k_in t*)), with
+    k_in = ln 2 / t_half, k_out = ln 2 / t_wane, t_wane = t_half * (1 + exp(log_wane)) so
+    that k_out < k_in (which makes the two rates identifiable), and t* the time of the peak.
+    The dose shape then gives the peak effect.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 12.0))
+    >>> p = {"log_t_half": np.log(1 / 12), "log_wane": np.log(3.0)}
+    >>> g = Bateman().evaluate(np.linspace(0, 12, 241), p, s, np)
+    >>> round(float(g.max()), 4), float(g[0])
+    (1.0, 0.0)
+    """
+
+    name = "bateman"
+    formula = ("g(t) = (exp(-k_out t) - exp(-k_in t)) / peak, k_in = ln2/t_half, "
+               "k_out = ln2/t_wane, t_wane = t_half * (1 + exp(log_wane))")
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        return [*Exponential().parameters(scale),
+                Parameter("log_wane", Prior("Normal", mu=float(np.log(4.0)), sigma=1),
+                          WANE_REASON, "log of (waning half-life / onset half-time - 1)")]
+
+    @staticmethod
+    def rates(params: dict[str, Any], scale: TimeScale, xp: Any) -> tuple[Any, Any]:
+        """Onset and waning rates (per unit of time)."""
+        t_half = scale.reference * xp.exp(params["log_t_half"])
+        t_wane = t_half * (1 + xp.exp(params["log_wane"]))
+        return np.log(2.0) / t_half, np.log(2.0) / t_wane
+
+    def evaluate(self, time, params, scale, xp):
+        k_in, k_out = self.rates(params, scale, xp)
+        peak_time = xp.log(k_in / k_out) / (k_in - k_out)
+        peak = xp.exp(-k_out * peak_time) - xp.exp(-k_in * peak_time)
+        return (xp.exp(-k_out * time) - xp.exp(-k_in * time)) / peak
+
+    def derived(self, params, scale):
+        k_in, k_out = self.rates(params, scale, np)
+        return {"t_half": np.log(2.0) / k_in, "t_wane": np.log(2.0) / k_out,
+                "t_peak": np.log(k_in / k_out) / (k_in - k_out)}
+
+
+ET50_REASON = (
+    "Normal(log 0.2, 1) on log(ET50 / last visit): half the plateau at a fifth of the "
+    "follow-up, 95% between about 1/35 and 1.4 times the follow-up."
+)
+
+
+class EmaxTime(TimeShape):
+    """Emax in time: g(t) = t / (ET50 + t), ET50 = last visit * exp(log_et50).
+
+    The dose shape gives the plateau effect (t -> infinity), as for ``exponential``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 12.0))
+    >>> float(EmaxTime().evaluate(np.array(3.0), {"log_et50": np.log(3 / 12)}, s, np))
+    0.5
+    """
+
+    name = "emax"
+    formula = "g(t) = t / (ET50 + t), ET50 = t_last * exp(log_et50)"
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        return [Parameter("log_et50", Prior("Normal", mu=float(np.log(0.2)), sigma=1),
+                          ET50_REASON, "log of the time to half the plateau effect, relative "
+                          "to the last visit")]
+
+    def evaluate(self, time, params, scale, xp):
+        et50 = scale.reference * xp.exp(params["log_et50"])
+        return time / (et50 + time)
+
+    def derived(self, params, scale):
+        return {"et50": scale.reference * np.exp(params["log_et50"])}
+
+
+def hat_basis(time: Any, knots: tuple[float, ...]) -> np.ndarray:
+    """Piecewise-linear interpolation weights of ``time`` on the nodes (0, *knots).
+
+    Beyond the last knot the weight stays on it (the course is flat there).
+
+    Examples
+    --------
+    >>> hat_basis([1.5, 20.0], (1.0, 3.0)).tolist()
+    [[0.0, 0.75, 0.25], [0.0, 0.0, 1.0]]
+    """
+    nodes = np.concatenate([[0.0], np.asarray(knots, dtype=float)])
+    clipped = np.clip(np.asarray(time, dtype=float), 0.0, nodes[-1])
+    eye = np.eye(nodes.size)
+    return np.stack([np.interp(clipped, nodes, eye[j]) for j in range(nodes.size)], axis=-1)
+
+
+@dataclass
+class PiecewiseLinear(TimeShape):
+    """Piecewise linear between knots: g(0) = 0, g(last knot) = 1, free values between.
+
+    Parameters
+    ----------
+    knots : sequence of float, optional
+        Knot times after baseline (default: the visits). The effect is flat after the
+        last knot; the dose shape gives the effect there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = TimeScale((1.0, 3.0, 6.0, 12.0))
+    >>> shape = PiecewiseLinear(knots=(3.0, 12.0))
+    >>> shape.evaluate(np.array([1.5, 3.0, 7.5, 24.0]), {"gamma": np.array([0.8])}, s, np)
+    array([0.4, 0.8, 0.9, 1. ])
+    """
+
+    knots: tuple[float, ...] | None = None
+    name: ClassVar[str] = "piecewise_linear"
+    formula: ClassVar[str] = ("g linear between knots, g(0) = 0, g(k_j) = gamma_j, "
+                              "g(k_last) = 1, flat after")
+
+    def __post_init__(self) -> None:
+        if self.knots is not None:
+            knots = tuple(float(k) for k in self.knots)
+            if not knots or any(k <= 0 for k in knots) or list(knots) != sorted(set(knots)):
+                raise SpecError("piecewise_linear: knots must be increasing times after "
+                                f"baseline (> 0); got {list(self.knots)!r}.")
+            self.knots = knots
+
+    def knot_times(self, scale: TimeScale) -> tuple[float, ...]:
+        """The knots in force (the visits by default)."""
+        return self.knots if self.knots is not None else scale.visits
+
+    def levels(self, scale: TimeScale) -> tuple[float, ...]:
+        """Knots that own a parameter (all but the last)."""
+        return tuple(self.knot_times(scale)[:-1])
+
+    def parameters(self, scale: TimeScale) -> list[Parameter]:
+        if not self.levels(scale):
+            return []
+        return [Parameter("gamma", Prior("Normal", mu=0.5, sigma=0.5),
+                          "Normal(0.5, 0.5) per knot: the effect at an earlier knot is usually "
+                          "a fraction (0 to 1) of the effect at the last knot.",
+                          "dose effect at each earlier knot, as a fraction of the last knot's",
+                          levels="visit_level")]
+
+    def evaluate(self, time, params, scale, xp):
+        basis = hat_basis(time, self.knot_times(scale))
+        last = basis[..., -1]
+        if basis.shape[-1] <= 2:
+            return last
+        return xp.sum(params["gamma"] * basis[..., 1:-1], axis=-1) + last
+
+    def options(self) -> dict[str, Any]:
+        return {} if self.knots is None else {"knots": list(self.knots)}
+
+
+_TIME_SHAPES: dict[str, Callable[..., TimeShape]] = {}
+
+
+def register_time_shape(factory: Callable[..., TimeShape], name: str | None = None) -> None:
+    """Make a time course available by name in Python and in model files.
+
+    Parameters
+    ----------
+    factory : callable
+        A :class:`TimeShape` subclass (or a callable returning one from keyword options).
+    name : str, optional
+        The name to register (default: ``factory.name``).
+
+    Examples
+    --------
+    >>> class Step(TimeShape):
+    ...     name = "step_demo"
+    ...     formula = "g(t) = 1"
+    ...     def parameters(self, scale):
+    ...         return []
+    ...     def evaluate(self, time, params, scale, xp):
+    ...         return time * 0 + 1
+    >>> register_time_shape(Step)
+    >>> "step_demo" in time_shape_names()
+    True
+    """
+    key = name or getattr(factory, "name", "")
+    if not key:
+        raise SpecError("register_time_shape: the time course needs a name.")
+    _TIME_SHAPES[key] = factory
+
+
+def time_shape_names() -> list[str]:
+    """Names of the registered time courses."""
+    return sorted(_TIME_SHAPES)
+
+
+def get_time_shape(shape: str | TimeShape, **options: Any) -> TimeShape:
+    """Look up a time course by name (or pass an instance through).
+
+    Parameters
+    ----------
+    shape : str or TimeShape
+        A registered name (see :func:`time_shape_names`) or a time-course object.
+    **options
+        Settings of the time course.
+
+    Returns
+    -------
+    TimeShape
+
+    Examples
+    --------
+    >>> get_time_shape("free").formula
+    'g(t_last) = 1; g(t_j) = gamma_j at each earlier visit'
+    """
+    if isinstance(shape, TimeShape):
+        return shape
+    if shape not in _TIME_SHAPES:
+        raise SpecError(f"unknown time shape {shape!r}; choose one of "
+                        f"{', '.join(time_shape_names())} or register your own.")
+    try:
+        return _TIME_SHAPES[shape](**options)
+    except TypeError as exc:
+        raise SpecError(f"time shape {shape!r}: bad options {options!r} ({exc}).") from exc
+
+
+for _shape in (Exponential, Bateman, EmaxTime, PiecewiseLinear, FreeVisits):
+    register_time_shape(_shape)

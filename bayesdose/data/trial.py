@@ -1,0 +1,1020 @@
+"""Trial data in: validation, baseline and change from baseline, missing-visit report.
+
+A :class:`TrialData` holds one longitudinal dose trial in long form, one row per
+patient x time x outcome, in the user's own column names and units. It is built from a
+long or wide :class:`pandas.DataFrame` or CSV file; every check that fails raises a
+:class:`~bayesdose.errors.DataError` naming the column, the rows and the fix. Nothing is
+dropped silently: missing post-baseline values are kept as missing and reported by
+:meth:`TrialData.missing`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesdose.errors import DataError, describe_rows
+
+DIRECTIONS = ("higher_is_better", "lower_is_better")
+
+
+CANONICAL = ("patient", "dose", "time", "outcome", "value")
+
+
+#: Cell texts that a CSV file uses for a missing value (as pandas reads them by default).
+MISSING_TOKENS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+_INFINITY = re.compile(r"[+-]?inf(?:inity)?", re.IGNORECASE)
+
+
+_TEXT_FIELDS = ("family", "unit", "label", "likelihood")
+
+
+@dataclass(frozen=True)
+class OutcomeInfo:
+    """What is known about one outcome besides its values.
+
+    Parameters
+    ----------
+    name : str
+        The outcome's name as it appears in the data.
+    direction : {"higher_is_better", "lower_is_better"}
+        Which way is improvement. Contrasts and probabilities of benefit use it.
+    mcid : float, optional
+        Minimal clinically important difference, in the outcome's units (positive). For
+        an outcome modelled with a lognormal likelihood, whose effects are changes in log
+        value, give it as a change in log value (0.2 is about a 20% change).
+    lower, upper : float, optional
+        Bounds of the scale; values outside them are an input error.
+    family : str, optional
+        Group of related outcomes (for example ``"PROM"``, ``"MRI"``, ``"biomarker"``).
+    unit : str, optional
+        Unit of the values, used in labels.
+    label : str, optional
+        Human-readable name, used in figures.
+    likelihood : str, optional
+        Suggested likelihood (``"normal"``, ``"lognormal"``, ``"ordinal"``).
+
+    Examples
+    --------
+    >>> OutcomeInfo("womac_pain", direction="lower_is_better", mcid=10).sign
+    -1
+    """
+
+    name: str
+    direction: str = "higher_is_better"
+    mcid: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    family: str | None = None
+    unit: str | None = None
+    label: str | None = None
+    likelihood: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise DataError(f"an outcome's name must be a non-empty string (got {self.name!r}).")
+        for key in ("mcid", "lower", "upper"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, (bool, np.bool_))
+                                      or not isinstance(value, (int, float, np.number))):
+                raise DataError(f"outcome {self.name!r}: {key} must be a number "
+                                f"(got {_short(value)}).")
+        for key in ("lower", "upper"):
+            value = getattr(self, key)
+            if value is not None and not np.isfinite(value):
+                raise DataError(f"outcome {self.name!r}: {key} bound must be a finite number "
+                                f"(got {value!r}); leave it out if the scale has no {key} "
+                                "bound.")
+        for key in _TEXT_FIELDS:
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"outcome {self.name!r}: {key} must be text (got "
+                                f"{_short(value)}).")
+        if not isinstance(self.direction, str) or self.direction not in DIRECTIONS:
+            raise DataError(
+                f"outcome {self.name!r}: direction {self.direction!r} is not one of "
+                f"{', '.join(DIRECTIONS)}; say which way is improvement."
+            )
+        if self.mcid is not None and not (np.isfinite(self.mcid) and self.mcid > 0):
+            raise DataError(
+                f"outcome {self.name!r}: mcid must be a positive number in the outcome's "
+                f"units (got {self.mcid!r}); the direction is given separately."
+            )
+        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise DataError(
+                f"outcome {self.name!r}: lower bound {self.lower} is not below upper bound "
+                f"{self.upper}."
+            )
+
+    @property
+    def sign(self) -> int:
+        """+1 when higher values are better, -1 when lower values are better."""
+        return 1 if self.direction == "higher_is_better" else -1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (for saving with a fit).
+
+        Returns
+        -------
+        dict
+            One entry per field, ``name`` included.
+
+        Examples
+        --------
+        >>> OutcomeInfo("womac_pain", direction="lower_is_better", mcid=10).to_dict()["mcid"]
+        10
+        """
+        return asdict(self)
+
+
+def outcome_info_from_mapping(name: str, values: Mapping[str, Any] | OutcomeInfo) -> OutcomeInfo:
+    """Build an :class:`OutcomeInfo` from a mapping, naming any unknown field.
+
+    Parameters
+    ----------
+    name : str
+        The outcome's name.
+    values : mapping or OutcomeInfo
+        Fields of :class:`OutcomeInfo` other than ``name``.
+
+    Returns
+    -------
+    OutcomeInfo
+
+    Examples
+    --------
+    >>> outcome_info_from_mapping("koos_pain", {"mcid": 10}).mcid
+    10
+    """
+    if isinstance(values, OutcomeInfo):
+        return values
+    if not isinstance(values, Mapping):
+        raise DataError(f"outcome_info[{name!r}] must be a dict of metadata fields such as "
+                        f"{{'direction': 'higher_is_better', 'mcid': 10}} (got "
+                        f"{_short(values)}).")
+    known = {f for f in OutcomeInfo.__dataclass_fields__ if f != "name"}
+    unknown = sorted(map(str, set(values) - known))
+    if unknown:
+        raise DataError(
+            f"outcome {name!r}: unknown metadata field(s) {', '.join(unknown)}; "
+            f"known fields are {', '.join(sorted(known))}."
+        )
+    clean = {k: (None if _is_missing(v) else v) for k, v in values.items()}
+    return OutcomeInfo(name=name, **clean)
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN or an empty string: a metadata field left empty (as in a metadata table)."""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class _Columns:
+    """The user's column names for each canonical role."""
+
+    patient: str
+    dose: str
+    time: str
+    outcome: str | None = None
+    value: str | None = None
+    outcomes: list[str] | None = None
+    dose_unit: str | None = None
+    time_unit: str | None = None
+
+
+@dataclass
+class TrialData:
+    """A validated longitudinal dose trial, one row per patient x time x outcome.
+
+    Build it with :meth:`from_frame` or :meth:`from_csv`; the constructor expects an
+    already validated table and is not meant to be called directly.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Long table with columns ``patient, dose, time, outcome, value`` (canonical names)
+        and ``source_row`` (where each row came from, for error messages).
+    columns : dict
+        The user's names for the canonical columns and the units of dose and time.
+    baseline_time : float
+        The time whose row is each patient's baseline.
+    outcome_info : dict of str to OutcomeInfo
+        Metadata per outcome (direction, MCID, bounds, ...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": [1, 1, 2, 2], "mg": [1, 1, 5, 5], "wk": [0, 4, 0, 4],
+    ...                    "pain": [50.0, 40.0, 52.0, 30.0]})
+    >>> data = TrialData.from_frame(df, patient="id", dose="mg", time="wk",
+    ...                             outcomes=["pain"])
+    >>> data.changes["change"].tolist()
+    [-10.0, -22.0]
+    """
+
+    table: pd.DataFrame
+    columns: dict[str, Any]
+    baseline_time: float
+    outcome_info: dict[str, OutcomeInfo] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        patient: str,
+        dose: str,
+        time: str,
+        outcome: str | None = None,
+        value: str | None = None,
+        outcomes: Sequence[str] | None = None,
+        dose_unit: str | None = None,
+        time_unit: str | None = None,
+        baseline_time: float | None = None,
+        outcome_info: Mapping[str, Mapping[str, Any] | OutcomeInfo] | None = None,
+    ) -> TrialData:
+        """Validate a long or wide DataFrame and build a :class:`TrialData`.
+
+        Long input names ``outcome`` and ``value`` columns; wide input names the outcome
+        columns in ``outcomes`` (each becomes an outcome of that name).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            The trial table.
+        patient, dose, time : str
+            Names of the patient id, dose and time columns.
+        outcome, value : str, optional
+            Long form: names of the outcome-name and value columns.
+        outcomes : sequence of str, optional
+            Wide form: names of the outcome columns.
+        dose_unit, time_unit : str, optional
+            Units, used in labels and outputs (default: the column names).
+        baseline_time : float, optional
+            Time of the baseline visit (default: the smallest time in the data).
+        outcome_info : mapping, optional
+            Per outcome, an :class:`OutcomeInfo` or a mapping of its fields.
+
+        Returns
+        -------
+        TrialData
+
+        Raises
+        ------
+        DataError
+            On any malformed input; the message names the column, rows and fix.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> long = pd.DataFrame({"pt": ["a", "a", "b", "b"], "d": [1, 1, 10, 10],
+        ...                      "t": [0, 3, 0, 3], "out": ["pain"] * 4,
+        ...                      "y": [40.0, 45.0, 42.0, 60.0]})
+        >>> TrialData.from_frame(long, patient="pt", dose="d", time="t",
+        ...                      outcome="out", value="y").doses
+        [1.0, 10.0]
+        """
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"the trial table must be a pandas DataFrame (got "
+                            f"{type(frame).__name__}); read a file with TrialData.from_csv.")
+        cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
+        labels = [f"row {label}" for label in frame.index]
+        return cls._build(frame, labels, cols, baseline_time, outcome_info)
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | Path,
+        *,
+        patient: str,
+        dose: str,
+        time: str,
+        outcome: str | None = None,
+        value: str | None = None,
+        outcomes: Sequence[str] | None = None,
+        dose_unit: str | None = None,
+        time_unit: str | None = None,
+        baseline_time: float | None = None,
+        outcome_info: Mapping[str, Mapping[str, Any] | OutcomeInfo] | None = None,
+    ) -> TrialData:
+        """Read a long or wide CSV file and build a :class:`TrialData`.
+
+        Error messages cite CSV line numbers (the header is line 1). Arguments are those of
+        :meth:`from_frame`. The file is read strictly (see :func:`read_csv_table`): UTF-8,
+        comma-separated, one field per column on every row; an empty cell or a usual
+        missing-value marker (``NA``, ``NaN``, ``NULL``, ...) is a missing value.
+
+        Parameters
+        ----------
+        path : str or Path
+            The CSV file.
+        patient, dose, time, outcome, value, outcomes : str or list of str
+            As in :meth:`from_frame`.
+        dose_unit, time_unit, baseline_time, outcome_info
+            As in :meth:`from_frame`.
+
+        Returns
+        -------
+        TrialData
+
+        Examples
+        --------
+        >>> import bayesdose as bd, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+        >>> text = "id,mg,wk,pain\\n1,1,0,50\\n1,1,4,40\\n2,5,0,52\\n2,5,4,30\\n"
+        >>> _ = open(path, "w").write(text)
+        >>> bd.TrialData.from_csv(path, patient="id", dose="mg", time="wk",
+        ...                       outcomes=["pain"]).outcomes
+        ['pain']
+        """
+        cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
+        frame, labels = read_csv_table(path)
+        return cls._build(frame, labels, cols, baseline_time, outcome_info)
+
+    @classmethod
+    def _build(
+        cls,
+        frame: pd.DataFrame,
+        labels: list[str],
+        cols: _Columns,
+        baseline_time: float | None,
+        outcome_info: Mapping[str, Any] | None,
+    ) -> TrialData:
+        if isinstance(frame.columns, pd.MultiIndex):
+            raise DataError("the trial table has multi-level column names; flatten them "
+                            "(e.g. frame.columns = ['_'.join(map(str, c)) for c in "
+                            "frame.columns]) and name the flat columns.")
+        if len(frame) == 0:
+            raise DataError("the trial table is empty: it has no rows. Check the file or filter.")
+        table = _to_canonical_long(frame.reset_index(drop=True), labels, cols)
+        table = _validate_long(table, cols)
+        base = _resolve_baseline_time(table, baseline_time, cols)
+        info = _resolve_outcome_info(table, outcome_info)
+        _check_bounds(table, info, cols)
+        _check_baselines(table, base, cols)
+        columns = {
+            "patient": cols.patient,
+            "dose": cols.dose,
+            "time": cols.time,
+            "outcome": cols.outcome,
+            "value": cols.value,
+            "outcomes": cols.outcomes,
+            "dose_unit": cols.dose_unit or cols.dose,
+            "time_unit": cols.time_unit or cols.time,
+        }
+        return cls(table=table, columns=columns, baseline_time=base, outcome_info=info)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def patients(self) -> list[str]:
+        """Patient ids, in order of first appearance."""
+        return list(pd.unique(self.table["patient"]))
+
+    @property
+    def outcomes(self) -> list[str]:
+        """Outcome names, in order of first appearance."""
+        return list(pd.unique(self.table["outcome"]))
+
+    @property
+    def doses(self) -> list[float]:
+        """Distinct doses, ascending."""
+        return sorted(float(d) for d in self.table["dose"].unique())
+
+    @property
+    def visits(self) -> list[float]:
+        """Distinct post-baseline times over all outcomes, ascending."""
+        times = self.table.loc[self.table["time"] > self.baseline_time, "time"].unique()
+        return sorted(float(t) for t in times)
+
+    @property
+    def dose_unit(self) -> str:
+        """The dose unit used in labels."""
+        return str(self.columns["dose_unit"])
+
+    @property
+    def time_unit(self) -> str:
+        """The time unit used in labels."""
+        return str(self.columns["time_unit"])
+
+    def visits_for(self, outcome: str) -> list[float]:
+        """Post-baseline times at which ``outcome`` is scheduled (seen for any patient).
+
+        Parameters
+        ----------
+        outcome : str
+            Outcome name.
+
+        Returns
+        -------
+        list of float
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> bd.datasets.load_msc_trial().visits_for("mri_t2")
+        [6.0, 12.0]
+        """
+        self._check_outcomes([outcome])
+        rows = self.table[(self.table["outcome"] == outcome)
+                          & (self.table["time"] > self.baseline_time)]
+        return sorted(float(t) for t in rows["time"].unique())
+
+    def patient_doses(self) -> pd.Series:
+        """Dose of each patient, indexed by patient id (in order of appearance).
+
+        Returns
+        -------
+        pandas.Series
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> bd.datasets.load_msc_trial().patient_doses().value_counts().sort_index().tolist()
+        [4, 4, 4]
+        """
+        doses = self.table.drop_duplicates("patient").set_index("patient")["dose"]
+        return doses.astype(float)
+
+    @property
+    def baselines(self) -> pd.DataFrame:
+        """Baseline value per patient and outcome (columns patient, outcome, baseline)."""
+        rows = self.table[self.table["time"] == self.baseline_time]
+        return rows[["patient", "outcome", "value"]].rename(columns={"value": "baseline"})
+
+    @property
+    def changes(self) -> pd.DataFrame:
+        """Observed post-baseline rows with their change from baseline.
+
+        Columns: patient, dose, time, outcome, baseline, value, change. Missing values are
+        not here; :meth:`missing` reports them.
+        """
+        post = self.table[(self.table["time"] > self.baseline_time)
+                          & self.table["value"].notna()]
+        merged = post.merge(self.baselines, on=["patient", "outcome"], how="left")
+        merged["change"] = merged["value"] - merged["baseline"]
+        cols = ["patient", "dose", "time", "outcome", "baseline", "value", "change"]
+        return merged[cols].reset_index(drop=True)
+
+    def missing(self) -> pd.DataFrame:
+        """Count the missing post-baseline values per outcome and dose.
+
+        A value is missing when a patient's row at one of the outcome's scheduled visits
+        is absent or empty. Missing values are left out of the likelihood, never imputed.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, n_patients, n_expected, n_missing, missing (a
+            ``patient@time`` list).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> table = bd.datasets.load_msc_trial().missing()
+        >>> int(table["n_missing"].sum()) > 0
+        True
+        """
+        observed = self.changes[["patient", "outcome", "time"]]
+        seen = set(map(tuple, observed.itertuples(index=False, name=None)))
+        doses = self.patient_doses()
+        rows = []
+        for outcome in self.outcomes:
+            visits = self.visits_for(outcome)
+            for dose in self.doses:
+                patients = [p for p in doses.index if doses[p] == dose]
+                absent = [f"{p}@{_fmt(t)}" for p in patients for t in visits
+                          if (p, outcome, t) not in seen]
+                rows.append({"outcome": outcome, "dose": dose, "n_patients": len(patients),
+                             "n_expected": len(patients) * len(visits),
+                             "n_missing": len(absent), "missing": " ".join(absent)})
+        return pd.DataFrame(rows)
+
+    def summary(self) -> pd.DataFrame:
+        """Observed mean change from baseline per outcome, dose and time.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, n, mean_change, sd_change.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> s = bd.datasets.load_msc_trial().summary()
+        >>> list(s.columns)
+        ['outcome', 'dose', 'time', 'n', 'mean_change', 'sd_change']
+        """
+        grouped = self.changes.groupby(["outcome", "dose", "time"], sort=True)["change"]
+        out = grouped.agg(n="count", mean_change="mean", sd_change="std").reset_index()
+        order = {name: i for i, name in enumerate(self.outcomes)}
+        out = out.sort_values(["outcome", "dose", "time"], key=lambda s: s.map(order)
+                              if s.name == "outcome" else s, kind="stable")
+        return out.reset_index(drop=True)
+
+    def select(self, outcomes: Sequence[str]) -> TrialData:
+        """Keep only the named outcomes.
+
+        Parameters
+        ----------
+        outcomes : sequence of str
+            Outcome names, each present in the data.
+
+        Returns
+        -------
+        TrialData
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> bd.datasets.load_msc_trial().select(["koos_pain"]).outcomes
+        ['koos_pain']
+        """
+        outcomes = list(outcomes)
+        if not outcomes:
+            raise DataError("select(): name at least one outcome.")
+        self._check_outcomes(outcomes)
+        table = self.table[self.table["outcome"].isin(outcomes)].reset_index(drop=True)
+        info = {k: v for k, v in self.outcome_info.items() if k in outcomes}
+        return TrialData(table=table, columns=dict(self.columns),
+                         baseline_time=self.baseline_time, outcome_info=info)
+
+    def info(self, outcome: str) -> OutcomeInfo:
+        """The :class:`OutcomeInfo` of ``outcome`` (defaults when none was given).
+
+        Parameters
+        ----------
+        outcome : str
+            Outcome name, present in the data.
+
+        Returns
+        -------
+        OutcomeInfo
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> bd.datasets.load_msc_trial().info("womac_pain").direction
+        'lower_is_better'
+        """
+        self._check_outcomes([outcome])
+        return self.outcome_info.get(outcome, OutcomeInfo(outcome))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The long table with the user's column names (for saving or inspection).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns patient, dose, time, outcome and value, named as in the input.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> list(bd.datasets.load_msc_trial().to_frame().columns)
+        ['patient', 'dose', 'month', 'outcome', 'value']
+        """
+        names = {role: self.columns[role] or role for role in CANONICAL}
+        return self.table[list(CANONICAL)].rename(columns=names)
+
+    def _check_outcomes(self, names: Sequence[str]) -> None:
+        unknown = [n for n in names if n not in set(self.table["outcome"])]
+        if unknown:
+            raise DataError(
+                f"unknown outcome(s) {', '.join(map(repr, unknown))}; the data have "
+                f"{', '.join(map(repr, self.outcomes))}. Check the spelling in the spec."
+            )
+
+    def __repr__(self) -> str:
+        doses = ", ".join(_fmt(d) for d in self.doses)
+        return (
+            f"TrialData({len(self.patients)} patients, doses [{doses}] {self.dose_unit}, "
+            f"visits [{', '.join(_fmt(t) for t in self.visits)}] {self.time_unit} after baseline "
+            f"{_fmt(self.baseline_time)}, outcomes {self.outcomes})"
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _column_name(value: Any, argument: str) -> Any:
+    """Check that a column argument names one column (a string, or an int label)."""
+    if isinstance(value, str) or (isinstance(value, (int, np.integer))
+                                  and not isinstance(value, (bool, np.bool_))):
+        return value
+    raise DataError(f"{argument}= must be the name of one column, a string (got "
+                    f"{_short(value)}).")
+
+
+def _columns(patient: Any, dose: Any, time: Any, outcome: Any, value: Any, outcomes: Any,
+             dose_unit: Any, time_unit: Any) -> _Columns:
+    """Check the column arguments of the constructors and gather them."""
+    names = {role: _column_name(arg, role)
+             for role, arg in (("patient", patient), ("dose", dose), ("time", time))}
+    for role, arg in (("outcome", outcome), ("value", value)):
+        names[role] = None if arg is None else _column_name(arg, role)
+    wide = None
+    if outcomes is not None:
+        if isinstance(outcomes, (str, bytes)) or not isinstance(outcomes, Sequence):
+            raise DataError(f"outcomes= must be a list of outcome column names, e.g. "
+                            f"outcomes=['pain'] (got {_short(outcomes)}).")
+        wide = [_column_name(name, "outcomes") for name in outcomes]
+        twice = sorted({str(n) for n in wide if wide.count(n) > 1})
+        if twice:
+            raise DataError(f"outcomes= names column(s) {', '.join(map(repr, twice))} more "
+                            "than once; list each outcome column once.")
+    for argument, unit in (("dose_unit", dose_unit), ("time_unit", time_unit)):
+        if unit is not None and not isinstance(unit, str):
+            raise DataError(f"{argument}= must be text such as 'mg' (got {_short(unit)}).")
+    return _Columns(names["patient"], names["dose"], names["time"], names["outcome"],
+                    names["value"], wide, dose_unit, time_unit)
+
+
+def read_csv_table(path: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
+    """Read a comma-separated file into a table of text cells, strictly.
+
+    Every cell is read as text (``None`` where it is empty or one of
+    :data:`MISSING_TOKENS`); blank lines are skipped. A row with more or fewer fields
+    than the header, a repeated column name, an undecodable byte or an unterminated
+    quote raises :class:`DataError` naming the line.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file (UTF-8, an optional byte-order mark is ignored).
+
+    Returns
+    -------
+    (pandas.DataFrame, list of str)
+        The table and, per row, its label (``"line N"``, N counted from 1 at the header).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(path, "w").write("id,dose\\n1,5\\n\\n2,NA\\n")
+    >>> frame, labels = read_csv_table(path)
+    >>> frame["dose"].tolist(), labels
+    (['5', None], ['line 2', 'line 4'])
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"the data file must be a path (got {_short(path)}).")
+    path = Path(path)
+    where = f"data file {str(path)!r}"
+    if not path.is_file():
+        raise DataError(f"{where} does not exist; check the path.")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where} is not a readable CSV: it is not UTF-8 text ({exc}). "
+                        "Save it as CSV (UTF-8).") from exc
+    except OSError as exc:
+        raise DataError(f"{where} cannot be read: {exc.strerror or exc}.") from exc
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    labels: list[str] = []
+    line = 0
+    try:
+        for fields in reader:
+            start, line = line + 1, reader.line_num
+            if not any(cell.strip() for cell in fields):
+                continue
+            if header is None:
+                header = _csv_header(fields, where)
+                continue
+            if len(fields) > len(header) and not any(c.strip() for c in fields[len(header):]):
+                fields = fields[:len(header)]
+            if len(fields) != len(header):
+                raise DataError(
+                    f"{where}, line {start}: {len(fields)} fields, but the header (line 1) "
+                    f"has {len(header)} columns. Give every row one field per column "
+                    "(an empty field for a missing value); quote fields that hold commas.")
+            rows.append(fields)
+            labels.append(f"line {start}")
+    except csv.Error as exc:
+        raise DataError(f"{where} is not a readable CSV: {exc} (near line "
+                        f"{reader.line_num}). Check its quotes.") from exc
+    if header is None:
+        raise DataError(f"{where} is empty: it has no header row.")
+    cells = {name: [None if cell.strip() in MISSING_TOKENS else cell for cell in column]
+             for name, column in zip(header, zip(*rows, strict=True), strict=True)} if rows \
+        else {name: [] for name in header}
+    return pd.DataFrame(cells, columns=header, dtype=object), labels
+
+
+def _csv_header(fields: list[str], where: str) -> list[str]:
+    """Column names of a CSV header: stripped, empty ones named, none repeated."""
+    names = [cell.strip() or f"(unnamed column {i + 1})" for i, cell in enumerate(fields)]
+    if len(names) == 1:
+        for separator, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if separator in names[0]:
+                raise DataError(f"{where} has one column, {names[0]!r}, which looks separated "
+                                f"by {word}; save it as comma-separated values.")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"{where}: column name(s) {', '.join(map(repr, twice))} appear more "
+                        "than once in the header (line 1); rename them so each is unique.")
+    return names
+
+
+_BLANK, _NUMERIC, _BAD = 0, 1, 2
+
+
+def _cell_number(value: Any) -> tuple[float, int]:
+    """A cell as a float and its kind: blank (missing), numeric, or not a number."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return math.nan, _BLANK
+    if isinstance(value, (bool, np.bool_)):
+        return math.nan, _BAD
+    if isinstance(value, (float, np.floating)):
+        return (math.nan, _BLANK) if math.isnan(value) else (float(value), _NUMERIC)
+    if isinstance(value, (int, np.integer, Decimal, Fraction)):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf if value > 0 else -math.inf
+        return (math.nan, _BAD) if math.isnan(number) else (number, _NUMERIC)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return math.nan, _BLANK
+        if _NUMBER.fullmatch(text) or _INFINITY.fullmatch(text):
+            return float(text), _NUMERIC
+    return math.nan, _BAD
+
+
+def _is_scalar_label(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, np.number, np.bool_, bool))
+
+
+def _to_canonical_long(frame: pd.DataFrame, labels: list[str], cols: _Columns) -> pd.DataFrame:
+    """Rename the user's columns to canonical ones, melting wide input."""
+    long_form = cols.outcome is not None or cols.value is not None
+    if long_form and cols.outcomes is not None:
+        raise DataError("give either outcome= and value= (long form) or outcomes= (wide form), "
+                        "not both.")
+    if not long_form and not cols.outcomes:
+        raise DataError("name the outcomes: outcome= and value= for long data, or "
+                        "outcomes=[...] listing the outcome columns for wide data.")
+    if long_form and (cols.outcome is None or cols.value is None):
+        raise DataError("long data need both outcome= (the outcome-name column) and value= "
+                        "(the value column).")
+    needed = [cols.patient, cols.dose, cols.time]
+    needed += [cols.outcome, cols.value] if long_form else list(cols.outcomes)
+    roles = ["patient", "dose", "time"] + (["outcome", "value"] if long_form
+                                           else ["outcomes"] * len(cols.outcomes))
+    for i, name in enumerate(needed):
+        for j in range(i):
+            if needed[j] == name:
+                raise DataError(f"column {name!r} is given both as {roles[j]}= and as "
+                                f"{roles[i]}=; each role needs a column of its own.")
+    require_columns(frame, needed)
+    base = pd.DataFrame({
+        "patient": frame[cols.patient],
+        "dose": frame[cols.dose],
+        "time": frame[cols.time],
+        "source_row": labels,
+    })
+    if long_form:
+        base["outcome"] = frame[cols.outcome]
+        base["value"] = frame[cols.value]
+        return base
+    parts = []
+    for name in cols.outcomes:
+        part = base.copy()
+        part["outcome"] = name
+        part["value"] = frame[name]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def require_columns(frame: pd.DataFrame, needed: list[str],
+                    hint: str = "patient=, dose=, time=, outcome=/value= or outcomes=") -> None:
+    """Raise :class:`DataError` for duplicated column names or missing ``needed`` columns.
+
+    Examples
+    --------
+    >>> require_columns(pd.DataFrame({"a": [1]}), ["a"])
+    """
+    duplicated = sorted({str(c) for c in frame.columns if list(frame.columns).count(c) > 1})
+    if duplicated:
+        raise DataError(f"column name(s) {', '.join(map(repr, duplicated))} appear more than "
+                        "once in the table; rename them so each is unique.")
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, missing))} not found; the table has "
+            f"{', '.join(map(repr, map(str, frame.columns)))}. Pass the names of your columns "
+            f"({hint})."
+        )
+
+
+def _numeric(table: pd.DataFrame, role: str, column: str, allow_missing: bool) -> pd.Series:
+    raw = table[role]
+    dtype = raw.dtype
+    if (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+            and not pd.api.types.is_complex_dtype(dtype)):
+        values = pd.Series(raw.to_numpy(dtype=float, na_value=np.nan), index=raw.index)
+        blank, bad = values.isna(), pd.Series(False, index=raw.index)
+    else:
+        parsed = [_cell_number(v) for v in raw.astype(object)]
+        values = pd.Series([p[0] for p in parsed], index=raw.index, dtype=float)
+        kinds = np.array([p[1] for p in parsed], dtype=int)
+        blank = pd.Series(kinds == _BLANK, index=raw.index)
+        bad = pd.Series(kinds == _BAD, index=raw.index)
+    if bad.any():
+        rows = table.loc[bad, "source_row"].tolist()
+        shown = list(dict.fromkeys(_short(v) for v in raw[bad].astype(object)))[:3]
+        raise DataError(
+            f"column {column!r} has non-numeric values ({', '.join(shown)}) at "
+            f"{describe_rows(rows)}. Use plain numbers (no units or text); leave a value "
+            "empty if it is missing."
+        )
+    infinite = np.isinf(values)
+    if infinite.any():
+        rows = table.loc[infinite, "source_row"].tolist()
+        raise DataError(f"column {column!r} has infinite values at {describe_rows(rows)}; "
+                        "use finite numbers (leave a value empty if it is missing).")
+    if not allow_missing and blank.any():
+        rows = table.loc[blank, "source_row"].tolist()
+        raise DataError(f"column {column!r} is empty at {describe_rows(rows)}; every row "
+                        f"needs a {role}. Fill it in or remove those rows.")
+    return values
+
+
+def _validate_long(table: pd.DataFrame, cols: _Columns) -> pd.DataFrame:
+    """Type and consistency checks on the canonical long table."""
+    for role, column in (("patient", cols.patient), ("outcome", cols.outcome or "outcome")):
+        cells = table[role].astype(object)
+        odd = ~cells.map(_is_scalar_label).astype(bool)
+        if odd.any():
+            rows = table.loc[odd, "source_row"].tolist()
+            raise DataError(f"column {column!r} has values that are not labels (for example "
+                            f"{_short(cells[odd].iloc[0])}) at {describe_rows(rows)}; use "
+                            f"text or numbers as {role} names.")
+        blank = cells.map(_is_missing).astype(bool)
+        if blank.any():
+            rows = table.loc[blank, "source_row"].tolist()
+            article = "an" if role[0] in "aeiou" else "a"
+            raise DataError(f"column {column!r} is empty at {describe_rows(rows)}; every row "
+                            f"needs {article} {role}. Fill it in or remove those rows.")
+        table[role] = cells.astype(str).str.strip()
+    table["dose"] = _numeric(table, "dose", cols.dose, allow_missing=False)
+    table["time"] = _numeric(table, "time", cols.time, allow_missing=False)
+    if cols.value is not None:
+        table["value"] = _numeric(table, "value", cols.value, allow_missing=True)
+    else:  # wide input: each outcome's values come from the column of its name
+        values = [_numeric(part, "value", name, allow_missing=True)
+                  for name, part in table.groupby("outcome", sort=False)]
+        table["value"] = pd.concat(values).reindex(table.index)
+    negative = table["dose"] < 0
+    if negative.any():
+        rows = table.loc[negative, "source_row"].tolist()
+        raise DataError(f"column {cols.dose!r} has negative doses at {describe_rows(rows)}; "
+                        "doses must be >= 0 (0 for placebo).")
+    _check_one_dose_per_patient(table, cols)
+    _check_duplicates(table, cols)
+    if table["dose"].nunique() < 2:
+        raise DataError(
+            f"column {cols.dose!r} has a single dose ({_fmt(table['dose'].iloc[0])}); a "
+            "dose-response model needs at least two distinct doses."
+        )
+    return table[["patient", "dose", "time", "outcome", "value", "source_row"]]
+
+
+def _check_one_dose_per_patient(table: pd.DataFrame, cols: _Columns) -> None:
+    per_patient = table.groupby("patient", sort=False)["dose"].nunique()
+    several = per_patient[per_patient > 1].index.tolist()
+    if several:
+        details = []
+        for patient in several[:5]:
+            rows = table[table["patient"] == patient]
+            doses = ", ".join(_fmt(d) for d in sorted(rows["dose"].unique()))
+            details.append(f"patient {patient!r} has doses {doses} "
+                           f"({describe_rows(rows['source_row'].tolist(), 4)})")
+        raise DataError(
+            f"column {cols.dose!r}: each patient must have one dose, but "
+            + "; ".join(details)
+            + ". Correct the dose, or give the patients distinct ids."
+        )
+
+
+def _check_duplicates(table: pd.DataFrame, cols: _Columns) -> None:
+    key = ["patient", "time", "outcome"]
+    dup = table.duplicated(key, keep=False)
+    if dup.any():
+        rows = table.loc[dup, "source_row"].tolist()
+        first = table.loc[dup].iloc[0]
+        raise DataError(
+            f"duplicate rows for the same patient x {cols.time!r} x outcome at "
+            f"{describe_rows(rows)} (for example patient {first['patient']!r}, time "
+            f"{_fmt(first['time'])}, outcome {first['outcome']!r}). Keep one row per "
+            "patient, time and outcome."
+        )
+
+
+def _resolve_baseline_time(table: pd.DataFrame, baseline_time: float | None,
+                           cols: _Columns) -> float:
+    if baseline_time is None:
+        return float(table["time"].min())
+    if (isinstance(baseline_time, (bool, np.bool_))
+            or not isinstance(baseline_time, (int, float, np.number))
+            or not np.isfinite(baseline_time)):
+        raise DataError(f"baseline_time must be a finite number, a time in column "
+                        f"{cols.time!r} (got {_short(baseline_time)}).")
+    baseline_time = float(baseline_time)
+    if not (table["time"] == baseline_time).any():
+        times = ", ".join(_fmt(t) for t in sorted(table["time"].unique()))
+        raise DataError(f"baseline_time {_fmt(baseline_time)} does not occur in column "
+                        f"{cols.time!r} (times present: {times}).")
+    early = table["time"] < baseline_time
+    if early.any():
+        rows = table.loc[early, "source_row"].tolist()
+        raise DataError(
+            f"rows before the baseline time {_fmt(baseline_time)} in column {cols.time!r} at "
+            f"{describe_rows(rows)}. Remove them (e.g. screening visits) or choose an earlier "
+            "baseline_time."
+        )
+    return baseline_time
+
+
+def _check_baselines(table: pd.DataFrame, baseline_time: float, cols: _Columns) -> None:
+    at_base = table[(table["time"] == baseline_time) & table["value"].notna()]
+    have = set(zip(at_base["patient"], at_base["outcome"], strict=True))
+    pairs = table[["patient", "outcome"]].drop_duplicates()
+    lacking = [(p, o) for p, o in pairs.itertuples(index=False, name=None) if (p, o) not in have]
+    if lacking:
+        shown = "; ".join(f"patient {p!r} outcome {o!r}" for p, o in lacking[:6])
+        more = f" ({len(lacking)} in all)" if len(lacking) > 6 else ""
+        raise DataError(
+            f"no baseline value (a non-empty row at {cols.time} = {_fmt(baseline_time)}) for "
+            f"{shown}{more}. Change from baseline needs one: add the baseline row, or remove "
+            "that patient's rows for that outcome."
+        )
+
+
+def _resolve_outcome_info(table: pd.DataFrame,
+                          outcome_info: Mapping[str, Any] | None) -> dict[str, OutcomeInfo]:
+    if outcome_info is not None and not isinstance(outcome_info, Mapping):
+        raise DataError("outcome_info must be a dict from outcome name to its metadata, e.g. "
+                        f"{{'pain': {{'mcid': 10}}}} (got {_short(outcome_info)}).")
+    outcome_info = dict(outcome_info or {})
+    present = list(pd.unique(table["outcome"]))
+    unknown = [str(name) for name in outcome_info if name not in present]
+    if unknown:
+        raise DataError(
+            f"outcome_info names outcome(s) {', '.join(map(repr, unknown))} that are not in "
+            f"the data (outcomes present: {', '.join(map(repr, present))})."
+        )
+    return {name: outcome_info_from_mapping(name, outcome_info[name])
+            if name in outcome_info else OutcomeInfo(name) for name in present}
+
+
+def _check_bounds(table: pd.DataFrame, info: dict[str, OutcomeInfo], cols: _Columns) -> None:
+    for name, meta in info.items():
+        rows = table[table["outcome"] == name]
+        outside = pd.Series(False, index=rows.index)
+        if meta.lower is not None:
+            outside |= rows["value"] < meta.lower
+        if meta.upper is not None:
+            outside |= rows["value"] > meta.upper
+        bad = rows[outside]
+        if len(bad):
+            raise DataError(
+                f"outcome {name!r}: values outside its declared bounds "
+                f"[{meta.lower}, {meta.upper}] at {describe_rows(bad['source_row'].tolist())} "
+                f"(for example {bad['value'].iloc[0]:g}). Correct the values or the bounds."
+            )

@@ -1,0 +1,116 @@
+"""TOML files read and checked: model files and design files share the reader, the
+rule that data paths stay inside the file's folder, and the check of unknown keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bayesdose.errors import SpecError
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file (nothing in it is executed), with a clear error naming ``what``
+    it is when the file is missing or malformed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file is (``"model file"``), for the messages.
+
+    Returns
+    -------
+    dict
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError(f"the {what} must be a path (got {type(path).__name__}).")
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{what} {str(path)!r} does not exist.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise SpecError(f"{what} {str(path)!r} cannot be read: {exc.strerror or exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{what} {str(path)!r} is not valid TOML: it is not UTF-8 text "
+                        f"({exc}).") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{what} {str(path)!r} is not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise SpecError(f"{what} {str(path)!r} is not valid TOML: it nests arrays or "
+                        "tables too deeply.") from exc
+
+
+def resolve_inside(base_dir: Path | None, source: str, field: str, what: str,
+                   hint: str = "Pass other files on the command line with --data.") -> Path:
+    """Resolve a path written in a file relative to the file's folder, refusing escapes.
+
+    The path is resolved (symbolic links followed) and must lie in ``base_dir`` or below
+    it: an absolute path, ``..`` steps or a link that leads out of the folder are refused.
+
+    Parameters
+    ----------
+    base_dir : Path or None
+        The file's folder (the working folder when None).
+    source : str
+        The path as written in the file.
+    field : str
+        The field holding it (``"data.source"``), for the message.
+    what : str
+        What the file is (``"model file"``), for the message.
+    hint : str
+        How to use a file elsewhere, ending the message.
+
+    Returns
+    -------
+    Path
+        The resolved path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp()).resolve()
+    >>> resolve_inside(folder, "data/trial.csv", "data.source", "model file").parent.name
+    'data'
+    """
+    if not isinstance(source, str) or not source.strip() or "\x00" in source:
+        raise SpecError(f"{field} must be a file name, relative to the {what} (got "
+                        f"{source!r}).")
+    base = (base_dir or Path.cwd()).resolve()
+    try:
+        target = (base / source).resolve()
+    except (OSError, RuntimeError) as exc:
+        raise SpecError(f"{field} {source!r} cannot be resolved: {exc}.") from exc
+    if base != target and base not in target.parents:
+        raise SpecError(
+            f"{field} {source!r} points outside the {what}'s folder ({base}); a {what} may "
+            "only name files beside it or below it (an absolute path, '..' or a link out of "
+            f"the folder is refused). {hint}"
+        )
+    return target
+
+
+def check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse unknown fields of a file's table, suggesting the closest known one."""
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise SpecError(f"{where}{key}: unknown field.{hint} Known fields: "
+                            f"{', '.join(sorted(allowed))}.")
+
+
+def section_table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise SpecError(f"[{key}] must be a table (a [{key}] section).")
+    return dict(value)

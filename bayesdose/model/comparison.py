@@ -1,0 +1,1042 @@
+"""Model comparison and model averaging.
+
+Two questions about a set of candidate models fitted to the same trial:
+
+- **Which candidate predicts the data best?** :func:`compare` estimates each model's
+  expected log predictive density for a new observation by PSIS-LOO (Vehtari, Gelman and
+  Gabry 2017) and weighs the candidates by stacking (Yao et al. 2018) or pseudo-BMA,
+  through :func:`arviz.compare`. Given the trial data, it fits the candidate models
+  first (:func:`fit_candidates`), so models are fitted and compared in one call.
+- **What do the candidates say together?** :class:`Comparison` averages estimands over
+  the candidates: the posterior of the averaged estimand is the *mixture* of the models'
+  posteriors with the comparison's weights (model averaging by stacking or pseudo-BMA).
+
+Whether there is a dose-response signal at all is a question for one fit (preferably of
+the free dose shape): see :func:`bayesdose.signal.signal_test`.
+
+PSIS-LOO leaves out one observation (one value of one outcome at one visit) at a time.
+With repeated measures, this measures how well a model predicts a patient's missing
+visit, not a new patient; a model that fits patients' idiosyncrasies can look better than
+it would on new patients. Leaving out whole patients needs refits and is not done here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdose.components.inputs import by_row
+from bayesdose.components.shapes import dose_shape_names
+from bayesdose.data.trial import TrialData
+from bayesdose.errors import DataError, EstimandError, SpecError
+from bayesdose.model.dose_response import DoseResponseModel
+from bayesdose.results.crossval import loo
+from bayesdose.results.diagnostics import PARETO_K_MAX
+from bayesdose.results.dose_estimands import check_fraction, effective_dose_draws
+from bayesdose.results.estimands import as_list, dose_status, tidy_grid
+from bayesdose.results.fit import DoseResponseFit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+
+IC = ("loo",)
+
+
+METHODS = ("stacking", "BB-pseudo-BMA", "pseudo-BMA")
+
+
+#: The response each likelihood's log density is a density of: ELPDs are comparable only
+#: between likelihoods of the same response.
+RESPONSE_SCALES = {"normal": "change from baseline", "student_t": "change from baseline",
+                   "lognormal": "change in log value", "ordinal": "grade"}
+
+
+#: Model weights at or below this are treated as 0 in averages (stacking's optimiser
+#: leaves weights of about 1e-15 on models it drops; the mixture changes by less than
+#: this, and an average's definition names only the models it uses).
+NEGLIGIBLE_WEIGHT = 1e-6
+
+
+def model_name(model: DoseResponseModel) -> str:
+    """The default name of a candidate model: ``"<dose_shape> x <time_shape>"``.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> model_name(bd.DoseResponseModel("emax", "exponential"))
+    'emax x exponential'
+    """
+    return f"{model.dose_shape.name} x {model.time_shape.name}"
+
+
+# ---------------------------------------------------------------------- log likelihood
+def pointwise_log_likelihood(fit: DoseResponseFit) -> xr.DataArray:
+    """All of a fit's log-likelihood values as one array, one column per observation.
+
+    The model has one observed variable per likelihood (``change``, ``change_t``,
+    ``log_change``, ``grade_<outcome>``), each with its own observation dim whose
+    coordinate is the observation's row in ``fit.inputs``. They are put together in row
+    order, so two fits to the same data have the same columns.
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        A fit with a ``log_likelihood`` group (:meth:`DoseResponseModel.fit` stores one).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims chain, draw, obs (obs = row of ``fit.inputs``, 0 to n - 1).
+
+    Examples
+    --------
+    >>> ll = pointwise_log_likelihood(fit)        # doctest: +SKIP
+    >>> ll.sizes["obs"] == len(fit.inputs.response)   # doctest: +SKIP
+    True
+    """
+    group = getattr(fit.idata, "log_likelihood", None)
+    if group is None or not group.data_vars:
+        raise DataError("the fit has no log_likelihood group, so its predictive accuracy "
+                        "cannot be estimated; fit the model with DoseResponseModel.fit "
+                        "(which stores it) and compare that fit.")
+    return by_row(group, len(fit.inputs.response), "log_likelihood")
+
+
+def _loo_idata(fit: DoseResponseFit) -> az.InferenceData:
+    """The fit's posterior and its one-variable pointwise log likelihood."""
+    ll = pointwise_log_likelihood(fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return az.InferenceData(posterior=fit.idata.posterior,
+                                log_likelihood=xr.Dataset({"log_likelihood": ll}))
+
+
+# ---------------------------------------------------------------------- checks
+def _check_fits(fits: Mapping[str, DoseResponseFit]) -> dict[str, DoseResponseFit]:
+    if not isinstance(fits, Mapping):
+        raise SpecError("fits must be a mapping of model name to DoseResponseFit, e.g. "
+                        "{'emax': fit_emax, 'linear': fit_linear}.")
+    fits = dict(fits)
+    if len(fits) < 2:
+        raise SpecError(f"fits: compare needs at least two fits (got {len(fits)}).")
+    for name, fit in fits.items():
+        if not isinstance(name, str) or not name:
+            raise SpecError(f"fits: model names must be non-empty strings (got {name!r}).")
+        if not isinstance(fit, DoseResponseFit):
+            raise SpecError(f"fits[{name!r}] is a {type(fit).__name__}, not a "
+                            "DoseResponseFit.")
+    return fits
+
+
+def _check_likelihoods(fits: dict[str, DoseResponseFit]) -> None:
+    """Every outcome is modelled on the same response scale in every fit."""
+    names = list(fits)
+    first = fits[names[0]]
+    for name in names[1:]:
+        fit = fits[name]
+        if fit.outcomes != first.outcomes:
+            raise DataError(
+                f"fits {names[0]!r} and {name!r} model different outcomes "
+                f"({first.outcomes} and {fit.outcomes}); model comparison needs the same "
+                "observations in every fit. Fit every candidate to the same outcomes.")
+        for outcome in first.outcomes:
+            a = first.inputs.likelihoods[outcome].name
+            b = fit.inputs.likelihoods[outcome].name
+            scale_a, scale_b = RESPONSE_SCALES.get(a, a), RESPONSE_SCALES.get(b, b)
+            if scale_a != scale_b:
+                raise SpecError(
+                    f"outcome {outcome!r} has a {a} likelihood (a density of the {scale_a}) "
+                    f"in {names[0]!r} but a {b} likelihood (of the {scale_b}) in {name!r}: "
+                    "their log predictive densities are not on the same scale, so their "
+                    "ELPDs cannot be compared. Fit the candidates with the same likelihood "
+                    f"for {outcome!r} (DoseResponseModel(likelihood=...)); normal and "
+                    "student_t, both densities of the change, may be compared.")
+
+
+def _check_same_data(fits: dict[str, DoseResponseFit]) -> None:
+    """Same trial data and the same observation rows in every fit."""
+    names = list(fits)
+    first = fits[names[0]]
+    columns = ["patient", "dose", "time", "outcome", "value"]
+    table = first.data.table[columns].reset_index(drop=True)
+    for name in names[1:]:
+        fit = fits[name]
+        other = fit.data.table[columns].reset_index(drop=True)
+        same = table.shape == other.shape and all(
+            np.array_equal(table[c].to_numpy(), other[c].to_numpy(),
+                           equal_nan=c in ("dose", "time", "value"))
+            for c in columns)
+        a, b = first.inputs, fit.inputs
+        same = same and a.patients == b.patients and all(
+            np.array_equal(getattr(a, key), getattr(b, key))
+            for key in ("outcome_idx", "patient_idx", "time_idx", "dose"))
+        if not same:
+            raise DataError(
+                f"fits {names[0]!r} and {name!r} were fitted to different data (their "
+                "patients, doses, visits or values differ): model comparison needs the "
+                "same observations in every fit. Fit every candidate to the same "
+                "TrialData, e.g. with fit_candidates(models, data).")
+
+
+def _check_settings(ic: str, method: str) -> None:
+    if ic not in IC:
+        raise SpecError(f"ic must be one of {', '.join(map(repr, IC))} (PSIS-LOO; got "
+                        f"{ic!r}).")
+    if method not in METHODS:
+        raise SpecError(f"method must be one of {', '.join(map(repr, METHODS))} "
+                        f"(got {method!r}).")
+
+
+def _candidate_kinds(candidates: Any) -> dict[str, list[str]]:
+    """Names (or positions) of the candidates that are fits and of those that are models
+    (DoseResponseModel or dose shape names); a mix of both is an error."""
+    if isinstance(candidates, Mapping):
+        items = [(repr(name), value) for name, value in candidates.items()]
+    elif isinstance(candidates, Sequence) and not isinstance(candidates, str):
+        items = [(f"#{i}", value) for i, value in enumerate(candidates)]
+    else:
+        return {"fit": [], "model": []}  # refused later with what to pass
+    shapes = dose_shape_names()
+    kinds = {
+        "fit": [label for label, value in items if isinstance(value, DoseResponseFit)],
+        "model": [label for label, value in items if isinstance(value, DoseResponseModel)
+                  or (isinstance(value, str) and value in shapes)],
+    }
+    if kinds["fit"] and kinds["model"]:
+        raise SpecError(
+            f"candidates mix fits ({', '.join(kinds['fit'])}) and models "
+            f"({', '.join(kinds['model'])}): pass either fits, {{name: fit}} without data, "
+            "or models (DoseResponseModel or dose shape names) with data=<TrialData>.")
+    return kinds
+
+
+# ---------------------------------------------------------------------- comparison
+def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | None = None,
+            ic: str = "loo", method: str = "stacking", seed: int = 0, refit: bool = False,
+            max_refits: int | None = None, **fit_kwargs: Any) -> Comparison:
+    """Compare candidate models of the same data by PSIS-LOO, with model weights.
+
+    Each fit's log likelihood (all its observed variables, all outcomes) is put together
+    per observation (:func:`pointwise_log_likelihood`), and :func:`arviz.compare`
+    estimates the expected log predictive density of each model by PSIS-LOO and weighs
+    the models. Given ``data``, the candidates are models, fitted first with the same
+    settings and seed (:func:`fit_candidates`); without it, they are fits.
+
+    Parameters
+    ----------
+    candidates : mapping of str to DoseResponseFit, or models
+        Without ``data``: two or more fits (a mapping ``{name: fit}``) of the same data
+        (same outcomes, patients, visits and values) with, per outcome, likelihoods of
+        the same response: normal and student_t (both densities of the change from
+        baseline) can be compared; a lognormal likelihood (a density of the change in log
+        value) or an ordinal one (probabilities of grades) only with its own kind.
+        With ``data``: two or more models to fit, as a mapping ``{name: model}`` or a
+        sequence of :class:`~bayesdose.model.DoseResponseModel` or dose shape names (a
+        name ``s`` stands for ``DoseResponseModel(dose_shape=s)``; models of a sequence
+        are named ``"<dose_shape> x <time_shape>"``, :func:`model_name`). Fits and
+        models cannot be mixed.
+    data : TrialData, optional
+        The trial to fit every candidate model to.
+    ic : {"loo"}
+        Information criterion: PSIS-LOO.
+    method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}
+        Weights: stacking of the predictive distributions (Yao et al. 2018; the
+        default), pseudo-BMA with the Bayesian bootstrap, or pseudo-BMA (weights
+        proportional to exp(elpd_loo)).
+    seed : int
+        Seed of the Bayesian bootstrap (``"BB-pseudo-BMA"``), so weights are reproducible.
+    refit : bool
+        Replace the PSIS-LOO term of every observation with Pareto k > 0.7 by its exact
+        leave-one-out value, refitting the model without it
+        (:func:`bayesdose.crossval.loo`); a refitted observation's ``pareto_k`` is then
+        reported as 0 and counted in ``n_refitted``.
+    max_refits : int, optional
+        At most this many refits per model (largest k first).
+    **fit_kwargs
+        With ``data`` only: passed to every :meth:`DoseResponseModel.fit` (``draws``,
+        ``tune``, ``chains``, ``random_seed``, ...), so every candidate is sampled with
+        the same settings and seed.
+
+    Returns
+    -------
+    Comparison
+        ``.table`` (one row per model, best first), ``.weights``, ``.fits``.
+
+    Raises
+    ------
+    SpecError
+        For models without ``data``, fits with ``data``, a mix of fits and models, fit
+        settings without ``data``, fewer than two candidates, or an unknown ``ic`` or
+        ``method``.
+
+    Warns
+    -----
+    UserWarning
+        When a model has observations with Pareto k > 0.7: their leave-one-out terms,
+        and so its elpd_loo, are unreliable.
+
+    Examples
+    --------
+    Fits of the same data:
+
+    >>> comparison = compare({"emax": fit_emax, "linear": fit_linear})   # doctest: +SKIP
+    >>> comparison.table[["model", "elpd_loo", "elpd_diff", "dse", "weight"]]  # doctest: +SKIP
+
+    Models, fitted and compared in one call:
+
+    >>> comparison = compare(["emax", "linear", "exponential"], data, draws=500,
+    ...                      tune=500, random_seed=1)                 # doctest: +SKIP
+    """
+    _check_settings(ic, method)
+    kinds = _candidate_kinds(candidates)
+    if data is not None:
+        if not isinstance(data, TrialData):
+            raise SpecError(f"data must be a TrialData to fit the candidate models to (got "
+                            f"a {type(data).__name__}); to compare fits, leave data out.")
+        if kinds["fit"]:
+            raise SpecError(
+                f"candidates {kinds['fit']} are already fitted (DoseResponseFit), but data "
+                "was given to fit them: pass fits without data (compare({name: fit, ...})) "
+                "or models (DoseResponseModel or dose shape names) with data.")
+        return fit_candidates(candidates, data, ic=ic, method=method, seed=seed,
+                              refit=refit, max_refits=max_refits, **fit_kwargs)
+    if kinds["model"]:
+        raise SpecError(
+            f"candidates {kinds['model']} are models (DoseResponseModel or dose shape "
+            "names), not fits, and no data was given: pass data=<TrialData> to fit them "
+            "(compare(models, data, draws=..., random_seed=...)), or pass fitted "
+            "DoseResponseFit objects as {name: fit}.")
+    if fit_kwargs:
+        raise SpecError(
+            f"fit settings {sorted(fit_kwargs)} apply only when compare fits models: pass "
+            "models with data=<TrialData>, or leave the settings out when comparing fits.")
+    fits = _check_fits(candidates)
+    _check_likelihoods(fits)
+    _check_same_data(fits)
+    loos = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, fit in fits.items():
+            loos[name] = az.loo(_loo_idata(fit), pointwise=True)
+    refitted = {name: 0 for name in fits}
+    if refit:
+        for name, fit in fits.items():
+            if np.any(np.asarray(loos[name].pareto_k) > PARETO_K_MAX):
+                loos[name], refitted[name] = _with_exact_terms(loos[name], fit, max_refits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = az.compare(loos, ic="loo", method=method, seed=seed)
+    weights = raw["weight"].clip(lower=0.0)
+    weights = weights / weights.sum()
+    rows = []
+    for name in raw.index:
+        k = np.asarray(loos[name].pareto_k, dtype=float)
+        model = fits[name].model
+        rows.append({
+            "model": name, "rank": int(raw.loc[name, "rank"]),
+            "dose_shape": model.dose_shape.name, "time_shape": model.time_shape.name,
+            "elpd_loo": float(raw.loc[name, "elpd_loo"]), "se": float(raw.loc[name, "se"]),
+            "p_loo": float(raw.loc[name, "p_loo"]),
+            "elpd_diff": float(raw.loc[name, "elpd_diff"]),
+            "dse": float(raw.loc[name, "dse"]), "weight": float(weights[name]),
+            "n_obs": int(k.size), "max_pareto_k": float(np.nanmax(k)),
+            "n_pareto_k_high": int(np.sum(k > PARETO_K_MAX)),
+            "n_refitted": refitted[name],
+            "warning": bool(np.any(k > PARETO_K_MAX)),
+        })
+    table = pd.DataFrame(rows)
+    flagged = table[table["warning"]]
+    if len(flagged):
+        listed = ", ".join(f"{r.model!r} ({r.n_pareto_k_high} of {r.n_obs})"
+                           for r in flagged.itertuples())
+        warnings.warn(
+            f"observations with Pareto k > {PARETO_K_MAX} in {listed}: PSIS-LOO cannot "
+            "approximate leaving them out, so those models' elpd_loo (and the weights) are "
+            "unreliable. See fit.diagnostics().observations for which ones; refit with "
+            "more draws, or compare with refit=True (exact leave-one-out refits for them).",
+            UserWarning, stacklevel=2)
+    series = pd.Series(table["weight"].to_numpy(), index=pd.Index(table["model"], name="model"),
+                       name="weight")
+    return Comparison(table=table, weights=series, fits=fits, ic=ic, method=method, loo=loos)
+
+
+def _with_exact_terms(elpd: az.ELPDData, fit: DoseResponseFit,
+                      max_refits: int | None) -> tuple[az.ELPDData, int]:
+    """PSIS-LOO results with the unreliable terms replaced by exact refits."""
+
+    exact = loo(fit, unit="observation", k_threshold=PARETO_K_MAX, max_refits=max_refits)
+    done = exact.pointwise["refitted"].to_numpy()
+    out = elpd.copy()
+    loo_i = elpd.loo_i.copy()
+    loo_i.values = np.where(done, exact.pointwise["elpd"].to_numpy(), loo_i.values)
+    pareto_k = elpd.pareto_k.copy()
+    pareto_k.values = np.where(done, 0.0, pareto_k.values)
+    total = float(loo_i.values.sum())
+    out["p_loo"] = float(elpd["p_loo"]) + float(elpd["elpd_loo"]) - total
+    out["elpd_loo"] = total
+    out["se"] = float(np.sqrt(loo_i.size * np.var(loo_i.values)))
+    out["loo_i"], out["pareto_k"] = loo_i, pareto_k
+    out["warning"] = bool(np.any(pareto_k.values > PARETO_K_MAX))
+    return out, int(done.sum())
+
+
+def _named_models(models: Mapping[str, DoseResponseModel] | Sequence[Any],
+                  ) -> dict[str, DoseResponseModel]:
+    if isinstance(models, Mapping):
+        items = [(name, DoseResponseModel(dose_shape=model) if isinstance(model, str) else model)
+                 for name, model in models.items()]
+    elif isinstance(models, Sequence) and not isinstance(models, str):
+        items = []
+        for model in models:
+            if isinstance(model, str):
+                model = DoseResponseModel(dose_shape=model)
+            if not isinstance(model, DoseResponseModel):
+                raise SpecError(f"models: {model!r} is not a DoseResponseModel or a dose "
+                                "shape name.")
+            items.append((model_name(model), model))
+    else:
+        raise SpecError("models must be a mapping of name to DoseResponseModel or a list of "
+                        "DoseResponseModel (or dose shape names).")
+    names = [name for name, _ in items]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SpecError(f"models: several candidates are named {duplicates}; pass a mapping "
+                        "{name: model} to tell them apart.")
+    for name, model in items:
+        if not isinstance(model, DoseResponseModel):
+            raise SpecError(f"models[{name!r}] is a {type(model).__name__}, not a "
+                            "DoseResponseModel.")
+    if len(items) < 2:
+        raise SpecError(f"models: give at least two candidates (got {len(items)}).")
+    return dict(items)
+
+
+def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data: TrialData,
+                   ic: str = "loo", method: str = "stacking", seed: int = 0,
+                   refit: bool = False, max_refits: int | None = None,
+                   **fit_kwargs: Any) -> Comparison:
+    """Fit every candidate model to the same data with the same settings, and compare.
+
+    Parameters
+    ----------
+    models : mapping of str to DoseResponseModel, or sequence
+        The candidates: models or dose shape names (a name ``s`` stands for
+        ``DoseResponseModel(dose_shape=s)``). The models of a sequence are named
+        ``"<dose_shape> x <time_shape>"`` (:func:`model_name`).
+    data : TrialData
+        The trial; every candidate is fitted to all of it (give each model the same
+        ``outcomes``).
+    ic, method, seed, refit, max_refits
+        As in :func:`compare`.
+    **fit_kwargs
+        Passed to every :meth:`DoseResponseModel.fit` (``draws``, ``tune``, ``chains``,
+        ``random_seed``, ...): all candidates are sampled with the same settings and seed.
+
+    Notes
+    -----
+    ``compare(models, data, ...)`` does the same.
+
+    Returns
+    -------
+    Comparison
+
+    Examples
+    --------
+    >>> from bayesdose.compare import fit_candidates
+    >>> comparison = fit_candidates(["emax", "linear", "exponential"], data, draws=500,
+    ...                             tune=500, progressbar=False)   # doctest: +SKIP
+    >>> comparison.weights                                      # doctest: +SKIP
+    """
+    _check_settings(ic, method)
+    named = _named_models(models)
+    if not isinstance(data, TrialData):
+        raise SpecError(f"data must be a TrialData to fit the candidate models to (got a "
+                        f"{type(data).__name__}).")
+    fits = {name: model.fit(data, **fit_kwargs) for name, model in named.items()}
+    return compare(fits, ic=ic, method=method, seed=seed, refit=refit,
+                   max_refits=max_refits)
+
+
+# ---------------------------------------------------------------------- mixtures
+def _weighted_hdi(values: np.ndarray, weights: np.ndarray, prob: float,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest interval [x_i, x_j] holding more than ``prob`` of the weight, per column
+    of values (with equal weights: :func:`bayesdose.estimands.hdi`)."""
+    if not 0 < prob < 1:
+        raise EstimandError(f"hdi_prob must be between 0 and 1 (got {prob!r}).")
+    flat = values.reshape(values.shape[0], -1)
+    low = np.full(flat.shape[1], np.nan)
+    high = np.full(flat.shape[1], np.nan)
+    for j in range(flat.shape[1]):
+        column = flat[:, j]
+        keep = ~np.isnan(column)
+        order = np.argsort(column[keep], kind="stable")
+        x, w = column[keep][order], weights[keep][order]
+        if x.size == 0:
+            continue
+        cum = np.cumsum(w) / w.sum()
+        before = cum - w / w.sum()
+        end = np.searchsorted(cum, before + prob + 1e-12, side="right")
+        valid = end < x.size
+        if not valid.any():
+            low[j], high[j] = x[0], x[-1]
+            continue
+        starts = np.flatnonzero(valid)
+        with np.errstate(invalid="ignore"):
+            widths = x[end[starts]] - x[starts]
+        best = starts[int(np.nanargmin(widths))] if np.isfinite(widths).any() else starts[0]
+        low[j], high[j] = x[best], x[end[best]]
+    shape = values.shape[1:]
+    return low.reshape(shape), high.reshape(shape)
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray,
+                        probs: Sequence[float]) -> list[float]:
+    """Weighted quantiles of one column of draws, NaN and ``inf`` counted as the largest.
+
+    The weighted analogue of linear interpolation between order statistics (NumPy's
+    default): the i-th smallest draw sits at the cumulative weight up to its midpoint,
+    rescaled so that the smallest draw is at 0 and the largest at 1; a quantile between
+    two draws is interpolated, and one next to an ``inf`` draw is ``inf``. With equal
+    weights these are the quantiles of :func:`numpy.quantile` (and of
+    :func:`bayesdose.dose_estimands.effective_dose`).
+    """
+    x = np.where(np.isnan(values), np.inf, np.asarray(values, dtype=float)).reshape(-1)
+    order = np.argsort(x, kind="stable")
+    x = x[order]
+    w = np.asarray(weights, dtype=float).reshape(-1)[order]
+    w = w / w.sum()
+    if x.size == 1:
+        return [float(x[0])] * len(probs)
+    position = (np.cumsum(w) - w / 2 - w[0] / 2) / (1 - w[0] / 2 - w[-1] / 2)
+    out = []
+    for prob in probs:
+        j = min(int(np.searchsorted(position, prob - 1e-12, side="left")), x.size - 1)
+        if j == 0 or abs(position[j] - prob) <= 1e-12 or not np.isfinite(x[j]):
+            out.append(float(x[j]))
+        else:
+            frac = (prob - position[j - 1]) / (position[j] - position[j - 1])
+            out.append(float(x[j - 1] + frac * (x[j] - x[j - 1])))
+    return out
+
+
+@dataclass(frozen=True)
+class MixtureDraws:
+    """Draws of an estimand from the weighted mixture of several models' posteriors.
+
+    Every draw of model m carries weight ``w_m / S_m`` (``w_m`` the model's weight,
+    ``S_m`` its number of draws), so the draws together represent the mixture
+    sum_m w_m p_m(estimand | data) exactly; summaries are weighted moments, weighted
+    probabilities and a weighted highest-density interval, not a resample.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        Draws of the models with positive weight, stacked on the first axis.
+    weights : numpy.ndarray
+        Weight of each draw (sums to 1).
+    model : numpy.ndarray
+        Name of the model each draw comes from.
+    model_weights : pandas.Series
+        The models' weights (including those with weight 0).
+    model_means : dict of str to numpy.ndarray
+        Each model's own posterior mean of the estimand (every model, whatever its weight).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> mix = MixtureDraws(np.array([0.0, 0.0, 4.0]), np.array([0.25, 0.25, 0.5]),
+    ...                    np.array(["a", "a", "b"]), pd.Series({"a": 0.5, "b": 0.5}),
+    ...                    {"a": np.array(0.0), "b": np.array(4.0)})
+    >>> float(mix.mean())
+    2.0
+    """
+
+    values: np.ndarray
+    weights: np.ndarray
+    model: np.ndarray
+    model_weights: pd.Series
+    model_means: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def _axis(self, array: np.ndarray) -> np.ndarray:
+        return array.reshape((-1,) + (1,) * (self.values.ndim - 1))
+
+    def mean(self) -> np.ndarray:
+        """Mixture mean: sum_m w_m E_m[estimand]."""
+        return np.sum(self._axis(self.weights) * self.values, axis=0)
+
+    def sd(self) -> np.ndarray:
+        """Mixture SD: weighted variance around the mixture mean, with the
+        reliability-weights correction 1 / (1 - sum w_i^2) (= ddof 1 for one model)."""
+        mean = self.mean()
+        var = np.sum(self._axis(self.weights) * (self.values - mean) ** 2, axis=0)
+        return np.sqrt(var / (1.0 - np.sum(self.weights**2)))
+
+    def prob(self, event: np.ndarray) -> np.ndarray:
+        """Mixture probability of an event given per draw (a boolean array like values)."""
+        event = np.asarray(event, dtype=float)
+        return np.sum(self._axis(self.weights) * event, axis=0)
+
+    def hdi(self, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Shortest interval holding more than ``prob`` of the mixture's weight (for one
+        model, the interval of :func:`bayesdose.estimands.hdi`)."""
+        return _weighted_hdi(self.values, self.weights, prob)
+
+    def quantile(self, q: float) -> np.ndarray:
+        """Weighted quantile: the smallest draw whose cumulative weight reaches ``q``."""
+        if not 0 <= q <= 1:
+            raise EstimandError(f"q must be between 0 and 1 (got {q!r}).")
+        order = np.argsort(self.values, axis=0, kind="stable")
+        ordered = np.take_along_axis(self.values, order, axis=0)
+        cum = np.cumsum(self.weights[order], axis=0)
+        index = np.argmax(cum >= q - 1e-12, axis=0)
+        return np.take_along_axis(ordered, index[None, ...], axis=0)[0]
+
+    def summary(self, hdi_prob: float = 0.95) -> dict[str, np.ndarray]:
+        """Mean, SD and HDI (keys mean, sd, hdi_low, hdi_high)."""
+        low, high = self.hdi(hdi_prob)
+        return {"mean": self.mean(), "sd": self.sd(), "hdi_low": low, "hdi_high": high}
+
+    def sample(self, size: int | None = None, seed: int = 0) -> np.ndarray:
+        """Equally weighted draws from the mixture (resampled with a fixed seed).
+
+        Parameters
+        ----------
+        size : int, optional
+            Number of draws (default: as many as there are stacked draws).
+        seed : int
+            Seed; the same seed gives the same draws.
+        """
+        size = self.values.shape[0] if size is None else int(size)
+        rng = np.random.default_rng(seed)
+        index = rng.choice(self.values.shape[0], size=size, p=self.weights)
+        return self.values[index]
+
+
+def _per_draw(result: Any, name: str) -> np.ndarray:
+    """A function's per-draw values with the draws on the first axis."""
+    if isinstance(result, xr.DataArray) and {"chain", "draw"} <= set(result.dims):
+        rest = [d for d in result.dims if d not in ("chain", "draw")]
+        array = result.transpose("chain", "draw", *rest).to_numpy()
+        return array.reshape((-1, *array.shape[2:]))
+    array = np.asarray(result, dtype=float)
+    if array.ndim == 0:
+        raise EstimandError(f"fn returned one number for model {name!r}; it must return "
+                            "per-draw values (draws on the first axis).")
+    return array
+
+
+# ---------------------------------------------------------------------- the comparison
+@dataclass
+class Comparison:
+    """Candidate fits compared by PSIS-LOO, with weights for model averaging.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per model, best first: model, rank, dose_shape, time_shape, elpd_loo, se
+        (its standard error), p_loo (effective number of parameters), elpd_diff (elpd_loo
+        of the best model minus this one's, >= 0), dse (standard error of that
+        difference), weight, n_obs, max_pareto_k, n_pareto_k_high (observations with
+        Pareto k > 0.7) and warning (True when there are any: that model's elpd_loo is
+        unreliable).
+    weights : pandas.Series
+        The models' weights (index: model name), summing to 1.
+    fits : dict of str to DoseResponseFit
+        The fits, by model name.
+    ic, method : str
+        The information criterion and the weighting method.
+    loo : dict of str to arviz.ELPDData
+        Each model's PSIS-LOO, with pointwise values.
+
+    Examples
+    --------
+    >>> comparison = compare({"emax": fit_emax, "linear": fit_linear})   # doctest: +SKIP
+    >>> comparison.average_contrast(dose=50, time=12)                   # doctest: +SKIP
+    >>> comparison.average_effective_dose(p=0.5)                        # doctest: +SKIP
+    """
+
+    table: pd.DataFrame
+    weights: pd.Series
+    fits: dict[str, DoseResponseFit]
+    ic: str = "loo"
+    method: str = "stacking"
+    loo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        columns = ["model", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight",
+                   "max_pareto_k"]
+        return (f"Comparison ({self.ic}, weights by {self.method}):\n"
+                + self.table[columns].to_string(index=False, float_format="{:.3g}".format))
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, escape=True)
+
+    @property
+    def _first(self) -> DoseResponseFit:
+        return next(iter(self.fits.values()))
+
+    def _weights(self, weights: Mapping[str, float] | pd.Series | None) -> pd.Series:
+        """The comparison's weights, or ``weights`` checked and normalised."""
+        if weights is None:
+            return self.weights.reindex(list(self.fits)).fillna(0.0)
+        if not isinstance(weights, (Mapping, pd.Series)):
+            raise EstimandError("weights must map model names to weights, e.g. "
+                                f"{{{next(iter(self.fits))!r}: 0.5, ...}}.")
+        given = dict(weights.items())
+        unknown = [k for k in given if k not in self.fits]
+        if unknown:
+            raise EstimandError(f"weights name model(s) {unknown} not in this comparison "
+                                f"(models: {list(self.fits)}).")
+        values = pd.Series({name: given.get(name, 0.0) for name in self.fits}, dtype=float)
+        if not np.all(np.isfinite(values)) or (values < 0).any() or values.sum() <= 0:
+            raise EstimandError("weights must be finite, non-negative and not all zero "
+                                f"(got {given}); they are normalised to sum to 1.")
+        return values / values.sum()
+
+    def average_draws(self, fn: Callable[[DoseResponseFit], Any],
+                      weights: Mapping[str, float] | pd.Series | None = None,
+                      ) -> MixtureDraws:
+        """Model-average any estimand that has a value per posterior draw.
+
+        ``fn(fit)`` is called on every candidate fit and must return that fit's draws of
+        the estimand: a NumPy array with the draws on the first axis, or an
+        :class:`xarray.DataArray` with dims ``chain`` and ``draw`` (they are stacked,
+        chain first). Every model must give the same trailing shape. The result holds
+        the weighted mixture of the models' draws (each draw of model m weighs
+        w_m / S_m); see :class:`MixtureDraws` for its summaries.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(fit) -> per-draw values``.
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's (names not given get 0; normalised to
+            sum to 1).
+
+        Returns
+        -------
+        MixtureDraws
+
+        Examples
+        --------
+        Model-averaged ED50 of the Emax-type candidates (weights renormalised over them):
+
+        >>> mix = comparison.average_draws(
+        ...     lambda fit: fit.derived()["ed50"].sel(outcome="score"),
+        ...     weights={"emax x exponential": 0.6, "sigmoid_emax x exponential": 0.4},
+        ... )                                                   # doctest: +SKIP
+        >>> mix.mean(), mix.hdi(0.95), mix.prob(mix.values < 20)   # doctest: +SKIP
+        """
+        if not callable(fn):
+            raise EstimandError("fn must be a function of a fit returning per-draw values.")
+        w = self._weights(weights)
+        arrays, means = {}, {}
+        for name, fit in self.fits.items():
+            try:
+                arrays[name] = _per_draw(fn(fit), name)
+            except EstimandError as exc:
+                raise EstimandError(f"model {name!r}: {exc}") from exc
+            means[name] = arrays[name].mean(axis=0)
+        shapes = {name: a.shape[1:] for name, a in arrays.items()}
+        if len(set(shapes.values())) > 1:
+            raise EstimandError(f"fn returned values of different shapes per draw {shapes}; "
+                                "every model must give the same estimand.")
+        used = [name for name in self.fits if w[name] > NEGLIGIBLE_WEIGHT]
+        values = np.concatenate([arrays[name] for name in used], axis=0)
+        draw_weights = np.concatenate([np.full(arrays[name].shape[0],
+                                               w[name] / arrays[name].shape[0])
+                                       for name in used])
+        labels = np.concatenate([np.full(arrays[name].shape[0], name, dtype=object)
+                                 for name in used])
+        return MixtureDraws(values=values, weights=draw_weights / draw_weights.sum(),
+                            model=labels, model_weights=w, model_means=means)
+
+    def _check_versus(self) -> str:
+        versus = {name: fit.versus() for name, fit in self.fits.items()}
+        if len(set(versus.values())) > 1:
+            listed = "; ".join(f"{name!r} against {v}" for name, v in versus.items())
+            raise EstimandError(
+                f"the candidates measure effects against different doses ({listed}), so "
+                "their effects are different quantities and cannot be averaged. Use "
+                "average_contrast(dose, reference=<lowest tested dose>), which compares "
+                "tested doses in every model.")
+        return next(iter(versus.values()))
+
+    def _model_columns(self, table: pd.DataFrame, mix: MixtureDraws) -> pd.DataFrame:
+        means = {name: np.ravel(value) for name, value in mix.model_means.items()}
+        stacked = np.vstack(list(means.values()))
+        table["min_model_mean"] = stacked.min(axis=0)
+        table["max_model_mean"] = stacked.max(axis=0)
+        for name, value in means.items():
+            table[f"mean[{name}]"] = value
+        return table
+
+    def average_effect(self, dose: Any = None, time: Any = None, outcome: Any = None,
+                       hdi_prob: float = 0.95, scale: str = "outcome",
+                       weights: Mapping[str, float] | pd.Series | None = None,
+                       ) -> pd.DataFrame:
+        """Model-averaged dose effect against dose 0, as a tidy table.
+
+        The posterior of the averaged effect is the mixture of the candidates' posteriors
+        with the comparison's weights; its mean, SD, probabilities and HDI are computed
+        exactly from the weighted draws (see :class:`MixtureDraws`), not by resampling.
+
+        Parameters
+        ----------
+        dose, time, outcome, hdi_prob, scale
+            As in :meth:`DoseResponseFit.effect`. Every candidate must be able to
+            evaluate the doses (the free and monotone shapes only at tested doses).
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high, dose_status,
+            versus, min_model_mean and max_model_mean (the smallest and largest of the
+            models' own posterior means: the spread across models) and ``mean[<model>]``
+            per model.
+
+        Examples
+        --------
+        >>> comparison.average_effect(dose=[10, 50], time=12)      # doctest: +SKIP
+        """
+        versus = self._check_versus()
+        grids: list[xr.DataArray] = []
+
+        def draws(fit: DoseResponseFit) -> xr.DataArray:
+            grids.append(fit.effect_draws(dose, time, outcome, scale))
+            return grids[-1]
+
+        mix = self.average_draws(draws, weights)
+        grid = grids[0]
+        table = tidy_grid(mix.summary(hdi_prob), grid["outcome"].values, grid["dose"].values,
+                          grid["time"].values)
+        status = dict(zip(grid["dose"].values,
+                          dose_status(grid["dose"].values, self._first.inputs.doses),
+                          strict=True))
+        table["dose_status"] = table["dose"].map(status)
+        table["versus"] = versus
+        return self._model_columns(table, mix)
+
+    def average_contrast(self, dose: Any, reference: float | None = None, time: Any = None,
+                         mcid: float | dict[str, float] | None = None, outcome: Any = None,
+                         hdi_prob: float = 0.95, scale: str = "outcome",
+                         weights: Mapping[str, float] | pd.Series | None = None,
+                         ) -> pd.DataFrame:
+        """Model-averaged contrast between doses, with the probability of improvement.
+
+        The contrast's posterior is the weighted mixture of the candidates' posteriors
+        (exact weighted moments, probabilities and HDI; see :class:`MixtureDraws`).
+
+        Parameters
+        ----------
+        dose, reference, time, mcid, outcome, hdi_prob, scale
+            As in :meth:`DoseResponseFit.contrast` (reference: default the lowest
+            tested dose).
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's (e.g. ``{"emax x exponential": 0.25,
+            "linear x exponential": 0.75}``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of :meth:`DoseResponseFit.contrast` (outcome, dose, reference,
+            time, mean, sd, hdi_low, hdi_high, direction, mcid, prob_gt_0, prob_gt_mcid)
+            plus min_model_mean, max_model_mean and ``mean[<model>]`` per model.
+
+        Examples
+        --------
+        >>> comparison.average_contrast(dose=50, reference=1, time=12, mcid=10)  # doctest: +SKIP
+        """
+        first = self._first
+        reference = float(min(first.inputs.doses) if reference is None else reference)
+        doses = as_list(dose, [], "dose")
+        grids: list[xr.DataArray] = []
+
+        def draws(fit: DoseResponseFit) -> np.ndarray:
+            grid = fit.effect_draws([*doses, reference], time, outcome, scale)
+            grids.append(grid)
+            values = grid.transpose("chain", "draw", ...).to_numpy()
+            values = values.reshape((-1, *values.shape[2:]))
+            return values[:, :, :-1, :] - values[:, :, -1:, :]
+
+        mix = self.average_draws(draws, weights)
+        names = list(grids[0]["outcome"].values)
+        sign = np.array([first.data.info(n).sign for n in names], dtype=float)
+        thresholds = first._mcids(names, mcid)
+        if scale == "standardised":
+            sign = np.ones_like(sign)
+            thresholds = thresholds / first.inputs.scales.sd[first._outcome_index(names)]
+        aligned = mix.values * sign[None, :, None, None]
+        stats_ = mix.summary(hdi_prob)
+        stats_["prob_gt_0"] = mix.prob(aligned > 0)
+        prob_mcid = mix.prob(aligned > thresholds[None, :, None, None])
+        stats_["prob_gt_mcid"] = np.where(np.isnan(thresholds)[:, None, None], np.nan,
+                                          prob_mcid)
+        table = tidy_grid(stats_, names, doses, grids[0]["time"].values)
+        table.insert(2, "reference", reference)
+        table.insert(8, "direction", table["outcome"].map(
+            {n: first.data.info(n).direction for n in names}))
+        table.insert(9, "mcid", table["outcome"].map(dict(zip(names, thresholds, strict=True))))
+        return self._model_columns(table, mix)
+
+    def average_effective_dose(self, p: float = 0.5, outcome: Any = None,
+                               hdi_prob: float = 0.95,
+                               weights: Mapping[str, float] | pd.Series | None = None,
+                               ) -> pd.DataFrame:
+        """Model-averaged EDp, with the same summaries as :meth:`DoseResponseFit.effective_dose`.
+
+        Each candidate's EDp per draw (:func:`bayesdose.dose_estimands.effective_dose_draws`,
+        ``inf`` where a draw never reaches it) enters the weighted mixture of the models'
+        posteriors (each draw of model m weighs w_m / S_m, see :meth:`average_draws`), and
+        the mixture is summarised as a single fit's EDp is:
+
+        - ``prob_not_reached``: the mixture probability that EDp is not reached (the
+          weighted share of such draws); ``prob_below_range``, ``prob_in_range`` and
+          ``prob_beyond_range`` (above the highest tested dose or not reached) likewise;
+        - ``median``, ``q_low``, ``q_high``: weighted median and equal-tailed interval
+          (probability ``hdi_prob``) over *all* draws, a draw not reached counted as
+          beyond every dose (``inf``), interpolated between draws as NumPy's quantiles
+          are (so with one model they are that model's);
+        - ``mean``, ``sd``, ``hdi_low``, ``hdi_high``: over the draws that reach EDp, their
+          weights renormalised to sum to 1 (conditional on EDp being reached).
+
+        The spread across models is given by each model's own median EDp
+        (``median[<model>]``, over its draws, every model whatever its weight) and the
+        smallest and largest of them.
+
+        EDp means "p of Emax" for Emax-type shapes and "p of the effect at the highest
+        tested dose" for shapes without an asymptote (see
+        :func:`~bayesdose.dose_estimands.effective_dose`): averaging both kinds mixes two
+        quantities. Column ``definition`` says when the weighted models differ; pass
+        ``weights`` over one kind of shape to average one quantity.
+
+        Parameters
+        ----------
+        p : float
+            Fraction of the maximal effect, in (0, 1) (0.5 for ED50).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density and equal-tailed intervals, in (0, 1).
+        weights : mapping of str to float, optional
+            Weights replacing the comparison's (names not given get 0; normalised to
+            sum to 1).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome: outcome, p, definition, mean, sd, hdi_low, hdi_high,
+            median, q_low, q_high, prob_below_range, prob_in_range, prob_beyond_range,
+            prob_not_reached, min_model_median, max_model_median and ``median[<model>]``
+            per model (``inf`` when a model's median draw is not reached).
+
+        Raises
+        ------
+        EstimandError
+            For ``p`` or ``hdi_prob`` outside (0, 1), an outcome not fitted, bad
+            ``weights``, or a candidate whose EDp is undefined (``quadratic``).
+
+        Examples
+        --------
+        >>> comparison.average_effective_dose(p=0.5, outcome="koos_pain")   # doctest: +SKIP
+        """
+        p = check_fraction(p, "p")
+        hdi_prob = check_fraction(hdi_prob, "hdi_prob")
+        per_model: dict[str, xr.DataArray] = {}
+        for name, fit in self.fits.items():
+            try:
+                per_model[name] = effective_dose_draws(fit, p=p, outcome=outcome)
+            except EstimandError as exc:
+                raise EstimandError(f"model {name!r}: {exc} To average EDp, compare the "
+                                    "candidates without this model.") from exc
+        by_fit = {id(fit): per_model[name] for name, fit in self.fits.items()}
+        mix = self.average_draws(lambda fit: by_fit[id(fit)], weights)
+        names = [str(n) for n in next(iter(per_model.values()))["outcome"].values]
+        values = np.where(np.isnan(mix.values), np.inf, mix.values)  # (draws, outcome)
+        scale = self._first.inputs.dose_scale
+        low, high = min(scale.tested), scale.reference
+        tol = 1e-9 * max(abs(high), 1.0)
+        probs = {"prob_below_range": mix.prob(values < low - tol),
+                 "prob_in_range": mix.prob((values >= low - tol) & (values <= high + tol)),
+                 "prob_beyond_range": mix.prob(values > high + tol),
+                 "prob_not_reached": mix.prob(np.isinf(values))}
+        used = [name for name in self.fits if mix.model_weights[name] > NEGLIGIBLE_WEIGHT]
+        definitions = {per_model[name].attrs["definition"] for name in used}
+        definition = (definitions.pop() if len(definitions) == 1 else "differs by model: "
+                      + "; ".join(f"{name}: {per_model[name].attrs['definition']}"
+                                  for name in used))
+        medians = {name: [_weighted_quantiles(
+                              draws.sel(outcome=n).to_numpy(),
+                              np.ones(draws.sel(outcome=n).size), (0.5,))[0]
+                          for n in names]
+                   for name, draws in per_model.items()}
+        tail = (1 - hdi_prob) / 2
+        rows = []
+        for k, name in enumerate(names):
+            column = values[:, k]
+            reached = np.isfinite(column)
+            row: dict[str, Any] = {"outcome": name, "p": p, "definition": definition,
+                                   "mean": np.nan, "sd": np.nan, "hdi_low": np.nan,
+                                   "hdi_high": np.nan}
+            if reached.any():
+                conditional = MixtureDraws(
+                    values=column[reached],
+                    weights=mix.weights[reached] / mix.weights[reached].sum(),
+                    model=mix.model[reached], model_weights=mix.model_weights)
+                band = conditional.hdi(hdi_prob)
+                row.update(mean=float(conditional.mean()),
+                           sd=float(conditional.sd()) if reached.sum() > 1 else 0.0,
+                           hdi_low=float(band[0]), hdi_high=float(band[1]))
+            row.update(zip(("median", "q_low", "q_high"),
+                           _weighted_quantiles(column, mix.weights, (0.5, tail, 1 - tail)),
+                           strict=True))
+            row.update({key: float(value[k]) for key, value in probs.items()})
+            own = [medians[m][k] for m in self.fits]
+            row.update(min_model_median=float(min(own)), max_model_median=float(max(own)))
+            row.update({f"median[{m}]": medians[m][k] for m in self.fits})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def plot(self, outcome: Any = None, time: float | None = None,
+             hdi_prob: float = 0.9) -> Figure:
+        """The candidates' curves with the model-averaged one; see :func:`plot_candidates`.
+
+        Parameters
+        ----------
+        outcome : str or list of str, optional
+            Outcomes, one panel each (default: all).
+        time : float, optional
+            Visit (default: the last visit).
+        hdi_prob : float
+            Probability of the model average's band.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Per outcome, each candidate's posterior-mean effect against the lowest tested
+            dose (dashed at weight 0) and the model average with its band.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> comparison = bd.compare(["emax", "linear"], data)             # doctest: +SKIP
+        >>> fig = comparison.plot(outcome="koos_pain", time=12)           # doctest: +SKIP
+        >>> [ax.get_title() for ax in fig.axes]                           # doctest: +SKIP
+        ['KOOS pain']
+        """
+        # matplotlib loads only when a figure is drawn
+        from bayesdose.plots.comparison import plot_candidates
+
+        return plot_candidates(self, outcome=outcome, time=time, hdi_prob=hdi_prob)

@@ -1,0 +1,911 @@
+"""The dose-response model: what it is, separate from how it is sampled and read out.
+
+For patient i, outcome k and visit t after baseline, on the standardised,
+direction-aligned scale (outcome units / s_k, times sign_k so that positive = better),
+
+    m_ikt = f_k(dose_i) * g_k(t) + h_k(t) + beta_k * (baseline_ik - mean_k) / s_k + u_ik
+
+with f the dose shape (:mod:`bayesdose.shapes`, f(0) = 0), g the time course of the dose
+effect (:mod:`bayesdose.timecourses`), h the course common to every dose (free per
+visit) and u a patient effect. When several outcomes are modelled, a patient's effects
+are related across outcomes (``patient_correlation``): by default through one patient
+factor shared by all outcomes, with a non-negative loading per outcome, plus each
+outcome's own effect; optionally through a full correlation matrix with an LKJ prior, or
+not at all. Each outcome's likelihood (:mod:`bayesdose.likelihoods`) observes
+sign_k * s_k * m_ikt: the change from baseline (Normal or Student-t, censored at scale
+bounds), the change in log value (lognormal) or the grade (ordered logistic, with
+s_k = 1).
+
+Outcomes of one family (``OutcomeInfo.family``) share their real-valued dose-shape
+parameters through a family-level Normal (non-centred; ``pooling="family"``, the
+default): each outcome's ``delta``, ``log_ed50``, ... is its family's mean plus an
+outcome deviation whose SD is estimated, so related outcomes borrow strength as much as
+the data say they should. Time-course parameters stay per outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+from pymc_extras.prior import Prior
+
+from bayesdose.components.graph import (
+    OBSERVED_PREFIX,
+    censored_logp,
+    course_mask,
+    data_containers,
+    gather,
+    model_coords,
+    observe_ordinal,
+    pooled_variable,
+)
+from bayesdose.components.inputs import ModelInputs, prepare_inputs
+from bayesdose.components.likelihoods import LIKELIHOODS
+from bayesdose.components.priors import (
+    model_parameters,
+    prior_from_mapping,
+    prior_table,
+    prior_to_mapping,
+    resolve_priors,
+    with_dims,
+)
+from bayesdose.components.shapes import DoseScale, DoseShape, Parameter, get_dose_shape
+from bayesdose.components.timecourses import TimeShape, get_time_shape
+from bayesdose.data.trial import TrialData
+from bayesdose.errors import BayesdoseError, DataError, SpecError
+from bayesdose.files.output import first_line
+from bayesdose.inference.backends import check_sampler_settings, resolve_sampler
+from bayesdose.inference.compiled import compiled_model
+from bayesdose.results.fit import DoseResponseFit
+from bayesdose.results.storage import attach_metadata, data_from_idata, read_fit_file
+
+POOLING = ("family", "none")
+
+
+PATIENT_STRUCTURES = ("factor", "lkj", "none")
+
+
+class DoseResponseModel:
+    """A longitudinal dose-response model for one or more outcomes.
+
+    Parameters
+    ----------
+    dose_shape : str or DoseShape
+        Dose-response shape f: ``"linear"``, ``"log_linear"``, ``"emax"``,
+        ``"sigmoid_emax"``, ``"exponential"``, ``"quadratic"``, ``"free"``, ``"monotone"``
+        or any registered name (see :func:`bayesdose.shapes.dose_shape_names`).
+    time_shape : str or TimeShape
+        Time course g of the dose effect: ``"exponential"``, ``"bateman"``, ``"emax"``,
+        ``"piecewise_linear"``, ``"free"`` or any registered name.
+    priors : dict of str to Prior, optional
+        Overrides of the default priors by parameter name; see :meth:`prior_table` for
+        the names, the defaults and their reasons.
+    likelihood : str or dict, optional
+        ``"normal"``, ``"student_t"``, ``"lognormal"`` or ``"ordinal"`` for every outcome,
+        or a mapping per outcome. Default: each outcome's declared ``likelihood``
+        (``OutcomeInfo``), else ``"normal"``.
+    outcomes : list of str, optional
+        Outcomes to model (default: all outcomes in the data).
+    pooling : {"family", "none"}
+        ``"family"``: outcomes of the same family share their real-valued dose-shape
+        parameters (``delta``, ``log_ed50``, ...) through a family-level Normal with
+        estimated SD (non-centred); outcomes alone in their family are not pooled; time
+        courses stay per outcome. ``"none"``: every outcome has its
+        own parameters.
+    patient_correlation : {"factor", "lkj", "none"}
+        With several outcomes, how a patient's effects are related across outcomes.
+        ``"factor"`` (default): one patient factor shared by all outcomes with a
+        non-negative loading per outcome (direction-aligned), plus each outcome's own
+        effect; K loadings instead of K(K-1)/2 correlations, which a dozen patients can
+        inform. ``"lkj"``: a full correlation matrix with an LKJ(``lkj_eta``) prior,
+        non-centred through its Cholesky factor (on the embedded example's 12 outcomes it
+        did not mix: R-hat 1.03; the factor form mixed but had 0-5 divergences there).
+        ``"none"``: independent. ``True``/``False`` mean ``"lkj"``/``"none"``.
+    lkj_eta : float
+        Shape of the LKJ prior (1 = uniform over correlation matrices; larger values
+        shrink towards independence).
+    dose_options, time_options : dict, optional
+        Settings of the shapes (for example ``{"offset": 1.0}`` for ``log_linear`` or
+        ``{"knots": [3, 12]}`` for ``piecewise_linear``).
+
+    Notes
+    -----
+    Default priors (standardised scale; see :mod:`bayesdose.priors` and
+    ``docs/concepts.md``): ``delta`` (effect at the top dose) Normal(0, 1); ``log_ed50``
+    StudentT(5, 0, 1.73) around the geometric mean tested dose (clinDR); ``log_t_half``
+    Normal(log 0.2, 1) relative to the last visit; ``course`` Normal(0, 1);
+    ``beta_baseline`` Normal(0, 1); ``sigma`` HalfNormal(1). Patient effects: with one
+    outcome (or ``patient_correlation="none"``) a non-centred Normal(0, sd) per outcome
+    with sd ~ HalfNormal(0.5); in the factor form, loadings ``patient_loading``
+    HalfNormal(0.5) and each outcome's own SD ``patient_sd`` Gamma(2, 4) (mean 0.5); in
+    the LKJ form, SDs ``patient_sd`` HalfNormal(0.5) and LKJ(``lkj_eta``) correlations.
+    Between-outcome SDs of pooled parameters (``<name>_family_sd``) Gamma(2, 4) (mean
+    0.5), Gamma(2, 2) (mean 1) for ``log_ed50``; the parameter's own prior is then that of
+    its family mean. :meth:`prior_table` lists the priors of a model on given data.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> model = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential")
+    >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+    >>> model.prior_table(data)["parameter"].tolist()[:3]
+    ['delta', 'log_ed50', 'log_t_half']
+    """
+
+    def __init__(
+        self,
+        dose_shape: str | DoseShape = "emax",
+        time_shape: str | TimeShape = "exponential",
+        priors: dict[str, Prior] | None = None,
+        likelihood: str | dict[str, str] | None = None,
+        outcomes: list[str] | None = None,
+        pooling: str = "family",
+        patient_correlation: str | bool = "factor",
+        lkj_eta: float = 2.0,
+        dose_options: dict[str, Any] | None = None,
+        time_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.dose_shape = get_dose_shape(dose_shape, **(dose_options or {}))
+        self.time_shape = get_time_shape(time_shape, **(time_options or {}))
+        names = [likelihood] if isinstance(likelihood, str) else list(
+            (likelihood or {}).values())
+        for name in names:
+            if name not in LIKELIHOODS:
+                raise SpecError(f"likelihood {name!r} is not one of {', '.join(LIKELIHOODS)}.")
+        if pooling not in POOLING:
+            raise SpecError(f"pooling {pooling!r} is not one of {', '.join(POOLING)}.")
+        if (isinstance(lkj_eta, bool) or not isinstance(lkj_eta, (int, float))
+                or not np.isfinite(lkj_eta) or lkj_eta <= 0):
+            raise SpecError(f"lkj_eta must be a positive number (got {lkj_eta!r}).")
+        self.likelihood = likelihood
+        self.priors = dict(priors or {})
+        self.outcomes = None if outcomes is None else list(outcomes)
+        self.pooling = pooling
+        structure = {True: "lkj", False: "none"}.get(patient_correlation, patient_correlation)
+        if structure not in PATIENT_STRUCTURES:
+            raise SpecError(f"patient_correlation {patient_correlation!r} is not one of "
+                            f"{', '.join(PATIENT_STRUCTURES)}.")
+        self.patient_correlation = structure
+        self.lkj_eta = float(lkj_eta)
+
+    # ------------------------------------------------------------------ description
+    def config(self) -> dict[str, Any]:
+        """Everything that defines the model, as plain data (saved with every fit).
+
+        Returns
+        -------
+        dict
+            Keys ``dose_shape``, ``dose_options``, ``time_shape``, ``time_options``,
+            ``likelihood``, ``outcomes``, ``pooling``, ``patient_correlation``,
+            ``lkj_eta`` and ``priors`` (each override as a mapping such as
+            ``{"distribution": "Normal", "mu": 0, "sigma": 0.5}``); JSON-serialisable.
+
+        See Also
+        --------
+        from_config : the model back from this mapping.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> config = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential").config()
+        >>> config["dose_shape"], config["time_shape"], config["patient_correlation"]
+        ('emax', 'exponential', 'factor')
+        """
+
+        return {
+            "dose_shape": self.dose_shape.name,
+            "dose_options": self.dose_shape.options(),
+            "time_shape": self.time_shape.name,
+            "time_options": self.time_shape.options(),
+            "likelihood": self.likelihood,
+            "outcomes": self.outcomes,
+            "pooling": self.pooling,
+            "patient_correlation": self.patient_correlation,
+            "lkj_eta": self.lkj_eta,
+            "priors": {k: prior_to_mapping(v) for k, v in self.priors.items()},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DoseResponseModel:
+        """Rebuild a model from :meth:`config` output.
+
+        Parameters
+        ----------
+        config : dict
+            A mapping as returned by :meth:`config` (and stored in every fit):
+            ``dose_shape`` and ``time_shape`` are required; ``likelihood``, ``outcomes``,
+            ``pooling``, ``patient_correlation``, ``lkj_eta``, ``dose_options`` and
+            ``time_options`` take the constructor's defaults when absent; ``priors`` maps
+            parameter names to prior tables (``{"distribution": "Normal", "sigma": 1}``).
+
+        Returns
+        -------
+        DoseResponseModel
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> from pymc_extras.prior import Prior
+        >>> model = bd.DoseResponseModel(priors={"delta": Prior("Normal", mu=0, sigma=0.5)})
+        >>> again = bd.DoseResponseModel.from_config(model.config())
+        >>> again.priors["delta"]
+        Prior("Normal", mu=0, sigma=0.5)
+        >>> again.config() == model.config()
+        True
+        """
+
+        priors = {k: prior_from_mapping(v, f"priors.{k}")
+                  for k, v in (config.get("priors") or {}).items()}
+        keys = ("likelihood", "outcomes", "pooling", "patient_correlation", "lkj_eta",
+                "dose_options", "time_options")
+        return cls(dose_shape=config["dose_shape"], time_shape=config["time_shape"],
+                   priors=priors, **{k: config[k] for k in keys if k in config})
+
+    def select_data(self, data: TrialData) -> TrialData:
+        """The part of ``data`` this model uses (its outcomes).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial.
+
+        Returns
+        -------
+        TrialData
+            ``data`` restricted to the model's ``outcomes``, or ``data`` itself when the
+            model takes all outcomes.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel(outcomes=["koos_pain", "womac_pain"])
+        >>> model.select_data(data).outcomes
+        ['koos_pain', 'womac_pain']
+        >>> bd.DoseResponseModel().select_data(data) is data
+        True
+        """
+        return data if self.outcomes is None else data.select(self.outcomes)
+
+    def inputs(self, data: TrialData) -> ModelInputs:
+        """``data`` arranged for this model (its outcomes and likelihoods).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial (outcomes the model does not take are left out, see
+            :meth:`select_data`).
+
+        Returns
+        -------
+        ModelInputs
+            One entry per post-baseline observation (its outcome, patient, visit, dose,
+            response and standardised baseline, bounds), with the doses, visits, outcome
+            scales, likelihoods and families (see :func:`prepare_inputs`).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> inputs.outcomes, inputs.doses, inputs.visits
+        (['koos_pain'], (1.0, 10.0, 50.0), (1.0, 3.0, 6.0, 12.0))
+        """
+        return prepare_inputs(self.select_data(data), self.likelihood)
+
+    def pooled(self, inputs: ModelInputs) -> bool:
+        """Whether any family has two or more outcomes to pool.
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model (see :meth:`inputs`).
+
+        Returns
+        -------
+        bool
+            True when ``pooling`` is ``"family"`` and at least one family has two or
+            more of the modelled outcomes.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel()
+        >>> model.pooled(model.inputs(data.select(["koos_pain", "womac_pain"])))  # both PROM
+        True
+        >>> model.pooled(model.inputs(data.select(["koos_pain", "mri_t2"])))  # PROM and MRI
+        False
+        """
+        return self.pooling == "family" and bool((inputs.family_sizes() > 1).any())
+
+    def correlated(self, inputs: ModelInputs) -> str:
+        """How patient effects are related across outcomes on ``inputs`` ("none" for one
+        outcome).
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model (see :meth:`inputs`).
+
+        Returns
+        -------
+        str
+            ``patient_correlation`` (``"factor"``, ``"lkj"`` or ``"none"``) with two or
+            more outcomes, ``"none"`` with one.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel()
+        >>> model.correlated(model.inputs(data.select(["koos_pain", "womac_pain"])))
+        'factor'
+        >>> model.correlated(model.inputs(data.select(["koos_pain"])))
+        'none'
+        """
+        return self.patient_correlation if len(inputs.outcomes) > 1 else "none"
+
+    def default_target_accept(self, inputs: ModelInputs) -> float:
+        """NUTS target acceptance used unless one is given: 0.95, or 0.98 when outcomes
+        are pooled within families or share patient effects.
+
+        On all twelve outcomes of the embedded example, 0.95 left a few divergent
+        transitions for some seeds (5 of 4000 with seed 2019, in the two-outcome MRI
+        family, whose family SDs are learnt from two outcomes); 0.98 gave none for seeds
+        1, 2 and 2019, with a smaller step size but more effective draws (minimum bulk
+        ESS 953-1301 against 571-667), see benchmarks/README.md.
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model (see :meth:`inputs`).
+
+        Returns
+        -------
+        float
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial()
+        >>> model = bd.DoseResponseModel()
+        >>> model.default_target_accept(model.inputs(data.select(["koos_pain"])))
+        0.95
+        >>> model.default_target_accept(model.inputs(data.select(["koos_pain", "mri_t2"])))
+        0.98
+        """
+        across = self.pooled(inputs) or self.correlated(inputs) != "none"
+        return 0.98 if across else 0.95
+
+    def _parameters(self, inputs: ModelInputs) -> list[Parameter]:
+        return model_parameters(self.dose_shape, self.time_shape, inputs.dose_scale,
+                                inputs.time_scale, inputs.kinds, self.pooled(inputs),
+                                self.correlated(inputs))
+
+    def parameters(self, data: TrialData) -> list[Parameter]:
+        """The model's parameters on ``data``, with their default priors and reasons.
+
+        Which parameters there are depends on the data: the shapes' parameters, a
+        between-outcome SD per pooled dose-shape parameter when outcomes are pooled, the
+        patient-effect parameters of the structure in force (:meth:`correlated`) and
+        the parameters of the likelihoods in use (``sigma``, ``nu``, ``cutpoints``).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial (its outcomes, doses and visits).
+
+        Returns
+        -------
+        list of Parameter
+            The defaults, not the overrides in ``priors`` (see :meth:`prior_table` for
+            the priors in force).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> [p.name for p in bd.DoseResponseModel().parameters(data)]
+        ['delta', 'log_ed50', 'log_t_half', 'course', 'beta_baseline', 'patient_effect', 'sigma']
+        """
+        return self._parameters(self.inputs(data))
+
+    def prior_table(self, data: TrialData) -> pd.DataFrame:
+        """Every parameter, its prior in force, whether it is the default, and why.
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial (priors are stated relative to its tested doses and visits).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (as :meth:`parameters`): parameter, meaning, prior (in
+            force), default (whether it is the default), reason (of the default).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> table = bd.DoseResponseModel().prior_table(data)
+        >>> table["parameter"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+        ['delta', 'log_ed50', 'log_t_half', 'delta_family_sd', 'log_ed50_family_sd',
+         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma']
+        >>> table.set_index("parameter").loc["patient_sd", "prior"]
+        'Prior("Gamma", alpha=2, beta=4)'
+        """
+        params = self.parameters(data)
+        return prior_table(params, resolve_priors(params, self.priors))
+
+    def __repr__(self) -> str:
+        return (f"DoseResponseModel(dose_shape={self.dose_shape.name!r}, "
+                f"time_shape={self.time_shape.name!r}, likelihood={self.likelihood!r}, "
+                f"pooling={self.pooling!r}, priors={sorted(self.priors)})")
+
+    # ------------------------------------------------------------------ PyMC model
+    def build(self, data: TrialData) -> tuple[pm.Model, ModelInputs]:
+        """Build the PyMC model for ``data``.
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial.
+
+        Returns
+        -------
+        (pymc.Model, ModelInputs)
+            The model (one observed variable per likelihood in use: ``change``,
+            ``change_t``, ``log_change``, ``grade_<outcome>``) and the inputs it was
+            built from (:meth:`inputs`).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> pymc_model, inputs = bd.DoseResponseModel().build(data)
+        >>> [rv.name for rv in pymc_model.observed_RVs]
+        ['change']
+        >>> pymc_model["effect"].ndim  # outcome x dose x time, in outcome units
+        3
+        """
+        inputs = self.inputs(data)
+        return self.build_inputs(inputs), inputs
+
+    def build_inputs(self, inputs: ModelInputs, swappable: bool = False) -> pm.Model:
+        """Build the PyMC model for prepared inputs (see :meth:`inputs`).
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model, possibly with observations left out
+            (:meth:`ModelInputs.without`).
+        swappable : bool
+            Hold the per-observation data (``response``, ``baseline_std``, ``weight``,
+            ``lower``, ``upper``) in ``pm.Data`` containers and add the likelihood as
+            one potential ``loglik`` = sum of weight x log density, so new data of the
+            same design (observations missing at weight 0) can be swapped in without
+            rebuilding or recompiling (used by design simulations; continuous
+            likelihoods only; no posterior predictive or pointwise log likelihood).
+
+        Returns
+        -------
+        pymc.Model
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> swappable = model.build_inputs(inputs, swappable=True)
+        >>> [p.name for p in swappable.potentials], swappable.observed_RVs
+        (['loglik'], [])
+        >>> sorted(d.name for d in swappable.data_vars)
+        ['baseline_std', 'lower', 'outcome_sd', 'response', 'upper', 'weight']
+        """
+        warn_if_unidentified(self.dose_shape, inputs.dose_scale)
+        params = self._parameters(inputs)
+        priors = resolve_priors(params, self.priors)
+        with pm.Model(coords=model_coords(inputs, self.dose_shape, self.time_shape)) as model:
+            rv = self._shape_variables(priors, inputs)
+            for name in ("course", "beta_baseline", "sigma", "nu"):
+                if name in priors:
+                    dims = ("outcome", "time") if name == "course" else ("outcome",)
+                    rv[name] = with_dims(priors[name], dims).create_variable(name)
+            rv["patient_effect"] = self._patient_effects(priors, inputs)
+            data = data_containers(inputs, swappable)
+            mean_std = self._mean(rv, inputs, data["baseline_std"])
+            if swappable:
+                self._observe_swappable(rv, inputs, mean_std, data)
+            else:
+                self._observe(rv, priors, inputs, mean_std, data)
+                self._effect_deterministic(rv, inputs, data["outcome_sd"])
+        return model
+
+    def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
+        """The shape parameters, pooled within families where asked and possible."""
+        pooled = self.pooled(inputs)
+        dose_params = {p.name for p in self.dose_shape.parameters(inputs.dose_scale)}
+        rv = {}
+        for param in [*self.dose_shape.parameters(inputs.dose_scale),
+                      *self.time_shape.parameters(inputs.time_scale)]:
+            levels = (param.levels,) if param.levels else ()
+            if pooled and param.poolable and param.name in dose_params:
+                rv[param.name] = pooled_variable(param, priors, inputs, levels)
+            else:
+                prior = with_dims(priors[param.name], ("outcome", *levels))
+                rv[param.name] = prior.create_variable(param.name)
+        return rv
+
+    def _patient_effects(self, priors: dict[str, Prior], inputs: ModelInputs):
+        """Patient effects (outcome, patient): independent, through a shared patient factor
+        (loadings plus each outcome's own effect), or correlated through LKJ."""
+        structure = self.correlated(inputs)
+        if structure == "none":
+            return with_dims(priors["patient_effect"],
+                             ("outcome", "patient")).create_variable("patient_effect")
+        if structure == "factor":
+            loading = with_dims(priors["patient_loading"], ("outcome",)).create_variable(
+                "patient_loading")
+            own_sd = with_dims(priors["patient_sd"], ("outcome",)).create_variable(
+                "patient_sd")
+            factor = pm.Normal("patient_factor", 0.0, 1.0, dims="patient")
+            own = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
+            return pm.Deterministic(
+                "patient_effect", loading[:, None] * factor[None, :] + own_sd[:, None] * own,
+                dims=("outcome", "patient"))
+        prior = priors["patient_sd"]
+        if any(isinstance(v, Prior) for v in prior.parameters.values()):
+            raise SpecError("priors['patient_sd'] must have numeric parameters (it is the SD "
+                            "distribution of the LKJ prior).")
+        sd_dist = getattr(pm, prior.distribution).dist(**prior.parameters,
+                                                       shape=len(inputs.outcomes))
+        chol, _, _ = pm.LKJCholeskyCov("patient_chol", n=len(inputs.outcomes),
+                                       eta=self.lkj_eta, sd_dist=sd_dist, compute_corr=True)
+        z = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
+        return pm.Deterministic("patient_effect", pt.dot(chol, z), dims=("outcome", "patient"))
+
+    def _shape_params(self, rv, inputs: ModelInputs, index, extra_axes: int) -> dict[str, Any]:
+        """Shape parameters picked per observation (index) or per outcome (extra axes)."""
+        shape_params = [*self.dose_shape.parameters(inputs.dose_scale),
+                        *self.time_shape.parameters(inputs.time_scale)]
+        out = {}
+        for param in shape_params:
+            value = rv[param.name]
+            if index is not None:
+                out[param.name] = gather(value, index, param.levels is not None)
+            else:
+                expand = (slice(None),) + (None,) * extra_axes
+                out[param.name] = value[expand + ((slice(None),) if param.levels else ())]
+        return out
+
+    def _mean(self, rv, inputs: ModelInputs, baseline_std: Any = None):
+        """The standardised, direction-aligned mean of every observation."""
+        baseline_std = inputs.baseline_std if baseline_std is None else baseline_std
+        k = inputs.outcome_idx
+        shape_params = self._shape_params(rv, inputs, k, 0)
+        f = self.dose_shape.evaluate(inputs.dose, shape_params, inputs.dose_scale, pt)
+        g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
+        course = rv["course"] * course_mask(inputs)
+        return (f * g + course[k, inputs.time_idx]
+                + rv["beta_baseline"][k] * baseline_std
+                + rv["patient_effect"][k, inputs.patient_idx])
+
+    def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std,
+                 data: dict[str, Any]) -> None:
+        """One observed variable per likelihood in use (``change``, ``change_t``,
+        ``log_change``, ``grade_<outcome>``), each with its own observation dim, observing
+        its ``pm.Data`` container (see :func:`data_values`)."""
+        sd, sign = data["outcome_sd"], inputs.scales.sign
+        for kind in sorted(inputs.kinds):
+            rows = inputs.observations(kind)
+            if kind == "ordinal":
+                observe_ordinal(priors, inputs, mean_std, rows, data)
+                continue
+            k = inputs.outcome_idx[rows]
+            mu = (sd * sign)[k] * mean_std[rows]
+            sigma = rv["sigma"][k] * sd[k]
+            name = LIKELIHOODS[kind].variable
+            if kind == "student_t":
+                dist = pm.StudentT.dist(nu=rv["nu"][k], mu=mu, sigma=sigma)
+            else:
+                dist = pm.Normal.dist(mu=mu, sigma=sigma)
+            lower, upper = inputs.lower[rows], inputs.upper[rows]
+            if np.isfinite(lower).any() or np.isfinite(upper).any():
+                dist = pm.Censored.dist(dist, lower=lower, upper=upper)
+            model = pm.modelcontext(None)
+            model.register_rv(dist, name, observed=data[OBSERVED_PREFIX + name],
+                              dims=(f"obs_{name}",))
+
+    def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
+        """The likelihood as one weighted potential over swappable data."""
+        kinds = inputs.kinds
+        if kinds - {"normal", "student_t", "lognormal"}:
+            raise SpecError("swappable models take continuous likelihoods only (normal, "
+                            f"student_t, lognormal); this one uses {sorted(kinds)}.")
+        sd, sign = data["outcome_sd"], inputs.scales.sign
+        k = inputs.outcome_idx
+        mu = (sd * sign)[k] * mean_std
+        sigma = rv["sigma"][k] * sd[k]
+        total = 0.0
+        for kind in sorted(kinds):
+            rows = inputs.observations(kind)
+            if kind == "student_t":
+                dist = pm.StudentT.dist(nu=rv["nu"][k[rows]], mu=mu[rows], sigma=sigma[rows])
+            else:
+                dist = pm.Normal.dist(mu=mu[rows], sigma=sigma[rows])
+            response = data["response"][rows]
+            logp = pm.logp(dist, response)
+            if np.isfinite(inputs.lower[rows]).any() or np.isfinite(inputs.upper[rows]).any():
+                logp = censored_logp(dist, response, logp, data["lower"][rows],
+                                      data["upper"][rows])
+            total = total + (data["weight"][rows] * logp).sum()
+        pm.Potential("loglik", total)
+
+    def _effect_deterministic(self, rv, inputs: ModelInputs, outcome_sd: Any) -> None:
+        """Dose effect against dose 0 at each tested dose and visit, in outcome units."""
+        shape_params = self._shape_params(rv, inputs, None, 2)
+        dose = np.asarray(inputs.doses)[:, None]
+        elapsed = np.asarray(inputs.time_scale.visits)
+        f = self.dose_shape.evaluate(dose, shape_params, inputs.dose_scale, pt)
+        g = self.time_shape.evaluate(elapsed, shape_params, inputs.time_scale, pt)
+        unit = (outcome_sd * inputs.scales.sign)[:, None, None]
+        pm.Deterministic("effect", unit * f * g, dims=("outcome", "dose", "time"))
+
+    # ------------------------------------------------------------------ sampling
+    def fit(
+        self,
+        data: TrialData,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        random_seed: int = 1,
+        target_accept: float | None = None,
+        sampler: str = "auto",
+        cores: int | None = None,
+        progressbar: bool | None = None,
+        prior_draws: int = 500,
+    ):
+        """Sample the posterior and return a :class:`~bayesdose.fit.DoseResponseFit`.
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial.
+        draws, tune, chains : int
+            Posterior draws and tuning steps per chain, and the number of chains.
+        random_seed : int
+            Seed; the same seed, data and model give the same numbers.
+        target_accept : float, optional
+            NUTS target acceptance rate. Default: 0.95 for a model of one outcome and
+            0.98 for a hierarchy across outcomes (see :meth:`default_target_accept`),
+            above PyMC's 0.8 because hierarchical models of a dozen patients have tight
+            curvature (family and patient SDs); raise it further when there are
+            divergences.
+        sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+            NUTS implementation (:mod:`bayesdose.backends`). The default ``"auto"`` takes
+            nutpie (installed with bayesdose; about ten times the effective draws per
+            second of PyMC's NUTS on these models, see benchmarks/README.md), else PyMC's
+            own NUTS. NumPyro and BlackJAX (``pip install "bayesdose[fast]"``) are
+            offered but diverge on the multi-outcome model. Every backend returns the
+            same groups and variables, and the fit records the backend that ran
+            (``fit.settings["sampler"]``).
+
+            The model is built and compiled once per design and kept by this model
+            object (:mod:`bayesdose.compiled`): fitting it again on data of the same
+            design (:meth:`DoseResponseFit.refit`) skips building and compiling.
+        cores : int, optional
+            Parallel chains (default: min(chains, CPU count)).
+        progressbar : bool, optional
+            Show PyMC's progress bar (default: when stderr is a terminal).
+        prior_draws : int
+            Draws from the prior and prior predictive, stored in the fit (0 to skip).
+
+        Returns
+        -------
+        DoseResponseFit
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fit = bd.DoseResponseModel().fit(data, draws=100, tune=100, chains=2,
+        ...                                  progressbar=False)  # doctest: +SKIP
+        >>> fast = bd.DoseResponseModel().fit(data, sampler="auto")  # doctest: +SKIP
+        >>> fast.settings["sampler"]  # doctest: +SKIP
+        'nutpie'
+        """
+
+        data = self.select_data(data)
+        inputs = self.inputs(data)
+        if target_accept is None:
+            target_accept = self.default_target_accept(inputs)
+        check_sampler_settings(draws, tune, chains, target_accept, sampler)
+        settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
+                    "target_accept": target_accept, "sampler": resolve_sampler(sampler)}
+        idata = self.sample_inputs(inputs, settings, cores=cores, progressbar=progressbar,
+                                   prior_draws=prior_draws)
+        attach_metadata(idata, self, data, inputs, settings)
+        return DoseResponseFit(self, data, idata)
+
+    def sample_inputs(self, inputs: ModelInputs, settings: dict[str, Any],
+                      cores: int | None = None, progressbar: bool | None = None,
+                      prior_draws: int = 500, predictive: bool = True):
+        """Build the model on prepared inputs and sample it (the work of :meth:`fit`).
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model.
+        settings : dict
+            ``draws``, ``tune``, ``chains``, ``random_seed``, ``target_accept``,
+            ``sampler`` (as recorded in a fit; ``"auto"`` is resolved here).
+        cores, progressbar, prior_draws
+            As in :meth:`fit`.
+        predictive : bool
+            Also draw the posterior predictive.
+
+        Returns
+        -------
+        arviz.InferenceData
+            Groups ``posterior``, ``sample_stats``, ``log_likelihood`` and
+            ``observed_data``, with ``posterior_predictive`` when ``predictive`` and
+            ``prior`` and ``prior_predictive`` when ``prior_draws`` > 0, whatever the
+            sampler; without the stored data and configuration (see :meth:`fit`).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> settings = {"draws": 100, "tune": 100, "chains": 2, "random_seed": 1,
+        ...             "target_accept": 0.95, "sampler": "auto"}
+        >>> idata = model.sample_inputs(inputs, settings, prior_draws=0)  # doctest: +SKIP
+        >>> idata.log_likelihood["change"].dims  # doctest: +SKIP
+        ('chain', 'draw', 'obs_change')
+        """
+
+        settings = {**settings, "sampler": resolve_sampler(settings["sampler"])}
+        progressbar = sys.stderr.isatty() if progressbar is None else progressbar
+        cores = cores or min(settings["chains"], os.cpu_count() or 1)
+        compiled = compiled_model(self, inputs)
+        return compiled.sample(inputs, settings, cores=cores, progressbar=progressbar,
+                               prior_draws=prior_draws, predictive=predictive)
+
+    def plot_prior(self, data: TrialData, draws: int = 500, random_seed: int = 1):
+        """Figure of the dose-response and time course the priors imply (see
+        :func:`bayesdose.plots.plot_prior_predictive`).
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial design (doses, visits); its values are not used.
+        draws : int
+            Prior draws.
+        random_seed : int
+            Seed.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Left, the dose effect at the last visit against dose; right, the effect of
+            the top dose over time; both on the standardised, direction-aligned scale.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fig = bd.DoseResponseModel().plot_prior(data, draws=100)
+        >>> [ax.get_title() for ax in fig.axes]
+        ['dose effect at 12 months after baseline', 'effect of the top dose (50) over time']
+        """
+        # matplotlib loads only when a figure is drawn
+        from bayesdose.plots.fits import plot_prior_predictive
+
+        return plot_prior_predictive(self, data, draws=draws, random_seed=random_seed)
+
+    def sample_prior_predictive(self, data: TrialData, draws: int = 500,
+                                random_seed: int = 1):
+        """Draw from the prior and prior predictive on ``data``'s design.
+
+        Parameters
+        ----------
+        data : TrialData
+            The trial (its doses, visits and patients; its values are not used).
+        draws : int
+            Number of prior draws.
+        random_seed : int
+            Seed.
+
+        Returns
+        -------
+        arviz.InferenceData
+            Groups ``prior`` (including ``effect``) and ``prior_predictive``.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> prior = bd.DoseResponseModel().sample_prior_predictive(data, draws=50)
+        >>> prior.prior["effect"].dims
+        ('chain', 'draw', 'outcome', 'dose', 'time')
+        """
+        model, _ = self.build(data)
+        with model:
+            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The data cannot identify every parameter of the chosen shape; priors carry some."""
+
+
+def warn_if_unidentified(dose_shape: DoseShape, dose_scale: DoseScale) -> None:
+    """Warn when a dose shape has more scalar parameters than the doses can identify.
+
+    With D tested doses the data identify D - 1 contrasts between doses (the level at
+    dose 0 is confounded with the common course unless placebo was tested, and then it
+    is fixed at 0), so a shape with more than D - 1 scalar parameters leans on its priors.
+    """
+    scalars = [p.name for p in dose_shape.parameters(dose_scale) if p.levels is None]
+    identified = len(dose_scale.tested) - 1
+    if len(scalars) > identified:
+        warnings.warn(
+            f"dose shape {dose_shape.name!r} has {len(scalars)} parameters "
+            f"({', '.join(scalars)}) but {len(dose_scale.tested)} tested doses identify only "
+            f"{identified} contrasts: the data cannot pin all of them down, and their priors "
+            "decide the rest. Report contrasts at tested doses rather than ED50-type "
+            "quantities, or use a shape with fewer parameters (e.g. 'emax').",
+            IdentifiabilityWarning, stacklevel=3,
+        )
+
+
+
+
+def load_fit(path: str | Path) -> DoseResponseFit:
+    """Read a fit written by :meth:`DoseResponseFit.save` (netCDF; nothing is unpickled).
+
+    Any file that is not a readable bayesdose fit (missing, damaged, foreign, or written
+    with a configuration this version cannot read) is reported as a :class:`DataError`
+    naming the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.nc`` file.
+
+    Returns
+    -------
+    DoseResponseFit
+
+    Raises
+    ------
+    DataError
+        When the file is missing, unreadable, or not a fit written by bayesdose.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> fit = bd.load_fit("fit.nc")    # doctest: +SKIP
+    """
+    idata, config = read_fit_file(path)
+    try:
+        model = DoseResponseModel.from_config(config["model"])
+        data = data_from_idata(idata, config)
+        return DoseResponseFit(model, data, idata)
+    except BayesdoseError:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+        raise DataError(
+            f"{str(path)!r} is not a fit written by bayesdose: its stored configuration or "
+            f"data cannot be read ({type(exc).__name__}: {first_line(exc)}). Refit the model "
+            "and save it with this version of bayesdose."
+        ) from exc

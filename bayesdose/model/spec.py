@@ -1,0 +1,590 @@
+"""Model files: a declarative TOML description of data, model, priors, sampler, estimands.
+
+A model file is parsed with :mod:`tomllib` and checked field by field; nothing in it is
+executed. The same :class:`ModelSpec` can be built from a Python dict. Example::
+
+    [data]
+    source = "trial.csv"          # relative to this file, or "embedded:msc_trial"
+    patient = "subject"
+    dose = "dose_million"
+    time = "month"
+    outcome = "outcome"
+    value = "value"
+
+    [outcomes.koos_pain]
+    direction = "higher_is_better"
+    mcid = 10
+
+    [model]
+    outcomes = ["koos_pain"]
+    dose_shape = "emax"
+    time_shape = "exponential"
+
+    [priors.delta]
+    distribution = "Normal"
+    mu = 0
+    sigma = 1
+
+    [sampler]
+    draws = 1000
+    chains = 4
+    random_seed = 1
+
+    [estimands]
+    times = [12]
+    contrasts = [[50, 1], [10, 1]]
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymc as pm
+from pymc.exceptions import SamplingError
+from pymc_extras.prior import Prior
+
+from bayesdose import datasets
+from bayesdose.components.likelihoods import LIKELIHOODS
+from bayesdose.components.priors import model_parameters, prior_from_mapping, prior_to_mapping
+from bayesdose.components.shapes import DoseScale
+from bayesdose.components.timecourses import TimeScale
+from bayesdose.data.trial import TrialData, outcome_info_from_mapping
+from bayesdose.errors import BayesdoseError, SpecError
+from bayesdose.files.toml import check_keys, read_toml, resolve_inside, section_table
+from bayesdose.inference.backends import SAMPLERS
+from bayesdose.model.dose_response import DoseResponseModel
+from bayesdose.results.storage import record_spec
+
+EMBEDDED = {"embedded:msc_trial"}
+
+
+SECTIONS = {
+    "name": None, "description": None,
+    "data": {"source", "patient", "dose", "time", "outcome", "value", "outcomes",
+             "dose_unit", "time_unit", "baseline_time"},
+    "outcomes": None,
+    "model": {"outcomes", "dose_shape", "time_shape", "likelihood", "dose_options",
+              "time_options", "pooling", "patient_correlation", "lkj_eta"},
+    "priors": None,
+    "sampler": {"draws", "tune", "chains", "random_seed", "target_accept", "sampler",
+                "cores"},
+    "estimands": {"times", "contrasts", "reference", "hdi_prob", "doses"},
+}
+
+
+OUTCOME_FIELDS = {"direction", "mcid", "lower", "upper", "family", "unit", "label",
+                  "likelihood"}
+
+
+DEFAULT_COLUMNS = {"patient": "patient", "dose": "dose", "time": "time",
+                   "outcome": "outcome", "value": "value"}
+
+
+@dataclass
+class ModelSpec:
+    """A complete analysis: where the data are, the model, priors, sampler and estimands.
+
+    Build it with :meth:`from_toml` or :meth:`from_dict`; run it with :func:`fit`.
+
+    Attributes
+    ----------
+    name : str
+        Name of the analysis.
+    data : dict
+        Data source and column names.
+    outcome_info : dict
+        Per outcome metadata (direction, mcid, bounds, ...), added to or overriding the
+        data's own.
+    model : dict
+        Arguments of :class:`~bayesdose.model.DoseResponseModel` (without priors).
+    priors : dict of str to Prior
+        Prior overrides by parameter name.
+    sampler : dict
+        Arguments of :meth:`DoseResponseModel.fit`.
+    estimands : dict
+        Times, contrasts and interval probability for the result tables.
+    base_dir : Path, optional
+        Folder that relative data paths are resolved against (the model file's folder).
+
+    Examples
+    --------
+    >>> spec = ModelSpec.from_dict({"data": {"source": "embedded:msc_trial"},
+    ...                             "model": {"outcomes": ["koos_pain"]}})
+    >>> spec.build_model().dose_shape.name
+    'emax'
+    """
+
+    name: str = "analysis"
+    description: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    outcome_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    priors: dict[str, Prior] = field(default_factory=dict)
+    sampler: dict[str, Any] = field(default_factory=dict)
+    estimands: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path | None = None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ModelSpec:
+        """Read and check a TOML model file (no code in it is run).
+
+        Parameters
+        ----------
+        path : str or Path
+            The model file.
+
+        Returns
+        -------
+        ModelSpec
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_toml("models/msc_koos_emax.toml")   # doctest: +SKIP
+        """
+        path = Path(path)
+        return cls.from_dict(read_toml(path, "model file"), base_dir=path.resolve().parent)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], base_dir: str | Path | None = None) -> ModelSpec:
+        """Build and check a spec from a dict with the model file's structure.
+
+        Parameters
+        ----------
+        raw : mapping
+            Sections ``data``, ``outcomes``, ``model``, ``priors``, ``sampler``,
+            ``estimands`` (and ``name``, ``description``).
+        base_dir : str or Path, optional
+            Folder for relative data paths.
+
+        Returns
+        -------
+        ModelSpec
+
+        Raises
+        ------
+        SpecError
+            On any unknown field or bad value, naming the field (``section.field``).
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_dict({"data": {"source": "embedded:msc_trial"},
+        ...                             "model": {"dose_shape": "linear"},
+        ...                             "sampler": {"draws": 500, "random_seed": 3}})
+        >>> spec.sampler
+        {'draws': 500, 'random_seed': 3}
+        >>> ModelSpec.from_dict({"sampler": {"draws": "many"}})
+        Traceback (most recent call last):
+        ...
+        bayesdose.errors.SpecError: sampler.draws must be an integer >= 1 (got 'many').
+        """
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"a model specification is a table of sections (got "
+                            f"{type(raw).__name__}).")
+        check_keys(raw, set(SECTIONS), "")
+        for section, allowed in SECTIONS.items():
+            if allowed is not None and section in raw:
+                check_keys(section_table(raw, section), allowed, f"{section}.")
+        for key in ("name", "description"):
+            if key in raw and not isinstance(raw[key], str):
+                raise SpecError(f"{key} must be text in quotes (got {_short(raw[key])}).")
+        _check_fields(section_table(raw, "data"), DATA_FIELDS, "data")
+        _check_fields(section_table(raw, "model"), MODEL_FIELDS, "model")
+        outcomes = section_table(raw, "outcomes")
+        for name, meta in outcomes.items():
+            if not isinstance(meta, Mapping):
+                raise SpecError(f"outcomes.{name} must be a table of metadata fields.")
+            check_keys(meta, OUTCOME_FIELDS, f"outcomes.{name}.")
+        priors = {}
+        for name, value in section_table(raw, "priors").items():
+            _check_distributions(value, f"priors.{name}")
+            priors[name] = prior_from_mapping(value, f"priors.{name}")
+            _check_prior(priors[name], f"priors.{name}")
+        spec = cls(
+            name=str(raw.get("name", "analysis")),
+            description=str(raw.get("description", "")),
+            data=section_table(raw, "data"),
+            outcome_info={k: dict(v) for k, v in outcomes.items()},
+            model=section_table(raw, "model"),
+            priors=priors,
+            sampler=section_table(raw, "sampler"),
+            estimands=section_table(raw, "estimands"),
+            base_dir=None if base_dir is None else Path(base_dir),
+        )
+        spec._check_prior_names(spec.build_model())
+        spec._check_sampler()
+        spec._check_estimands()
+        spec._check_outcome_info()
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data (the model file's structure), for saving with a fit.
+
+        Returns
+        -------
+        dict
+            Sections as in a model file; :meth:`from_dict` reads it back.
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_dict({"model": {"dose_shape": "linear"}})
+        >>> ModelSpec.from_dict(spec.to_dict()).to_dict() == spec.to_dict()
+        True
+        """
+        return {
+            "name": self.name,
+            "description": self.description,
+            "data": dict(self.data),
+            "outcomes": {k: dict(v) for k, v in self.outcome_info.items()},
+            "model": dict(self.model),
+            "priors": {k: prior_to_mapping(v) for k, v in self.priors.items()},
+            "sampler": dict(self.sampler),
+            "estimands": dict(self.estimands),
+        }
+
+    def build_model(self) -> DoseResponseModel:
+        """The :class:`~bayesdose.model.DoseResponseModel` this spec describes.
+
+        Returns
+        -------
+        DoseResponseModel
+
+        Examples
+        --------
+        >>> ModelSpec.from_dict({"model": {"dose_shape": "linear"}}).build_model().dose_shape.name
+        'linear'
+        """
+        try:
+            return DoseResponseModel(priors=self.priors, **self.model)
+        except BayesdoseError:
+            raise
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            options = [f"model.{k}" for k in ("dose_options", "time_options") if k in self.model]
+            where = " or ".join(options) if options else "[model]"
+            raise SpecError(f"{where}: {exc}") from exc
+
+    def _check_prior_names(self, model: DoseResponseModel) -> None:
+        """Every prior names a parameter of the model (names do not depend on the data)."""
+
+        names: list[str] = []
+        for correlated in ("none", "lkj", "factor"):
+            params = model_parameters(model.dose_shape, model.time_shape,
+                                      DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
+                                      set(LIKELIHOODS), pooled=True, correlated=correlated)
+            names += [p.name for p in params if p.name not in names]
+        for name in self.priors:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise SpecError(
+                    f"priors.{name}: no parameter named {name!r} in this model "
+                    f"(dose_shape={model.dose_shape.name!r}, "
+                    f"time_shape={model.time_shape.name!r}).{hint} Its parameters are "
+                    f"{', '.join(names)}.")
+
+    def _check_sampler(self) -> None:
+
+        for key, value in self.sampler.items():
+            if key == "sampler":
+                ok, want = isinstance(value, str) and value in SAMPLERS, (
+                    f"one of {', '.join(map(repr, SAMPLERS))}")
+            elif key == "target_accept":
+                ok, want = _is_number(value) and 0 < value < 1, "a number between 0 and 1"
+            else:
+                low = 0 if key in ("tune", "random_seed") else 1
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+                want = f"an integer >= {low}"
+            if not ok:
+                raise SpecError(f"sampler.{key} must be {want} (got {value!r}).")
+
+    def _check_outcome_info(self) -> None:
+
+        for name, meta in self.outcome_info.items():
+            for key in ("mcid", "lower", "upper"):
+                if meta.get(key) is not None and not _is_finite(meta[key]):
+                    raise SpecError(f"outcomes.{name}.{key} must be a finite number "
+                                    f"(got {_short(meta[key])}).")
+            for key in ("direction", "family", "unit", "label", "likelihood"):
+                if key in meta and not isinstance(meta[key], str):
+                    raise SpecError(f"outcomes.{name}.{key} must be text in quotes "
+                                    f"(got {_short(meta[key])}).")
+            if "likelihood" in meta and not _is_likelihood(meta["likelihood"]):
+                raise SpecError(f"outcomes.{name}.likelihood must be one of \"normal\", "
+                                f"\"student_t\", \"lognormal\", \"ordinal\" (got "
+                                f"{_short(meta['likelihood'])}).")
+            try:
+                outcome_info_from_mapping(name, meta)
+            except BayesdoseError as exc:
+                raise SpecError(f"outcomes.{name}: {exc}") from exc
+
+    def _check_estimands(self) -> None:
+        contrasts = self.estimands.get("contrasts", [])
+        if not isinstance(contrasts, list) or not all(
+            isinstance(c, list) and len(c) == 2 and all(_is_dose(x) for x in c)
+            for c in contrasts
+        ):
+            raise SpecError("estimands.contrasts must be a list of [dose, reference] pairs of "
+                            "doses (finite numbers >= 0), e.g. [[50, 1], [10, 1]].")
+        for key, check, what in (("times", _is_finite, "finite numbers"),
+                                 ("doses", _is_dose, "doses (finite numbers >= 0)")):
+            values = self.estimands.get(key, [])
+            if not isinstance(values, list) or not all(check(x) for x in values):
+                raise SpecError(f"estimands.{key} must be a list of {what} (got "
+                                f"{_short(values)}).")
+        reference = self.estimands.get("reference")
+        if reference is not None and not _is_dose(reference):
+            raise SpecError(f"estimands.reference must be a dose (a finite number >= 0), got "
+                            f"{_short(reference)}.")
+        prob = self.estimands.get("hdi_prob", 0.95)
+        if not (_is_number(prob) and 0 < prob < 1):
+            raise SpecError(f"estimands.hdi_prob must be between 0 and 1 (got {prob!r}).")
+
+    # ------------------------------------------------------------------ data
+    def load_data(self, path: str | Path | None = None) -> TrialData:
+        """Load the trial data the spec names, or ``path`` instead (from the command line).
+
+        A data path inside a model file is resolved relative to the file and must stay
+        inside the file's folder; a path given here (by the user) may be anywhere.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            A CSV file that overrides the spec's data source.
+
+        Returns
+        -------
+        TrialData
+
+        Raises
+        ------
+        SpecError
+            When the spec names no data and none is given, or a data path that leaves the
+            model file's folder.
+        DataError
+            When the data are malformed.
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_dict({"data": {"source": "embedded:msc_trial"}})
+        >>> len(spec.load_data().patients)
+        12
+        """
+
+        source = self.data.get("source")
+        if path is None and isinstance(source, str) and source.startswith("embedded:") \
+                and source not in EMBEDDED:
+            raise SpecError(f"data.source {source!r}: no such embedded data set; the embedded "
+                            f"ones are {', '.join(sorted(EMBEDDED))}.")
+        if path is None and source in EMBEDDED:
+            data = datasets.load_msc_trial()
+            if self.outcome_info:
+                data = _with_outcome_info(data, self.outcome_info)
+            return data
+        if path is None:
+            if not source:
+                raise SpecError("[data] has no source: add source = \"file.csv\" (relative to "
+                                "the model file) or pass the data on the command line "
+                                "(--data FILE).")
+            path = self._resolve_inside(str(source))
+        columns = {role: self.data.get(role, default)
+                   for role, default in DEFAULT_COLUMNS.items()}
+        wide = self.data.get("outcomes")
+        long_cols = {"outcome": None, "value": None} if wide else {
+            "outcome": columns["outcome"], "value": columns["value"]}
+        return TrialData.from_csv(
+            path, patient=columns["patient"], dose=columns["dose"], time=columns["time"],
+            outcomes=wide, dose_unit=self.data.get("dose_unit"),
+            time_unit=self.data.get("time_unit"), baseline_time=self.data.get("baseline_time"),
+            outcome_info=self.outcome_info or None, **long_cols,
+        )
+
+    def _resolve_inside(self, source: str) -> Path:
+        return resolve_inside(self.base_dir, source, "data.source", "model file")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _is_dose(value: Any) -> bool:
+    return _is_finite(value) and value >= 0
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_text_list(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value) and all(_is_text(v) for v in value)
+            and len(set(value)) == len(value))
+
+
+def _is_options(value: Any) -> bool:
+    """A table of shape options: text, finite numbers, or lists of finite numbers."""
+    def ok(v: Any) -> bool:
+        if isinstance(v, list):
+            return all(_is_finite(x) for x in v)
+        return isinstance(v, str) or _is_finite(v)
+
+    return isinstance(value, Mapping) and all(ok(v) for v in value.values())
+
+
+def _is_likelihood(value: Any) -> bool:
+
+    names = list(value.values()) if isinstance(value, Mapping) else [value]
+    return all(isinstance(v, str) and v in LIKELIHOODS for v in names)
+
+
+def _is_distribution(name: str) -> bool:
+    """Whether ``name`` is a PyMC distribution (looked up as a name, never evaluated)."""
+
+    if not name.isidentifier() or name.startswith("_"):
+        return False
+    found = getattr(pm, name, None)
+    return isinstance(found, type) and issubclass(found, pm.Distribution)
+
+
+#: Per field of [data] and [model]: the check its value must pass and what it should be.
+DATA_FIELDS: dict[str, tuple[Any, str]] = {
+    "source": (_is_text, "a file name in quotes (relative to the model file)"),
+    **{role: (_is_text, "a column name in quotes")
+       for role in ("patient", "dose", "time", "outcome", "value")},
+    "outcomes": (_is_text_list, "a list of distinct column names, e.g. [\"pain\"]"),
+    "dose_unit": (_is_text, "text in quotes, e.g. \"mg\""),
+    "time_unit": (_is_text, "text in quotes, e.g. \"months\""),
+    "baseline_time": (_is_finite, "a finite number (a time in the data)"),
+}
+
+
+MODEL_FIELDS: dict[str, tuple[Any, str]] = {
+    "outcomes": (_is_text_list, "a list of distinct outcome names, e.g. [\"koos_pain\"]"),
+    "dose_shape": (_is_text, "a shape name in quotes, e.g. \"emax\""),
+    "time_shape": (_is_text, "a shape name in quotes, e.g. \"exponential\""),
+    "likelihood": (_is_likelihood, "one of \"normal\", \"student_t\", \"lognormal\", "
+                   "\"ordinal\", or a table of outcome = one of them"),
+    "dose_options": (_is_options, "a table of options (text, numbers or lists of numbers)"),
+    "time_options": (_is_options, "a table of options (text, numbers or lists of numbers)"),
+    "pooling": (lambda v: v in ("family", "none"), "\"family\" or \"none\""),
+    "patient_correlation": (lambda v: isinstance(v, bool) or v in ("factor", "lkj", "none"),
+                            "\"factor\", \"lkj\" or \"none\""),
+    "lkj_eta": (lambda v: _is_finite(v) and v > 0, "a positive number"),
+}
+
+
+#: Prior parameters that must be positive (scales, rates, degrees of freedom, shapes).
+POSITIVE_PARAMETERS = {"sigma", "tau", "lam", "nu", "b", "beta", "kappa", "eta"}
+
+
+def _check_fields(table: Mapping[str, Any], checks: dict[str, tuple[Any, str]],
+                  section: str) -> None:
+    for key, value in table.items():
+        check, want = checks[key]
+        if not check(value):
+            raise SpecError(f"{section}.{key} must be {want} (got {_short(value)}).")
+
+
+def _check_distributions(value: Any, field: str) -> None:
+    """Every ``distribution`` of a prior table (and its hyperpriors) names a PyMC one."""
+    if not isinstance(value, Mapping):
+        return
+    name = value.get("distribution")
+    if isinstance(name, str) and not _is_distribution(name):
+        close = difflib.get_close_matches(name, ["Normal", "HalfNormal", "StudentT",
+                                                 "HalfStudentT", "LogNormal", "Gamma",
+                                                 "Exponential", "Beta", "Cauchy",
+                                                 "HalfCauchy", "Uniform"], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise SpecError(f"{field}.distribution: {_short(name)} is not a PyMC distribution."
+                        f"{hint} Use a name such as \"Normal\" or \"HalfNormal\".")
+    for key, sub in value.items():
+        if isinstance(sub, Mapping):
+            _check_distributions(sub, f"{field}.{key}")
+
+
+def _check_prior(prior: Prior, field: str) -> None:
+    """Refuse improper priors and non-finite or (for scales) non-positive parameters."""
+    if prior.distribution in ("Flat", "HalfFlat"):
+        raise SpecError(f"{field}: {prior.distribution} is an improper prior, which cannot "
+                        "be drawn from; use a proper one, e.g. Normal with a wide sigma.")
+    for key, value in prior.parameters.items():
+        where = f"{field}.{key}"
+        if isinstance(value, Prior):
+            _check_prior(value, where)
+            continue
+        numbers = value if isinstance(value, list) else [value]
+        while any(isinstance(v, list) for v in numbers):
+            numbers = [x for v in numbers for x in (v if isinstance(v, list) else [v])]
+        if not all(_is_finite(v) for v in numbers):
+            raise SpecError(f"{where} must be a finite number (got {_short(value)}).")
+        positive = key in POSITIVE_PARAMETERS or (key == "alpha"
+                                                  and prior.distribution != "SkewNormal")
+        if positive and not all(v > 0 for v in numbers):
+            raise SpecError(f"{where} must be > 0 (got {_short(value)}).")
+
+
+def _with_outcome_info(data: TrialData, overrides: dict[str, dict[str, Any]]) -> TrialData:
+    merged: dict[str, Any] = {}
+    for name in data.outcomes:
+        current = data.info(name).to_dict()
+        current.pop("name")
+        current.update(overrides.get(name, {}))
+        merged[name] = current
+    unknown = [n for n in overrides if n not in data.outcomes]
+    if unknown:
+        raise SpecError(f"[outcomes] names outcome(s) {unknown} not in the data "
+                        f"({', '.join(data.outcomes)}).")
+    return TrialData.from_frame(
+        data.table.drop(columns="source_row"), patient="patient", dose="dose", time="time",
+        outcome="outcome", value="value", dose_unit=data.dose_unit, time_unit=data.time_unit,
+        baseline_time=data.baseline_time, outcome_info=merged,
+    )
+
+
+def fit(spec: ModelSpec, data: TrialData | None = None, **sampler: Any):
+    """Run a model file end to end: load the data, build the model, sample.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The analysis.
+    data : TrialData, optional
+        Data to use instead of the spec's source.
+    **sampler
+        Overrides of the spec's sampler settings (e.g. ``draws=200``).
+
+    Returns
+    -------
+    DoseResponseFit
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> spec = bd.ModelSpec.from_toml("models/msc_koos_emax.toml")   # doctest: +SKIP
+    >>> fit = bd.fit(spec, draws=500)                                # doctest: +SKIP
+    """
+
+
+    data = spec.load_data() if data is None else data
+    try:
+        result = spec.build_model().fit(data, **{**spec.sampler, **sampler})
+    except SamplingError as exc:
+        raise SpecError(
+            f"the model cannot be evaluated where sampling starts ({exc}). Check the priors "
+            "in [priors] (scales must be positive, values plausible on the standardised "
+            "scale) and the data's outliers."
+        ) from exc
+    record_spec(result.idata, spec.to_dict())
+    return result

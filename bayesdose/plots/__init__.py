@@ -1,0 +1,37 @@
+"""Figures (matplotlib): dose-response curves, time courses, contrast forests, traces and
+predictive checks of a fit (:mod:`~bayesdose.plots.fits`), the candidates of a model
+comparison (:mod:`~bayesdose.plots.comparison`) and the operating characteristics of
+simulated designs (:mod:`~bayesdose.plots.simulation`).
+
+``bd.plots`` is loaded on first use, so ``import bayesdose`` does not import matplotlib.
+"""
+
+from __future__ import annotations
+
+from bayesdose.plots.comparison import plot_candidates
+from bayesdose.plots.fits import (
+    dose_grid,
+    parameter_names,
+    plot_contrast_forest,
+    plot_dose_response,
+    plot_predictive_check,
+    plot_prior_predictive,
+    plot_time_course,
+    plot_trace,
+    predictive_draws,
+)
+from bayesdose.plots.simulation import plot_operating_characteristics
+
+__all__ = [
+    "dose_grid",
+    "parameter_names",
+    "plot_candidates",
+    "plot_contrast_forest",
+    "plot_dose_response",
+    "plot_operating_characteristics",
+    "plot_predictive_check",
+    "plot_prior_predictive",
+    "plot_time_course",
+    "plot_trace",
+    "predictive_draws",
+]
