@@ -56,7 +56,7 @@ class EstimandError(BayesdoseError, ValueError):
 
     Examples
     --------
-    >>> from bayesdose.signal import critical_value
+    >>> from bayesdose.results.signal import critical_value
     >>> critical_value([[-1.0, 1.0]], [5, 5], alpha=0.5)
     Traceback (most recent call last):
     ...

@@ -34,8 +34,8 @@ def bayesdose_rate(design: Design, reps: int, workers: int) -> float:
 
 
 def plain_rate(design: Design, reps: int) -> float:
-    from bayesdose.design.trials import simulate_trial
     from bayesdose.design.simulation import scenario_parameters
+    from bayesdose.design.trials import simulate_trial
 
     arms = design.arms[0]
     model = design.analysis_model()

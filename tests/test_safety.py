@@ -13,9 +13,9 @@ import pytest
 from pymc_extras.prior import Prior
 
 import bayesdose as bd
-from bayesdose.data.safety import SafetyData
+from bayesdose.data.safety import LogDoseScale, SafetyData
 from bayesdose.errors import DataError, EstimandError, SpecError
-from bayesdose.model.safety import LogDoseScale, SafetyModel, load_msc_safety
+from bayesdose.model.safety import SafetyModel, load_msc_safety
 from bayesdose.results.diagnostics import Diagnostics
 from bayesdose.results.estimands import hdi
 from bayesdose.results.safety import SafetyFit, expit

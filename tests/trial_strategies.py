@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
@@ -178,51 +177,3 @@ toml_values = st.recursive(
                             st.dictionaries(st.text(max_size=8), inner, max_size=3)),
     max_leaves=8,
 )
-
-
-# ---------------------------------------------------------------------- TOML writer
-def _toml_string(text: str) -> str:
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\u{code:04X}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_string(str(k))} = {_toml_value(v)}"
-                               for k, v in value.items()) + "}"
-    raise TypeError(f"no TOML form for {type(value).__name__}")
-
-
-def toml_dumps(spec: dict[str, Any]) -> str:
-    """Write a dict as TOML: top-level tables as [sections], deeper ones inline."""
-    head, sections = [], []
-    for key, value in spec.items():
-        if isinstance(value, dict):
-            lines = [f"[{_toml_string(key)}]"]
-            lines += [f"{_toml_string(str(k))} = {_toml_value(v)}" for k, v in value.items()]
-            sections.append("\n".join(lines))
-        else:
-            head.append(f"{_toml_string(key)} = {_toml_value(value)}")
-    return "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"

@@ -4,6 +4,7 @@ and ordinal likelihood terms, the data containers a compiled model swaps, and th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ def data_values(inputs: ModelInputs, swappable: bool = False) -> dict[str, np.nd
 
     Everything else a model is built from (doses, visits, patients, which observation
     belongs to whom, signs; bounds outside the swappable form) is its design: data with
-    the same design fill the same compiled model (:mod:`bayesdose.compiled`).
+    the same design fill the same compiled model (:mod:`bayesdose.inference.compiled`).
 
     Parameters
     ----------
@@ -89,7 +90,7 @@ def data_values(inputs: ModelInputs, swappable: bool = False) -> dict[str, np.nd
     Examples
     --------
     >>> import bayesdose as bd
-    >>> from bayesdose.inputs import prepare_inputs
+    >>> from bayesdose.components.inputs import prepare_inputs
     >>> inputs = prepare_inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
     >>> sorted(data_values(inputs))
     ['baseline_std', 'observed_change', 'outcome_sd']
@@ -182,3 +183,188 @@ def model_coords(inputs: ModelInputs, dose_shape: DoseShape, time_shape: TimeSha
         coords["visit_level"] = [t + inputs.baseline_time
                                  for t in time_levels(inputs.time_scale)]
     return coords
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """The PyMC graph of a dose-response model: what :meth:`build` needs besides the data.
+
+    Parameters
+    ----------
+    dose_shape, time_shape : DoseShape, TimeShape
+        The dose shape f and the time course g of the dose effect.
+    priors : dict of str to Prior
+        Every parameter's prior, resolved (defaults and overrides).
+    pooled : bool
+        Pool the dose-shape parameters within outcome families.
+    patient_structure : {"factor", "lkj", "none"}
+        How patient effects are related across outcomes.
+    lkj_eta : float
+        Shape of the LKJ prior (``patient_structure="lkj"``).
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> model = bd.DoseResponseModel()
+    >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+    >>> [rv.name for rv in model.build_inputs(inputs).observed_RVs]
+    ['change']
+    """
+
+    dose_shape: DoseShape
+    time_shape: TimeShape
+    priors: dict[str, Prior]
+    pooled: bool
+    patient_structure: str
+    lkj_eta: float
+
+    def build(self, inputs: ModelInputs, swappable: bool = False) -> pm.Model:
+        """Build the PyMC model on prepared inputs (see
+        :meth:`bayesdose.model.dose_response.DoseResponseModel.build_inputs`)."""
+        priors = self.priors
+        with pm.Model(coords=model_coords(inputs, self.dose_shape, self.time_shape)) as model:
+            rv = self._shape_variables(priors, inputs)
+            for name in ("course", "beta_baseline", "sigma", "nu"):
+                if name in priors:
+                    dims = ("outcome", "time") if name == "course" else ("outcome",)
+                    rv[name] = with_dims(priors[name], dims).create_variable(name)
+            rv["patient_effect"] = self._patient_effects(priors, inputs)
+            data = data_containers(inputs, swappable)
+            mean_std = self._mean(rv, inputs, data["baseline_std"])
+            if swappable:
+                self._observe_swappable(rv, inputs, mean_std, data)
+            else:
+                self._observe(rv, priors, inputs, mean_std, data)
+                self._effect_deterministic(rv, inputs, data["outcome_sd"])
+        return model
+
+
+    def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
+        """The shape parameters, pooled within families where asked and possible."""
+        pooled = self.pooled
+        dose_params = {p.name for p in self.dose_shape.parameters(inputs.dose_scale)}
+        rv = {}
+        for param in [*self.dose_shape.parameters(inputs.dose_scale),
+                      *self.time_shape.parameters(inputs.time_scale)]:
+            levels = (param.levels,) if param.levels else ()
+            if pooled and param.poolable and param.name in dose_params:
+                rv[param.name] = pooled_variable(param, priors, inputs, levels)
+            else:
+                prior = with_dims(priors[param.name], ("outcome", *levels))
+                rv[param.name] = prior.create_variable(param.name)
+        return rv
+
+    def _patient_effects(self, priors: dict[str, Prior], inputs: ModelInputs):
+        """Patient effects (outcome, patient): independent, through a shared patient factor
+        (loadings plus each outcome's own effect), or correlated through LKJ."""
+        structure = self.patient_structure
+        if structure == "none":
+            return with_dims(priors["patient_effect"],
+                             ("outcome", "patient")).create_variable("patient_effect")
+        if structure == "factor":
+            loading = with_dims(priors["patient_loading"], ("outcome",)).create_variable(
+                "patient_loading")
+            own_sd = with_dims(priors["patient_sd"], ("outcome",)).create_variable(
+                "patient_sd")
+            factor = pm.Normal("patient_factor", 0.0, 1.0, dims="patient")
+            own = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
+            return pm.Deterministic(
+                "patient_effect", loading[:, None] * factor[None, :] + own_sd[:, None] * own,
+                dims=("outcome", "patient"))
+        prior = priors["patient_sd"]
+        if any(isinstance(v, Prior) for v in prior.parameters.values()):
+            raise SpecError("priors['patient_sd'] must have numeric parameters (it is the SD "
+                            "distribution of the LKJ prior).")
+        sd_dist = getattr(pm, prior.distribution).dist(**prior.parameters,
+                                                       shape=len(inputs.outcomes))
+        chol, _, _ = pm.LKJCholeskyCov("patient_chol", n=len(inputs.outcomes),
+                                       eta=self.lkj_eta, sd_dist=sd_dist, compute_corr=True)
+        z = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
+        return pm.Deterministic("patient_effect", pt.dot(chol, z), dims=("outcome", "patient"))
+
+    def _shape_params(self, rv, inputs: ModelInputs, index, extra_axes: int) -> dict[str, Any]:
+        """Shape parameters picked per observation (index) or per outcome (extra axes)."""
+        shape_params = [*self.dose_shape.parameters(inputs.dose_scale),
+                        *self.time_shape.parameters(inputs.time_scale)]
+        out = {}
+        for param in shape_params:
+            value = rv[param.name]
+            if index is not None:
+                out[param.name] = gather(value, index, param.levels is not None)
+            else:
+                expand = (slice(None),) + (None,) * extra_axes
+                out[param.name] = value[expand + ((slice(None),) if param.levels else ())]
+        return out
+
+    def _mean(self, rv, inputs: ModelInputs, baseline_std: Any = None):
+        """The standardised, direction-aligned mean of every observation."""
+        baseline_std = inputs.baseline_std if baseline_std is None else baseline_std
+        k = inputs.outcome_idx
+        shape_params = self._shape_params(rv, inputs, k, 0)
+        f = self.dose_shape.evaluate(inputs.dose, shape_params, inputs.dose_scale, pt)
+        g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
+        course = rv["course"] * course_mask(inputs)
+        return (f * g + course[k, inputs.time_idx]
+                + rv["beta_baseline"][k] * baseline_std
+                + rv["patient_effect"][k, inputs.patient_idx])
+
+    def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std,
+                 data: dict[str, Any]) -> None:
+        """One observed variable per likelihood in use (``change``, ``change_t``,
+        ``log_change``, ``grade_<outcome>``), each with its own observation dim, observing
+        its ``pm.Data`` container (see :func:`data_values`)."""
+        sd, sign = data["outcome_sd"], inputs.scales.sign
+        for kind in sorted(inputs.kinds):
+            rows = inputs.observations(kind)
+            if kind == "ordinal":
+                observe_ordinal(priors, inputs, mean_std, rows, data)
+                continue
+            k = inputs.outcome_idx[rows]
+            mu = (sd * sign)[k] * mean_std[rows]
+            sigma = rv["sigma"][k] * sd[k]
+            name = LIKELIHOODS[kind].variable
+            if kind == "student_t":
+                dist = pm.StudentT.dist(nu=rv["nu"][k], mu=mu, sigma=sigma)
+            else:
+                dist = pm.Normal.dist(mu=mu, sigma=sigma)
+            lower, upper = inputs.lower[rows], inputs.upper[rows]
+            if np.isfinite(lower).any() or np.isfinite(upper).any():
+                dist = pm.Censored.dist(dist, lower=lower, upper=upper)
+            model = pm.modelcontext(None)
+            model.register_rv(dist, name, observed=data[OBSERVED_PREFIX + name],
+                              dims=(f"obs_{name}",))
+
+    def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
+        """The likelihood as one weighted potential over swappable data."""
+        kinds = inputs.kinds
+        if kinds - {"normal", "student_t", "lognormal"}:
+            raise SpecError("swappable models take continuous likelihoods only (normal, "
+                            f"student_t, lognormal); this one uses {sorted(kinds)}.")
+        sd, sign = data["outcome_sd"], inputs.scales.sign
+        k = inputs.outcome_idx
+        mu = (sd * sign)[k] * mean_std
+        sigma = rv["sigma"][k] * sd[k]
+        total = 0.0
+        for kind in sorted(kinds):
+            rows = inputs.observations(kind)
+            if kind == "student_t":
+                dist = pm.StudentT.dist(nu=rv["nu"][k[rows]], mu=mu[rows], sigma=sigma[rows])
+            else:
+                dist = pm.Normal.dist(mu=mu[rows], sigma=sigma[rows])
+            response = data["response"][rows]
+            logp = pm.logp(dist, response)
+            if np.isfinite(inputs.lower[rows]).any() or np.isfinite(inputs.upper[rows]).any():
+                logp = censored_logp(dist, response, logp, data["lower"][rows],
+                                      data["upper"][rows])
+            total = total + (data["weight"][rows] * logp).sum()
+        pm.Potential("loglik", total)
+
+    def _effect_deterministic(self, rv, inputs: ModelInputs, outcome_sd: Any) -> None:
+        """Dose effect against dose 0 at each tested dose and visit, in outcome units."""
+        shape_params = self._shape_params(rv, inputs, None, 2)
+        dose = np.asarray(inputs.doses)[:, None]
+        elapsed = np.asarray(inputs.time_scale.visits)
+        f = self.dose_shape.evaluate(dose, shape_params, inputs.dose_scale, pt)
+        g = self.time_shape.evaluate(elapsed, shape_params, inputs.time_scale, pt)
+        unit = (outcome_sd * inputs.scales.sign)[:, None, None]
+        pm.Deterministic("effect", unit * f * g, dims=("outcome", "dose", "time"))

@@ -1,6 +1,6 @@
 """Trial data arranged for the model: one entry per observed post-baseline value.
 
-:func:`prepare_inputs` turns validated :class:`~bayesdose.data.TrialData` into index
+:func:`prepare_inputs` turns validated :class:`~bayesdose.data.trial.TrialData` into index
 arrays (outcome, patient, visit), the response each outcome's likelihood models, the
 standardised baseline covariate, censoring bounds and the per-outcome scales that map the
 standardised, direction-aligned scale of the priors to the outcome's own units.
@@ -184,7 +184,7 @@ def prepare_inputs(data: TrialData,
     data : TrialData
         The trial (already restricted to the outcomes to model).
     likelihood : str, dict or None
-        Likelihood choice (see :func:`bayesdose.likelihoods.resolve_likelihoods`).
+        Likelihood choice (see :func:`bayesdose.components.likelihoods.resolve_likelihoods`).
 
     Returns
     -------

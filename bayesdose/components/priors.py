@@ -153,8 +153,8 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
 
     Examples
     --------
-    >>> from bayesdose.shapes import get_dose_shape
-    >>> from bayesdose.timecourses import get_time_shape
+    >>> from bayesdose.components.shapes import get_dose_shape
+    >>> from bayesdose.components.timecourses import get_time_shape
     >>> params = model_parameters(get_dose_shape("emax"), get_time_shape("exponential"),
     ...                           DoseScale((1.0, 50.0)), TimeScale((1.0, 12.0)), "normal")
     >>> [p.name for p in params]

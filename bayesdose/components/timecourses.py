@@ -1,7 +1,7 @@
 """Time courses g(t) of the dose effect: how the effect of dose builds up after baseline.
 
 The dose effect at time t is f(d) * g(t), where f is the dose shape (see
-:mod:`bayesdose.shapes`) and g is a time course scaled so that f(d) is the effect at the
+:mod:`bayesdose.components.shapes`) and g is a time course scaled so that f(d) is the effect at the
 plateau (parametric courses) or at the last visit (free per-visit courses). Time is
 counted from the baseline visit. The course common to every dose (natural history and
 the injection itself) is a separate term of the model, not part of g.

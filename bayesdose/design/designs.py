@@ -558,7 +558,7 @@ class Design:
         return 1.0 if self.direction == "higher_is_better" else -1.0
 
     def analysis_model(self):
-        """The analysis model (a :class:`~bayesdose.model.DoseResponseModel`).
+        """The analysis model (a :class:`~bayesdose.model.dose_response.DoseResponseModel`).
 
         Returns
         -------

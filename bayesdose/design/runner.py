@@ -25,7 +25,7 @@ Examples
 >>> import tempfile
 >>> import numpy as np
 >>> import pandas as pd
->>> from bayesdose.runner import run_replicates
+>>> from bayesdose.design.runner import run_replicates
 >>> def task(index, seed):
 ...     rng = np.random.default_rng(seed)
 ...     return pd.DataFrame({"estimate": [rng.normal()]})

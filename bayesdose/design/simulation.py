@@ -1,12 +1,12 @@
 """Operating characteristics of trial designs by simulation.
 
 Each replicate simulates one trial of a candidate design from the true scenario
-(:mod:`bayesdose.design`), fits the analysis model, applies the decision rule and records
+(:mod:`bayesdose.design.designs`), fits the analysis model, applies the decision rule and records
 the estimates against the truth. The analysis model is built and compiled once per
 design and process (:class:`ReplicateAnalysis`); each replicate only swaps in its data
 (``pm.Data`` containers; nutpie's ``with_data`` when nutpie is installed, the fastest
 sampler here, else PyMC's NUTS on the same model). Replicates run through
-:func:`bayesdose.runner.run_replicates`: in process or on Dask distributed, each one's
+:func:`bayesdose.design.runner.run_replicates`: in process or on Dask distributed, each one's
 result written as it finishes, resumable, and with seeds spawned per replicate so the
 numbers do not depend on the number of workers.
 
@@ -53,7 +53,7 @@ def fastest_sampler() -> str:
 # ---------------------------------------------------------------------- simulating
 def scenario_parameters(design: Design, arms: Arms,
                         scenario: Scenario | None = None) -> dict[str, Any]:
-    """A scenario (default: the design's) as :func:`bayesdose.simulate.simulate_trial`
+    """A scenario (default: the design's) as :func:`bayesdose.design.trials.simulate_trial`
     arguments for ``arms`` (standardised scale: outcome units divided by the design SD)."""
     scenario, sd = scenario or design.scenario, design.sd
     doses = np.asarray(arms.doses, dtype=float)

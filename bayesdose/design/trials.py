@@ -1,8 +1,9 @@
 """Simulate trials from known parameters, for recovery checks and design work.
 
-:func:`simulate_trial` draws one trial from the model of :mod:`bayesdose.model` with the
-parameters given on the standardised, direction-aligned scale, and returns it as
-:class:`~bayesdose.data.TrialData` together with the true effects in outcome units.
+:func:`simulate_trial` draws one trial from the model of
+:mod:`bayesdose.model.dose_response` with the parameters given on the standardised,
+direction-aligned scale, and returns it as
+:class:`~bayesdose.data.trial.TrialData` together with the true effects in outcome units.
 """
 
 from __future__ import annotations

@@ -1,17 +1,21 @@
-"""TOML files read and checked: model files and design files share the reader, the
-rule that data paths stay inside the file's folder, and the check of unknown keys.
+"""TOML files, the one home of model and design files: read and checked (the reader, the rule
+that data paths stay inside the file's folder, the check of unknown keys) and written.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bayesdose.errors import SpecError
+from bayesdose.files.output import write_text
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
@@ -114,3 +118,112 @@ def section_table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise SpecError(f"[{key}] must be a table (a [{key}] section).")
     return dict(value)
+
+
+def _toml_string(text: str) -> str:
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        value = dict(_present(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_string(str(k))} = {_toml_value(v)}"
+                               for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def toml_text(content: Mapping[str, Any]) -> str:
+    """A mapping as TOML text: top-level tables as ``[sections]``, deeper ones inline.
+
+    Keys whose value is ``None`` are left out (TOML has no null; a missing key means the
+    default wherever bayesdose reads a file). :func:`read_toml` reads the text back.
+
+    Parameters
+    ----------
+    content : mapping
+        Strings, numbers (NaN and infinities included), booleans, lists and mappings.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError
+        For a value with no TOML form.
+
+    Examples
+    --------
+    >>> print(toml_text({"name": "koos", "model": {"dose_shape": "emax",
+    ...                                            "options": {"hill": 1.0}}}))
+    "name" = "koos"
+    <BLANKLINE>
+    ["model"]
+    "dose_shape" = "emax"
+    "options" = {"hill" = 1.0}
+    <BLANKLINE>
+    """
+    head, sections = [], []
+    for key, value in _present(content).items():
+        if isinstance(value, Mapping):
+            lines = [f"[{_toml_string(key)}]"]
+            lines += [f"{_toml_string(str(k))} = {_toml_value(v)}"
+                      for k, v in _present(value).items()]
+            sections.append("\n".join(lines))
+        else:
+            head.append(f"{_toml_string(key)} = {_toml_value(value)}")
+    return "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"
+
+
+def _present(content: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in content.items() if value is not None}
+
+
+def write_toml(content: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a mapping as a TOML file, atomically (see :func:`toml_text`).
+
+    Parameters
+    ----------
+    content : mapping
+        The file's tables and values.
+    path : str or Path
+        The file to write.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = write_toml({"model": {"dose_shape": "linear"}},
+    ...                   pathlib.Path(tempfile.mkdtemp()) / "model.toml")
+    >>> read_toml(path, "model file")
+    {'model': {'dose_shape': 'linear'}}
+    """
+    return write_text(toml_text(content), path)

@@ -176,7 +176,7 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
         Show the sampler's progress bar.
     log_likelihood : bool
         Add the pointwise log likelihood (``False`` when the caller computes it, as
-        :class:`bayesdose.compiled.CompiledModel` does with a function compiled once).
+        :class:`bayesdose.inference.compiled.CompiledModel` does with a function compiled once).
 
     Returns
     -------
@@ -383,7 +383,7 @@ def check_sampler_settings(draws: int, tune: int, chains: int, target_accept: fl
         NUTS target acceptance rate, strictly between 0 and 1.
     sampler : str
         One of :data:`SAMPLERS`; a backend that is not installed is an error that says
-        what to install (see :func:`bayesdose.backends.resolve_sampler`).
+        what to install (see :func:`bayesdose.inference.backends.resolve_sampler`).
 
     Examples
     --------

@@ -7,7 +7,7 @@ the prior and evaluate the pointwise log likelihood. A :class:`CompiledModel` do
 this once for one *design* (the doses, visits, patients, outcomes, likelihoods, bounds and
 which observation belongs to whom) and holds the data that change between trials of that
 design (the responses, baselines and outcome scales, see
-:func:`bayesdose.model.data_values`) in ``pm.Data`` containers. Sampling new data of
+:func:`bayesdose.components.graph.data_values`) in ``pm.Data`` containers. Sampling new data of
 the same design swaps the containers' values (``pm.set_data``; for nutpie, the compiled
 model's ``with_data``) and reuses every compiled function.
 
@@ -31,6 +31,7 @@ import os
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import arviz as az
@@ -147,18 +148,50 @@ def compiled_model(model: DoseResponseModel, inputs: ModelInputs,
     >>> compiled_model(model, inputs) is compiled_model(model, inputs)
     True
     """
-    cache: OrderedDict[str, CompiledModel] = model.__dict__.setdefault(
-        "_compiled_models", OrderedDict())
-    key = design_key(model, inputs, weighted)
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    compiled = CompiledModel(model, inputs, weighted=weighted)
-    cache[key] = compiled
-    while len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
-    return compiled
+    return model.compiled_models.get(design_key(model, inputs, weighted),
+                                     lambda: CompiledModel(model, inputs, weighted=weighted))
 
+
+class CompiledCache:
+    """The compiled models of one model object, one per design: the :data:`CACHE_SIZE`
+    most recently used are kept, the oldest dropped first.
+
+    Parameters
+    ----------
+    size : int
+        How many compiled models to keep.
+
+    Examples
+    --------
+    >>> cache = CompiledCache(size=2)
+    >>> cache.get("a", lambda: "model a"), cache.get("a", lambda: "rebuilt")
+    ('model a', 'model a')
+    >>> _ = cache.get("b", lambda: "model b"), cache.get("c", lambda: "model c")
+    >>> cache.keys()
+    ['b', 'c']
+    """
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._models: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str, build: Callable[[], Any]) -> Any:
+        """The model kept under ``key``, or ``build()`` kept now (dropping the oldest)."""
+        if key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key]
+        compiled = build()
+        self._models[key] = compiled
+        while len(self._models) > self.size:
+            self._models.popitem(last=False)
+        return compiled
+
+    def keys(self) -> list[str]:
+        """The design keys kept, oldest first."""
+        return list(self._models)
+
+    def __len__(self) -> int:
+        return len(self._models)
 
 class CompiledModel:
     """A model built once for one design, sampled on any data of that design.
@@ -212,7 +245,7 @@ class CompiledModel:
         dict of str to numpy.ndarray
             By container name: ``baseline_std``, ``outcome_sd`` and
             ``observed_<variable>`` per observed variable (see
-            :func:`bayesdose.model.data_values`); in the weighted form ``response``,
+            :func:`bayesdose.components.graph.data_values`); in the weighted form ``response``,
             ``baseline_std``, ``weight``, ``lower``, ``upper`` and ``outcome_sd``.
 
         Examples

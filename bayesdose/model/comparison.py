@@ -12,7 +12,7 @@ Two questions about a set of candidate models fitted to the same trial:
   posteriors with the comparison's weights (model averaging by stacking or pseudo-BMA).
 
 Whether there is a dose-response signal at all is a question for one fit (preferably of
-the free dose shape): see :func:`bayesdose.signal.signal_test`.
+the free dose shape): see :func:`bayesdose.results.signal.signal_test`.
 
 PSIS-LOO leaves out one observation (one value of one outcome at one visit) at a time.
 With repeated measures, this measures how well a model predicts a patient's missing
@@ -239,7 +239,7 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
         baseline) can be compared; a lognormal likelihood (a density of the change in log
         value) or an ordinal one (probabilities of grades) only with its own kind.
         With ``data``: two or more models to fit, as a mapping ``{name: model}`` or a
-        sequence of :class:`~bayesdose.model.DoseResponseModel` or dose shape names (a
+        sequence of :class:`~bayesdose.model.dose_response.DoseResponseModel` or dose shape names (a
         name ``s`` stands for ``DoseResponseModel(dose_shape=s)``; models of a sequence
         are named ``"<dose_shape> x <time_shape>"``, :func:`model_name`). Fits and
         models cannot be mixed.
@@ -256,7 +256,7 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
     refit : bool
         Replace the PSIS-LOO term of every observation with Pareto k > 0.7 by its exact
         leave-one-out value, refitting the model without it
-        (:func:`bayesdose.crossval.loo`); a refitted observation's ``pareto_k`` is then
+        (:func:`bayesdose.results.crossval.loo`); a refitted observation's ``pareto_k`` is then
         reported as 0 and counted in ``n_refitted``.
     max_refits : int, optional
         At most this many refits per model (largest k first).
@@ -450,7 +450,7 @@ def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data
 
     Examples
     --------
-    >>> from bayesdose.compare import fit_candidates
+    >>> from bayesdose.model.comparison import fit_candidates
     >>> comparison = fit_candidates(["emax", "linear", "exponential"], data, draws=500,
     ...                             tune=500, progressbar=False)   # doctest: +SKIP
     >>> comparison.weights                                      # doctest: +SKIP
@@ -469,7 +469,7 @@ def fit_candidates(models: Mapping[str, DoseResponseModel] | Sequence[Any], data
 def _weighted_hdi(values: np.ndarray, weights: np.ndarray, prob: float,
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Shortest interval [x_i, x_j] holding more than ``prob`` of the weight, per column
-    of values (with equal weights: :func:`bayesdose.estimands.hdi`)."""
+    of values (with equal weights: :func:`bayesdose.results.estimands.hdi`)."""
     if not 0 < prob < 1:
         raise EstimandError(f"hdi_prob must be between 0 and 1 (got {prob!r}).")
     flat = values.reshape(values.shape[0], -1)
@@ -507,7 +507,7 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray,
     rescaled so that the smallest draw is at 0 and the largest at 1; a quantile between
     two draws is interpolated, and one next to an ``inf`` draw is ``inf``. With equal
     weights these are the quantiles of :func:`numpy.quantile` (and of
-    :func:`bayesdose.dose_estimands.effective_dose`).
+    :func:`bayesdose.results.dose_estimands.effective_dose`).
     """
     x = np.where(np.isnan(values), np.inf, np.asarray(values, dtype=float)).reshape(-1)
     order = np.argsort(x, kind="stable")
@@ -587,7 +587,7 @@ class MixtureDraws:
 
     def hdi(self, prob: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Shortest interval holding more than ``prob`` of the mixture's weight (for one
-        model, the interval of :func:`bayesdose.estimands.hdi`)."""
+        model, the interval of :func:`bayesdose.results.estimands.hdi`)."""
         return _weighted_hdi(self.values, self.weights, prob)
 
     def quantile(self, q: float) -> np.ndarray:
@@ -896,7 +896,8 @@ class Comparison:
                                ) -> pd.DataFrame:
         """Model-averaged EDp, with the same summaries as :meth:`DoseResponseFit.effective_dose`.
 
-        Each candidate's EDp per draw (:func:`bayesdose.dose_estimands.effective_dose_draws`,
+        Each candidate's EDp per draw
+        (:func:`bayesdose.results.dose_estimands.effective_dose_draws`,
         ``inf`` where a draw never reaches it) enters the weighted mixture of the models'
         posteriors (each draw of model m weighs w_m / S_m, see :meth:`average_draws`), and
         the mixture is summarised as a single fit's EDp is:
@@ -917,7 +918,7 @@ class Comparison:
 
         EDp means "p of Emax" for Emax-type shapes and "p of the effect at the highest
         tested dose" for shapes without an asymptote (see
-        :func:`~bayesdose.dose_estimands.effective_dose`): averaging both kinds mixes two
+        :func:`~bayesdose.results.dose_estimands.effective_dose`): averaging both kinds mixes two
         quantities. Column ``definition`` says when the weighted models differ; pass
         ``weights`` over one kind of shape to average one quantity.
 

@@ -5,13 +5,13 @@ direction-aligned scale (outcome units / s_k, times sign_k so that positive = be
 
     m_ikt = f_k(dose_i) * g_k(t) + h_k(t) + beta_k * (baseline_ik - mean_k) / s_k + u_ik
 
-with f the dose shape (:mod:`bayesdose.shapes`, f(0) = 0), g the time course of the dose
-effect (:mod:`bayesdose.timecourses`), h the course common to every dose (free per
+with f the dose shape (:mod:`bayesdose.components.shapes`, f(0) = 0), g the time course of the dose
+effect (:mod:`bayesdose.components.timecourses`), h the course common to every dose (free per
 visit) and u a patient effect. When several outcomes are modelled, a patient's effects
 are related across outcomes (``patient_correlation``): by default through one patient
 factor shared by all outcomes, with a non-negative loading per outcome, plus each
 outcome's own effect; optionally through a full correlation matrix with an LKJ prior, or
-not at all. Each outcome's likelihood (:mod:`bayesdose.likelihoods`) observes
+not at all. Each outcome's likelihood (:mod:`bayesdose.components.likelihoods`) observes
 sign_k * s_k * m_ikt: the change from baseline (Normal or Student-t, censored at scale
 bounds), the change in log value (lognormal) or the grade (ordered logistic, with
 s_k = 1).
@@ -34,19 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor.tensor as pt
 from pymc_extras.prior import Prior
 
-from bayesdose.components.graph import (
-    OBSERVED_PREFIX,
-    censored_logp,
-    course_mask,
-    data_containers,
-    gather,
-    model_coords,
-    observe_ordinal,
-    pooled_variable,
-)
+from bayesdose.components.graph import ModelGraph
 from bayesdose.components.inputs import ModelInputs, prepare_inputs
 from bayesdose.components.likelihoods import LIKELIHOODS
 from bayesdose.components.priors import (
@@ -55,7 +45,6 @@ from bayesdose.components.priors import (
     prior_table,
     prior_to_mapping,
     resolve_priors,
-    with_dims,
 )
 from bayesdose.components.shapes import DoseScale, DoseShape, Parameter, get_dose_shape
 from bayesdose.components.timecourses import TimeShape, get_time_shape
@@ -63,7 +52,7 @@ from bayesdose.data.trial import TrialData
 from bayesdose.errors import BayesdoseError, DataError, SpecError
 from bayesdose.files.output import first_line
 from bayesdose.inference.backends import check_sampler_settings, resolve_sampler
-from bayesdose.inference.compiled import compiled_model
+from bayesdose.inference.compiled import CompiledCache, compiled_model
 from bayesdose.results.fit import DoseResponseFit
 from bayesdose.results.storage import attach_metadata, data_from_idata, read_fit_file
 
@@ -81,7 +70,7 @@ class DoseResponseModel:
     dose_shape : str or DoseShape
         Dose-response shape f: ``"linear"``, ``"log_linear"``, ``"emax"``,
         ``"sigmoid_emax"``, ``"exponential"``, ``"quadratic"``, ``"free"``, ``"monotone"``
-        or any registered name (see :func:`bayesdose.shapes.dose_shape_names`).
+        or any registered name (see :func:`bayesdose.components.shapes.dose_shape_names`).
     time_shape : str or TimeShape
         Time course g of the dose effect: ``"exponential"``, ``"bateman"``, ``"emax"``,
         ``"piecewise_linear"``, ``"free"`` or any registered name.
@@ -118,7 +107,7 @@ class DoseResponseModel:
 
     Notes
     -----
-    Default priors (standardised scale; see :mod:`bayesdose.priors` and
+    Default priors (standardised scale; see :mod:`bayesdose.components.priors` and
     ``docs/concepts.md``): ``delta`` (effect at the top dose) Normal(0, 1); ``log_ed50``
     StudentT(5, 0, 1.73) around the geometric mean tested dose (clinDR); ``log_t_half``
     Normal(log 0.2, 1) relative to the last visit; ``course`` Normal(0, 1);
@@ -175,6 +164,8 @@ class DoseResponseModel:
                             f"{', '.join(PATIENT_STRUCTURES)}.")
         self.patient_correlation = structure
         self.lkj_eta = float(lkj_eta)
+        #: Compiled models of this model, one per design (refits of a design are warm).
+        self.compiled_models = CompiledCache()
 
     # ------------------------------------------------------------------ description
     def config(self) -> dict[str, Any]:
@@ -513,153 +504,10 @@ class DoseResponseModel:
         ['baseline_std', 'lower', 'outcome_sd', 'response', 'upper', 'weight']
         """
         warn_if_unidentified(self.dose_shape, inputs.dose_scale)
-        params = self._parameters(inputs)
-        priors = resolve_priors(params, self.priors)
-        with pm.Model(coords=model_coords(inputs, self.dose_shape, self.time_shape)) as model:
-            rv = self._shape_variables(priors, inputs)
-            for name in ("course", "beta_baseline", "sigma", "nu"):
-                if name in priors:
-                    dims = ("outcome", "time") if name == "course" else ("outcome",)
-                    rv[name] = with_dims(priors[name], dims).create_variable(name)
-            rv["patient_effect"] = self._patient_effects(priors, inputs)
-            data = data_containers(inputs, swappable)
-            mean_std = self._mean(rv, inputs, data["baseline_std"])
-            if swappable:
-                self._observe_swappable(rv, inputs, mean_std, data)
-            else:
-                self._observe(rv, priors, inputs, mean_std, data)
-                self._effect_deterministic(rv, inputs, data["outcome_sd"])
-        return model
-
-    def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
-        """The shape parameters, pooled within families where asked and possible."""
-        pooled = self.pooled(inputs)
-        dose_params = {p.name for p in self.dose_shape.parameters(inputs.dose_scale)}
-        rv = {}
-        for param in [*self.dose_shape.parameters(inputs.dose_scale),
-                      *self.time_shape.parameters(inputs.time_scale)]:
-            levels = (param.levels,) if param.levels else ()
-            if pooled and param.poolable and param.name in dose_params:
-                rv[param.name] = pooled_variable(param, priors, inputs, levels)
-            else:
-                prior = with_dims(priors[param.name], ("outcome", *levels))
-                rv[param.name] = prior.create_variable(param.name)
-        return rv
-
-    def _patient_effects(self, priors: dict[str, Prior], inputs: ModelInputs):
-        """Patient effects (outcome, patient): independent, through a shared patient factor
-        (loadings plus each outcome's own effect), or correlated through LKJ."""
-        structure = self.correlated(inputs)
-        if structure == "none":
-            return with_dims(priors["patient_effect"],
-                             ("outcome", "patient")).create_variable("patient_effect")
-        if structure == "factor":
-            loading = with_dims(priors["patient_loading"], ("outcome",)).create_variable(
-                "patient_loading")
-            own_sd = with_dims(priors["patient_sd"], ("outcome",)).create_variable(
-                "patient_sd")
-            factor = pm.Normal("patient_factor", 0.0, 1.0, dims="patient")
-            own = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
-            return pm.Deterministic(
-                "patient_effect", loading[:, None] * factor[None, :] + own_sd[:, None] * own,
-                dims=("outcome", "patient"))
-        prior = priors["patient_sd"]
-        if any(isinstance(v, Prior) for v in prior.parameters.values()):
-            raise SpecError("priors['patient_sd'] must have numeric parameters (it is the SD "
-                            "distribution of the LKJ prior).")
-        sd_dist = getattr(pm, prior.distribution).dist(**prior.parameters,
-                                                       shape=len(inputs.outcomes))
-        chol, _, _ = pm.LKJCholeskyCov("patient_chol", n=len(inputs.outcomes),
-                                       eta=self.lkj_eta, sd_dist=sd_dist, compute_corr=True)
-        z = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
-        return pm.Deterministic("patient_effect", pt.dot(chol, z), dims=("outcome", "patient"))
-
-    def _shape_params(self, rv, inputs: ModelInputs, index, extra_axes: int) -> dict[str, Any]:
-        """Shape parameters picked per observation (index) or per outcome (extra axes)."""
-        shape_params = [*self.dose_shape.parameters(inputs.dose_scale),
-                        *self.time_shape.parameters(inputs.time_scale)]
-        out = {}
-        for param in shape_params:
-            value = rv[param.name]
-            if index is not None:
-                out[param.name] = gather(value, index, param.levels is not None)
-            else:
-                expand = (slice(None),) + (None,) * extra_axes
-                out[param.name] = value[expand + ((slice(None),) if param.levels else ())]
-        return out
-
-    def _mean(self, rv, inputs: ModelInputs, baseline_std: Any = None):
-        """The standardised, direction-aligned mean of every observation."""
-        baseline_std = inputs.baseline_std if baseline_std is None else baseline_std
-        k = inputs.outcome_idx
-        shape_params = self._shape_params(rv, inputs, k, 0)
-        f = self.dose_shape.evaluate(inputs.dose, shape_params, inputs.dose_scale, pt)
-        g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
-        course = rv["course"] * course_mask(inputs)
-        return (f * g + course[k, inputs.time_idx]
-                + rv["beta_baseline"][k] * baseline_std
-                + rv["patient_effect"][k, inputs.patient_idx])
-
-    def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std,
-                 data: dict[str, Any]) -> None:
-        """One observed variable per likelihood in use (``change``, ``change_t``,
-        ``log_change``, ``grade_<outcome>``), each with its own observation dim, observing
-        its ``pm.Data`` container (see :func:`data_values`)."""
-        sd, sign = data["outcome_sd"], inputs.scales.sign
-        for kind in sorted(inputs.kinds):
-            rows = inputs.observations(kind)
-            if kind == "ordinal":
-                observe_ordinal(priors, inputs, mean_std, rows, data)
-                continue
-            k = inputs.outcome_idx[rows]
-            mu = (sd * sign)[k] * mean_std[rows]
-            sigma = rv["sigma"][k] * sd[k]
-            name = LIKELIHOODS[kind].variable
-            if kind == "student_t":
-                dist = pm.StudentT.dist(nu=rv["nu"][k], mu=mu, sigma=sigma)
-            else:
-                dist = pm.Normal.dist(mu=mu, sigma=sigma)
-            lower, upper = inputs.lower[rows], inputs.upper[rows]
-            if np.isfinite(lower).any() or np.isfinite(upper).any():
-                dist = pm.Censored.dist(dist, lower=lower, upper=upper)
-            model = pm.modelcontext(None)
-            model.register_rv(dist, name, observed=data[OBSERVED_PREFIX + name],
-                              dims=(f"obs_{name}",))
-
-    def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
-        """The likelihood as one weighted potential over swappable data."""
-        kinds = inputs.kinds
-        if kinds - {"normal", "student_t", "lognormal"}:
-            raise SpecError("swappable models take continuous likelihoods only (normal, "
-                            f"student_t, lognormal); this one uses {sorted(kinds)}.")
-        sd, sign = data["outcome_sd"], inputs.scales.sign
-        k = inputs.outcome_idx
-        mu = (sd * sign)[k] * mean_std
-        sigma = rv["sigma"][k] * sd[k]
-        total = 0.0
-        for kind in sorted(kinds):
-            rows = inputs.observations(kind)
-            if kind == "student_t":
-                dist = pm.StudentT.dist(nu=rv["nu"][k[rows]], mu=mu[rows], sigma=sigma[rows])
-            else:
-                dist = pm.Normal.dist(mu=mu[rows], sigma=sigma[rows])
-            response = data["response"][rows]
-            logp = pm.logp(dist, response)
-            if np.isfinite(inputs.lower[rows]).any() or np.isfinite(inputs.upper[rows]).any():
-                logp = censored_logp(dist, response, logp, data["lower"][rows],
-                                      data["upper"][rows])
-            total = total + (data["weight"][rows] * logp).sum()
-        pm.Potential("loglik", total)
-
-    def _effect_deterministic(self, rv, inputs: ModelInputs, outcome_sd: Any) -> None:
-        """Dose effect against dose 0 at each tested dose and visit, in outcome units."""
-        shape_params = self._shape_params(rv, inputs, None, 2)
-        dose = np.asarray(inputs.doses)[:, None]
-        elapsed = np.asarray(inputs.time_scale.visits)
-        f = self.dose_shape.evaluate(dose, shape_params, inputs.dose_scale, pt)
-        g = self.time_shape.evaluate(elapsed, shape_params, inputs.time_scale, pt)
-        unit = (outcome_sd * inputs.scales.sign)[:, None, None]
-        pm.Deterministic("effect", unit * f * g, dims=("outcome", "dose", "time"))
+        priors = resolve_priors(self._parameters(inputs), self.priors)
+        graph = ModelGraph(self.dose_shape, self.time_shape, priors, self.pooled(inputs),
+                           self.correlated(inputs), self.lkj_eta)
+        return graph.build(inputs, swappable)
 
     # ------------------------------------------------------------------ sampling
     def fit(
@@ -675,7 +523,7 @@ class DoseResponseModel:
         progressbar: bool | None = None,
         prior_draws: int = 500,
     ):
-        """Sample the posterior and return a :class:`~bayesdose.fit.DoseResponseFit`.
+        """Sample the posterior and return a :class:`~bayesdose.results.fit.DoseResponseFit`.
 
         Parameters
         ----------
@@ -692,7 +540,7 @@ class DoseResponseModel:
             curvature (family and patient SDs); raise it further when there are
             divergences.
         sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
-            NUTS implementation (:mod:`bayesdose.backends`). The default ``"auto"`` takes
+            NUTS implementation (:mod:`bayesdose.inference.backends`). The default ``"auto"`` takes
             nutpie (installed with bayesdose; about ten times the effective draws per
             second of PyMC's NUTS on these models, see benchmarks/README.md), else PyMC's
             own NUTS. NumPyro and BlackJAX (``pip install "bayesdose[fast]"``) are
@@ -701,7 +549,7 @@ class DoseResponseModel:
             (``fit.settings["sampler"]``).
 
             The model is built and compiled once per design and kept by this model
-            object (:mod:`bayesdose.compiled`): fitting it again on data of the same
+            object (:mod:`bayesdose.inference.compiled`): fitting it again on data of the same
             design (:meth:`DoseResponseFit.refit`) skips building and compiling.
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).

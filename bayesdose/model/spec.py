@@ -55,7 +55,7 @@ from bayesdose.components.shapes import DoseScale
 from bayesdose.components.timecourses import TimeScale
 from bayesdose.data.trial import TrialData, outcome_info_from_mapping
 from bayesdose.errors import BayesdoseError, SpecError
-from bayesdose.files.toml import check_keys, read_toml, resolve_inside, section_table
+from bayesdose.files.toml import check_keys, read_toml, resolve_inside, section_table, write_toml
 from bayesdose.inference.backends import SAMPLERS
 from bayesdose.model.dose_response import DoseResponseModel
 from bayesdose.results.storage import record_spec
@@ -101,7 +101,7 @@ class ModelSpec:
         Per outcome metadata (direction, mcid, bounds, ...), added to or overriding the
         data's own.
     model : dict
-        Arguments of :class:`~bayesdose.model.DoseResponseModel` (without priors).
+        Arguments of :class:`~bayesdose.model.dose_response.DoseResponseModel` (without priors).
     priors : dict of str to Prior
         Prior overrides by parameter name.
     sampler : dict
@@ -246,8 +246,49 @@ class ModelSpec:
             "estimands": dict(self.estimands),
         }
 
+    def to_toml(self, path: str | Path) -> Path:
+        """Write the spec as a model file (atomically); :meth:`from_toml` reads it back.
+
+        A data source that is a file path relative to this spec's folder is kept as it
+        is, so the file must be written into that folder (data paths stay inside a model
+        file's folder).
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.toml`` file to write.
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Raises
+        ------
+        SpecError
+            When the data source is a relative path and ``path`` is in another folder.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> spec = ModelSpec.from_dict({"data": {"source": "embedded:msc_trial"},
+        ...                             "model": {"dose_shape": "linear"}})
+        >>> path = spec.to_toml(pathlib.Path(tempfile.mkdtemp()) / "linear.toml")
+        >>> ModelSpec.from_toml(path).to_dict() == spec.to_dict()
+        True
+        """
+        path = Path(path)
+        source = str(self.data.get("source", ""))
+        relative = source and source not in EMBEDDED and not Path(source).is_absolute()
+        if relative and self.base_dir is not None and \
+                path.resolve().parent != Path(self.base_dir).resolve():
+            raise SpecError(f"data.source {source!r} is relative to {str(self.base_dir)!r}; "
+                            f"write the model file into that folder, or give data.source "
+                            "as a path from the new file's folder first.")
+        return write_toml(self.to_dict(), path)
+
     def build_model(self) -> DoseResponseModel:
-        """The :class:`~bayesdose.model.DoseResponseModel` this spec describes.
+        """The :class:`~bayesdose.model.dose_response.DoseResponseModel` this spec describes.
 
         Returns
         -------

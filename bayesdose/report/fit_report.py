@@ -1,7 +1,7 @@
 """Reports of a fit: one self-contained HTML page and the same content in Markdown.
 
 :func:`build_report` reads everything a reviewer needs from a
-:class:`~bayesdose.fit.DoseResponseFit`: the diagnostics verdict with its checks and
+:class:`~bayesdose.results.fit.DoseResponseFit`: the diagnostics verdict with its checks and
 advice, the data (patients per dose, visits, outcomes, missing values), the dose effects
 and contrasts, the dose estimands (ED50, minimum effective dose, monotonicity, onset), the
 figures, the model with its formulas and priors, the sampler settings with the seed and
@@ -326,7 +326,8 @@ def _effects_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
             f"Forest plot of the contrasts against dose {format_number(reference)} at time "
             f"{format_number(time)}, one row per outcome",
             f"Contrasts of dose(s) {', '.join(format_number(d) for d in doses)} against "
-            f"{format_number(reference)} {fit.data.dose_unit} at {format_number(time)} {fit.data.time_unit} "
+            f"{format_number(reference)} {fit.data.dose_unit} at {format_number(time)} "
+            f"{fit.data.time_unit} "
             f"on the standardised scale (baseline SDs, positive = better): posterior mean "
             f"and {hdi} HDI per outcome; dashed marks: MCID; right: probability of beating "
             "the reference by more than the MCID (by anything when there is none)."))
