@@ -31,10 +31,10 @@ from bayesdose.model.comparison import (
     compare,
     fit_candidates,
     model_name,
-    pointwise_log_likelihood,
 )
 from bayesdose.plots.comparison import plot_candidates
 from bayesdose.results.dose_estimands import effective_dose_draws
+from bayesdose.results.psis import pointwise_log_likelihood
 from bayesdose.results.signal import signal_test
 
 CHAINS, DRAWS = 2, 500
@@ -409,7 +409,7 @@ def test_average_effective_dose_is_the_weighted_mixture_of_known_ed50s(koos):
     assert (row["min_model_median"], row["max_model_median"]) == pytest.approx((5.0, 20.0))
     assert "Emax" in row["definition"]
     # P(ED50 < 10) from the same mixture of per-draw EDp
-    mix = result.average_draws(lambda fit: effective_dose_draws(fit, p=0.5), weights)
+    mix = result.average_draws(lambda fit: effective_dose_draws(fit.posterior_view, p=0.5), weights)
     assert float(mix.prob(mix.values < 10)[0]) == pytest.approx(0.25, rel=1e-12)
     # the comparison's own weights (0.5 each) when none are given
     assert result.average_effective_dose()["mean"].iloc[0] == pytest.approx(12.5)
@@ -436,7 +436,7 @@ def test_average_effective_dose_counts_unreached_draws_by_weight(koos):
     # no effect at the top dose, so no fraction of it is ever reached
     fits = {"E": ed_fit(koos, 5.0),
             "L": ed_fit(koos, None, delta=first_quarter(0.0, 1.0), shape="linear")}
-    per_draw = effective_dose_draws(fits["L"])
+    per_draw = effective_dose_draws(fits["L"].posterior_view)
     assert per_draw.isel(chain=0, draw=0, outcome=0).item() == np.inf
     assert per_draw.isel(chain=1, draw=0, outcome=0).item() == pytest.approx(25.0)
     result = comparison_of(fits, {"E": 0.4, "L": 0.6})
@@ -529,7 +529,8 @@ def test_stacking_prefers_emax_on_emax_truth():
         truth = [sim.true_contrast("score", d, 0.0, 12.0) for d in (5.0, 25.0, 50.0)]
         covered.append(bool(((averaged["hdi_low"] <= truth)
                              & (truth <= averaged["hdi_high"])).all()))
-        signals.append(bool(signal_test(result.fits["emax x exponential"])["signal"].iloc[0]))
+        view = result.fits["emax x exponential"].posterior_view
+        signals.append(bool(signal_test(view)["signal"].iloc[0]))
     elapsed = time.perf_counter() - start
     print(f"emax-truth: winners {winners}; emax weights {weights}; averaged 95% HDIs "
           f"cover {covered}; signals {signals}; {elapsed:.0f} s")

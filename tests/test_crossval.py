@@ -1,17 +1,43 @@
-"""Leave-one-out by observation and by patient: PSIS against known answers, exact refits."""
+"""Leave-one-out by observation and by patient: PSIS against known answers, exact refits;
+one PSIS-LOO (:mod:`bayesdose.results.psis`) for cross-validation, diagnostics and
+model comparison."""
 
 from __future__ import annotations
+
+import warnings
 
 import arviz as az
 import numpy as np
 import pytest
+import xarray as xr
 
 import bayesdose as bd
-from bayesdose.errors import EstimandError
-from bayesdose.results.crossval import exact_elpd, loo, psis_loo
+from bayesdose.errors import DataError, EstimandError
+from bayesdose.results import crossval, diagnostics
+from bayesdose.results.crossval import exact_elpd, loo
+from bayesdose.results.psis import (
+    PARETO_K_MAX,
+    exact_term,
+    pointwise_log_likelihood,
+    pointwise_loo,
+    psis_loo,
+    unit_log_likelihood,
+    with_exact_terms,
+)
 from tests.conftest import fixed_fit
 
 RNG = np.random.default_rng(8)
+
+
+def arviz_loo(loglik: np.ndarray, posterior: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """ArviZ's own PSIS-LOO of each column of ``loglik`` (draws x units): (elpd_i, k)."""
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    group = xr.Dataset({"ll": (("chain", "draw", "unit"), loglik.reshape(chains, draws, -1))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = az.loo(az.InferenceData(posterior=posterior, log_likelihood=group),
+                        pointwise=True)
+    return result.loo_i.to_numpy(), result.pareto_k.to_numpy()
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +65,7 @@ def fit_with_loglik():
 def test_observation_loo_matches_arviz_on_the_same_values(fit_with_loglik):
     fit, loglik = fit_with_loglik
     cv = loo(fit, unit="observation", refit=False)
-    expected_elpd, expected_k = psis_loo(loglik, fit.idata.posterior)
+    expected_elpd, expected_k = arviz_loo(loglik, fit.idata.posterior)
     table = cv.pointwise
     assert len(table) == loglik.shape[1] and (table["n_obs"] == 1).all()
     np.testing.assert_allclose(table["elpd_psis"], expected_elpd)
@@ -64,9 +90,62 @@ def test_patient_loo_sums_each_patients_observations(fit_with_loglik):
     assert cv.pointwise["n_obs"].tolist() == counts.tolist()
     per_patient = np.stack([loglik[:, inputs.patient_idx == p].sum(axis=1)
                             for p in range(len(inputs.patients))], axis=1)
-    elpd, k = psis_loo(per_patient, fit.idata.posterior)
+    elpd, k = arviz_loo(per_patient, fit.idata.posterior)
     np.testing.assert_allclose(cv.pointwise["elpd_psis"], elpd)
     np.testing.assert_allclose(cv.pointwise["pareto_k"], k)
+
+
+def test_one_psis_loo_and_one_threshold_for_crossval_diagnostics_and_compare(fit_with_loglik):
+    fit, loglik = fit_with_loglik
+    assert crossval.PARETO_K_MAX is diagnostics.PARETO_K_MAX is PARETO_K_MAX
+    combined = pointwise_log_likelihood(fit)
+    assert combined.dims == ("chain", "draw", "obs")
+    np.testing.assert_array_equal(combined.to_numpy().reshape(1000, -1), loglik)
+    elpd = psis_loo(combined, fit.idata.posterior)          # what compare() weighs
+    cv = loo(fit, unit="observation", refit=False)
+    np.testing.assert_array_equal(cv.pointwise["pareto_k"], elpd.pareto_k.to_numpy())
+    np.testing.assert_array_equal(cv.pointwise["elpd_psis"], elpd.loo_i.to_numpy())
+    per_variable = pointwise_loo(fit.idata).set_index("obs").sort_index()   # diagnostics
+    np.testing.assert_allclose(per_variable["pareto_k"], elpd.pareto_k.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(per_variable["elpd_loo"], elpd.loo_i.to_numpy(), rtol=1e-12)
+    assert list(cv.unreliable.index) == list(np.flatnonzero(elpd.pareto_k > PARETO_K_MAX))
+
+
+def test_constant_log_likelihood_is_exact_for_every_unit():
+    """A unit whose log likelihood is the same in every draw has that value as its term and
+    k = 0, in cross-validation and model comparison as in the diagnostics."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(-1.0, 0.1, size=(2, 500, 4))
+    values[..., 2] = -2.5
+    loglik = xr.DataArray(values, dims=("chain", "draw", "obs"))
+    posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
+    plain, _ = arviz_loo(values.reshape(1000, 4), posterior)
+    elpd = psis_loo(loglik, posterior)
+    assert elpd.pareto_k.values[2] == 0.0 and elpd.loo_i.values[2] == -2.5
+    np.testing.assert_array_equal(elpd.loo_i.values[[0, 1, 3]], plain[[0, 1, 3]])
+    assert elpd["elpd_loo"] == pytest.approx(elpd.loo_i.values.sum())
+    assert np.isfinite(elpd["p_loo"]) and not elpd["warning"]
+    # patients 0 (observations 0, 2) and 1 (1, 3): patient 0's sum is not constant
+    patients = psis_loo(unit_log_likelihood(loglik, np.array([0, 1, 0, 1])), posterior)
+    assert np.all(patients.pareto_k.values != 0.0)
+
+
+def test_exact_terms_replace_psis_terms_and_their_totals():
+    rng = np.random.default_rng(4)
+    values = rng.normal(-1.0, 0.1, size=(2, 500, 3))
+    loglik = xr.DataArray(values, dims=("chain", "draw", "obs"))
+    posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
+    elpd = psis_loo(loglik, posterior)
+    swapped = with_exact_terms(elpd, np.array([False, True, False]), np.array([0, -4.0, 0]))
+    assert swapped.loo_i.values.tolist() == [elpd.loo_i.values[0], -4.0, elpd.loo_i.values[2]]
+    assert swapped.pareto_k.values[1] == 0.0 and elpd.loo_i.values[1] != -4.0
+    assert swapped["elpd_loo"] == pytest.approx(swapped.loo_i.values.sum())
+    assert swapped["se"] == pytest.approx(np.sqrt(3 * np.var(swapped.loo_i.values)))
+    lppd = elpd["p_loo"] + elpd["elpd_loo"]
+    assert swapped["p_loo"] == pytest.approx(lppd - swapped["elpd_loo"])
+    # the exact term of observations left out together: log mean of their joint likelihood
+    joint = values.reshape(1000, 3)[:, [0, 2]].sum(axis=1)
+    assert exact_term(loglik, np.array([0, 2])) == pytest.approx(np.log(np.exp(joint).mean()))
 
 
 def test_bad_arguments(fit_with_loglik):
@@ -75,6 +154,9 @@ def test_bad_arguments(fit_with_loglik):
         loo(fit, unit="visit", refit=False)
     with pytest.raises(EstimandError, match="k_threshold"):
         loo(fit, k_threshold=0)
+    without = fixed_fit(fit.data, fit.model, {"delta": np.zeros((1, 5, 2))})
+    with pytest.raises(DataError, match="no log_likelihood"):
+        loo(without, refit=False)
 
 
 @pytest.mark.slow

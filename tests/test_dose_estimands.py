@@ -114,7 +114,7 @@ def test_effective_dose_two_valued_posterior(mixed_fit):
 
 
 def test_effective_dose_draws_are_the_draws_effective_dose_summarises(mixed_fit):
-    draws = effective_dose_draws(mixed_fit, p=0.5)
+    draws = effective_dose_draws(mixed_fit.posterior_view, p=0.5)
     assert draws.dims == ("chain", "draw", "outcome")
     assert draws["outcome"].values.tolist() == ["koos_pain", "womac_pain"]
     assert draws.sizes == {"chain": 2, "draw": N // 2, "outcome": 2}
@@ -124,7 +124,8 @@ def test_effective_dose_draws_are_the_draws_effective_dose_summarises(mixed_fit)
     assert draws.attrs["p"] == 0.5
     assert draws.attrs["definition"] == table["definition"]
     assert draws.attrs["method"] == table["method"]
-    ed90 = effective_dose_draws(mixed_fit, p=0.9, outcome="womac_pain")
+    ed90 = effective_dose_draws(mixed_fit.posterior_view, p=0.9,
+                                outcome="womac_pain")
     assert ed90.dims == ("chain", "draw", "outcome") and ed90.sizes["outcome"] == 1
     np.testing.assert_allclose(ed90.isel(outcome=0), 9 * expected, rtol=1e-12)
 
@@ -134,7 +135,7 @@ def test_effective_dose_draws_are_inf_where_never_reached():
     fit = make_fit("linear", "exponential", {
         "delta": per_draw(0.0, 0.7)[..., :1],
         "log_t_half": np.full((1, 1, 1), np.log(0.25))}, outcomes=("koos_pain",))
-    draws = effective_dose_draws(fit).isel(outcome=0).to_numpy().reshape(-1)
+    draws = effective_dose_draws(fit.posterior_view).isel(outcome=0).to_numpy().reshape(-1)
     assert np.isinf(draws[: N // 4]).all()
     np.testing.assert_allclose(draws[N // 4:], 25.0, rtol=1e-12)
     row = fit.effective_dose().iloc[0]
@@ -191,7 +192,7 @@ def test_quadratic_edp_is_undefined():
     with pytest.raises(EstimandError, match="undefined for the 'quadratic'"):
         fit.effective_dose()
     with pytest.raises(EstimandError, match="undefined for the 'quadratic'"):
-        effective_dose_draws(fit)
+        effective_dose_draws(fit.posterior_view)
 
 
 # ---------------------------------------------------------------------------- MED
@@ -365,9 +366,9 @@ def test_bad_arguments_raise_estimand_errors(exact_fit):
         with pytest.raises(EstimandError, match="p must be between 0 and 1"):
             exact_fit.effective_dose(p=p)
         with pytest.raises(EstimandError, match="p must be between 0 and 1"):
-            effective_dose_draws(exact_fit, p=p)
+            effective_dose_draws(exact_fit.posterior_view, p=p)
     with pytest.raises(EstimandError, match="not in this fit"):
-        effective_dose_draws(exact_fit, outcome="koos_qol")
+        effective_dose_draws(exact_fit.posterior_view, outcome="koos_qol")
     with pytest.raises(EstimandError, match="level must be between 0 and 1"):
         exact_fit.minimum_effective_dose(level=1.0)
     with pytest.raises(EstimandError, match="not in this fit"):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayesdose as bd
 from bayesdose.errors import EstimandError
+from bayesdose.results.predictive import predictive_check
 from tests.conftest import fixed_fit
 
 
@@ -51,6 +53,8 @@ def test_arm_means_and_p_values_match_the_known_shift(fit_with_replicates):
     np.testing.assert_allclose(width, 0.9 * 2.0, atol=0.01)
     assert not table["extreme"].any()
     assert list(table["outcome"].unique()) == ["koos_pain", "sf_il6"]
+    # the method reads the fit's groups and inputs, and nothing else
+    pd.testing.assert_frame_equal(predictive_check(fit.idata, fit.inputs, hdi_prob=0.9), table)
 
 
 def test_an_arm_the_model_misses_is_flagged(fit_with_replicates):

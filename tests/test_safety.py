@@ -15,6 +15,7 @@ from pymc_extras.prior import Prior
 import bayesdose as bd
 from bayesdose.data.safety import LogDoseScale, SafetyData
 from bayesdose.errors import DataError, EstimandError, SpecError
+from bayesdose.inference.backends import installed_backends, resolve_sampler
 from bayesdose.model.safety import SafetyModel, load_msc_safety
 from bayesdose.results.diagnostics import Diagnostics
 from bayesdose.results.estimands import hdi
@@ -150,7 +151,8 @@ def test_bad_priors(kwargs, message):
         SafetyModel(**kwargs)
 
 
-@pytest.mark.parametrize("settings", [{"draws": 0}, {"chains": 1.5}, {"target_accept": 1.0}])
+@pytest.mark.parametrize("settings", [{"draws": 0}, {"chains": 1.5}, {"target_accept": 1.0},
+                                      {"sampler": "stan"}])
 def test_bad_sampler_settings(settings):
     data = SafetyData.from_frame(safety_frame())
     with pytest.raises(SpecError):
@@ -282,6 +284,8 @@ def msc_fit() -> SafetyFit:
 
 
 def test_fit_inference_data_layout(msc_fit):
+    assert msc_fit.settings == {**FAST, "random_seed": 1, "target_accept": 0.9,
+                                "sampler": resolve_sampler("auto")}
     idata = msc_fit.idata
     assert {"posterior", "log_likelihood", "observed_data", "sample_stats"} <= set(
         idata.groups())
@@ -314,6 +318,29 @@ def test_same_seed_same_numbers(msc_fit):
     pd.testing.assert_frame_equal(again.event_probability(), msc_fit.event_probability())
     other = SafetyModel().fit(load_msc_safety(), random_seed=2, **FAST)
     assert not np.array_equal(other.idata.posterior["alpha"], msc_fit.idata.posterior["alpha"])
+
+
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
+def test_fits_with_each_sampler_and_the_same_seed_gives_the_same_numbers(sampler):
+    """The safety model samples through the same backends as the dose-response model."""
+    if sampler not in installed_backends():
+        pytest.skip(f"{sampler} is not installed")
+    first = SafetyModel().fit(load_msc_safety(), random_seed=3, sampler=sampler, **FAST)
+    assert first.settings["sampler"] == sampler
+    idata = first.idata
+    assert {"posterior", "log_likelihood", "observed_data", "sample_stats"} <= set(
+        idata.groups())
+    assert set(idata.posterior.data_vars) == {"alpha", "beta", "event_prob"}
+    assert idata.log_likelihood["event"].dims == ("chain", "draw", "patient")
+    assert isinstance(first.diagnostics(), Diagnostics)
+    again = SafetyModel().fit(load_msc_safety(), random_seed=3, sampler=sampler, **FAST)
+    for name in ("alpha", "beta", "event_prob"):
+        np.testing.assert_array_equal(again.idata.posterior[name], idata.posterior[name])
+    np.testing.assert_array_equal(again.idata.log_likelihood["event"],
+                                  idata.log_likelihood["event"])
+    pd.testing.assert_frame_equal(again.event_probability(), first.event_probability())
+    other = SafetyModel().fit(load_msc_safety(), random_seed=4, sampler=sampler, **FAST)
+    assert not np.array_equal(other.idata.posterior["alpha"], idata.posterior["alpha"])
 
 
 def test_recovers_known_dose_event_curve():

@@ -66,7 +66,7 @@ def test_optimal_contrasts_and_critical_values():
 
 def test_signal_test_finds_a_strong_increasing_effect(koos):
     fit = free_fit(koos, [1.0, 2.0], 0.05)
-    table = signal_test(fit)
+    table = signal_test(fit.posterior_view)
     row = table.iloc[0]
     assert row["name"] == "koos_pain" and row["time"] == 12.0 and row["reference"] == 1.0
     for shape in ("linear", "emax", "exponential", "sigmoid_emax"):
@@ -74,40 +74,40 @@ def test_signal_test_finds_a_strong_increasing_effect(koos):
     assert row["signal"] and row["prob_not_flat"] == row["max_prob"] == 1.0
     assert 0.95 < row["gamma"] < 1 - 0.05 / 4
     assert row["n_patients"] == 12
-    single = signal_test(fit, shapes=["linear"]).iloc[0]
+    single = signal_test(fit.posterior_view, shapes=["linear"]).iloc[0]
     assert single["gamma"] == pytest.approx(0.95, abs=1e-12)
     # a custom shape given as means at the tested doses
-    custom = signal_test(fit, shapes={"step": [0.0, 1.0, 1.0]}).iloc[0]
+    custom = signal_test(fit.posterior_view, shapes={"step": [0.0, 1.0, 1.0]}).iloc[0]
     assert custom["prob_step"] == pytest.approx(1.0)
     # a lower-is-better outcome improving with dose is a signal too (direction-aligned)
     womac = free_fit(bd.datasets.load_msc_trial().select(["womac_pain"]), [1.0, 2.0], 0.05)
-    assert signal_test(womac)["signal"].iloc[0]
+    assert signal_test(womac.posterior_view)["signal"].iloc[0]
 
 
 def test_signal_test_on_flat_draws_finds_no_signal(koos):
     fit = free_fit(koos, [0.0, 0.0], 0.3, seed=11)
-    row = signal_test(fit, time=[3, 12]).iloc[1]
+    row = signal_test(fit.posterior_view, time=[3, 12]).iloc[1]
     assert row["time"] == 12.0
     for shape in ("linear", "emax", "exponential", "sigmoid_emax"):
         assert 0.4 < row[f"prob_{shape}"] < 0.6
     assert not row["signal"]
     decreasing = free_fit(koos, [-1.0, -2.0], 0.05)
-    assert signal_test(decreasing)["prob_not_flat"].iloc[0] == 0.0
+    assert signal_test(decreasing.posterior_view)["prob_not_flat"].iloc[0] == 0.0
     with pytest.raises(EstimandError, match="alpha"):
-        signal_test(fit, alpha=0)
+        signal_test(fit.posterior_view, alpha=0)
     with pytest.raises(EstimandError, match="not in this fit"):
-        signal_test(fit, outcome="koos_qol")
+        signal_test(fit.posterior_view, outcome="koos_qol")
 
 
 def test_signal_test_tests_families_on_the_standardised_scale(msc):
     data = msc.select(["koos_pain", "womac_pain"])
     fit = free_fit(data, [1.0, 2.0], 0.05)
-    table = signal_test(fit)
+    table = signal_test(fit.posterior_view)
     assert table["level"].tolist() == ["outcome", "outcome", "family"]
     family = table.iloc[2]
     assert family["name"] == "PROM" and family["members"] == "koos_pain, womac_pain"
     assert family["signal"]
-    assert len(signal_test(fit, family=False)) == 2
+    assert len(signal_test(fit.posterior_view, family=False)) == 2
 
 
 # ---------------------------------------------------------------------- slow: sampling
@@ -136,7 +136,7 @@ def test_signal_test_finds_no_signal_without_dose_effect():
             warnings.simplefilter("ignore")
             fit = bd.DoseResponseModel("free", "exponential").fit(
                 sim.data, random_seed=seed, **SETTINGS)
-        row = signal_test(fit).iloc[0]
+        row = signal_test(fit.posterior_view).iloc[0]
         signals.append(bool(row["signal"]))
         probs.append(round(float(row["prob_not_flat"]), 3))
     elapsed = time.perf_counter() - start

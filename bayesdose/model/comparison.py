@@ -32,16 +32,20 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesdose.components.inputs import by_row
 from bayesdose.components.shapes import dose_shape_names
 from bayesdose.data.trial import TrialData
 from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.model.dose_response import DoseResponseModel
 from bayesdose.results.crossval import loo
-from bayesdose.results.diagnostics import PARETO_K_MAX
 from bayesdose.results.dose_estimands import check_fraction, effective_dose_draws
 from bayesdose.results.estimands import as_list, dose_status, tidy_grid
 from bayesdose.results.fit import DoseResponseFit
+from bayesdose.results.psis import (
+    PARETO_K_MAX,
+    pointwise_log_likelihood,
+    psis_loo,
+    with_exact_terms,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -75,48 +79,6 @@ def model_name(model: DoseResponseModel) -> str:
     'emax x exponential'
     """
     return f"{model.dose_shape.name} x {model.time_shape.name}"
-
-
-# ---------------------------------------------------------------------- log likelihood
-def pointwise_log_likelihood(fit: DoseResponseFit) -> xr.DataArray:
-    """All of a fit's log-likelihood values as one array, one column per observation.
-
-    The model has one observed variable per likelihood (``change``, ``change_t``,
-    ``log_change``, ``grade_<outcome>``), each with its own observation dim whose
-    coordinate is the observation's row in ``fit.inputs``. They are put together in row
-    order, so two fits to the same data have the same columns.
-
-    Parameters
-    ----------
-    fit : DoseResponseFit
-        A fit with a ``log_likelihood`` group (:meth:`DoseResponseModel.fit` stores one).
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims chain, draw, obs (obs = row of ``fit.inputs``, 0 to n - 1).
-
-    Examples
-    --------
-    >>> ll = pointwise_log_likelihood(fit)        # doctest: +SKIP
-    >>> ll.sizes["obs"] == len(fit.inputs.response)   # doctest: +SKIP
-    True
-    """
-    group = getattr(fit.idata, "log_likelihood", None)
-    if group is None or not group.data_vars:
-        raise DataError("the fit has no log_likelihood group, so its predictive accuracy "
-                        "cannot be estimated; fit the model with DoseResponseModel.fit "
-                        "(which stores it) and compare that fit.")
-    return by_row(group, len(fit.inputs.response), "log_likelihood")
-
-
-def _loo_idata(fit: DoseResponseFit) -> az.InferenceData:
-    """The fit's posterior and its one-variable pointwise log likelihood."""
-    ll = pointwise_log_likelihood(fit)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return az.InferenceData(posterior=fit.idata.posterior,
-                                log_likelihood=xr.Dataset({"log_likelihood": ll}))
 
 
 # ---------------------------------------------------------------------- checks
@@ -225,10 +187,12 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
     """Compare candidate models of the same data by PSIS-LOO, with model weights.
 
     Each fit's log likelihood (all its observed variables, all outcomes) is put together
-    per observation (:func:`pointwise_log_likelihood`), and :func:`arviz.compare`
-    estimates the expected log predictive density of each model by PSIS-LOO and weighs
-    the models. Given ``data``, the candidates are models, fitted first with the same
-    settings and seed (:func:`fit_candidates`); without it, they are fits.
+    per observation (:func:`bayesdose.results.psis.pointwise_log_likelihood`), PSIS-LOO
+    estimates each model's expected log predictive density from it
+    (:func:`bayesdose.results.psis.psis_loo`, as for the diagnostics and
+    :func:`bayesdose.results.crossval.loo`), and :func:`arviz.compare` weighs the models.
+    Given ``data``, the candidates are models, fitted first with the same settings and seed
+    (:func:`fit_candidates`); without it, they are fits.
 
     Parameters
     ----------
@@ -321,16 +285,16 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
     fits = _check_fits(candidates)
     _check_likelihoods(fits)
     _check_same_data(fits)
-    loos = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name, fit in fits.items():
-            loos[name] = az.loo(_loo_idata(fit), pointwise=True)
+    loos = {name: psis_loo(pointwise_log_likelihood(fit), fit.idata.posterior)
+            for name, fit in fits.items()}
     refitted = {name: 0 for name in fits}
     if refit:
         for name, fit in fits.items():
             if np.any(np.asarray(loos[name].pareto_k) > PARETO_K_MAX):
-                loos[name], refitted[name] = _with_exact_terms(loos[name], fit, max_refits)
+                exact = loo(fit, unit="observation", max_refits=max_refits).pointwise
+                done = exact["refitted"].to_numpy()
+                loos[name] = with_exact_terms(loos[name], done, exact["elpd"].to_numpy())
+                refitted[name] = int(done.sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = az.compare(loos, ic="loo", method=method, seed=seed)
@@ -366,26 +330,6 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
     series = pd.Series(table["weight"].to_numpy(), index=pd.Index(table["model"], name="model"),
                        name="weight")
     return Comparison(table=table, weights=series, fits=fits, ic=ic, method=method, loo=loos)
-
-
-def _with_exact_terms(elpd: az.ELPDData, fit: DoseResponseFit,
-                      max_refits: int | None) -> tuple[az.ELPDData, int]:
-    """PSIS-LOO results with the unreliable terms replaced by exact refits."""
-
-    exact = loo(fit, unit="observation", k_threshold=PARETO_K_MAX, max_refits=max_refits)
-    done = exact.pointwise["refitted"].to_numpy()
-    out = elpd.copy()
-    loo_i = elpd.loo_i.copy()
-    loo_i.values = np.where(done, exact.pointwise["elpd"].to_numpy(), loo_i.values)
-    pareto_k = elpd.pareto_k.copy()
-    pareto_k.values = np.where(done, 0.0, pareto_k.values)
-    total = float(loo_i.values.sum())
-    out["p_loo"] = float(elpd["p_loo"]) + float(elpd["elpd_loo"]) - total
-    out["elpd_loo"] = total
-    out["se"] = float(np.sqrt(loo_i.size * np.var(loo_i.values)))
-    out["loo_i"], out["pareto_k"] = loo_i, pareto_k
-    out["warning"] = bool(np.any(pareto_k.values > PARETO_K_MAX))
-    return out, int(done.sum())
 
 
 def _named_models(models: Mapping[str, DoseResponseModel] | Sequence[Any],
@@ -957,7 +901,7 @@ class Comparison:
         per_model: dict[str, xr.DataArray] = {}
         for name, fit in self.fits.items():
             try:
-                per_model[name] = effective_dose_draws(fit, p=p, outcome=outcome)
+                per_model[name] = effective_dose_draws(fit.posterior_view, p=p, outcome=outcome)
             except EstimandError as exc:
                 raise EstimandError(f"model {name!r}: {exc} To average EDp, compare the "
                                     "candidates without this model.") from exc

@@ -25,7 +25,6 @@ the probability that it exceeds a threshold, and the odds ratio per doubling of 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,11 +35,12 @@ from pymc_extras.prior import Prior
 from bayesdose.data.safety import SafetyData
 from bayesdose.datasets import load_msc_adverse_events
 from bayesdose.errors import SpecError
-from bayesdose.inference.backends import check_sampler_settings
-from bayesdose.results.safety import SafetyFit
-
-PARAMETERS = ("alpha", "beta")
-
+from bayesdose.inference.backends import (
+    check_sampler_settings,
+    resolve_sampler,
+    sample_posterior,
+)
+from bayesdose.results.safety import PARAMETERS, SafetyFit
 
 DEFAULT_PRIORS = {
     "alpha": Prior("Normal", mu=-1, sigma=1.5),
@@ -192,6 +192,7 @@ class SafetyModel:
         target_accept: float = 0.9,
         progressbar: bool = False,
         cores: int | None = None,
+        sampler: str = "auto",
     ) -> SafetyFit:
         """Sample the posterior with NUTS and return a :class:`SafetyFit`.
 
@@ -202,13 +203,19 @@ class SafetyModel:
         draws, tune, chains : int
             Posterior draws and tuning steps per chain, and the number of chains.
         random_seed : int
-            Seed; the same seed, data and model give the same draws.
+            Seed; the same seed, data, model and sampler give the same draws.
         target_accept : float
             NUTS target acceptance rate.
         progressbar : bool
-            Show PyMC's progress bar.
+            Show the sampler's progress bar.
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).
+        sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+            NUTS implementation, as in :meth:`DoseResponseModel.fit
+            <bayesdose.model.dose_response.DoseResponseModel.fit>` (through
+            :func:`bayesdose.inference.backends.sample_posterior`): the default ``"auto"``
+            takes nutpie when installed, else PyMC's own NUTS. The fit records the backend
+            that ran (``fit.settings["sampler"]``).
 
         Returns
         -------
@@ -220,16 +227,16 @@ class SafetyModel:
         >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
         >>> fit = SafetyModel().fit(data, draws=300, tune=300, chains=2)  # doctest: +SKIP
         >>> fit.event_probability(dose=[1, 25, 50])  # doctest: +SKIP
+        >>> fit.settings["sampler"]  # doctest: +SKIP
+        'nutpie'
         """
-        check_sampler_settings(draws, tune, chains, target_accept)
-        cores = cores or min(chains, os.cpu_count() or 1)
-        with self.build(data):
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
-                              random_seed=random_seed, target_accept=target_accept,
-                              progressbar=progressbar, idata_kwargs={"log_likelihood": True},
-                              compute_convergence_checks=False)
+        check_sampler_settings(draws, tune, chains, target_accept, sampler)
         settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
-                    "target_accept": target_accept}
+                    "target_accept": target_accept, "sampler": resolve_sampler(sampler)}
+        idata = sample_posterior(self.build(data), settings["sampler"], draws=draws, tune=tune,
+                                 chains=chains, random_seed=random_seed,
+                                 target_accept=target_accept, cores=cores,
+                                 progressbar=progressbar)
         return SafetyFit(data, idata, model=self, settings=settings)
 
 

@@ -10,13 +10,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bayesdose.errors import EstimandError
+from bayesdose.model.comparison import Comparison
 from bayesdose.plots.fits import dose_grid
 from bayesdose.results.estimands import as_list
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
-
-    from bayesdose.model.comparison import Comparison
 
 
 # ---------------------------------------------------------------------- figure

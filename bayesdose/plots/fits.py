@@ -57,7 +57,7 @@ def _panels(n: int, width: float = 4.6, height: float = 3.6) -> tuple[Figure, li
 
 def _outcome_names(fit: DoseResponseFit, outcome: Any) -> list[str]:
     """The chosen outcomes, checked against the fit (default: all fitted)."""
-    return [fit.outcomes[i] for i in fit._outcome_index(outcome)]
+    return fit.posterior_view.outcome_names(outcome)
 
 
 def _response_label(fit: DoseResponseFit, name: str, arrow: bool = False) -> str:
@@ -544,7 +544,7 @@ def predictive_draws(fit: DoseResponseFit, outcome: str, group: str = "posterior
                         f"check; {how}. Groups present: {', '.join(groups)}.")
     if not isinstance(outcome, str):
         raise EstimandError(f"give one outcome by name (got {outcome!r}).")
-    k = fit._outcome_index(outcome)[0]
+    k = fit.posterior_view.outcome_index(outcome)[0]
     likelihood = fit.inputs.likelihoods[outcome]
     variable = (f"grade_{outcome}" if likelihood.name == "ordinal" else likelihood.variable)
     predictive, observed = getattr(fit.idata, name), fit.idata.observed_data

@@ -42,6 +42,7 @@ from bayesdose.report.document import (
     is_number,
     write_report_files,
 )
+from bayesdose.results.psis import PARETO_K_MAX
 from bayesdose.results.storage import read_config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -223,13 +224,14 @@ def _diagnostics_section(fit: DoseResponseFit, diagnostics: Any, failed: list[st
                             "parameter's mean in divergent draws, in posterior SDs)"))
     observations = getattr(diagnostics, "observations", None)
     if observations is not None and len(observations) and "pareto_k" in observations:
-        high = observations[observations["pareto_k"] > 0.7]
+        high = observations[observations["pareto_k"] > PARETO_K_MAX]
         if len(high):
             keep = [c for c in ("outcome", "patient", "time", "pareto_k", "elpd_loo")
                     if c in high]
             shown = high.sort_values("pareto_k", ascending=False)[keep].head(20)
             blocks.append(Table(shown.reset_index(drop=True),
-                                "Observations with PSIS-LOO Pareto k above 0.7 (at most 20)"))
+                                f"Observations with PSIS-LOO Pareto k above "
+                                f"{PARETO_K_MAX:g} (at most 20)"))
 
     blocks.append(_figure("trace.png", lambda: plot_trace(fit),
                           "Rank plots of the model's parameters: posterior density and "

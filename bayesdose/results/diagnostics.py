@@ -1,0 +1,282 @@
+"""Sampler diagnostics with stated thresholds, a verdict and what to try when they fail.
+
+Thresholds follow Vehtari et al. (2021, rank-normalised R-hat and ESS) and the Stan
+team's guidance: R-hat <= 1.01, bulk and tail ESS >= 400, no divergent transitions,
+E-BFMI >= 0.3 in every chain, and no transition that stopped at the maximum tree depth.
+These decide the verdict (``Diagnostics.ok``): whether the draws can be trusted.
+
+PSIS-LOO Pareto k (Vehtari, Gelman and Gabry 2017; Vehtari et al. 2024) is reported per
+observation with its threshold (:data:`bayesdose.results.psis.PARETO_K_MAX`, the one used
+by cross-validation and model comparison too), but does not enter the verdict: a large k
+says that an observation is too influential for PSIS-LOO to approximate leaving it out (for
+model comparison), not that the posterior draws are wrong.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from bayesdose.results.psis import PARETO_K_MAX, pointwise_loo
+
+RHAT_MAX = 1.01
+
+
+ESS_MIN = 400
+
+
+EBFMI_MIN = 0.3
+
+
+SAMPLING_CHECKS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "e_bfmi", "tree_depth")
+
+
+ADVICE = {
+    "r_hat": "Chains disagree. Run longer (tune=2000, draws=2000); look at trace/rank plots "
+             "of the parameters listed for several modes (often log_ed50); if one exists, use "
+             "a more informative prior or a simpler dose shape.",
+    "ess_bulk": "Too few effective draws for stable means. Increase draws (ESS grows with "
+                "them) or chains; if ESS per draw is very low for the parameters listed, "
+                "tighten their priors or reparameterise.",
+    "ess_tail": "Too few effective draws in the tails for stable intervals. Increase draws; "
+                "heavy-tailed posteriors (e.g. of log_ed50 with three doses) need more.",
+    "divergences": "Divergent transitions: the sampler met curvature it could not follow, so "
+                   "the posterior may be biased. Raise target_accept (0.95, then 0.99); if "
+                   "they persist, tighten the prior of the parameter where they concentrate "
+                   "(see the divergences table), often log_ed50 or patient_effect_sigma.",
+    "e_bfmi": "Low E-BFMI: the momentum resampling explores the energy poorly, usually a "
+              "funnel. Keep patient effects non-centred and use tighter priors on "
+              "hierarchical SDs.",
+    "tree_depth": "Transitions hit the maximum tree depth: sampling is slow and may be "
+                  "incomplete. Raise max_treedepth, or reparameterise strongly correlated "
+                  "parameters.",
+    "pareto_k": "PSIS-LOO cannot approximate leaving out the observations listed (Pareto k "
+                f"> {PARETO_K_MAX}): each is highly influential, typically a patient far from "
+                "their arm in a small arm. The posterior is not wrong, but their LOO terms "
+                "are; for model comparison refit without each of them (fit.loo(), or "
+                "bd.compare(..., refit=True): exact leave-one-out for those terms), and "
+                "check them for data errors or outliers (a Student-t likelihood resists "
+                "outliers).",
+}
+
+
+@dataclass
+class Diagnostics:
+    """The diagnostics of a fit.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per check: check, value, threshold, passed, worst (the parameter or
+        observation at fault), advice (empty when passed), verdict (whether the check
+        enters ``ok``: the sampling checks do, Pareto k does not).
+    parameters : pandas.DataFrame
+        Per parameter element: r_hat, ess_bulk, ess_tail.
+    divergences : pandas.DataFrame
+        Per parameter, the mean of its draws in divergent transitions against all draws
+        (where divergences concentrate); empty when there are none.
+    ok : bool
+        True when every sampling check passed (Pareto k is reported, not part of it).
+    observations : pandas.DataFrame
+        PSIS-LOO per observation: variable, obs, pareto_k, elpd_loo (and, from a fit,
+        outcome, patient, time); empty when the fit has no log likelihood.
+    """
+
+    table: pd.DataFrame
+    parameters: pd.DataFrame
+    divergences: pd.DataFrame
+    ok: bool
+    observations: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __repr__(self) -> str:
+        verdict = "PASSED" if self.ok else "FAILED"
+        lines = [f"Diagnostics {verdict}"]
+        for row in self.table.itertuples():
+            mark = ("ok  " if row.passed else "FAIL") if row.verdict else (
+                "ok  " if row.passed else "warn")
+            lines.append(f"  [{mark}] {row.check}: {row.value} (threshold {row.threshold})"
+                         + (f" worst: {row.worst}" if row.worst else ""))
+        for row in self.table[~self.table["passed"]].itertuples():
+            lines.append(f"  -> {row.check}: {row.advice}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, escape=True)
+
+
+def parameter_diagnostics(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:
+    """Rank-normalised R-hat and bulk/tail ESS for every element of ``var_names``.
+
+    Elements that are constant by construction (an effect fixed at 0 at the reference
+    dose, the upper triangle of a Cholesky factor) have no R-hat or ESS and are left out.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    varies = np.concatenate([
+        (idata.posterior[name].std(("chain", "draw")).to_numpy() > 0).ravel()
+        for name in var_names
+    ])
+    frame = summary[["r_hat", "ess_bulk", "ess_tail"]].copy()
+    frame.index.name = "parameter"
+    return frame[varies].reset_index()
+
+
+def _sample_stat(idata: az.InferenceData, *names: str):
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None:
+        return None
+    for name in names:
+        if name in stats:
+            return stats[name]
+    return None
+
+
+def divergence_locations(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:
+    """Where divergent transitions sit: per scalar parameter, its mean in divergent draws
+    against its overall mean, in posterior SDs (a large shift flags the culprit)."""
+    diverging = _sample_stat(idata, "diverging")
+    if diverging is None or not bool(diverging.any()):
+        return pd.DataFrame(columns=["parameter", "shift_sd", "n_divergent"])
+    mask = diverging.to_numpy().astype(bool)
+    rows = []
+    for name in var_names:
+        values = idata.posterior[name]
+        flat = values.to_numpy().reshape((*mask.shape, -1))
+        sd = flat.reshape(-1, flat.shape[-1]).std(axis=0)
+        shift = (flat[mask].mean(axis=0) - flat.reshape(-1, flat.shape[-1]).mean(axis=0))
+        shift = np.where(sd > 0, shift / np.where(sd > 0, sd, 1), 0.0)
+        worst = int(np.argmax(np.abs(shift)))
+        rows.append({"parameter": _element_label(values, worst),
+                     "shift_sd": float(shift[worst]), "n_divergent": int(mask.sum())})
+    frame = pd.DataFrame(rows)
+    return frame.reindex(frame["shift_sd"].abs().sort_values(ascending=False).index)
+
+
+def _element_label(values, position: int) -> str:
+    """ArviZ-style label of one element of a variable, e.g. ``delta[koos_pain]``."""
+    dims = [d for d in values.dims if d not in ("chain", "draw")]
+    if not dims:
+        return str(values.name)
+    index = np.unravel_index(position, [values.sizes[d] for d in dims])
+    labels = [str(values[d].values[i]) if d in values.coords else str(i)
+              for d, i in zip(dims, index, strict=True)]
+    return f"{values.name}[{', '.join(labels)}]"
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
+             observation_labels: pd.DataFrame | None = None) -> Diagnostics:
+    """Run every check on a fit's InferenceData.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        Must hold ``posterior`` and ``sample_stats``.
+    var_names : list of str, optional
+        Parameters to check (default: every posterior variable).
+    observation_labels : pandas.DataFrame, optional
+        Columns obs (and optionally variable) and any labels (outcome, patient, time)
+        joined onto the per-observation Pareto k table, so the worst observation is
+        named in words.
+
+    Returns
+    -------
+    Diagnostics
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> idata = az.from_dict(posterior={"x": rng.normal(size=(4, 1000))},
+    ...                      sample_stats={"diverging": np.zeros((4, 1000), bool)})
+    >>> diagnose(idata).ok
+    True
+    """
+    var_names = var_names or list(idata.posterior.data_vars)
+    params = parameter_diagnostics(idata, var_names)
+    rows = [
+        _check_param(params, "r_hat", RHAT_MAX, high_is_bad=True),
+        _check_param(params, "ess_bulk", ESS_MIN, high_is_bad=False),
+        _check_param(params, "ess_tail", ESS_MIN, high_is_bad=False),
+    ]
+    locations = divergence_locations(idata, var_names)
+    rows.append(_check_divergences(idata, locations))
+    rows.append(_check_ebfmi(idata))
+    rows.append(_check_tree_depth(idata))
+    observations = pointwise_loo(idata)
+    if observation_labels is not None and not observations.empty:
+        keys = [key for key in ("variable", "obs") if key in observation_labels]
+        observations = observations.merge(observation_labels, on=keys, how="left")
+    if not observations.empty:
+        rows.append(_check_pareto_k(observations))
+    table = pd.DataFrame(rows)
+    table["advice"] = [("" if passed else ADVICE[check])
+                       for check, passed in zip(table["check"], table["passed"], strict=True)]
+    table["verdict"] = table["check"].isin(SAMPLING_CHECKS)
+    ok = bool(table.loc[table["verdict"], "passed"].all())
+    return Diagnostics(table=table, parameters=params, divergences=locations, ok=ok,
+                       observations=observations)
+
+
+def _observation_label(row: pd.Series) -> str:
+    if {"outcome", "patient", "time"} <= set(row.index) and pd.notna(row["outcome"]):
+        return f"{row['outcome']} of patient {row['patient']} at time {row['time']:g}"
+    return f"{row['variable']}[{row['obs']}]"
+
+
+def _check_pareto_k(observations: pd.DataFrame) -> dict:
+    k = observations["pareto_k"].to_numpy(dtype=float)
+    bad = int(np.sum(k > PARETO_K_MAX))
+    worst = observations.iloc[int(np.nanargmax(k))]
+    where = f"{bad} of {len(k)} observations above {PARETO_K_MAX}; worst: "
+    return {"check": "pareto_k", "value": round(float(np.nanmax(k)), 3),
+            "threshold": PARETO_K_MAX, "passed": bad == 0,
+            "worst": "" if bad == 0 else where + _observation_label(worst)}
+
+
+def _check_param(params: pd.DataFrame, column: str, threshold: float,
+                 high_is_bad: bool) -> dict:
+    values = params[column].to_numpy(dtype=float)
+    if np.all(np.isnan(values)):
+        return {"check": column, "value": np.nan, "threshold": threshold, "passed": False,
+                "worst": "not computable (too few draws or one chain)"}
+    position = int(np.nanargmax(values) if high_is_bad else np.nanargmin(values))
+    value = float(values[position])
+    passed = value <= threshold if high_is_bad else value >= threshold
+    passed = passed and not np.isnan(values).any()
+    worst = str(params["parameter"].iloc[position])
+    return {"check": column, "value": round(value, 3), "threshold": threshold,
+            "passed": bool(passed), "worst": "" if passed else worst}
+
+
+def _check_divergences(idata: az.InferenceData, locations: pd.DataFrame) -> dict:
+    diverging = _sample_stat(idata, "diverging")
+    count = int(diverging.sum()) if diverging is not None else 0
+    worst = "" if count == 0 or locations.empty else str(locations["parameter"].iloc[0])
+    return {"check": "divergences", "value": count, "threshold": 0, "passed": count == 0,
+            "worst": worst}
+
+
+def _check_ebfmi(idata: az.InferenceData) -> dict:
+    if _sample_stat(idata, "energy") is None:
+        return {"check": "e_bfmi", "value": np.nan, "threshold": EBFMI_MIN, "passed": True,
+                "worst": "not reported by this sampler"}
+    values = np.atleast_1d(az.bfmi(idata))
+    low = float(np.min(values))
+    passed = low >= EBFMI_MIN
+    return {"check": "e_bfmi", "value": round(low, 3), "threshold": EBFMI_MIN,
+            "passed": bool(passed), "worst": "" if passed else f"chain {int(np.argmin(values))}"}
+
+
+def _check_tree_depth(idata: az.InferenceData) -> dict:
+    hit = _sample_stat(idata, "reached_max_treedepth", "maxdepth_reached")
+    if hit is None:
+        return {"check": "tree_depth", "value": np.nan, "threshold": 0.0, "passed": True,
+                "worst": "not reported by this sampler"}
+    fraction = float(hit.to_numpy().astype(bool).mean())
+    return {"check": "tree_depth", "value": fraction, "threshold": 0.0,
+            "passed": fraction == 0.0, "worst": ""}

@@ -1,0 +1,941 @@
+"""The results of a fit: InferenceData plus the read-outs statisticians ask for.
+
+A :class:`DoseResponseFit` holds an :class:`arviz.InferenceData` with named dims
+(outcome, dose, time, patient) and everything needed to rebuild the fit from a netCDF
+file: the model's configuration, the trial data, the sampler settings and the package
+versions are stored inside it (never pickled).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdose.data.trial import TrialData
+from bayesdose.files.output import write_atomic
+from bayesdose.results import dose_estimands, readouts
+from bayesdose.results.crossval import loo
+from bayesdose.results.diagnostics import Diagnostics, diagnose
+from bayesdose.results.posterior import PosteriorView
+from bayesdose.results.predictive import predictive_check
+from bayesdose.results.signal import signal_test
+from bayesdose.results.storage import read_config
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesdose.model.dose_response import DoseResponseModel
+
+
+class DoseResponseFit:
+    """A fitted dose-response model: posterior draws and what to read from them.
+
+    Parameters
+    ----------
+    model : DoseResponseModel
+        The model that was fitted.
+    data : TrialData
+        The data it was fitted to (its outcomes only).
+    idata : arviz.InferenceData
+        Posterior, posterior predictive, log likelihood, observed data, prior and the
+        stored configuration.
+
+    Notes
+    -----
+    Fits come from :meth:`DoseResponseModel.fit` (or :func:`bayesdose.fit`) and
+    :func:`load_fit`. A fit can also be made from any draws of the model's variables
+    (dims chain, draw, outcome, ...), for example its prior draws: the estimands read
+    the ``posterior`` group (the shape parameters; :meth:`expected_change` also
+    ``course``). :attr:`settings` (and so :meth:`refit` and the fit's ``repr``) and
+    :func:`load_fit` need the configuration that :meth:`DoseResponseModel.fit` stores,
+    :meth:`diagnostics` its sampler statistics and :meth:`loo` its log likelihood.
+
+    The read-outs are functions of the fit's :attr:`posterior_view` (the draws, the
+    model's shapes, its inputs and the outcomes' metadata: see
+    :mod:`bayesdose.results.readouts` and :mod:`bayesdose.results.dose_estimands`); the
+    methods here call them.
+
+    Examples
+    --------
+    >>> import arviz as az, bayesdose as bd
+    >>> fit = bd.load_fit("fit.nc")                     # doctest: +SKIP
+    >>> fit.contrast(dose=50, reference=1, time=12)     # doctest: +SKIP
+
+    Without sampling, the prior's draws in place of a posterior:
+
+    >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+    >>> model = bd.DoseResponseModel()
+    >>> prior = model.sample_prior_predictive(data, draws=100)
+    >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+    >>> fit.outcomes
+    ['koos_pain', 'womac_pain']
+    """
+
+    def __init__(self, model: DoseResponseModel, data: TrialData,
+                 idata: az.InferenceData) -> None:
+        self.model = model
+        self.data = data
+        self.idata = idata
+        self.inputs = model.inputs(data)
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def outcomes(self) -> list[str]:
+        """The fitted outcomes."""
+        return list(self.inputs.outcomes)
+
+    @property
+    def posterior_view(self) -> PosteriorView:
+        """What the read-outs need: the posterior draws, the model's dose shape and time
+        course, the model's inputs and the outcomes' metadata.
+
+        Made afresh from :attr:`idata`, :attr:`model`, :attr:`inputs` and :attr:`data` on
+        every access, so it follows changes to them.
+
+        Returns
+        -------
+        PosteriorView
+        """
+        return PosteriorView(
+            posterior=self.idata.posterior, dose_shape=self.model.dose_shape,
+            time_shape=self.model.time_shape, inputs=self.inputs,
+            outcome_info={name: self.data.info(name) for name in self.inputs.outcomes})
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Sampler settings and seed of this fit."""
+        return read_config(self.idata)["sampler"]
+
+    def refit(self, data: TrialData | None = None, **settings: Any) -> DoseResponseFit:
+        """Fit this fit's model again, on new data or with other sampler settings.
+
+        The model object keeps what it built and compiled for each design
+        (:mod:`bayesdose.inference.compiled`), so data of the same design (the same patients, doses,
+        visits and observed cells, with other values: a corrected data set, a bootstrap
+        replicate, a simulated trial) are refitted warm, without building or compiling;
+        with the same data, settings and seed a warm refit gives the numbers of the cold
+        fit. Data of another design are fitted cold.
+
+        Parameters
+        ----------
+        data : TrialData, optional
+            The new data (default: this fit's data).
+        **settings
+            Sampler settings to change (``draws``, ``tune``, ``chains``, ``random_seed``,
+            ``target_accept``, ``sampler``, ``cores``, ``progressbar``, ``prior_draws``);
+            the others are this fit's.
+
+        Returns
+        -------
+        DoseResponseFit
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fit = bd.DoseResponseModel().fit(data, random_seed=1)    # doctest: +SKIP
+        >>> again = fit.refit(random_seed=2)                         # doctest: +SKIP
+        >>> same = fit.refit(random_seed=1)                          # doctest: +SKIP
+        >>> bool((same.idata.posterior == fit.idata.posterior).all())  # doctest: +SKIP
+        True
+        """
+        recorded = {key: self.settings[key] for key in
+                    ("draws", "tune", "chains", "random_seed", "target_accept", "sampler")
+                    if key in self.settings}
+        if "prior" in self.idata.groups():
+            recorded["prior_draws"] = self.idata.prior.sizes["draw"]
+        else:
+            recorded["prior_draws"] = 0
+        return self.model.fit(self.data if data is None else data, **{**recorded, **settings})
+
+    def diagnostics(self) -> Diagnostics:
+        """R-hat, bulk/tail ESS, divergences, E-BFMI, tree depth (the verdict) and
+        PSIS-LOO Pareto k per observation (reported, named by outcome, patient, time).
+
+        The verdict (``ok``) needs the sampler statistics a fit from
+        :meth:`DoseResponseModel.fit` stores, Pareto k its log likelihood (without one,
+        there is no Pareto k row).
+
+        Returns
+        -------
+        Diagnostics
+            ``.table`` (one row per check with threshold, pass/fail and advice),
+            ``.parameters`` (per parameter), ``.observations`` (Pareto k per
+            observation) and ``.ok``.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fit = bd.DoseResponseModel().fit(data)  # doctest: +SKIP
+        >>> diagnostics = fit.diagnostics()  # doctest: +SKIP
+        >>> diagnostics.table["check"].tolist()  # doctest: +SKIP
+        ['r_hat', 'ess_bulk', 'ess_tail', 'divergences', 'e_bfmi', 'tree_depth', 'pareto_k']
+        >>> diagnostics.ok  # doctest: +SKIP
+        True
+        """
+        return diagnose(self.idata, observation_labels=self._observation_labels())
+
+    def predictive_check(self, group: str = "posterior", hdi_prob: float = 0.9) -> pd.DataFrame:
+        """Observed arm means against their posterior (or prior) predictive distribution.
+
+        See :func:`bayesdose.results.predictive.predictive_check`.
+
+        Parameters
+        ----------
+        group : {"posterior", "prior"}
+            Posterior predictive (does the fitted model reproduce the data?) or prior
+            predictive (are the priors compatible with data like these?).
+        hdi_prob : float
+            Probability of the predictive interval of each arm mean.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome, dose and visit (columns as
+            :func:`~bayesdose.results.predictive.predictive_check`, among them ``extreme``).
+
+        Examples
+        --------
+        >>> fit.predictive_check().query("extreme")     # doctest: +SKIP
+        """
+        return predictive_check(self.idata, self.inputs, group=group, hdi_prob=hdi_prob)
+
+    def loo(self, unit: str = "observation", refit: bool = True, k_threshold: float = 0.7,
+            max_refits: int | None = None):
+        """Leave-one-out elpd by observation or by patient, with exact refits where PSIS-LOO
+        is unreliable (see :func:`bayesdose.results.crossval.loo`).
+
+        Parameters
+        ----------
+        unit : {"observation", "patient"}
+            What is left out: one observation, or all of one patient's observations.
+        refit : bool
+            Refit the model without each unit whose Pareto k exceeds ``k_threshold`` and
+            score it exactly; ``False`` reports PSIS-LOO alone.
+        k_threshold : float
+            Pareto k above which a unit is refitted.
+        max_refits : int, optional
+            At most this many refits (the units with the largest k first).
+
+        Returns
+        -------
+        CrossValidation
+
+        Examples
+        --------
+        >>> fit.loo(unit="patient", max_refits=3)      # doctest: +SKIP
+        """
+
+        return loo(self, unit=unit, refit=refit, k_threshold=k_threshold,
+                   max_refits=max_refits)
+
+    def signal_test(self, time: Any = None, outcome: Any = None, shapes: Any = None,
+                    alpha: float = 0.05) -> pd.DataFrame:
+        """Bayesian MCP-Mod test for a dose-response signal (see
+        :func:`bayesdose.results.signal.signal_test`).
+
+        Each outcome is tested, and each family of two or more of the chosen outcomes.
+
+        Parameters
+        ----------
+        time : float or sequence, optional
+            Visit(s) at which to test (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        shapes : list of str or mapping, optional
+            Candidate shapes (default: ``"linear"``, ``"emax"``, ``"exponential"``,
+            ``"sigmoid_emax"``).
+        alpha : float
+            One-sided level of the test, in (0, 0.5).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and family: level, name, members, time, reference,
+            n_patients, ``prob_<shape>`` per shape, max_prob, prob_not_flat, best_shape,
+            critical_value, gamma, alpha, signal.
+
+        Examples
+        --------
+        >>> fit.signal_test(time=12)                   # doctest: +SKIP
+        """
+
+        return signal_test(self.posterior_view, time=time, outcome=outcome, shapes=shapes,
+                           alpha=alpha)
+
+    def _observation_labels(self) -> pd.DataFrame:
+        """Outcome, patient and time of every observation (``obs`` = its row)."""
+        inputs = self.inputs
+        return pd.DataFrame({
+            "obs": np.arange(len(inputs.outcome_idx)),
+            "outcome": np.asarray(inputs.outcomes)[inputs.outcome_idx],
+            "patient": np.asarray(inputs.patients)[inputs.patient_idx],
+            "time": np.asarray(inputs.visits, dtype=float)[inputs.time_idx],
+        })
+
+    def prior_table(self) -> pd.DataFrame:
+        """Every parameter's prior in this fit, whether it is the default, and why.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns parameter, meaning, prior, default, reason (as
+            :meth:`DoseResponseModel.prior_table` on the fit's data).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.prior_table()["parameter"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+        ['delta', 'log_ed50', 'log_t_half', 'delta_family_sd', 'log_ed50_family_sd',
+         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma']
+        """
+        return self.model.prior_table(self.data)
+
+    def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior summary (ArviZ) of the model's parameters.
+
+        Patient-level terms (``patient_effect``, ``patient_z``, ``patient_factor``),
+        non-centred offsets (``<name>_offset``) and the LKJ Cholesky factor and
+        correlation matrix are left out; the patient SDs (``patient_sd``,
+        ``patient_chol_stds`` or ``patient_effect_sigma``) and loadings are kept, as are
+        the family means and SDs of pooled parameters and the dose effect ``effect`` at
+        the tested doses and visits (outcome units).
+
+        Parameters
+        ----------
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter element (``parameter``, e.g. ``delta[koos_pain]``)
+            with the columns of :func:`arviz.summary`: mean, sd, hdi bounds, mcse_mean,
+            mcse_sd, ess_bulk, ess_tail, r_hat.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> summary = fit.parameter_summary()
+        >>> summary.columns.tolist()[:5]
+        ['parameter', 'mean', 'sd', 'hdi_2.5%', 'hdi_97.5%']
+        >>> names = sorted({name.split("[")[0] for name in summary["parameter"]})
+        >>> names  # doctest: +NORMALIZE_WHITESPACE
+        ['beta_baseline', 'course', 'delta', 'delta_family_mean', 'delta_family_sd',
+         'effect', 'log_ed50', 'log_ed50_family_mean', 'log_ed50_family_sd', 'log_t_half',
+         'patient_loading', 'patient_sd', 'sigma']
+        """
+        skip = ("patient_effect", "patient_z", "patient_factor", "patient_chol",
+                "patient_chol_corr")
+        names = [v for v in self.idata.posterior.data_vars
+                 if v not in skip and not v.endswith("_offset")
+                 and not (v.startswith("patient_effect") and not v.endswith("_sigma"))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)
+        return table.rename_axis("parameter").reset_index()
+
+    def derived(self) -> xr.Dataset:
+        """Derived parameters, per draw and outcome (for example ED50, t_half).
+
+        What there is depends on the shapes: ``ed50`` and ``emax`` (``emax``, and
+        ``hill`` for ``sigmoid_emax``), ``t_half`` (``exponential``; ``bateman`` also
+        ``t_wane`` and ``t_peak``), ``et50`` (the ``emax`` time course); nothing for
+        shapes without such quantities. Doses and times are in the user's units; ``emax``
+        (the asymptote of the dose shape) is on the standardised, direction-aligned
+        scale (baseline SDs, positive = better).
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per derived quantity, dims chain, draw, outcome.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> derived = fit.derived()
+        >>> sorted(derived.data_vars), derived["ed50"].dims
+        (['ed50', 'emax', 't_half'], ('chain', 'draw', 'outcome'))
+        """
+        return readouts.derived(self.posterior_view)
+
+    # ------------------------------------------------------------------ estimands
+    def _outcome_index(self, outcome: str | list[str] | None) -> list[int]:
+        # kept for callers that hold a fit (model.comparison, plots.comparison)
+        return self.posterior_view.outcome_index(outcome)
+
+    def effect_draws(self, dose: Any = None, time: Any = None, outcome: Any = None,
+                     scale: str = "outcome") -> xr.DataArray:
+        """Posterior draws of the dose effect against dose 0 on a dose x time grid.
+
+        Parameters
+        ----------
+        dose, time : float or sequence, optional
+            Doses and times in the user's units (default: tested doses, visits).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        scale : {"outcome", "standardised"}
+            Outcome units (sign as the outcome, e.g. negative = less pain on WOMAC) or
+            the standardised, direction-aligned scale (positive = better).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims chain, draw, outcome, dose, time.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = fit.effect_draws(dose=[10, 50], time=12)
+        >>> draws.dims, draws.shape
+        (('chain', 'draw', 'outcome', 'dose', 'time'), (1, 100, 2, 2, 1))
+        """
+        return readouts.effect_draws(self.posterior_view, dose, time, outcome, scale)
+
+    def versus(self) -> str:
+        """What effects are measured against (dose 0, extrapolated or tested).
+
+        Returns
+        -------
+        str
+            ``"dose 0 (tested)"`` with a placebo arm; without one, dose 0 extrapolated by
+            the dose shape, or the lowest tested dose for shapes that do not extrapolate
+            to dose 0 (``free``, ``monotone``).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.versus()
+        'dose 0 (not tested: extrapolated by the dose shape)'
+        """
+        return self.posterior_view.versus()
+
+    def effect(self, dose: Any = None, time: Any = None, outcome: Any = None,
+               hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """Posterior dose effect against dose 0 at each dose and time, as a tidy table.
+
+        The effect of dose d at time t is f(d) g(t): the expected change from baseline at
+        dose d minus that at dose 0, for the same patient and baseline. Without a placebo
+        arm the effect at dose 0 rests on the dose shape (column ``versus`` says so).
+
+        Parameters
+        ----------
+        dose, time : float or sequence, optional
+            Doses and times in the user's units (default: tested doses, visits). Doses
+            between or beyond the tested ones are flagged in ``dose_status``.
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density interval.
+        scale : {"outcome", "standardised"}
+            Outcome units or the standardised, direction-aligned scale.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high, dose_status, versus.
+
+        Examples
+        --------
+        >>> fit.effect(dose=50, time=12)    # doctest: +SKIP
+        """
+        return readouts.effect(self.posterior_view, dose, time, outcome, hdi_prob, scale)
+
+    def contrast(self, dose: Any, reference: float | None = None, time: Any = None,
+                 mcid: float | dict[str, float] | None = None, outcome: Any = None,
+                 hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """Posterior contrast between doses, with the probability of a (clinically
+        important) improvement.
+
+        Parameters
+        ----------
+        dose : float or sequence
+            Dose(s) to compare.
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
+        time : float or sequence, optional
+            Times (default: every visit).
+        mcid : float or dict, optional
+            Minimal clinically important difference (positive, outcome units): one number
+            for all outcomes or one per outcome (default: each outcome's declared MCID).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density interval.
+        scale : {"outcome", "standardised"}
+            Outcome units (the MCID as given), or the standardised, direction-aligned
+            scale (positive = better; the MCID divided by the outcome's scale SD).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, reference, time, mean, sd, hdi_low, hdi_high (contrast
+            in outcome units: dose minus reference), direction, mcid, prob_gt_0 (posterior
+            probability that ``dose`` is better than ``reference``, direction-aware:
+            for a lower-is-better outcome, a negative contrast is an improvement) and
+            prob_gt_mcid (probability that it is better by more than the MCID).
+
+        Examples
+        --------
+        >>> fit.contrast(dose=50, reference=1, time=12, mcid=10)    # doctest: +SKIP
+        """
+        return readouts.contrast(self.posterior_view, dose, reference, time, mcid, outcome,
+                                 hdi_prob, scale)
+
+    def _mcids(self, names: list[str], mcid: float | dict[str, float] | None) -> np.ndarray:
+        # kept for callers that hold a fit (model.comparison)
+        return self.posterior_view.mcids(names, mcid)
+
+    def observed_means(self) -> pd.DataFrame:
+        """Observed mean of each outcome's modelled response per dose and visit.
+
+        The response is what the likelihood models: the change from baseline (normal,
+        Student-t), the log ratio to baseline (lognormal) or the grade (ordinal).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, likelihood, dose, time, n, mean, sd (sorted by dose and
+            time; observed values in outcome units, whatever the posterior).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> means = fit.observed_means()
+        >>> means[means["time"] == 12].round(2)
+               outcome likelihood  dose  time  n   mean     sd
+        6    koos_pain     normal   1.0  12.0  4   8.52   6.17
+        7   womac_pain     normal   1.0  12.0  4  -4.95   4.25
+        14   koos_pain     normal  10.0  12.0  4  21.92   5.66
+        15  womac_pain     normal  10.0  12.0  4  -9.28   9.33
+        22   koos_pain     normal  50.0  12.0  4  10.55  10.87
+        23  womac_pain     normal  50.0  12.0  4 -17.62   3.67
+        """
+        return readouts.observed_means(self.posterior_view)
+
+    def families(self) -> dict[str, list[str]]:
+        """The fitted outcomes of each family (an outcome without family is its own).
+
+        Returns
+        -------
+        dict of str to list of str
+            Family name to its outcomes, in the order of :attr:`outcomes`.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.families()
+        {'PROM': ['koos_pain', 'womac_pain']}
+        """
+        return self.posterior_view.families()
+
+    def family_effect(self, dose: Any = None, time: Any = None, family: str | None = None,
+                      hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Average standardised dose effect of the outcomes of each family.
+
+        Per posterior draw, the mean over the family's outcomes of their direction-aligned,
+        standardised effects (baseline SDs, positive = better), so outcomes on different
+        scales can be averaged.
+
+        Parameters
+        ----------
+        dose, time : float or sequence, optional
+            Doses and times in the user's units (default: tested doses, visits).
+        family : str, optional
+            One family (default: every family, including outcomes alone in theirs).
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns family, n_outcomes, dose, time, mean, sd, hdi_low, hdi_high.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fit.family_effect(dose=[10, 50], time=12)[["family", "n_outcomes", "dose", "time"]]
+          family  n_outcomes  dose  time
+        0   PROM           2  10.0  12.0
+        1   PROM           2  50.0  12.0
+        """
+        return readouts.family_effect(self.posterior_view, dose, time, family, hdi_prob)
+
+    def prob_improves(self, dose: Any, reference: float | None = None, time: Any = None,
+                      family: str | None = None, mcid: dict[str, float] | None = None,
+                      ) -> pd.DataFrame:
+        """Posterior probability that a dose improves at least k outcomes of a family by
+        their MCIDs, for every k.
+
+        Parameters
+        ----------
+        dose : float or sequence
+            Dose(s) compared with ``reference``.
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
+        time : float or sequence, optional
+            Times (default: every visit).
+        family : str, optional
+            One family (default: every family).
+        mcid : dict, optional
+            MCIDs per outcome replacing the declared ones.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns family, dose, reference, time, k, n_outcomes, prob (P(at least k of the
+            family's outcomes improve by more than their MCID)).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> table = fit.prob_improves(dose=50, time=12)  # both outcomes: MCID 10 points
+        >>> table[["family", "dose", "reference", "time", "k", "n_outcomes"]]
+          family  dose  reference  time  k  n_outcomes
+        0   PROM  50.0        1.0  12.0  1           2
+        1   PROM  50.0        1.0  12.0  2           2
+        >>> bool(table["prob"].is_monotonic_decreasing)
+        True
+        """
+        return readouts.prob_improves(self.posterior_view, dose, reference, time, family,
+                                      mcid)
+
+    # ------------------------------------------------------------------ dose estimands
+    # Thin delegates to bayesdose.results.dose_estimands, where the definitions are documented.
+    def effective_dose(self, p: float = 0.5, time: Any = None, outcome: Any = None,
+                       hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """EDp: the dose giving a fraction ``p`` of the maximal dose effect.
+
+        See :func:`bayesdose.results.dose_estimands.effective_dose`.
+
+        Parameters
+        ----------
+        p : float
+            Fraction of the maximal effect, in (0, 1) (0.5 for ED50, 0.9 for ED90).
+        time : float or sequence, optional
+            Times at which the effect reached at EDp is read (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density and equal-tailed intervals.
+        scale : {"outcome", "standardised"}
+            Units of ``effect_at_ed``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.results.dose_estimands.effective_dose`).
+
+        Examples
+        --------
+        >>> fit.effective_dose(p=0.9)    # doctest: +SKIP
+        """
+        return dose_estimands.effective_dose(self.posterior_view, p=p, time=time,
+                                             outcome=outcome, hdi_prob=hdi_prob, scale=scale)
+
+    def minimum_effective_dose(self, mcid: float | dict[str, float] | None = None,
+                               level: float = 0.8, time: Any = None,
+                               reference: float | None = None, outcome: Any = None,
+                               doses: Any = None, hdi_prob: float = 0.95,
+                               scale: str = "outcome", curve: bool = False) -> pd.DataFrame:
+        """Smallest dose better than the reference by the MCID with probability >= level.
+
+        See :func:`bayesdose.results.dose_estimands.minimum_effective_dose`.
+
+        Parameters
+        ----------
+        mcid : float or dict, optional
+            Minimal clinically important difference (positive, outcome units): one number
+            for all outcomes or one per outcome (default: each outcome's declared MCID).
+        level : float
+            Posterior probability required, in (0, 1).
+        time : float or sequence, optional
+            Times (default: the last visit).
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        doses : sequence of float, optional
+            Doses searched (default: a grid over the tested range plus the tested doses,
+            or the tested doses only for ``free`` and ``monotone``).
+        hdi_prob : float
+            Probability of the intervals of the per-draw MED.
+        scale : {"outcome", "standardised"}
+            Units of the contrast means in the curve.
+        curve : bool
+            Return the probability curve (one row per outcome, time and searched dose)
+            instead of the summary.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.results.dose_estimands.minimum_effective_dose`).
+
+        Examples
+        --------
+        >>> fit.minimum_effective_dose(level=0.8, time=12)    # doctest: +SKIP
+        """
+        return dose_estimands.minimum_effective_dose(
+            self.posterior_view, mcid=mcid, level=level, time=time, reference=reference,
+            outcome=outcome, doses=doses, hdi_prob=hdi_prob, scale=scale, curve=curve)
+
+    def target_dose(self, effect: float | dict[str, float], time: Any = None,
+                    outcome: Any = None, reference: float | None = None,
+                    hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """The dose achieving a stated effect (positive = improvement), per draw.
+
+        See :func:`bayesdose.results.dose_estimands.target_dose`.
+
+        Parameters
+        ----------
+        effect : float or dict
+            Target effect, non-zero, positive = improvement, in outcome units (baseline
+            SDs with ``scale="standardised"``): one number or one per outcome.
+        time : float or sequence, optional
+            Times (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted; with a dict ``effect``, its outcomes).
+        reference : float, optional
+            Reference dose (default: dose 0 as in :meth:`effect`, or the lowest tested
+            dose for shapes that do not extrapolate to dose 0).
+        hdi_prob : float
+            Probability of the intervals.
+        scale : {"outcome", "standardised"}
+            Units of ``effect``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.results.dose_estimands.target_dose`).
+
+        Examples
+        --------
+        >>> fit.target_dose(effect=10, time=12)    # doctest: +SKIP
+        """
+        return dose_estimands.target_dose(self.posterior_view, effect=effect, time=time,
+                                          outcome=outcome, reference=reference,
+                                          hdi_prob=hdi_prob, scale=scale)
+
+    def time_to_half_effect(self, dose: Any = None, outcome: Any = None,
+                            hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Time after baseline at which the dose effect reaches half its maximal value.
+
+        See :func:`bayesdose.results.dose_estimands.time_to_half_effect`.
+
+        Parameters
+        ----------
+        dose : float or sequence, optional
+            Doses (default: the highest tested dose).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and dose (columns as
+            :func:`~bayesdose.results.dose_estimands.time_to_half_effect`).
+
+        Examples
+        --------
+        >>> fit.time_to_half_effect()    # doctest: +SKIP
+        """
+        return dose_estimands.time_to_half_effect(self.posterior_view, dose=dose,
+                                                  outcome=outcome, hdi_prob=hdi_prob)
+
+    def prob_increasing(self, time: Any = None, outcome: Any = None, doses: Any = None,
+                        hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+        """Posterior probability that the response improves monotonically with dose.
+
+        See :func:`bayesdose.results.dose_estimands.prob_increasing`.
+
+        Parameters
+        ----------
+        time : float or sequence, optional
+            Times (default: the last visit).
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        doses : sequence of float, optional
+            At least two doses (default: the tested doses).
+        hdi_prob : float
+            Probability of the interval of the contrast.
+        scale : {"outcome", "standardised"}
+            Units of the contrast (the probabilities do not depend on it).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per outcome and time (columns as
+            :func:`~bayesdose.results.dose_estimands.prob_increasing`).
+
+        Examples
+        --------
+        >>> fit.prob_increasing()    # doctest: +SKIP
+        """
+        return dose_estimands.prob_increasing(self.posterior_view, time=time, outcome=outcome,
+                                              doses=doses, hdi_prob=hdi_prob, scale=scale)
+    # ------------------------------------------------------------------ end of dose estimands
+
+    def expected_change(self, dose: Any = None, time: Any = None, outcome: Any = None,
+                        hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior mean change from baseline at each dose and visit (outcome units).
+
+        The common course plus the dose effect, for a patient at the mean baseline: the
+        quantity observed arm means estimate, used in the dose-response figure.
+
+        Parameters
+        ----------
+        dose : float or sequence, optional
+            Doses in the user's units (default: the tested doses).
+        time : float or sequence, optional
+            Visits (default: all); the common course is estimated at the visits only, so
+            other times are an error.
+        outcome : str or list of str, optional
+            Outcomes (default: all fitted).
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> change = fit.expected_change(dose=50, time=[3, 12])
+        >>> change[["outcome", "dose", "time"]]
+              outcome  dose  time
+        0   koos_pain  50.0   3.0
+        1   koos_pain  50.0  12.0
+        2  womac_pain  50.0   3.0
+        3  womac_pain  50.0  12.0
+        """
+        return readouts.expected_change(self.posterior_view, dose, time, outcome, hdi_prob)
+
+    # ------------------------------------------------------------------ output
+    def plot_dose_response(self, outcome: Any = None, time: Any = None, hdi_prob: float = 0.9):
+        """Figure of the dose-response curve per outcome with credible bands per time.
+
+        See :func:`bayesdose.plots.plot_dose_response`.
+
+        Parameters
+        ----------
+        outcome : str or list of str, optional
+            Outcomes, one panel each (default: all fitted).
+        time : float or sequence, optional
+            Visits to draw (default: the last visit).
+        hdi_prob : float
+            Probability of the bands.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The expected change from baseline (:meth:`expected_change`) against dose,
+            with the observed arm means.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> fit = model.fit(data)  # doctest: +SKIP
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> fig = fit.plot_dose_response(time=[3, 12])
+        >>> [ax.get_title() for ax in fig.axes]
+        ['KOOS pain', 'WOMAC pain (0-100)']
+        """
+        # matplotlib loads only when a figure is drawn
+        from bayesdose.plots.fits import plot_dose_response
+
+        return plot_dose_response(self, outcome=outcome, time=time, hdi_prob=hdi_prob)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file, atomically; :func:`load_fit` reads it back.
+
+        Parameters
+        ----------
+        path : str or Path
+            Target file (``.nc``).
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> fit = bd.DoseResponseModel().fit(data)  # doctest: +SKIP
+        >>> path = fit.save("koos_pain.nc")  # doctest: +SKIP
+        >>> bd.load_fit(path).outcomes  # doctest: +SKIP
+        ['koos_pain']
+        """
+        return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp)))
+
+    def __repr__(self) -> str:
+        settings = self.settings
+        return (f"DoseResponseFit({self.model!r}, outcomes={self.outcomes}, "
+                f"chains={settings['chains']}, draws={settings['draws']}, "
+                f"seed={settings['random_seed']})")

@@ -1,0 +1,311 @@
+"""PSIS-LOO: the one place where leave-one-out terms and their Pareto k are computed.
+
+Pareto-smoothed importance sampling (Vehtari, Gelman and Gabry 2017) approximates every
+unit's leave-one-out log predictive density from one fit's posterior draws; its Pareto k
+says where the approximation cannot be trusted: above :data:`PARETO_K_MAX` (0.7; Vehtari
+et al. 2024) the unit is too influential, and its term needs an exact refit.
+
+A unit is an observation (one outcome of one patient at one visit) or a group of them
+(a patient), whose log likelihoods are summed per draw (:func:`unit_log_likelihood`).
+Everything here works on log likelihoods as :func:`pointwise_log_likelihood` puts them
+together; the diagnostics (:mod:`bayesdose.results.diagnostics`), cross-validation with
+exact refits (:mod:`bayesdose.results.crossval`) and model comparison
+(:mod:`bayesdose.model.comparison`) all read PSIS-LOO from :func:`psis_loo`.
+
+An observation whose log likelihood is the same in every draw (a value censored at a
+scale bound the model puts all its mass beyond) has equal importance weights: PSIS gives
+it a NaN or infinite Pareto k, but its leave-one-out density is known exactly (that
+constant), so :func:`psis_loo` reports it with k = 0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import logsumexp
+
+from bayesdose.components.inputs import by_row
+from bayesdose.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesdose.results.fit import DoseResponseFit
+
+
+#: Pareto k above which PSIS-LOO cannot approximate leaving a unit out (Vehtari et al.
+#: 2024): reported by the diagnostics, warned about by model comparison, and where
+#: cross-validation refits the model without the unit.
+PARETO_K_MAX = 0.7
+
+
+#: Spread (max - min over draws) below which an observation's log likelihood is constant.
+CONSTANT_LOGLIK = 1e-8
+
+
+def pointwise_log_likelihood(source: DoseResponseFit | az.InferenceData | xr.Dataset,
+                             n_obs: int | None = None) -> xr.DataArray:
+    """All of a fit's log-likelihood values as one array, one column per observation.
+
+    The model has one observed variable per likelihood (``change``, ``change_t``,
+    ``log_change``, ``grade_<outcome>``), each with its own observation dim whose
+    coordinate is the observation's row in ``fit.inputs``. They are put together in row
+    order, so two fits to the same data have the same columns.
+
+    Parameters
+    ----------
+    source : DoseResponseFit, arviz.InferenceData or xarray.Dataset
+        A fit with a ``log_likelihood`` group (:meth:`DoseResponseModel.fit` stores one),
+        an InferenceData with one, or that group itself (e.g. the log likelihood of a
+        refit's draws).
+    n_obs : int, optional
+        Number of observations (rows); default, for a fit: ``len(fit.inputs.response)``.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims chain, draw, obs (obs = row of ``fit.inputs``, 0 to n - 1).
+
+    Raises
+    ------
+    DataError
+        When there is no log likelihood, or it does not cover every row once.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> group = xr.Dataset({"change": (("chain", "draw", "obs_change"), np.zeros((1, 4, 2))),
+    ...                     "log_change": (("chain", "draw", "obs_log_change"),
+    ...                                    np.ones((1, 4, 1)))},
+    ...                    coords={"obs_change": [0, 2], "obs_log_change": [1]})
+    >>> pointwise_log_likelihood(group, n_obs=3).isel(chain=0, draw=0).values.tolist()
+    [0.0, 1.0, 0.0]
+    """
+    if isinstance(source, xr.Dataset | az.InferenceData):
+        idata = source
+        if n_obs is None:
+            raise DataError("n_obs is needed to put a log likelihood together by row "
+                            "(it is taken from the fit when a fit is given).")
+    else:  # a fit
+        idata = source.idata
+        n_obs = len(source.inputs.response) if n_obs is None else n_obs
+    group = idata if isinstance(idata, xr.Dataset) else getattr(idata, "log_likelihood", None)
+    if group is None or not group.data_vars:
+        raise DataError("the fit has no log_likelihood group, so its predictive accuracy "
+                        "cannot be estimated; fit the model with DoseResponseModel.fit "
+                        "(which stores it) and use that fit.")
+    return by_row(group, n_obs, "log_likelihood")
+
+
+def unit_log_likelihood(loglik: xr.DataArray, unit: np.ndarray,
+                        n_units: int | None = None) -> xr.DataArray:
+    """Each unit's log likelihood per draw: the sum over the observations it holds.
+
+    Parameters
+    ----------
+    loglik : xarray.DataArray
+        Dims chain, draw, obs (:func:`pointwise_log_likelihood`).
+    unit : numpy.ndarray
+        The unit (0 to n_units - 1) of each observation.
+    n_units : int, optional
+        Number of units (default: ``unit.max() + 1``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims chain, draw, unit.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> loglik = xr.DataArray(np.array([[[-1.0, -2.0, -4.0]]]), dims=("chain", "draw", "obs"))
+    >>> unit_log_likelihood(loglik, np.array([0, 1, 0])).values.tolist()
+    [[[-5.0, -2.0]]]
+    """
+    unit = np.asarray(unit, dtype=int)
+    n_units = int(unit.max()) + 1 if n_units is None else n_units
+    chains, draws = loglik.sizes["chain"], loglik.sizes["draw"]
+    values = loglik.transpose("chain", "draw", ...).to_numpy().reshape(chains * draws, -1)
+    summed = np.zeros((values.shape[0], n_units))
+    np.add.at(summed.T, unit, values.T)
+    coords = {name: loglik[name].to_numpy() for name in ("chain", "draw")
+              if name in loglik.coords}
+    return xr.DataArray(summed.reshape(chains, draws, n_units),
+                        dims=("chain", "draw", "unit"), coords=coords, name="log_likelihood")
+
+
+def psis_loo(loglik: xr.DataArray, posterior: xr.Dataset) -> az.ELPDData:
+    """PSIS-LOO of every unit of ``loglik``: its elpd term (``loo_i``) and Pareto k.
+
+    The posterior sets the relative efficiency of the draws, as in :func:`arviz.loo`,
+    which computes the terms. A unit whose log likelihood is constant over the draws
+    (spread below :data:`CONSTANT_LOGLIK`) gets that constant as its term and k = 0
+    (see the module docstring), and the totals follow.
+
+    Parameters
+    ----------
+    loglik : xarray.DataArray
+        Dims chain, draw and the units' dims (one or more).
+    posterior : xarray.Dataset
+        The posterior draws that gave ``loglik``.
+
+    Returns
+    -------
+    arviz.ELPDData
+        ``elpd_loo``, ``se``, ``p_loo``, and pointwise ``loo_i`` and ``pareto_k`` (with
+        the units' dims), as :func:`arviz.compare` takes it.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> rng = np.random.default_rng(1)
+    >>> loglik = xr.DataArray(rng.normal(-1, 0.1, size=(2, 500, 3)),
+    ...                       dims=("chain", "draw", "obs"))
+    >>> loglik[..., 1] = -2.0                          # the same in every draw
+    >>> posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
+    >>> elpd = psis_loo(loglik, posterior)
+    >>> float(elpd.pareto_k.values[1]), float(elpd.loo_i.values[1])
+    (0.0, -2.0)
+    >>> bool((elpd.pareto_k.values < PARETO_K_MAX).all())
+    True
+    """
+    name = loglik.name or "log_likelihood"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = az.InferenceData(posterior=posterior,
+                                 log_likelihood=xr.Dataset({name: loglik.rename(name)}))
+        elpd = az.loo(idata, var_name=name, pointwise=True)
+    unit_dims = [d for d in loglik.dims if d not in ("chain", "draw")]
+    draws = loglik.stack(sample=("chain", "draw")).transpose(*unit_dims, "sample")
+    draws = draws.to_numpy().reshape(-1, draws.sizes["sample"])
+    constant = np.isfinite(draws).all(axis=1) & (np.ptp(draws, axis=1) < CONSTANT_LOGLIK)
+    if not constant.any():
+        return elpd
+    return with_exact_terms(elpd, constant, draws.mean(axis=1))
+
+
+def with_exact_terms(elpd: az.ELPDData, exact: np.ndarray,
+                     values: np.ndarray) -> az.ELPDData:
+    """PSIS-LOO results with some units' terms replaced by exact ones (their k set to 0).
+
+    Parameters
+    ----------
+    elpd : arviz.ELPDData
+        From :func:`psis_loo`.
+    exact : numpy.ndarray of bool
+        Which units (flattened in the order of ``elpd.loo_i``) have an exact term.
+    values : numpy.ndarray
+        The exact terms (read where ``exact``; the others are ignored).
+
+    Returns
+    -------
+    arviz.ELPDData
+        A copy with ``loo_i``, ``pareto_k``, ``elpd_loo`` (their sum), ``se``
+        (sqrt(n var(loo_i))), ``p_loo`` (the lppd less the new ``elpd_loo``) and
+        ``warning`` (any k above :data:`PARETO_K_MAX`) updated.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> rng = np.random.default_rng(2)
+    >>> loglik = xr.DataArray(rng.normal(-1, 0.1, size=(2, 500, 3)),
+    ...                       dims=("chain", "draw", "obs"))
+    >>> posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
+    >>> elpd = psis_loo(loglik, posterior)
+    >>> swapped = with_exact_terms(elpd, np.array([False, True, False]), np.full(3, -5.0))
+    >>> swapped.loo_i.values.round(1).tolist(), float(swapped.pareto_k.values[1])
+    ([-1.0, -5.0, -1.0], 0.0)
+    >>> bool(np.isclose(swapped["elpd_loo"], swapped.loo_i.values.sum()))
+    True
+    """
+    exact = np.asarray(exact, dtype=bool)
+    shape = elpd.loo_i.shape
+    out = elpd.copy()
+    loo_i = elpd.loo_i.copy()
+    loo_i.values = np.where(exact, np.ravel(values), np.ravel(loo_i.values)).reshape(shape)
+    pareto_k = elpd.pareto_k.copy()
+    pareto_k.values = np.where(exact, 0.0, np.ravel(pareto_k.values)).reshape(shape)
+    total = float(loo_i.values.sum())
+    out["p_loo"] = float(elpd["p_loo"]) + float(elpd["elpd_loo"]) - total
+    out["elpd_loo"] = total
+    out["se"] = float(np.sqrt(loo_i.size * np.var(loo_i.values)))
+    out["loo_i"], out["pareto_k"] = loo_i, pareto_k
+    out["warning"] = bool(np.any(pareto_k.values > PARETO_K_MAX))
+    return out
+
+
+def exact_term(loglik: xr.DataArray, rows: np.ndarray) -> float:
+    """The exact leave-one-out term of the observations ``rows`` left out together.
+
+    ``log p(y_rows | y_rest)``, given the log likelihood of every observation under draws
+    from the posterior of a refit without them: the log of the mean over draws of their
+    joint likelihood.
+
+    Parameters
+    ----------
+    loglik : xarray.DataArray
+        Dims chain, draw, obs (:func:`pointwise_log_likelihood` of the refit's draws).
+    rows : numpy.ndarray
+        The observations left out.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> loglik = xr.DataArray(np.log([[[0.2, 0.5], [0.4, 0.5]]]),
+    ...                       dims=("chain", "draw", "obs"))
+    >>> round(exact_term(loglik, np.array([0])), 6) == round(float(np.log(0.3)), 6)
+    True
+    """
+    values = loglik.transpose("chain", "draw", ...).to_numpy()
+    values = values.reshape(-1, values.shape[-1])
+    joint = values[:, np.asarray(rows, dtype=int)].sum(axis=1)
+    return float(logsumexp(joint) - np.log(len(joint)))
+
+
+def pointwise_loo(idata: az.InferenceData) -> pd.DataFrame:
+    """PSIS-LOO per observation of every observed variable in ``idata.log_likelihood``.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        With a ``log_likelihood`` group (one variable per likelihood, each with one
+        observation dim).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns variable, obs (the observation's coordinate), pareto_k, elpd_loo; empty
+        when there is no log likelihood.
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> ll = rng.normal(-1, 0.1, size=(2, 500, 3))
+    >>> idata = az.from_dict(posterior={"x": rng.normal(size=(2, 500))},
+    ...                      log_likelihood={"y": ll})
+    >>> pointwise_loo(idata)["pareto_k"].lt(PARETO_K_MAX).all()
+    np.True_
+    """
+    columns = ["variable", "obs", "pareto_k", "elpd_loo"]
+    group = getattr(idata, "log_likelihood", None)
+    if group is None or not group.data_vars:
+        return pd.DataFrame(columns=columns)
+    frames = []
+    for name in group.data_vars:
+        values = group[name]
+        obs_dims = [d for d in values.dims if d not in ("chain", "draw")]
+        elpd = psis_loo(values, idata.posterior)
+        coords = (values[obs_dims[0]].to_numpy() if len(obs_dims) == 1
+                  else np.arange(int(np.prod([values.sizes[d] for d in obs_dims]))))
+        frames.append(pd.DataFrame({"variable": name, "obs": coords,
+                                    "pareto_k": np.ravel(elpd.pareto_k.to_numpy()),
+                                    "elpd_loo": np.ravel(elpd.loo_i.to_numpy())}))
+    return pd.concat(frames, ignore_index=True)

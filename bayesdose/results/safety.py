@@ -1,0 +1,295 @@
+"""A fitted safety model: event probability per dose, dose contrasts, the probability
+that the risk exceeds a threshold, and diagnostics.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdose.data.safety import SafetyData
+from bayesdose.errors import DataError, EstimandError
+from bayesdose.results.diagnostics import Diagnostics, diagnose
+from bayesdose.results.estimands import as_list, dose_status, summarise
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesdose.model.safety import SafetyModel
+
+
+#: The safety model's parameters: the log-odds of an event at the reference dose and the
+#: change in log-odds per e-fold of dose.
+PARAMETERS = ("alpha", "beta")
+
+
+# ---------------------------------------------------------------------- fit
+def expit(x: np.ndarray) -> np.ndarray:
+    """The logistic function 1 / (1 + exp(-x)), without overflow.
+
+    Examples
+    --------
+    >>> expit(np.array([0.0, 1000.0, -1000.0])).tolist()
+    [0.5, 1.0, 0.0]
+    """
+    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=float)))
+
+
+class SafetyFit:
+    """A fitted :class:`SafetyModel`: posterior draws and what to read from them.
+
+    Every read-out is computed with NumPy from the draws of ``alpha`` and ``beta``, so it
+    is available at any dose, tested or not.
+
+    Parameters
+    ----------
+    data : SafetyData
+        The data that were fitted (their doses set the log-dose scale).
+    idata : arviz.InferenceData
+        Its ``posterior`` must hold ``alpha`` and ``beta`` (dims chain, draw). A fit from
+        :meth:`SafetyModel.fit` also has ``event_prob`` (dim dose), ``log_likelihood``,
+        ``observed_data`` and ``sample_stats``.
+    model : SafetyModel, optional
+        The model that was fitted.
+    settings : dict, optional
+        Sampler settings and seed.
+
+    Examples
+    --------
+    >>> import arviz as az, bayesdose as bd
+    >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+    >>> idata = az.from_dict(posterior={"alpha": np.zeros((1, 4)), "beta": np.ones((1, 4))})
+    >>> fit = SafetyFit(data, idata)
+    >>> fit.event_probability(dose=data.scale.reference)["mean"].round(3).tolist()
+    [0.5]
+    """
+
+    def __init__(self, data: SafetyData, idata: az.InferenceData,
+                 model: SafetyModel | None = None,
+                 settings: dict[str, Any] | None = None) -> None:
+        posterior = getattr(idata, "posterior", None)
+        missing = [n for n in PARAMETERS if posterior is None or n not in posterior]
+        if missing:
+            raise DataError(f"the InferenceData has no posterior draws of "
+                            f"{', '.join(map(repr, missing))}; it is not a safety-model fit.")
+        self.data = data
+        self.idata = idata
+        self.model = model
+        self.settings = dict(settings or {})
+
+    def _draws(self, name: str) -> np.ndarray:
+        return self.idata.posterior[name].transpose("chain", "draw").to_numpy()
+
+    def _doses(self, dose: Any) -> list[float]:
+        doses = as_list(dose, self.data.doses, "dose")
+        self.data.scale.check(doses)
+        return doses
+
+    def event_probability_draws(self, dose: Any = None) -> xr.DataArray:
+        """Posterior draws of the event probability at each dose.
+
+        Parameters
+        ----------
+        dose : float or sequence, optional
+            Doses in the data's unit (default: the tested doses).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims chain, draw, dose.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> probs = fit.event_probability_draws(dose=[1, 50])
+        >>> probs.dims, probs.shape
+        (('chain', 'draw', 'dose'), (2, 4, 2))
+        """
+        doses = self._doses(dose)
+        x = self.data.scale.transform(doses)
+        logit = self._draws("alpha")[..., None] + self._draws("beta")[..., None] * x
+        post = self.idata.posterior
+        return xr.DataArray(expit(logit), dims=("chain", "draw", "dose"),
+                            coords={"chain": post["chain"], "draw": post["draw"],
+                                    "dose": doses}, name="event_prob")
+
+    def event_probability(self, dose: Any = None, hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior probability of at least one adverse event at each dose.
+
+        Parameters
+        ----------
+        dose : float or sequence, optional
+            Doses in the data's unit (default: the tested doses). Untested doses are
+            allowed; ``dose_status`` says whether each is tested, interpolated or
+            extrapolated.
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns dose, mean, sd, hdi_low, hdi_high, n_patients and n_events (patients
+            observed at that dose and how many of them had an event; NaN for untested
+            doses) and dose_status.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.event_probability(dose=[10, 25])[["dose", "n_patients", "dose_status"]]
+           dose  n_patients   dose_status
+        0  10.0         4.0        tested
+        1  25.0         NaN  interpolated
+        """
+        draws = self.event_probability_draws(dose)
+        stats = summarise(draws.to_numpy(), hdi_prob)
+        table = pd.DataFrame({"dose": draws["dose"].to_numpy(), **stats})
+        observed = self.data.by_dose().set_index("dose")
+        tested = observed.index.to_numpy()
+        n_patients, n_events = [], []
+        for value in table["dose"]:
+            match = np.isclose(value, tested)
+            n_patients.append(float(observed["n_patients"].to_numpy()[match][0])
+                              if match.any() else np.nan)
+            n_events.append(float(observed["n_with_event"].to_numpy()[match][0])
+                            if match.any() else np.nan)
+        table["n_patients"] = n_patients
+        table["n_events"] = n_events
+        table["dose_status"] = dose_status(table["dose"].tolist(), self.data.doses)
+        return table
+
+    def prob_exceeds(self, threshold: float | Sequence[float], dose: Any = None) -> pd.DataFrame:
+        """Posterior probability that the event probability at a dose exceeds a threshold.
+
+        Parameters
+        ----------
+        threshold : float or sequence of float
+            Event probabilities in (0, 1), for example 0.33 for a tolerability limit.
+        dose : float or sequence, optional
+            Doses in the data's unit (default: the tested doses).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns dose, threshold, prob; one row per dose and threshold.
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.prob_exceeds([0.2, 0.5], dose=50)
+           dose  threshold   prob
+        0  50.0        0.2  0.875
+        1  50.0        0.5  0.500
+        """
+        thresholds = as_list(threshold, [], "threshold")
+        outside = [t for t in thresholds if not 0 < t < 1]
+        if outside:
+            raise EstimandError(f"threshold(s) {outside} are not event probabilities strictly "
+                                "between 0 and 1.")
+        draws = self.event_probability_draws(dose)
+        flat = draws.to_numpy().reshape(-1, draws.sizes["dose"])
+        rows = [{"dose": d, "threshold": t, "prob": float((flat[:, i] > t).mean())}
+                for i, d in enumerate(draws["dose"].to_numpy()) for t in thresholds]
+        return pd.DataFrame(rows, columns=["dose", "threshold", "prob"])
+
+    def odds_ratio_per_doubling(self, hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior of the odds ratio of an event for doubling the dose, exp(beta log 2).
+
+        With a placebo offset the ratio is exact for doubling ``dose + offset`` and close
+        to it for doses well above the offset.
+
+        Parameters
+        ----------
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row: mean, sd, hdi_low, hdi_high, prob_gt_1 (posterior probability that
+            the risk rises with dose, i.e. beta > 0).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.odds_ratio_per_doubling()["prob_gt_1"].tolist()
+        [0.875]
+        """
+        beta = self._draws("beta")
+        ratio = np.exp(beta * np.log(2.0))
+        stats = summarise(ratio[..., None], hdi_prob)
+        row = {k: float(v[0]) for k, v in stats.items()}
+        row["prob_gt_1"] = float((beta > 0).mean())
+        return pd.DataFrame([row])
+
+    def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
+        """ArviZ summary of alpha, beta and the event probability at the tested doses.
+
+        Parameters
+        ----------
+        hdi_prob : float
+            Probability of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (and per tested dose for ``event_prob``), with ArviZ's
+            columns (mean, sd, HDI, MCSE, ESS, R-hat).
+
+        Examples
+        --------
+        >>> import arviz as az, bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
+        ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
+        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit.parameter_summary()["parameter"].tolist()
+        ['alpha', 'beta']
+        """
+        names = [n for n in (*PARAMETERS, "event_prob") if n in self.idata.posterior]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            table = az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)
+        return table.rename_axis("parameter").reset_index()
+
+    def diagnostics(self) -> Diagnostics:
+        """R-hat, bulk/tail ESS, divergences, E-BFMI and tree depth, with a verdict.
+
+        Returns
+        -------
+        Diagnostics
+            See :func:`bayesdose.results.diagnostics.diagnose`.
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
+        >>> fit = SafetyModel().fit(data, draws=500, tune=500, chains=2)  # doctest: +SKIP
+        >>> fit.diagnostics().ok  # doctest: +SKIP
+        True
+        """
+        return diagnose(self.idata)
+
+    def __repr__(self) -> str:
+        post = self.idata.posterior
+        return (f"SafetyFit({self.data.n_patients} patients, doses {self.data.doses}, "
+                f"{post.sizes['chain']} chains x {post.sizes['draw']} draws)")

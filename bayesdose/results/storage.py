@@ -1,0 +1,164 @@
+"""The storage format of a fit: the trial data, the model's configuration, the sampler
+settings and the package versions kept inside the InferenceData (JSON and arrays, never
+pickles), and read back from it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayesdose.components.inputs import ModelInputs
+from bayesdose.data.trial import TrialData, outcome_info_from_mapping
+from bayesdose.errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bayesdose.model.dose_response import DoseResponseModel
+
+CONFIG_ATTR = "bayesdose_config"
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("bayesdose", "pymc", "pytensor", "arviz", "numpy", "pandas", "xarray",
+                    "pymc-extras", "nutpie", "numpyro"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def attach_metadata(idata: az.InferenceData, model: DoseResponseModel, data: TrialData,
+                    inputs: ModelInputs, settings: dict[str, Any],
+                    spec: dict[str, Any] | None = None) -> None:
+    """Store the trial data, the model, the settings and versions inside ``idata``.
+
+    The data go to the ``constant_data`` group (one variable per column, dim ``row``);
+    the rest is JSON in that group's ``bayesdose_config`` attribute.
+    """
+    table = data.table
+    rows = np.arange(len(table))
+    constant = xr.Dataset(
+        {
+            "data_patient": ("row", np.asarray(table["patient"], dtype=str)),
+            "data_dose": ("row", table["dose"].to_numpy(dtype=float)),
+            "data_time": ("row", table["time"].to_numpy(dtype=float)),
+            "data_outcome": ("row", np.asarray(table["outcome"], dtype=str)),
+            "data_value": ("row", table["value"].to_numpy(dtype=float)),
+            "scale_sd": ("outcome", inputs.scales.sd),
+            "scale_sign": ("outcome", inputs.scales.sign),
+            "baseline_mean": ("outcome", inputs.scales.baseline_mean),
+        },
+        coords={"row": rows, "outcome": inputs.outcomes},
+    )
+    config = {
+        "model": model.config(),
+        "data": {
+            "columns": data.columns,
+            "baseline_time": data.baseline_time,
+            "outcome_info": {k: v.to_dict() for k, v in data.outcome_info.items()},
+        },
+        "sampler": settings,
+        "spec": spec,
+        "versions": _versions(),
+    }
+    constant.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True, default=_json_default)
+    if "constant_data" in idata.groups():
+        idata.constant_data = xr.merge([idata.constant_data, constant])
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            idata.add_groups({"constant_data": constant})
+
+
+def record_spec(idata: az.InferenceData, spec: dict[str, Any]) -> None:
+    """Add the model file's content (as data) to the configuration stored in ``idata``."""
+    config = read_config(idata)
+    config["spec"] = spec
+    idata.constant_data.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True,
+                                                        default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a fit's configuration")
+
+
+def read_config(idata: az.InferenceData) -> dict[str, Any]:
+    """The configuration stored by :func:`attach_metadata`."""
+    if "constant_data" not in idata.groups() or CONFIG_ATTR not in idata.constant_data.attrs:
+        raise DataError("this InferenceData was not written by bayesdose: it has no "
+                        f"constant_data attribute {CONFIG_ATTR!r}.")
+    try:
+        config = json.loads(idata.constant_data.attrs[CONFIG_ATTR])
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"the stored bayesdose configuration is not valid JSON ({exc}); "
+                        "refit and save the model with this version of bayesdose.") from exc
+    if not isinstance(config, dict) or not {"model", "data", "sampler"} <= set(config):
+        raise DataError("the stored bayesdose configuration lacks its model, data or "
+                        "sampler section; refit and save the model.")
+    return config
+
+
+def data_from_idata(idata: az.InferenceData, config: dict[str, Any]) -> TrialData:
+    """Rebuild the :class:`TrialData` stored in a fit."""
+    const = idata.constant_data
+    table = pd.DataFrame({
+        "patient": const["data_patient"].to_numpy().astype(str),
+        "dose": const["data_dose"].to_numpy(),
+        "time": const["data_time"].to_numpy(),
+        "outcome": const["data_outcome"].to_numpy().astype(str),
+        "value": const["data_value"].to_numpy(),
+    })
+    table["source_row"] = [f"row {i}" for i in range(len(table))]
+    info = {k: outcome_info_from_mapping(k, {f: v for f, v in meta.items() if f != "name"})
+            for k, meta in config["data"]["outcome_info"].items()}
+    return TrialData(table=table, columns=config["data"]["columns"],
+                     baseline_time=float(config["data"]["baseline_time"]), outcome_info=info)
+
+
+def read_fit_file(path: str | Path) -> tuple[az.InferenceData, dict[str, Any]]:
+    """Open a saved fit: every group loaded into memory and the stored configuration parsed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.nc`` file.
+
+    Returns
+    -------
+    tuple of (arviz.InferenceData, dict)
+        The groups and the configuration of :func:`attach_metadata`.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, is not readable netCDF, or holds no bayesdose
+        configuration.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"fit file {str(path)!r} does not exist.")
+    try:
+        idata = az.from_netcdf(str(path))
+        for group in idata.groups():
+            getattr(idata, group).load()
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise DataError(f"{str(path)!r} is not a readable netCDF fit: {exc}") from exc
+    try:
+        return idata, read_config(idata)
+    except DataError as exc:
+        raise DataError(f"{str(path)!r} is not a fit written by bayesdose: {exc}") from exc
