@@ -10,12 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bayesdose.errors import EstimandError
-from bayesdose.model.comparison import Comparison
 from bayesdose.plots.fits import dose_grid
 from bayesdose.results.estimands import as_list
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+
+    from bayesdose.results.averaging import Comparison
 
 
 # ---------------------------------------------------------------------- figure
@@ -51,11 +52,11 @@ def plot_candidates(comparison: Comparison, outcome: Any = None, time: float | N
     >>> fig = plot_candidates(comparison, time=12)     # doctest: +SKIP
     """
 
-    if not isinstance(comparison, Comparison):
+    if not all(hasattr(comparison, name) for name in ("fits", "weights", "average_draws")):
         raise EstimandError("plot_candidates needs a Comparison (from compare or "
                             "fit_candidates).")
-    first = comparison._first
-    names = [first.outcomes[i] for i in first._outcome_index(outcome)]
+    first = comparison.first_fit
+    names = first.posterior_view.outcome_names(outcome)
     t = float(first.inputs.visits[-1] if time is None else as_list(time, [], "time")[0])
     tested = list(first.inputs.doses)
     reference = float(min(tested))

@@ -24,6 +24,7 @@ from bayesdose.results.crossval import loo
 from bayesdose.results.diagnostics import Diagnostics, diagnose
 from bayesdose.results.posterior import PosteriorView
 from bayesdose.results.predictive import predictive_check
+from bayesdose.results.psis import PARETO_K_MAX
 from bayesdose.results.signal import signal_test
 from bayesdose.results.storage import read_config
 
@@ -205,7 +206,7 @@ class DoseResponseFit:
         """
         return predictive_check(self.idata, self.inputs, group=group, hdi_prob=hdi_prob)
 
-    def loo(self, unit: str = "observation", refit: bool = True, k_threshold: float = 0.7,
+    def loo(self, unit: str = "observation", refit: bool = True, k_threshold: float = PARETO_K_MAX,
             max_refits: int | None = None):
         """Leave-one-out elpd by observation or by patient, with exact refits where PSIS-LOO
         is unreliable (see :func:`bayesdose.results.crossval.loo`).
@@ -380,10 +381,6 @@ class DoseResponseFit:
         return readouts.derived(self.posterior_view)
 
     # ------------------------------------------------------------------ estimands
-    def _outcome_index(self, outcome: str | list[str] | None) -> list[int]:
-        # kept for callers that hold a fit (model.comparison, plots.comparison)
-        return self.posterior_view.outcome_index(outcome)
-
     def effect_draws(self, dose: Any = None, time: Any = None, outcome: Any = None,
                      scale: str = "outcome") -> xr.DataArray:
         """Posterior draws of the dose effect against dose 0 on a dose x time grid.
@@ -511,10 +508,6 @@ class DoseResponseFit:
         """
         return readouts.contrast(self.posterior_view, dose, reference, time, mcid, outcome,
                                  hdi_prob, scale)
-
-    def _mcids(self, names: list[str], mcid: float | dict[str, float] | None) -> np.ndarray:
-        # kept for callers that hold a fit (model.comparison)
-        return self.posterior_view.mcids(names, mcid)
 
     def observed_means(self) -> pd.DataFrame:
         """Observed mean of each outcome's modelled response per dose and visit.
