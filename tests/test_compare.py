@@ -25,14 +25,9 @@ from scipy import stats
 import bayesdose as bd
 from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import DataError, EstimandError, SpecError
-from bayesdose.model.comparison import (
-    Comparison,
-    MixtureDraws,
-    compare,
-    fit_candidates,
-    model_name,
-)
+from bayesdose.model.comparison import compare, fit_candidates, model_name
 from bayesdose.plots.comparison import plot_candidates
+from bayesdose.results.averaging import Comparison, MixtureDraws
 from bayesdose.results.dose_estimands import effective_dose_draws
 from bayesdose.results.psis import pointwise_log_likelihood
 from bayesdose.results.signal import signal_test

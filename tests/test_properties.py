@@ -20,11 +20,12 @@ import pytest
 from conftest import fixed_fit
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from trial_strategies import Trial, model_dicts, toml_dumps, toml_values, trials
+from trial_strategies import Trial, model_dicts, toml_values, trials
 
 import bayesdose as bd
 from bayesdose.cli.fit_folder import describe_columns, with_units
 from bayesdose.errors import BayesdoseError, DataError, SpecError
+from bayesdose.files.toml import toml_text
 from bayesdose.model.spec import ModelSpec
 
 
@@ -252,7 +253,7 @@ def write_spec(folder: Path, text: str) -> Path:
 @given(raw=model_dicts())
 def test_well_formed_model_files_parse_and_round_trip(raw):
     with tempfile.TemporaryDirectory() as folder:
-        spec = ModelSpec.from_toml(write_spec(Path(folder), toml_dumps(raw)))
+        spec = ModelSpec.from_toml(write_spec(Path(folder), toml_text(raw)))
     assert spec.data == raw["data"] and spec.sampler == raw["sampler"]
     assert spec.model == raw["model"] and spec.estimands == raw["estimands"]
     assert spec.outcome_info == raw.get("outcomes", {})
@@ -327,18 +328,18 @@ def test_malformed_model_files_raise_a_spec_error_naming_the_field(raw, kind, da
         raw["outcomes"] = {"pain": {key: value}}
         needles = ["outcomes.pain"]
     elif kind == "unparseable":
-        text = toml_dumps(raw) + data.draw(st.sampled_from(
+        text = toml_text(raw) + data.draw(st.sampled_from(
             ["\n[model\n", "\nkey = = 1\n", "\n[data]\n", '\nname = "open\n', "\n= 3\n"]))
         needles = ["not valid TOML"]
     else:
         raw.pop("data")
         with tempfile.TemporaryDirectory() as folder:
-            spec = ModelSpec.from_toml(write_spec(Path(folder), toml_dumps(raw)))
+            spec = ModelSpec.from_toml(write_spec(Path(folder), toml_text(raw)))
             with pytest.raises(SpecError, match=r"\[data\] has no source.*--data"):
                 spec.load_data()
         return
     with tempfile.TemporaryDirectory() as folder:
-        path = write_spec(Path(folder), text if text is not None else toml_dumps(raw))
+        path = write_spec(Path(folder), text if text is not None else toml_text(raw))
         with pytest.raises(SpecError) as info:
             ModelSpec.from_toml(path)
     for needle in needles:

@@ -21,7 +21,7 @@ dropped silently. Every table reports:
 
 The functions are also methods of the fit (``fit.effective_dose(...)`` and so on).
 The draws of EDp themselves are :func:`effective_dose_draws` (what
-:meth:`bayesdose.model.comparison.Comparison.average_effective_dose` averages over models).
+:meth:`bayesdose.results.averaging.Comparison.average_effective_dose` averages over models).
 """
 
 from __future__ import annotations
@@ -322,7 +322,7 @@ def effective_dose(view: ViewLike, p: float = 0.5, time: Any = None,
     See Also
     --------
     effective_dose_draws : the per-draw EDp summarised here.
-    bayesdose.model.comparison.Comparison.average_effective_dose : EDp averaged over models.
+    bayesdose.results.averaging.Comparison.average_effective_dose : EDp averaged over models.
 
     Examples
     --------
