@@ -1,0 +1,68 @@
+"""Fits saved by bayesdose 0.1.0 (the flat-module layout, ArviZ 0.x InferenceData netCDF)
+still load, and their read-outs are those the saving version computed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesdose as bd
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def saved():
+    fit = bd.load_fit(DATA / "fit_0.1.0.nc")
+    expected = json.loads((DATA / "fit_0.1.0_readouts.json").read_text())
+    return fit, expected
+
+
+def _same(table: pd.DataFrame, expected: dict) -> None:
+    assert list(table.columns) == list(expected)
+    for column, values in expected.items():
+        got = table[column].tolist()
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            np.testing.assert_allclose(np.asarray(got, float), np.asarray(values, float),
+                                       rtol=1e-12, atol=0, err_msg=column)
+        else:
+            assert [str(v) for v in got] == [str(v) for v in values], column
+
+
+def test_a_fit_saved_before_the_move_loads_with_its_model_and_data(saved):
+    fit, expected = saved
+    assert fit.outcomes == ["koos_pain", "womac_pain"]
+    assert fit.model.dose_shape.name == "emax" and fit.model.time_shape.name == "exponential"
+    assert fit.settings["random_seed"] == expected["settings"]["random_seed"] == 7
+    assert fit.idata.posterior.sizes["draw"] == 100
+
+
+def test_its_contrasts_are_those_the_saving_version_computed(saved):
+    fit, expected = saved
+    _same(fit.contrast(dose=50, reference=1, time=12), expected["contrast"])
+
+
+def test_its_ed50_is_the_one_the_saving_version_computed(saved):
+    fit, expected = saved
+    _same(fit.effective_dose(p=0.5, time=12), expected["ed50"])
+
+
+def test_a_design_run_saved_before_the_move_resumes_without_running_again(tmp_path):
+    saved = DATA / "simulation_0.1.0"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for arm in ("phase1_repeat", "phase2b"):
+        (folder / arm).mkdir()
+        for path in (saved / arm).iterdir():
+            (folder / arm / path.name).write_bytes(path.read_bytes())
+    before = {p: p.read_bytes() for p in folder.rglob("*.parquet")}
+    design = bd.Design.from_toml(saved / "design.toml")
+    result = bd.simulate(design, reps=2, seed=3, workers=1, out=folder, progress=False)
+    assert {p: p.read_bytes() for p in folder.rglob("*.parquet")} == before
+    expected = pd.read_csv(saved / "operating_characteristics.csv", index_col=0)
+    pd.testing.assert_frame_equal(result.table.reset_index(drop=True),
+                                  expected.reset_index(drop=True), check_dtype=False)
