@@ -7,14 +7,18 @@ Examples
 >>> model = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential")
 """
 
-from __future__ import annotations
+# An older Python gets one clear line here, before an import fails obscurely (pip already
+# refuses to install on one, but a checkout on sys.path does not go through pip). No
+# ``from __future__`` import above it: Python 3.6 would stop there with a SyntaxError.
+import sys
+
+if sys.version_info < (3, 12):  # noqa: UP036 (the check is for interpreters below the minimum)
+    raise ImportError(
+        "bayesdose needs Python 3.12 or newer (this is Python "
+        + ".".join(map(str, sys.version_info[:3])) + " at " + sys.executable + "): "
+        + "make the environment with one, e.g. `python3.12 -m venv .venv` (README, Quick start)")
 
 import importlib
-import warnings
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
-    import arviz  # noqa: F401
 
 from bayesdose import datasets
 from bayesdose.components.shapes import register_dose_shape

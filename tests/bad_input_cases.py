@@ -99,13 +99,11 @@ def fit_file(content: bytes | None = None, config: str | None = None) -> None:
     if content is not None:
         Path("fit.nc").write_bytes(content)
     else:
-        idata = az.from_dict(posterior={"x": np.zeros((1, 5))})
+        idata = az.from_dict({"posterior": {"x": np.zeros((1, 5))}})
         if config is not None:
             constant = xr.Dataset({"y": ("row", np.zeros(1))},
                                   attrs={"bayesdose_config": config})
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                idata.add_groups({"constant_data": constant})
+            idata["constant_data"] = constant
         idata.to_netcdf("fit.nc")
     command("report", "fit.nc", "--out", "report")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,7 +50,7 @@ def fixed_fit(data: bd.TrialData, model: bd.DoseResponseModel,
             dims.append(level)
             coords[level] = np.arange(values.shape[3])
         variables[name] = (dims, values)
-    idata = az.InferenceData(posterior=xr.Dataset(variables, coords=coords))
+    idata = xr.DataTree.from_dict({"posterior": xr.Dataset(variables, coords=coords)})
     settings = {"draws": coords["draw"].size, "tune": 0, "chains": coords["chain"].size,
                 "random_seed": 0, "target_accept": 0.9, "sampler": "fixed"}
     attach_metadata(idata, model, data, inputs, settings)

@@ -39,7 +39,7 @@ def layout(idata) -> dict:
     """Per group (but sample_stats, whose statistics differ by sampler): each variable's
     dims and shape, and each coordinate's values."""
     out = {}
-    for group in idata.groups():
+    for group in idata.children:
         if group == "sample_stats":
             continue
         data = idata[group]
@@ -140,7 +140,7 @@ def test_jax_erfcx_matches_scipy():
 def test_backend_returns_pymc_groups_on_a_tiny_model(backend):
     model = toy_model()
     idata = toy_sample(backend, model=model)
-    assert sorted(idata.groups()) == ["log_likelihood", "observed_data", "posterior",
+    assert sorted(idata.children) == ["log_likelihood", "observed_data", "posterior",
                                       "sample_stats"]
     assert set(idata.posterior.data_vars) == {"mu", "sigma", "double"}
     assert set(idata.posterior.dims) == {"chain", "draw"}

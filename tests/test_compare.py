@@ -51,7 +51,7 @@ def add_log_likelihood(fit, values: dict[str, np.ndarray]):
         rows = inputs.observations(kind)
         data[var] = (("chain", "draw", f"obs_{var}"), ll[:, :, rows])
         coords[f"obs_{var}"] = rows
-    fit.idata.add_groups(log_likelihood=xr.Dataset(data, coords=coords))
+    fit.idata["log_likelihood"] = xr.Dataset(data, coords=coords)
     return fit
 
 
@@ -104,13 +104,15 @@ def test_compare_ranks_the_better_model_first_and_matches_arviz(two_fits):
     assert result.weights.sum() == pytest.approx(1.0)
     assert result.weights["A"] > 0.95
     reference = az.compare({
-        name: az.InferenceData(posterior=fits[name].idata.posterior,
-                               log_likelihood=xr.Dataset(
-                                   {"y": (("chain", "draw", "obs"), lls[name])}))
-        for name in fits})
-    for column in ("elpd_loo", "p_loo", "elpd_diff", "dse", "se"):
-        np.testing.assert_allclose(table.set_index("model")[column],
-                                   reference.loc[["A", "B"], column], rtol=1e-10)
+        name: xr.DataTree.from_dict({
+            "posterior": fits[name].idata["posterior"].to_dataset(),
+            "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), lls[name])})})
+        for name in fits}, round_to="none")
+    reference["elpd_diff"] = -reference["elpd_diff"]  # the table's: best minus this one
+    for ours, theirs in (("elpd_loo", "elpd"), ("p_loo", "p"), ("elpd_diff", "elpd_diff"),
+                         ("dse", "dse"), ("se", "se")):
+        np.testing.assert_allclose(table.set_index("model")[ours],
+                                   reference.loc[["A", "B"], theirs], rtol=1e-10, atol=1e-12)
     assert table.loc[0, "elpd_diff"] == 0
     assert table.loc[1, "elpd_diff"] == pytest.approx(0.6 * 47, rel=0.05)
     assert (table["n_obs"] == 47).all()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-import arviz as az
 import numpy as np
 import pymc as pm
 import pytest
@@ -116,7 +115,7 @@ def mixed(msc):
 def test_log_likelihood_matches_pymc(mixed):
     compiled, posterior = mixed
     ours = compiled.log_likelihood(posterior)
-    idata = az.InferenceData(posterior=posterior)
+    idata = xr.DataTree.from_dict({"posterior": posterior})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = pm.compute_log_likelihood(idata, model=compiled.pymc_model,
@@ -150,8 +149,8 @@ def test_posterior_predictive_is_seeded_and_follows_the_model(mixed):
     with compiled.pymc_model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = pm.sample_posterior_predictive(
-            az.InferenceData(posterior=many), random_seed=2, progressbar=False
-        ).posterior_predictive["log_change"].mean(("chain", "draw"))
+            xr.DataTree.from_dict({"posterior": many}), random_seed=2, progressbar=False
+        )["posterior_predictive"]["log_change"].mean(("chain", "draw"))
     sd = float(np.exp(posterior["sigma"].isel(chain=0, draw=0)).max()) + 1.0
     assert float(np.abs(ours - theirs).max()) < 5 * sd / np.sqrt(4000)
 

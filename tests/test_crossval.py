@@ -35,9 +35,9 @@ def arviz_loo(loglik: np.ndarray, posterior: xr.Dataset) -> tuple[np.ndarray, np
     group = xr.Dataset({"ll": (("chain", "draw", "unit"), loglik.reshape(chains, draws, -1))})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = az.loo(az.InferenceData(posterior=posterior, log_likelihood=group),
+        result = az.loo(xr.DataTree.from_dict({"posterior": posterior, "log_likelihood": group}),
                         pointwise=True)
-    return result.loo_i.to_numpy(), result.pareto_k.to_numpy()
+    return result.elpd_i.to_numpy(), result.pareto_k.to_numpy()
 
 
 @pytest.fixture(scope="module")
@@ -55,17 +55,17 @@ def fit_with_loglik():
     for kind, name in (("normal", "change"), ("lognormal", "log_change")):
         rows = inputs.observations(kind)
         groups[name] = (rows, loglik[:, :, rows])
-    fit.idata.add_groups(log_likelihood=az.from_dict(
-        log_likelihood={k: v for k, (_, v) in groups.items()},
+    fit.idata["log_likelihood"] = az.from_dict(
+        {"log_likelihood": {k: v for k, (_, v) in groups.items()}},
         dims={k: [f"obs_{k}"] for k in groups},
-        coords={f"obs_{k}": rows for k, (rows, _) in groups.items()}).log_likelihood)
+        coords={f"obs_{k}": rows for k, (rows, _) in groups.items()})["log_likelihood"]
     return fit, loglik.reshape(1000, n)
 
 
 def test_observation_loo_matches_arviz_on_the_same_values(fit_with_loglik):
     fit, loglik = fit_with_loglik
     cv = loo(fit, unit="observation", refit=False)
-    expected_elpd, expected_k = arviz_loo(loglik, fit.idata.posterior)
+    expected_elpd, expected_k = arviz_loo(loglik, fit.idata["posterior"].to_dataset())
     table = cv.pointwise
     assert len(table) == loglik.shape[1] and (table["n_obs"] == 1).all()
     np.testing.assert_allclose(table["elpd_psis"], expected_elpd)
@@ -90,7 +90,7 @@ def test_patient_loo_sums_each_patients_observations(fit_with_loglik):
     assert cv.pointwise["n_obs"].tolist() == counts.tolist()
     per_patient = np.stack([loglik[:, inputs.patient_idx == p].sum(axis=1)
                             for p in range(len(inputs.patients))], axis=1)
-    elpd, k = arviz_loo(per_patient, fit.idata.posterior)
+    elpd, k = arviz_loo(per_patient, fit.idata["posterior"].to_dataset())
     np.testing.assert_allclose(cv.pointwise["elpd_psis"], elpd)
     np.testing.assert_allclose(cv.pointwise["pareto_k"], k)
 
@@ -101,13 +101,13 @@ def test_one_psis_loo_and_one_threshold_for_crossval_diagnostics_and_compare(fit
     combined = pointwise_log_likelihood(fit)
     assert combined.dims == ("chain", "draw", "obs")
     np.testing.assert_array_equal(combined.to_numpy().reshape(1000, -1), loglik)
-    elpd = psis_loo(combined, fit.idata.posterior)          # what compare() weighs
+    elpd = psis_loo(combined, fit.idata["posterior"].to_dataset())  # what compare() weighs
     cv = loo(fit, unit="observation", refit=False)
     np.testing.assert_array_equal(cv.pointwise["pareto_k"], elpd.pareto_k.to_numpy())
-    np.testing.assert_array_equal(cv.pointwise["elpd_psis"], elpd.loo_i.to_numpy())
+    np.testing.assert_array_equal(cv.pointwise["elpd_psis"], elpd.elpd_i.to_numpy())
     per_variable = pointwise_loo(fit.idata).set_index("obs").sort_index()   # diagnostics
     np.testing.assert_allclose(per_variable["pareto_k"], elpd.pareto_k.to_numpy(), rtol=1e-12)
-    np.testing.assert_allclose(per_variable["elpd_loo"], elpd.loo_i.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(per_variable["elpd_loo"], elpd.elpd_i.to_numpy(), rtol=1e-12)
     assert list(cv.unreliable.index) == list(np.flatnonzero(elpd.pareto_k > PARETO_K_MAX))
 
 
@@ -119,12 +119,12 @@ def test_constant_log_likelihood_is_exact_for_every_unit():
     values[..., 2] = -2.5
     loglik = xr.DataArray(values, dims=("chain", "draw", "obs"))
     posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
-    plain, _ = arviz_loo(values.reshape(1000, 4), posterior)
-    elpd = psis_loo(loglik, posterior)
-    assert elpd.pareto_k.values[2] == 0.0 and elpd.loo_i.values[2] == -2.5
-    np.testing.assert_array_equal(elpd.loo_i.values[[0, 1, 3]], plain[[0, 1, 3]])
-    assert elpd["elpd_loo"] == pytest.approx(elpd.loo_i.values.sum())
-    assert np.isfinite(elpd["p_loo"]) and not elpd["warning"]
+    plain, _ = arviz_loo(values[..., [0, 1, 3]].reshape(1000, 3), posterior)  # ArviZ
+    elpd = psis_loo(loglik, posterior)                   # refuses the constant column
+    assert elpd.pareto_k.values[2] == 0.0 and elpd.elpd_i.values[2] == -2.5
+    np.testing.assert_array_equal(elpd.elpd_i.values[[0, 1, 3]], plain)
+    assert elpd.elpd == pytest.approx(elpd.elpd_i.values.sum())
+    assert np.isfinite(elpd.p) and not elpd.warning
     # patients 0 (observations 0, 2) and 1 (1, 3): patient 0's sum is not constant
     patients = psis_loo(unit_log_likelihood(loglik, np.array([0, 1, 0, 1])), posterior)
     assert np.all(patients.pareto_k.values != 0.0)
@@ -137,12 +137,12 @@ def test_exact_terms_replace_psis_terms_and_their_totals():
     posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
     elpd = psis_loo(loglik, posterior)
     swapped = with_exact_terms(elpd, np.array([False, True, False]), np.array([0, -4.0, 0]))
-    assert swapped.loo_i.values.tolist() == [elpd.loo_i.values[0], -4.0, elpd.loo_i.values[2]]
-    assert swapped.pareto_k.values[1] == 0.0 and elpd.loo_i.values[1] != -4.0
-    assert swapped["elpd_loo"] == pytest.approx(swapped.loo_i.values.sum())
-    assert swapped["se"] == pytest.approx(np.sqrt(3 * np.var(swapped.loo_i.values)))
-    lppd = elpd["p_loo"] + elpd["elpd_loo"]
-    assert swapped["p_loo"] == pytest.approx(lppd - swapped["elpd_loo"])
+    assert swapped.elpd_i.values.tolist() == [elpd.elpd_i.values[0], -4.0, elpd.elpd_i.values[2]]
+    assert swapped.pareto_k.values[1] == 0.0 and elpd.elpd_i.values[1] != -4.0
+    assert swapped.elpd == pytest.approx(swapped.elpd_i.values.sum())
+    assert swapped.se == pytest.approx(np.sqrt(3 * np.var(swapped.elpd_i.values)))
+    lppd = elpd.p + elpd.elpd
+    assert swapped.p == pytest.approx(lppd - swapped.elpd)
     # the exact term of observations left out together: log mean of their joint likelihood
     joint = values.reshape(1000, 3)[:, [0, 2]].sum(axis=1)
     assert exact_term(loglik, np.array([0, 2])) == pytest.approx(np.log(np.exp(joint).mean()))
@@ -197,7 +197,7 @@ def test_compare_with_refit_swaps_in_the_exact_terms():
         assert after["n_refitted"] == 1
         assert after["n_pareto_k_high"] == before["n_pareto_k_high"] - 1
         worst = int(np.argmax(psis.loo[name].pareto_k.values))
-        term = exact.loo[name].loo_i.values[worst]
+        term = exact.loo[name].elpd_i.values[worst]
         assert term == pytest.approx(exact_elpd(fits[name], np.array([worst])), abs=1e-9)
         change = after["elpd_loo"] - before["elpd_loo"]
-        assert change == pytest.approx(term - psis.loo[name].loo_i.values[worst], abs=1e-9)
+        assert change == pytest.approx(term - psis.loo[name].elpd_i.values[worst], abs=1e-9)

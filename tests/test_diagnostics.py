@@ -6,6 +6,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from bayesdose.results.diagnostics import ADVICE, diagnose
 from bayesdose.results.psis import PARETO_K_MAX, pointwise_loo
@@ -13,13 +14,13 @@ from bayesdose.results.psis import PARETO_K_MAX, pointwise_loo
 RNG = np.random.default_rng(42)
 
 
-def idata_from(posterior: dict, **stats) -> az.InferenceData:
+def idata_from(posterior: dict, **stats) -> xr.DataTree:
     shape = next(iter(posterior.values())).shape[:2]
     sample_stats = {"diverging": np.zeros(shape, bool),
                     "energy": RNG.normal(size=shape),
                     "reached_max_treedepth": np.zeros(shape, bool)}
     sample_stats.update(stats)
-    return az.from_dict(posterior=posterior, sample_stats=sample_stats)
+    return az.from_dict({"posterior": posterior, "sample_stats": sample_stats})
 
 
 def checks(diag) -> dict:
@@ -87,9 +88,9 @@ def test_influential_observation_gets_a_pareto_k_warning_not_a_failed_verdict():
     loglik = RNG.normal(-1.0, 0.1, size=(4, n, 20))
     loglik[:, :, 7] = -3.0 * np.exp(RNG.normal(0.0, 1.5, size=(4, n)))  # heavy-tailed ratios
     idata = idata_from({"x": RNG.normal(size=(4, n))})
-    idata.add_groups(log_likelihood=az.from_dict(
-        log_likelihood={"change": loglik}, dims={"change": ["obs_change"]},
-        coords={"obs_change": np.arange(100, 120)}).log_likelihood)
+    idata["log_likelihood"] = az.from_dict(
+        {"log_likelihood": {"change": loglik}}, dims={"change": ["obs_change"]},
+        coords={"obs_change": np.arange(100, 120)})["log_likelihood"]
     labels = pd.DataFrame({"obs": np.arange(100, 120), "outcome": "koos_pain",
                            "patient": [f"P{i:02d}" for i in range(20)], "time": 12.0})
     diag = diagnose(idata, observation_labels=labels)
@@ -116,8 +117,8 @@ def test_constant_log_likelihood_has_its_value_as_loo_and_k_zero():
     rng = np.random.default_rng(1)
     ll = rng.normal(-1, 0.1, size=(2, 500, 3))
     ll[..., 1] = -2e-9
-    idata = az.from_dict(posterior={"x": rng.normal(size=(2, 500))},
-                         log_likelihood={"y": ll})
+    idata = az.from_dict({"posterior": {"x": rng.normal(size=(2, 500))},
+                          "log_likelihood": {"y": ll}})
     table = pointwise_loo(idata)
     assert table.loc[1, "pareto_k"] == 0.0
     assert table.loc[1, "elpd_loo"] == pytest.approx(-2e-9)

@@ -56,7 +56,7 @@ def test_posterior_has_named_dims_and_groups(recovery):
     idata = fit.idata
     for group in ("posterior", "posterior_predictive", "log_likelihood", "observed_data",
                   "prior", "prior_predictive", "sample_stats", "constant_data"):
-        assert group in idata.groups(), group
+        assert group in idata.children, group
     effect = idata.posterior["effect"]
     assert effect.dims == ("chain", "draw", "outcome", "dose", "time")
     assert effect["dose"].values.tolist() == [1.0, 10.0, 50.0]
@@ -81,9 +81,9 @@ def test_save_and_load_round_trip(recovery, tmp_path):
     assert loaded.settings["random_seed"] == 3
     assert loaded.data.outcome_info == fit.data.outcome_info
     np.testing.assert_array_equal(loaded.data.table["value"], fit.data.table["value"])
-    for group in fit.idata.groups():
-        xr.testing.assert_identical(getattr(loaded.idata, group).drop_attrs(),
-                                    getattr(fit.idata, group).drop_attrs())
+    for group in fit.idata.children:
+        xr.testing.assert_identical(loaded.idata[group].to_dataset().drop_attrs(),
+                                    fit.idata[group].to_dataset().drop_attrs())
     a = fit.contrast(dose=[10, 50], time=[3, 12])
     b = loaded.contrast(dose=[10, 50], time=[3, 12])
     assert a.equals(b)

@@ -5,20 +5,25 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
 from conftest import fixed_fit
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.collections import PathCollection, PolyCollection
+from scipy import stats
 
 import bayesdose as bd
 from bayesdose.errors import BayesdoseError, DataError, EstimandError
+from bayesdose.inference.trees import drop_group, set_group
 from bayesdose.model.dose_response import IdentifiabilityWarning
 from bayesdose.plots.fits import (
     dose_grid,
     parameter_names,
     plot_contrast_forest,
+    plot_forest,
+    plot_loo_pit,
     plot_predictive_check,
     plot_time_course,
     plot_trace,
@@ -76,24 +81,29 @@ def test_sigmoid_emax_with_three_doses_warns(msc):
 @pytest.fixture(scope="module")
 def mixed_fit(msc):
     """Five outcomes, three families, normal/ordinal/lognormal likelihoods; 2 x 40
-    random (fixed-seed) draws, with observed data and a posterior predictive group."""
+    random (fixed-seed) draws, with observed data, a posterior predictive and a log
+    likelihood group."""
     rng = np.random.default_rng(7)
     shape = (2, 40, len(MIXED))
     draws = {"delta": rng.normal(0.6, 0.4, shape), "log_t_half": rng.normal(-1.0, 0.3, shape),
              "course": rng.normal(0.2, 0.1, (*shape, 4)), "sigma": rng.gamma(5.0, 0.1, shape)}
     fit = fixed_fit(msc.select(MIXED), bd.DoseResponseModel("linear", "exponential"), draws)
-    observed, predictive = observed_groups(fit, shift=rng.normal(0.0, 1.0, (2, 40)))
-    fit.idata.add_groups({"observed_data": observed, "posterior_predictive": predictive})
+    groups = observed_groups(fit, shift=rng.normal(0.0, 1.0, (2, 40)), rng=rng)
+    for name, dataset in zip(("observed_data", "posterior_predictive", "log_likelihood"),
+                             groups, strict=True):
+        set_group(fit.idata, name, dataset)
     return fit
 
 
-def observed_groups(fit, shift):
-    """observed_data and a predictive group laid out as the model lays them out: one
-    variable per likelihood (``grade_<outcome>`` per ordinal outcome) whose ``obs_*``
-    coordinate holds positions in the model's inputs. Continuous draws are the observed
-    values plus ``shift[chain, draw]``; ordinal draws repeat the observed grades."""
+def observed_groups(fit, shift, rng):
+    """observed_data, a predictive group and a log likelihood laid out as the model lays
+    them out: one variable per likelihood (``grade_<outcome>`` per ordinal outcome) whose
+    ``obs_*`` coordinate holds positions in the model's inputs. Continuous draws are the
+    observed values plus ``shift[chain, draw]``, their log likelihood a normal one with a
+    random location per draw and observation; ordinal draws repeat the observed grades, their
+    log likelihood is the same in every draw (as for a value censored at a scale bound)."""
     inputs = fit.inputs
-    observed, predictive = {}, {}
+    observed, predictive, loglik = {}, {}, {}
     for kind in sorted(inputs.kinds):
         rows = inputs.observations(kind)
         if kind == "ordinal":
@@ -102,10 +112,12 @@ def observed_groups(fit, shift):
                     own = rows[inputs.outcome_idx[rows] == i]
                     codes = (inputs.response[own] - inputs.categories[outcome][0]).astype(int)
                     dim = f"obs_grade_{outcome}"
+                    draws = ("chain", "draw", dim)
                     observed[f"grade_{outcome}"] = xr.DataArray(codes, {dim: own}, dim)
                     predictive[f"grade_{outcome}"] = xr.DataArray(
-                        np.broadcast_to(codes, (*shift.shape, codes.size)),
-                        {dim: own}, ("chain", "draw", dim))
+                        np.broadcast_to(codes, (*shift.shape, codes.size)), {dim: own}, draws)
+                    loglik[f"grade_{outcome}"] = xr.DataArray(
+                        np.full((*shift.shape, codes.size), np.log(0.3)), {dim: own}, draws)
             continue
         variable = inputs.likelihoods[inputs.outcomes[inputs.outcome_idx[rows[0]]]].variable
         dim = f"obs_{variable}"
@@ -113,7 +125,10 @@ def observed_groups(fit, shift):
         observed[variable] = xr.DataArray(values, {dim: rows}, dim)
         predictive[variable] = xr.DataArray(values + shift[..., None], {dim: rows},
                                             ("chain", "draw", dim))
-    return xr.Dataset(observed), xr.Dataset(predictive)
+        location = values + rng.normal(0.0, 1.0, (*shift.shape, values.size))
+        loglik[variable] = xr.DataArray(stats.norm.logpdf(values, location), {dim: rows},
+                                        ("chain", "draw", dim))
+    return xr.Dataset(observed), xr.Dataset(predictive), xr.Dataset(loglik)
 
 
 @pytest.fixture(autouse=True)
@@ -260,10 +275,13 @@ def test_trace_defaults_to_the_summary_parameters(msc):
     names = parameter_names(fit)
     assert names == ["delta", "log_t_half", "course", "sigma"]  # no offsets
     fig = plot_trace(fit)
-    assert len(fig.axes) == 2 * len(names)
-    titles = [ax.get_title() for ax in fig.axes]
-    assert [titles[2 * i] for i in range(len(names))] == names
-    assert fig.axes[1].patches or fig.axes[1].collections  # rank bars
+    assert len(fig.axes) == 2 * len(names)  # one row per variable: density, ranks
+    assert [fig.axes[2 * i].get_xlabel() for i in range(len(names))] == names
+    assert [fig.axes[2 * i + 1].get_ylabel() for i in range(len(names))] == names
+    assert fig.axes[1].get_xlabel() == "Fractional ranks"
+    assert len(fig.axes[1].get_lines()) >= 2  # a rank Δ-ECDF per chain
+    assert len(fig.axes[5].get_lines()) >= 2 * 4  # course: per chain and visit, one row
+    assert fig._suptitle.get_text() == "Rank plots, 2 chains x 30 draws"
 
 
 def test_trace_kinds_and_bad_arguments(mixed_fit):
@@ -271,13 +289,58 @@ def test_trace_kinds_and_bad_arguments(mixed_fit):
     assert len(fig.axes) == 2
     lines = fig.axes[1].get_lines()
     assert len(lines) == 2 * len(MIXED)  # a line per chain and outcome
+    delta = mixed_fit.idata["posterior"]["delta"]
     np.testing.assert_allclose(sorted(line.get_ydata()[0] for line in lines),
-                               np.sort(mixed_fit.idata.posterior["delta"][:, 0].values.ravel()))
-    assert len(plot_trace(mixed_fit, ["sigma"], kind="rank_vlines").axes) == 2
-    with pytest.raises(EstimandError, match="kind"):
+                               np.sort(delta.isel(draw=0).values.ravel()))
+    assert fig.axes[1].get_xlabel() == "Draw" and fig.axes[0].get_xlabel() == "delta"
+    assert fig._suptitle.get_text().startswith("Trace plots")
+    for removed in ("rank_bars", "rank_vlines"):
+        with pytest.raises(EstimandError, match=rf"{removed}.*ArviZ 1.*kind='rank'"):
+            plot_trace(mixed_fit, ["sigma"], kind=removed)
+    with pytest.raises(EstimandError, match="kind must be one of rank, trace"):
         plot_trace(mixed_fit, kind="pair")
     with pytest.raises(EstimandError, match="patient_z"):
         plot_trace(mixed_fit, var_names=["patient_z"])
+    with pytest.raises(EstimandError, match="not in the posterior"):
+        plot_trace(mixed_fit, var_names=[])
+
+
+def test_trace_with_more_rows_than_arviz_allows_by_default(msc):
+    """arviz-plots refuses more than plot.max_subplots (40) panels; 21 variables need 42."""
+    rng = np.random.default_rng(5)
+    draws = {f"v{i}": rng.normal(size=(2, 20, 1)) for i in range(21)}
+    fit = fixed_fit(msc.select(["koos_pain"]), bd.DoseResponseModel("linear", "exponential"),
+                    draws)
+    fig = plot_trace(fit, var_names=list(draws), kind="trace")
+    assert len(fig.axes) == 42
+    assert az.rcParams["plot.max_subplots"] == 40  # the cap is raised only inside
+
+
+# ---------------------------------------------------------------------- parameter forest
+def test_parameter_forest_points_are_posterior_means(mixed_fit):
+    fig = plot_forest(mixed_fit, var_names=["delta", "sigma"])
+    labels_ax, forest_ax = fig.axes
+    labels = [t.get_text() for t in labels_ax.texts]
+    assert "delta" in labels and "sigma" in labels and "koos_pain" in labels
+    posterior = mixed_fit.idata["posterior"]
+    means = np.concatenate([posterior[v].mean(("chain", "draw")).values for v in
+                            ("delta", "sigma")])
+    points = np.concatenate([c.get_offsets()[:, 0] for c in forest_ax.collections
+                             if isinstance(c, PathCollection)])
+    np.testing.assert_allclose(np.sort(points), np.sort(means))
+    assert len(forest_ax.get_lines()) == 2 * means.size  # 50% and 90% HDI per component
+    assert "90% HDI" in fig._suptitle.get_text()
+
+
+def test_parameter_forest_defaults_and_bad_arguments(mixed_fit):
+    fig = plot_forest(mixed_fit)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert set(parameter_names(mixed_fit)) <= texts
+    points = sum(len(c.get_offsets()) for c in fig.axes[1].collections
+                 if isinstance(c, PathCollection))
+    assert points == 5 + 5 + 5 * 4 + 5  # delta, log_t_half, course (x 4 visits), sigma
+    with pytest.raises(EstimandError, match="patient_z"):
+        plot_forest(mixed_fit, var_names="patient_z")
 
 
 # ---------------------------------------------------------------------- predictive checks
@@ -297,14 +360,22 @@ def test_predictive_check_overlays_observed_ecdf_and_draws(mixed_fit, msc):
     assert [ax.get_title() for ax in fig.axes] == [mixed_fit.data.info(o).label
                                                    for o in MIXED]
     ax = fig.axes[0]
-    assert "points" in ax.get_xlabel()
+    assert "points" in ax.get_xlabel() and ax.get_ylabel() == "cumulative proportion"
     observed = next(line for line in ax.get_lines() if line.get_label() == "observed")
-    raw = msc.changes.query("outcome == 'koos_pain'")["change"].to_numpy()
-    np.testing.assert_allclose(observed.get_xdata(), np.sort(raw))
-    assert observed.get_ydata()[-1] == pytest.approx(1.0)
-    draws = next(c for c in ax.collections if isinstance(c, LineCollection))
-    assert len(draws.get_segments()) == 30
+    raw = np.sort(msc.changes.query("outcome == 'koos_pain'")["change"].to_numpy())
+    x, y = (np.asarray(v, dtype=float) for v in observed.get_data())
+    assert x.min() == pytest.approx(raw[0]) and x.max() == pytest.approx(raw[-1])
+    assert y[-1] == pytest.approx(1.0) and np.all(np.diff(y) >= 0)
+    # the ECDF: share of observed values at or below each x
+    np.testing.assert_allclose(y[1:-1], np.searchsorted(raw, x[1:-1], side="right")
+                               / raw.size, atol=1.0 / raw.size)
+    assert len(ax.get_lines()) == 30 + 1  # one ECDF per predictive data set, and the data
+    shifted = ax.get_lines()[0]  # a predictive data set: the data shifted by one draw
+    assert np.ptp(shifted.get_xdata()) == pytest.approx(raw[-1] - raw[0])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["posterior predictive", "observed"]
     assert "log ratio" in fig.axes[4].get_xlabel()
+    assert fig._suptitle.get_text() == "Posterior predictive check (30 draws)"
 
 
 def test_predictive_check_ordinal_shows_grade_shares(mixed_fit, msc):
@@ -328,6 +399,54 @@ def test_predictive_check_needs_the_group(mixed_fit):
         plot_predictive_check(mixed_fit, n_draws=0)
 
 
+# ---------------------------------------------------------------------- LOO-PIT
+def loo_pit_curve(ax):
+    """The Δ-ECDF of an LOO-PIT panel: its evaluation points and ECDF minus uniform CDF."""
+    x, y = (np.asarray(v, dtype=float) for v in ax.get_lines()[-1].get_data())
+    return x, y
+
+
+def test_loo_pit_is_that_of_each_outcomes_own_observations(mixed_fit):
+    fig = plot_loo_pit(mixed_fit, outcome=["koos_pain", "sf_il6"])
+    assert [ax.get_title() for ax in fig.axes] == ["KOOS pain", "Synovial-fluid interleukin-6"]
+    assert all(ax.get_xlabel() == "LOO-PIT" for ax in fig.axes)
+    assert "99% simultaneous band" in fig._suptitle.get_text()
+    variables = {"koos_pain": "change", "sf_il6": mixed_fit.inputs.likelihoods["sf_il6"].variable}
+    for ax, (outcome, variable) in zip(fig.axes, variables.items(), strict=True):
+        pit = az.loo_pit(mixed_fit.idata, var_names=[variable], pareto_pit=True)[variable]
+        dim = f"obs_{variable}"
+        rows = pit[dim].values
+        own = rows[mixed_fit.inputs.outcome_idx[rows] == MIXED.index(outcome)]
+        values = np.sort(pit.sel({dim: own}).values)
+        x, y = loo_pit_curve(ax)
+        assert x.size == values.size and x[0] == 0 and x[-1] == 1
+        np.testing.assert_allclose(y, np.searchsorted(values, x, side="right") / values.size
+                                   - x, atol=1e-12)
+
+
+def test_loo_pit_with_a_constant_log_likelihood(mixed_fit):
+    """The ordinal outcome's log likelihood is the same in every draw: arviz-stats' PSIS
+    fails on it, its weights are uniform, and the other outcomes' panels do not change."""
+    fig = plot_loo_pit(mixed_fit)
+    assert [ax.get_title() for ax in fig.axes] == [mixed_fit.data.info(o).label for o in MIXED]
+    assert len(fig.axes) == len(MIXED)  # the spare grid cell removed
+    alone = plot_loo_pit(mixed_fit, outcome="koos_pain").axes[0]
+    np.testing.assert_allclose(loo_pit_curve(fig.axes[0]), loo_pit_curve(alone))
+    _, grades = loo_pit_curve(fig.axes[3])
+    assert np.all(np.abs(grades) <= 1.0)
+
+
+def test_loo_pit_needs_the_groups_and_known_outcomes(mixed_fit):
+    with pytest.raises(EstimandError, match="not in this fit"):
+        plot_loo_pit(mixed_fit, outcome="koos_qol")
+    tree = mixed_fit.idata.copy()
+    drop_group(tree, "log_likelihood")
+    bare = bd.DoseResponseFit(mixed_fit.model, mixed_fit.data, tree)
+    with pytest.raises(DataError, match=r"no log_likelihood group.*LOO-PIT"):
+        plot_loo_pit(bare)
+    assert "log_likelihood" in mixed_fit.idata.children  # the fixture is left as it was
+
+
 @pytest.mark.slow
 def test_figures_of_a_sampled_fit(msc):
     fit = bd.DoseResponseModel("linear", "exponential").fit(
@@ -336,12 +455,15 @@ def test_figures_of_a_sampled_fit(msc):
     names = parameter_names(fit)
     assert "patient_effect_offset" not in names and "delta" in names
     assert len(plot_trace(fit).axes) == 2 * len(names)
+    assert len(plot_trace(fit, kind="trace").axes) == 2 * len(names)
+    raw = np.sort(msc.changes.query("outcome == 'koos_pain'")["change"].to_numpy())
     for group in ("posterior", "prior"):
         ax = plot_predictive_check(fit, group=group, n_draws=20).axes[0]
         observed = next(line for line in ax.get_lines() if line.get_label() == "observed")
-        np.testing.assert_allclose(
-            observed.get_xdata(),
-            np.sort(msc.changes.query("outcome == 'koos_pain'")["change"].to_numpy()))
+        assert np.min(observed.get_xdata()) == pytest.approx(raw[0])
+        assert np.max(observed.get_xdata()) == pytest.approx(raw[-1])
+    assert [ax.get_title() for ax in plot_loo_pit(fit).axes] == ["KOOS pain"]
+    assert len(plot_forest(fit).axes) == 2
     assert len(plot_time_course(fit).axes) == 1
     assert len(plot_contrast_forest(fit, dose=50).axes) == 1
 

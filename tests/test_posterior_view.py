@@ -7,7 +7,6 @@ import ast
 from dataclasses import replace
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,7 +41,8 @@ def view(prior_draws) -> PosteriorView:
 def fit(prior_draws) -> bd.DoseResponseFit:
     """A fit holding the same draws as its posterior."""
     model, data, prior = prior_draws
-    return bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+    draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+    return bd.DoseResponseFit(model, data, draws)
 
 
 #: Read-outs of a view and the fit methods that must give the same table.

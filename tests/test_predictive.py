@@ -27,14 +27,14 @@ def fit_with_replicates():
         rows = inputs.observations(kind)
         name = {"normal": "change", "lognormal": "log_change"}[kind]
         values = inputs.response[rows][None, None, :] + shift[None, :, None]
-        groups[name] = az.from_dict(posterior_predictive={name: values},
+        groups[name] = az.from_dict({"posterior_predictive": {name: values}},
                                     dims={name: [f"obs_{name}"]},
-                                    coords={f"obs_{name}": rows}).posterior_predictive[name]
-    fit.idata.add_groups(posterior_predictive=az.from_dict(
-        posterior_predictive={k: v.to_numpy() for k, v in groups.items()},
+                                    coords={f"obs_{name}": rows})["posterior_predictive"][name]
+    fit.idata["posterior_predictive"] = az.from_dict(
+        {"posterior_predictive": {k: v.to_numpy() for k, v in groups.items()}},
         dims={k: [f"obs_{k}"] for k in groups},
         coords={f"obs_{k}": v[f"obs_{k}"].to_numpy() for k, v in groups.items()},
-    ).posterior_predictive)
+    )["posterior_predictive"]
     return fit, shift
 
 
@@ -97,9 +97,9 @@ def test_ordinal_grades_are_compared_on_the_grade_scale():
     rows = fit.inputs.observations("ordinal")
     positions = fit.inputs.response[rows] - fit.inputs.categories[outcome][0]
     name = f"grade_{outcome}"
-    fit.idata.add_groups(posterior_predictive=az.from_dict(
-        posterior_predictive={name: np.broadcast_to(positions, (1, 100, rows.size)).copy()},
-        dims={name: [f"obs_{name}"]}, coords={f"obs_{name}": rows}).posterior_predictive)
+    fit.idata["posterior_predictive"] = az.from_dict(
+        {"posterior_predictive": {name: np.broadcast_to(positions, (1, 100, rows.size)).copy()}},
+        dims={name: [f"obs_{name}"]}, coords={f"obs_{name}": rows})["posterior_predictive"]
     table = fit.predictive_check()
     np.testing.assert_allclose(table["predicted"], table["observed"])
     assert (table["observed"] >= 2).all()

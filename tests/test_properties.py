@@ -397,8 +397,8 @@ def test_small_mcmc_fit_round_trips_through_the_result_folder(tmp_path, frame):
     out.mkdir()
     write_results(fit, out, spec.estimands)
     loaded = bd.load_fit(out / "fit.nc")
-    for group in fit.idata.groups():
-        original, again = getattr(fit.idata, group), getattr(loaded.idata, group)
+    for group in fit.idata.children:
+        original, again = fit.idata[group].to_dataset(), loaded.idata[group].to_dataset()
         assert set(original.data_vars) == set(again.data_vars), group
         for name, values in original.data_vars.items():
             np.testing.assert_array_equal(again[name].to_numpy(), values.to_numpy(),

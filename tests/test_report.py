@@ -161,7 +161,7 @@ def test_cli_rejects_what_is_not_a_fit(tmp_path, capsys, kind):
     if kind == "text":
         path.write_text("patient,dose\nP01,1\n")
     elif kind == "netcdf":
-        az.from_dict(posterior={"x": np.zeros((1, 5))}).to_netcdf(str(path))
+        az.from_dict({"posterior": {"x": np.zeros((1, 5))}}).to_netcdf(path)
     out = tmp_path / "out"
     assert main(["report", str(path), "--out", str(out)]) == 2
     captured = capsys.readouterr()

@@ -238,7 +238,7 @@ class PosteriorScenario:
                             "linear dose shape and an exponential time course (this one: "
                             f"{shape} x {course}).")
         k = fit.outcomes.index(outcome)
-        post = fit.idata.posterior.isel(outcome=k)
+        post = fit.idata["posterior"].to_dataset().isel(outcome=k)
         sd = float(fit.inputs.scales.sd[k])
         top = fit.inputs.dose_scale.reference
 

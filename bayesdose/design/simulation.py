@@ -37,6 +37,7 @@ from bayesdose.design.runner import run_replicates
 from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import SpecError
 from bayesdose.inference.compiled import CompiledModel
+from bayesdose.inference.trees import group
 from bayesdose.results.estimands import effect_draws, hdi
 
 RHAT_MAX, ESS_PER_CHAIN = 1.01, 100  # Vehtari et al. (2021): bulk ESS > 100 per chain
@@ -150,7 +151,7 @@ class ReplicateAnalysis:
         return arrays, sim
 
     # -------------------------------------------------------------- fitting
-    def sample(self, arrays: dict[str, np.ndarray], seed: int) -> az.InferenceData:
+    def sample(self, arrays: dict[str, np.ndarray], seed: int) -> xr.DataTree:
         """Sample the analysis model on new data (same design), without recompiling."""
         settings = {**self.design.sampler_settings(), "random_seed": seed,
                     "sampler": self.sampler}
@@ -168,13 +169,13 @@ class ReplicateAnalysis:
         return summarise_replicate(self, idata, scenario)
 
 
-def summarise_replicate(analysis: ReplicateAnalysis, idata: az.InferenceData,
+def summarise_replicate(analysis: ReplicateAnalysis, idata: xr.DataTree,
                         scenario: Scenario | None = None) -> pd.DataFrame:
     """Estimates, decision and diagnostics of one fitted replicate, against the truth of
     ``scenario`` (default: the design's)."""
     design, arms, inputs = analysis.design, analysis.arms, analysis.inputs
     decision = design.decision
-    posterior = idata.posterior
+    posterior = group(idata, "posterior")
     reference = decision.reference_dose(arms)
     doses = [d for d in arms.doses if d != reference]
     unit = inputs.scales.sd * inputs.scales.sign
@@ -220,16 +221,17 @@ def _ed50_summary(analysis: ReplicateAnalysis, posterior: xr.Dataset,
             "ed50_high": float(high), "ed50_truth": truth, "ed50_covered": covered}
 
 
-def _diagnostics(idata: az.InferenceData) -> dict[str, Any]:
+def _diagnostics(idata: xr.DataTree) -> dict[str, Any]:
+    posterior = group(idata, "posterior")
     names = [v for v in ("delta", "log_ed50", "log_t_half", "log_hill", "sigma")
-             if v in idata.posterior]
-    rhat = az.rhat(idata, var_names=names)
-    ess = az.ess(idata, var_names=names)
+             if v in posterior]
+    rhat = az.rhat(posterior[names])
+    ess = az.ess(posterior[names])
     max_rhat = float(max(float(rhat[v].max()) for v in names))
     min_ess = float(min(float(ess[v].min()) for v in names))
-    diverging = idata.sample_stats.get("diverging")
+    diverging = idata["sample_stats"].get("diverging")
     divergences = int(diverging.sum()) if diverging is not None else 0
-    ess_min = ESS_PER_CHAIN * idata.posterior.sizes["chain"]
+    ess_min = ESS_PER_CHAIN * posterior.sizes["chain"]
     failed = not (max_rhat <= RHAT_MAX and min_ess >= ess_min and divergences == 0)
     return {"max_rhat": max_rhat, "min_ess": min_ess, "divergences": divergences,
             "failed_diagnostics": failed}

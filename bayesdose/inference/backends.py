@@ -35,12 +35,13 @@ import warnings
 from importlib.metadata import version
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pymc as pm
+import xarray as xr
 from pytensor.scalar.math import Erfcx
 
 from bayesdose.errors import SpecError
+from bayesdose.inference.trees import drop_group, group, set_group
 
 BACKENDS = ("pymc", "nutpie", "numpyro", "blackjax")
 
@@ -152,7 +153,7 @@ def resolve_sampler(sampler: str) -> str:
 def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, chains: int,
                      random_seed: int, target_accept: float, cores: int | None = None,
                      progressbar: bool = False, log_likelihood: bool = True
-                     ) -> az.InferenceData:
+                     ) -> xr.DataTree:
     """Sample ``model``'s posterior with NUTS from ``backend``.
 
     Parameters
@@ -180,7 +181,7 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
 
     Returns
     -------
-    arviz.InferenceData
+    xarray.DataTree
         Groups ``posterior``, ``sample_stats``, ``log_likelihood`` (when asked) and
         ``observed_data``, as PyMC's NUTS returns them.
 
@@ -192,7 +193,7 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
     ...     y = pm.Normal("y", mu, 1, observed=[0.1, -0.3])
     >>> idata = sample_posterior(model, "pymc", draws=50, tune=50, chains=1,
     ...                          random_seed=1, target_accept=0.9)  # doctest: +SKIP
-    >>> sorted(idata.groups())  # doctest: +SKIP
+    >>> sorted(idata.children)  # doctest: +SKIP
     ['log_likelihood', 'observed_data', 'posterior', 'sample_stats']
     """
     if backend not in BACKENDS:
@@ -210,12 +211,12 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
 
 
 def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int,
-                   log_likelihood: bool = True) -> az.InferenceData:
+                   log_likelihood: bool = True) -> xr.DataTree:
     """nutpie, with the log likelihood added and its extra groups and values dropped."""
     idata = pm.sample(nuts_sampler_kwargs={"cores": cores, "save_warmup": False}, **common)
-    idata.posterior = model_variables(idata.posterior, model)
-    for group in [g for g in idata.groups() if g.startswith("warmup_")]:
-        delattr(idata, group)
+    set_group(idata, "posterior", model_variables(group(idata, "posterior"), model))
+    for name in [g for g in idata.children if g.startswith("warmup_")]:
+        drop_group(idata, name)
     if not log_likelihood:
         return idata
     with warnings.catch_warnings():
@@ -256,7 +257,7 @@ def model_variables(posterior: Any, model: pm.Model) -> Any:
 
 
 def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],
-                cores: int, log_likelihood: bool = True) -> az.InferenceData:
+                cores: int, log_likelihood: bool = True) -> xr.DataTree:
     """NumPyro or BlackJAX, chains in parallel where JAX has a CPU device for each."""
     register_jax_erfcx()
     chains = common["chains"]
@@ -278,9 +279,10 @@ def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],
                 'sampler needs blackjax < 1.6): pip install "blackjax<1.6", or use '
                 "sampler='numpyro'.") from exc
         raise
-    stats = idata.sample_stats
+    stats = group(idata, "sample_stats")
     if "reached_max_treedepth" not in stats and "tree_depth" in stats:
         stats["reached_max_treedepth"] = stats["tree_depth"] >= MAX_TREE_DEPTH
+        set_group(idata, "sample_stats", stats)
     return idata
 
 

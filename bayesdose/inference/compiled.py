@@ -50,6 +50,7 @@ from bayesdose.components.graph import OBSERVED_PREFIX, data_values
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.errors import SpecError
 from bayesdose.inference.backends import model_variables, sample_posterior
+from bayesdose.inference.trees import drop_group, group, new_tree, set_group
 
 if TYPE_CHECKING:
     from bayesdose.model.dose_response import DoseResponseModel
@@ -293,7 +294,7 @@ class CompiledModel:
     def sample(self, inputs: ModelInputs, settings: dict[str, Any], *,
                cores: int | None = None, progressbar: bool = False, prior_draws: int = 0,
                predictive: bool = False, weight: np.ndarray | None = None
-               ) -> az.InferenceData:
+               ) -> xr.DataTree:
         """Sample the posterior on ``inputs`` (which must have this model's design).
 
         Parameters
@@ -316,7 +317,7 @@ class CompiledModel:
 
         Returns
         -------
-        arviz.InferenceData
+        xarray.DataTree
             ``posterior`` and ``sample_stats``; unless weighted, also ``observed_data``
             and ``log_likelihood``, and ``posterior_predictive``, ``prior`` and
             ``prior_predictive`` when asked (the weighted form ignores ``predictive``
@@ -330,7 +331,7 @@ class CompiledModel:
         >>> settings = {"draws": 200, "tune": 200, "chains": 2, "random_seed": 1,
         ...             "target_accept": 0.95, "sampler": "pymc"}
         >>> idata = CompiledModel(model, inputs).sample(inputs, settings)  # doctest: +SKIP
-        >>> sorted(idata.groups())  # doctest: +SKIP
+        >>> sorted(idata.children)  # doctest: +SKIP
         ['log_likelihood', 'observed_data', 'posterior', 'sample_stats']
         """
         return self.sample_values(self.data_values(inputs, weight), settings, cores=cores,
@@ -339,7 +340,7 @@ class CompiledModel:
 
     def sample_values(self, values: dict[str, np.ndarray], settings: dict[str, Any], *,
                       cores: int | None = None, progressbar: bool = False,
-                      prior_draws: int = 0, predictive: bool = False) -> az.InferenceData:
+                      prior_draws: int = 0, predictive: bool = False) -> xr.DataTree:
         """:meth:`sample` on container values (:meth:`data_values`, or of a simulated
         trial); containers not named keep their values.
 
@@ -354,7 +355,7 @@ class CompiledModel:
 
         Returns
         -------
-        arviz.InferenceData
+        xarray.DataTree
             As :meth:`sample`.
 
         Examples
@@ -382,23 +383,24 @@ class CompiledModel:
                 warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
                 idata = sample_posterior(self.pymc_model, backend, log_likelihood=False,
                                          **common)
-        for group in ("constant_data", "observed_data", "log_likelihood"):
-            if group in idata.groups():
-                delattr(idata, group)
+        for name in ("constant_data", "observed_data", "log_likelihood"):
+            drop_group(idata, name)
         if self.weighted:
             return idata
-        idata.add_groups({"observed_data": self._observed_dataset(values),
-                          "log_likelihood": self.log_likelihood(idata.posterior)})
+        posterior = group(idata, "posterior")
+        set_group(idata, "observed_data", self._observed_dataset(values))
+        set_group(idata, "log_likelihood", self.log_likelihood(posterior))
         if predictive:
-            idata.add_groups({"posterior_predictive":
-                              self.posterior_predictive(idata.posterior, int(seeds[1]))})
+            set_group(idata, "posterior_predictive",
+                      self.posterior_predictive(posterior, int(seeds[1])))
         if prior_draws:
             prior, prior_predictive = self.prior(prior_draws, int(seeds[2]))
-            idata.add_groups({"prior": prior, "prior_predictive": prior_predictive})
+            set_group(idata, "prior", prior)
+            set_group(idata, "prior_predictive", prior_predictive)
         return idata
 
     def _sample_nutpie(self, values: dict[str, np.ndarray],
-                       common: dict[str, Any]) -> az.InferenceData:
+                       common: dict[str, Any]) -> xr.DataTree:
         """nutpie on the compiled model with ``values`` swapped in."""
         # nutpie (numba) is slow to import and optional: loaded only when it samples
         import nutpie
@@ -413,10 +415,10 @@ class CompiledModel:
                               chains=common["chains"], seed=common["random_seed"],
                               target_accept=common["target_accept"], cores=cores,
                               progress_bar=common["progressbar"], save_warmup=False)
-        posterior = model_variables(idata.posterior, self.pymc_model)
+        posterior = model_variables(group(idata, "posterior"), self.pymc_model)
         posterior.attrs.update({"sampling_time": time.perf_counter() - start,
                                 "tuning_steps": common["tune"]})
-        return az.InferenceData(posterior=posterior, sample_stats=idata.sample_stats)
+        return new_tree(posterior=posterior, sample_stats=group(idata, "sample_stats"))
 
     def _posterior_names(self) -> list[str]:
         model = self.pymc_model

@@ -33,6 +33,7 @@ import pandas as pd
 from bayesdose.components.shapes import dose_shape_names
 from bayesdose.data.trial import TrialData
 from bayesdose.errors import DataError, SpecError
+from bayesdose.inference.trees import group
 from bayesdose.model.dose_response import DoseResponseModel
 from bayesdose.results.averaging import Comparison
 from bayesdose.results.crossval import loo
@@ -209,7 +210,9 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
         default), pseudo-BMA with the Bayesian bootstrap, or pseudo-BMA (weights
         proportional to exp(elpd_loo)).
     seed : int
-        Seed of the Bayesian bootstrap (``"BB-pseudo-BMA"``), so weights are reproducible.
+        Kept so that calls written for bayesdose 0.1.0 run; it has no effect: ArviZ 1 seeds
+        the Bayesian bootstrap of ``"BB-pseudo-BMA"`` itself, so its weights are the same on
+        every run.
     refit : bool
         Replace the PSIS-LOO term of every observation with Pareto k > 0.7 by its exact
         leave-one-out value, refitting the model without it
@@ -278,7 +281,7 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
     fits = _check_fits(candidates)
     _check_likelihoods(fits)
     _check_same_data(fits)
-    loos = {name: psis_loo(pointwise_log_likelihood(fit), fit.idata.posterior)
+    loos = {name: psis_loo(pointwise_log_likelihood(fit), group(fit.idata, "posterior"))
             for name, fit in fits.items()}
     refitted = {name: 0 for name in fits}
     if refit:
@@ -290,7 +293,7 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
                 refitted[name] = int(done.sum())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raw = az.compare(loos, ic="loo", method=method, seed=seed)
+        raw = az.compare(loos, method=method, round_to="none")
     weights = raw["weight"].clip(lower=0.0)
     weights = weights / weights.sum()
     rows = []
@@ -300,9 +303,11 @@ def compare(candidates: Mapping[str, Any] | Sequence[Any], data: TrialData | Non
         rows.append({
             "model": name, "rank": int(raw.loc[name, "rank"]),
             "dose_shape": model.dose_shape.name, "time_shape": model.time_shape.name,
-            "elpd_loo": float(raw.loc[name, "elpd_loo"]), "se": float(raw.loc[name, "se"]),
-            "p_loo": float(raw.loc[name, "p_loo"]),
-            "elpd_diff": float(raw.loc[name, "elpd_diff"]),
+            "elpd_loo": float(raw.loc[name, "elpd"]), "se": float(raw.loc[name, "se"]),
+            "p_loo": float(raw.loc[name, "p"]),
+            # ArviZ gives this model's elpd minus the best one's (<= 0); the table keeps
+            # the best one's minus this one's (>= 0)
+            "elpd_diff": -float(raw.loc[name, "elpd_diff"]),
             "dse": float(raw.loc[name, "dse"]), "weight": float(weights[name]),
             "n_obs": int(k.size), "max_pareto_k": float(np.nanmax(k)),
             "n_pareto_k_high": int(np.sum(k > PARETO_K_MAX)),

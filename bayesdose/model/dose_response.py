@@ -604,7 +604,7 @@ class DoseResponseModel:
 
         Returns
         -------
-        arviz.InferenceData
+        xarray.DataTree
             Groups ``posterior``, ``sample_stats``, ``log_likelihood`` and
             ``observed_data``, with ``posterior_predictive`` when ``predictive`` and
             ``prior`` and ``prior_predictive`` when ``prior_draws`` > 0, whatever the
@@ -618,7 +618,7 @@ class DoseResponseModel:
         >>> settings = {"draws": 100, "tune": 100, "chains": 2, "random_seed": 1,
         ...             "target_accept": 0.95, "sampler": "auto"}
         >>> idata = model.sample_inputs(inputs, settings, prior_draws=0)  # doctest: +SKIP
-        >>> idata.log_likelihood["change"].dims  # doctest: +SKIP
+        >>> idata["log_likelihood"]["change"].dims  # doctest: +SKIP
         ('chain', 'draw', 'obs_change')
         """
 
@@ -676,7 +676,7 @@ class DoseResponseModel:
 
         Returns
         -------
-        arviz.InferenceData
+        xarray.DataTree
             Groups ``prior`` (including ``effect``) and ``prior_predictive``.
 
         Examples
@@ -684,7 +684,7 @@ class DoseResponseModel:
         >>> import bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
         >>> prior = bd.DoseResponseModel().sample_prior_predictive(data, draws=50)
-        >>> prior.prior["effect"].dims
+        >>> prior["prior"]["effect"].dims
         ('chain', 'draw', 'outcome', 'dose', 'time')
         """
         model, _ = self.build(data)

@@ -1,7 +1,8 @@
-"""Figures (matplotlib): dose-response curves, time courses, contrast forests, traces and
-predictive checks of a fit (:mod:`~bayesdose.plots.fits`), the candidates of a model
-comparison (:mod:`~bayesdose.plots.comparison`) and the operating characteristics of
-simulated designs (:mod:`~bayesdose.plots.simulation`).
+"""Figures (matplotlib): dose-response curves, time courses and contrast forests of a fit,
+and its MCMC rank/trace plots, parameter forest, predictive and LOO-PIT checks, drawn by
+ArviZ's arviz-plots (:mod:`~bayesdose.plots.fits`); the candidates of a model comparison
+(:mod:`~bayesdose.plots.comparison`) and the operating characteristics of simulated
+designs (:mod:`~bayesdose.plots.simulation`).
 
 ``bd.plots`` is loaded on first use, so ``import bayesdose`` does not import matplotlib.
 """
@@ -14,6 +15,8 @@ from bayesdose.plots.fits import (
     parameter_names,
     plot_contrast_forest,
     plot_dose_response,
+    plot_forest,
+    plot_loo_pit,
     plot_predictive_check,
     plot_prior_predictive,
     plot_time_course,
@@ -28,6 +31,8 @@ __all__ = [
     "plot_candidates",
     "plot_contrast_forest",
     "plot_dose_response",
+    "plot_forest",
+    "plot_loo_pit",
     "plot_operating_characteristics",
     "plot_predictive_check",
     "plot_prior_predictive",

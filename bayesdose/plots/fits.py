@@ -1,22 +1,23 @@
 """Figures (matplotlib): dose-response and time-course curves with credible bands,
-contrast forest plots, MCMC trace/rank plots and predictive checks.
+contrast forest plots (bayesdose's own), and MCMC rank/trace plots, parameter forest
+plots, predictive checks and LOO-PIT checks (drawn by arviz-plots).
 
 Every function returns a :class:`matplotlib.figure.Figure`; none shows it.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection
+import xarray as xr
 
 from bayesdose.components.timecourses import FreeVisits
 from bayesdose.errors import DataError, EstimandError
 from bayesdose.results.estimands import as_list, effect_draws
+from bayesdose.results.psis import CONSTANT_LOGLIK
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -433,8 +434,10 @@ def _contrast_unit(fit: DoseResponseFit, name: str) -> str:
 
 
 # ---------------------------------------------------------------------- MCMC
-TRACE_KINDS = {"rank": "rank_bars", "rank_bars": "rank_bars", "rank_vlines": "rank_vlines",
-               "trace": "trace"}
+#: The right-hand panels of :func:`plot_trace`, each drawn by an arviz-plots function.
+TRACE_KINDS = {"rank": "plot_rank_dist", "trace": "plot_trace_dist"}
+#: Kinds of ArviZ 0.x's ``plot_trace`` that arviz-plots (ArviZ 1) no longer draws.
+REMOVED_TRACE_KINDS = ("rank_bars", "rank_vlines")
 
 
 def parameter_names(fit: DoseResponseFit) -> list[str]:
@@ -449,14 +452,42 @@ def parameter_names(fit: DoseResponseFit) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _posterior_names(fit: DoseResponseFit, var_names: Any) -> list[str]:
+    """The chosen posterior variables, checked (default: :func:`parameter_names`)."""
+    names = (parameter_names(fit) if var_names is None
+             else [var_names] if isinstance(var_names, str) else list(var_names))
+    posterior = fit.idata["posterior"]
+    unknown = [n for n in names if n not in posterior.data_vars]
+    if unknown or not names:
+        raise EstimandError(f"variable(s) {unknown or names} not in the posterior (it has: "
+                            f"{', '.join(map(str, posterior.data_vars))}).")
+    return names
+
+
+def _figure(collection) -> Figure:
+    """The matplotlib figure of an arviz-plots ``PlotCollection``, without the spare grid
+    cells arviz-plots switches off (so ``fig.axes`` holds exactly the panels)."""
+    fig = collection.viz["figure"].item()
+    for ax in list(fig.axes):
+        if not ax.axison:
+            ax.remove()
+    return fig
+
+
 def plot_trace(fit: DoseResponseFit, var_names: str | list[str] | None = None,
                kind: str = "rank") -> Figure:
-    """MCMC trace or rank plots of the model's parameters (ArviZ ``plot_trace``).
+    """MCMC rank or trace plots of the model's parameters (arviz-plots).
 
-    One row per variable: its marginal posterior per chain (left) and the chains' draws
-    (``kind="trace"``) or their rank histograms (``"rank"``/``"rank_bars"``,
-    ``"rank_vlines"``; uniform ranks in every chain mean the chains agree). Components
-    of a variable (outcomes, visits) share its row.
+    One row per variable: its marginal posterior per chain (left) and, on the right,
+    either the fractional-rank Δ-ECDF of each chain (``kind="rank"``,
+    :func:`arviz_plots.plot_rank_dist`: the ranks of a chain's draws among all chains'
+    draws, as the difference between their ECDF and the uniform one, with a simultaneous
+    band; curves inside the band in every chain mean the chains agree) or the chains'
+    draws against iteration (``kind="trace"``, :func:`arviz_plots.plot_trace_dist`).
+    The components of a variable (outcomes, visits) share its row, one colour each.
+
+    The rank histograms of ArviZ 0.x (``kind="rank_bars"``, ``"rank_vlines"``) have no
+    counterpart in ArviZ 1; asking for them raises :class:`~bayesdose.errors.EstimandError`.
 
     Parameters
     ----------
@@ -465,45 +496,115 @@ def plot_trace(fit: DoseResponseFit, var_names: str | list[str] | None = None,
     var_names : str or list of str, optional
         Posterior variables (default: those of :meth:`DoseResponseFit.parameter_summary`,
         leaving out patient-level terms and non-centred offsets).
-    kind : {"rank", "rank_bars", "rank_vlines", "trace"}
-        Right-hand panels (``"rank"`` is ``"rank_bars"``).
+    kind : {"rank", "trace"}
+        Right-hand panels.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    EstimandError
+        For an unknown or removed ``kind``, or variables not in the posterior.
 
     Examples
     --------
     >>> from bayesdose.plots import plot_trace
     >>> fig = plot_trace(fit, var_names=["delta", "sigma"], kind="trace")  # doctest: +SKIP
     """
-
+    if kind in REMOVED_TRACE_KINDS:
+        raise EstimandError(f"kind {kind!r} (an ArviZ 0.x rank histogram) is not drawn by "
+                            "ArviZ 1; use kind='rank' (fractional-rank Δ-ECDF per chain) or "
+                            "kind='trace'.")
     if kind not in TRACE_KINDS:
         raise EstimandError(f"kind must be one of {', '.join(TRACE_KINDS)} (got {kind!r}).")
-    names = (parameter_names(fit) if var_names is None
-             else [var_names] if isinstance(var_names, str) else list(var_names))
-    posterior = fit.idata.posterior
-    unknown = [n for n in names if n not in posterior.data_vars]
-    if unknown or not names:
-        raise EstimandError(f"variable(s) {unknown or names} not in the posterior (it has: "
-                            f"{', '.join(map(str, posterior.data_vars))}).")
-    with warnings.catch_warnings():
-        # ArviZ's own notices (few draws, its deprecations of matplotlib calls) are not
-        # the user's to act on
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        axes = az.plot_trace(fit.idata, var_names=names, kind=TRACE_KINDS[kind],
-                             compact=True, backend_kwargs={"layout": "constrained"})
-    fig = np.asarray(axes).flat[0].get_figure()
+    names = _posterior_names(fit, var_names)
+    posterior = fit.idata["posterior"]
+    draw = getattr(az, TRACE_KINDS[kind])
+    # compact: a variable's components are overlaid in its row, so the figure has two panels
+    # per variable; arviz-plots refuses more than plot.max_subplots (40) panels, which a
+    # long var_names list can pass, so the cap is raised to what these rows need
+    limit = max(2 * len(names), az.rcParams["plot.max_subplots"] or 0)
+    with az.rc_context({"plot.max_subplots": limit}):
+        collection = draw(fit.idata, var_names=names, compact=True, backend="matplotlib")
+    fig = _figure(collection)
     fig.suptitle(f"{'Trace' if kind == 'trace' else 'Rank'} plots, "
                  f"{posterior.sizes['chain']} chains x {posterior.sizes['draw']} draws",
                  fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_forest(fit: DoseResponseFit, var_names: str | list[str] | None = None) -> Figure:
+    """Forest plot of the posterior of the model's parameters (arviz-plots).
+
+    One row per scalar component (variable, outcome, visit, ...), labelled on the left:
+    the posterior mean as a point, its 50% HDI as a thick line and its 90% HDI as a thin
+    one, the chains pooled (:func:`arviz_plots.plot_forest`). The parameters are on the
+    scale the model samples them on (``log_t_half`` on the log scale, ``delta`` in
+    baseline SDs, ...).
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit.
+    var_names : str or list of str, optional
+        Posterior variables (default: those of :meth:`DoseResponseFit.parameter_summary`,
+        leaving out patient-level terms and non-centred offsets).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels: the row labels (left) and the intervals (right).
+
+    Raises
+    ------
+    EstimandError
+        For variables not in the posterior.
+
+    Examples
+    --------
+    >>> from bayesdose.plots import plot_forest
+    >>> fig = plot_forest(fit, var_names=["delta", "sigma"])    # doctest: +SKIP
+    >>> len(fig.axes)                                           # doctest: +SKIP
+    2
+    """
+    names = _posterior_names(fit, var_names)
+    collection = az.plot_forest(fit.idata, var_names=names, combined=True,
+                                point_estimate="mean", ci_kind="hdi", ci_probs=(0.5, 0.9),
+                                backend="matplotlib")
+    fig = _figure(collection)
+    fig.suptitle("Posterior of the parameters: mean, 50% and 90% HDI (chains pooled)",
+                 fontsize=10)
+    fig.tight_layout()
     return fig
 
 
 # ---------------------------------------------------------------------- predictive checks
 PREDICTIVE_GROUPS = ("posterior", "prior")
+
+
+def _missing_group(fit: DoseResponseFit, needed: tuple[str, ...]) -> str | None:
+    """The first of ``needed`` that the fit's DataTree lacks (None when it has them all)."""
+    return next((name for name in needed if name not in fit.idata.children), None)
+
+
+def _observed_rows(fit: DoseResponseFit, outcome: Any,
+                   groups: tuple[str, ...]) -> tuple[str, np.ndarray]:
+    """The observed variable that holds ``outcome``'s observations and their coordinate
+    values along its ``obs_<variable>`` dim, checked to be in each of ``groups``."""
+    if not isinstance(outcome, str):
+        raise EstimandError(f"give one outcome by name (got {outcome!r}).")
+    k = fit.posterior_view.outcome_index(outcome)[0]
+    likelihood = fit.inputs.likelihoods[outcome]
+    variable = (f"grade_{outcome}" if likelihood.name == "ordinal" else likelihood.variable)
+    for where in groups:
+        if variable not in fit.idata[where].data_vars:
+            raise DataError(f"the fit's {where} group has no variable {variable!r} for "
+                            f"outcome {outcome!r}.")
+    positions = np.asarray(fit.idata["observed_data"][f"obs_{variable}"].values)
+    return variable, positions[fit.inputs.outcome_idx[positions] == k]
 
 
 def predictive_draws(fit: DoseResponseFit, outcome: str, group: str = "posterior",
@@ -535,28 +636,17 @@ def predictive_draws(fit: DoseResponseFit, outcome: str, group: str = "posterior
         raise EstimandError(f"group must be one of {', '.join(PREDICTIVE_GROUPS)} "
                             f"(got {group!r}).")
     name = f"{group}_predictive"
-    groups = fit.idata.groups()
-    if name not in groups or "observed_data" not in groups:
-        missing = name if name not in groups else "observed_data"
+    missing = _missing_group(fit, (name, "observed_data"))
+    if missing is not None:
         how = ("fit with prior_draws > 0" if group == "prior"
                else "sample it (pymc.sample_posterior_predictive) or refit")
         raise DataError(f"this fit has no {missing} group, so it has no {group} predictive "
-                        f"check; {how}. Groups present: {', '.join(groups)}.")
-    if not isinstance(outcome, str):
-        raise EstimandError(f"give one outcome by name (got {outcome!r}).")
-    k = fit.posterior_view.outcome_index(outcome)[0]
-    likelihood = fit.inputs.likelihoods[outcome]
-    variable = (f"grade_{outcome}" if likelihood.name == "ordinal" else likelihood.variable)
-    predictive, observed = getattr(fit.idata, name), fit.idata.observed_data
-    for source, where in ((predictive, name), (observed, "observed_data")):
-        if variable not in source.data_vars:
-            raise DataError(f"the fit's {where} group has no variable {variable!r} for "
-                            f"outcome {outcome!r}.")
+                        f"check; {how}. Groups present: {', '.join(fit.idata.children)}.")
+    variable, own = _observed_rows(fit, outcome, (name, "observed_data"))
     dim = f"obs_{variable}"
-    positions = np.asarray(observed[dim].values)
-    own = positions[fit.inputs.outcome_idx[positions] == k]
-    obs = observed[variable].sel({dim: own}).to_numpy()
-    pred = predictive[variable].sel({dim: own}).transpose("chain", "draw", dim).to_numpy()
+    obs = fit.idata["observed_data"][variable].sel({dim: own}).to_numpy()
+    pred = (fit.idata[name][variable].sel({dim: own}).transpose("chain", "draw", dim)
+            .to_numpy())
     return obs, pred.reshape(-1, own.size)
 
 
@@ -566,9 +656,10 @@ def plot_predictive_check(fit: DoseResponseFit, group: str = "posterior",
 
     Continuous outcomes (normal, Student-t: change from baseline; lognormal: log ratio to
     baseline): the empirical CDF of the observed values (black) over those of
-    ``n_draws`` predictive data sets (thin lines). Ordinal outcomes: the observed share
-    of each grade (bars) against the predictive median and 90% interval of that share
-    (points with bars). All visits and doses of an outcome are pooled.
+    ``n_draws`` predictive data sets (thin lines), drawn by
+    :func:`arviz_plots.plot_ppc_dist` (``kind="ecdf"``). Ordinal outcomes: the observed
+    share of each grade (bars) against the predictive median and 90% interval of that
+    share (points with bars). All visits and doses of an outcome are pooled.
 
     Parameters
     ----------
@@ -619,20 +710,152 @@ def plot_predictive_check(fit: DoseResponseFit, group: str = "posterior",
 
 
 def _ecdf_check(ax, observed: np.ndarray, draws: np.ndarray, group: str) -> None:
-    n = observed.size
-    heights = np.arange(1, n + 1) / n
-    steps_y = np.concatenate([[0.0], np.repeat(heights, 2)[:-1]])
-    segments = [np.column_stack([np.repeat(np.sort(row), 2), steps_y]) for row in draws]
-    ax.add_collection(LineCollection(segments, colors="C0", alpha=0.15, linewidths=0.7,
-                                     label=f"{group} predictive"))
-    ax.plot(np.sort(observed), heights, drawstyle="steps-post", color="black",
-            linewidth=1.5, label="observed")
-    low, high = np.percentile(draws, [1, 99])
-    low, high = min(low, observed.min()), max(high, observed.max())
-    pad = 0.05 * (high - low or 1.0)
-    ax.set_xlim(low - pad, high + pad)
+    """ECDFs of the observed values and of each predictive data set on ``ax``, drawn by
+    ``az.plot_ppc_dist`` through a plot collection whose one plot is ``ax`` (so the panel
+    sits in the figure of :func:`plot_predictive_check` next to the ordinal ones)."""
+    dim = "observation"
+    coords = {dim: np.arange(observed.size)}
+    predictive = xr.Dataset({"y": (("chain", "draw", dim), draws[np.newaxis])}, coords=coords)
+    tree = xr.DataTree.from_dict({f"{group}_predictive": predictive,
+                                  "observed_data": xr.Dataset({"y": (dim, observed)},
+                                                              coords=coords)})
+    target = np.empty((), dtype=object)
+    target[()] = ax
+    figure = np.empty((), dtype=object)
+    figure[()] = ax.figure
+    viz = xr.DataTree(xr.Dataset({"figure": figure, "plot": target}))
+    # one line per predictive data set: the "overlay_ppc" aesthetic over the stacked draws,
+    # as plot_ppc_dist sets it when it makes its own figure
+    collection = az.PlotCollection(predictive.stack(sample=("chain", "draw")), viz,
+                                   aes={"overlay_ppc": ["sample"]}, backend="matplotlib")
+    az.plot_ppc_dist(tree, group=f"{group}_predictive", kind="ecdf",
+                     num_samples=draws.shape[0], plot_collection=collection,
+                     visuals={"predictive_dist": {"color": "C0", "alpha": 0.25},
+                              "observed_dist": {"color": "black"},
+                              "title": False, "remove_axis": False})
+    lines = collection.viz["predictive_dist"]["y"].values.ravel()
+    lines[0].set_label(f"{group} predictive")
+    collection.viz["observed_dist"]["y"].item().set_label("observed")
     ax.set_ylim(0.0, 1.02)
     ax.set_ylabel("cumulative proportion", fontsize=8)
+
+
+def plot_loo_pit(fit: DoseResponseFit, outcome: Any = None) -> Figure:
+    """LOO-PIT calibration check, one panel per outcome (arviz-plots).
+
+    For each observation, the leave-one-out probability integral transform (LOO-PIT):
+    the posterior predictive probability, with that observation left out (PSIS-LOO), of a
+    value at or below the observed one. For a calibrated model these values are uniform;
+    each panel shows the difference between their ECDF and the uniform CDF with a
+    simultaneous band (:func:`arviz_plots.plot_loo_pit`). A curve leaving the band
+    flags miscalibration: a U shape (below, then above zero) means predictions too narrow,
+    an inverted U too wide, a curve mostly above or below zero a shifted prediction.
+    All visits and doses of an outcome are pooled; ordinal grades get randomised PIT
+    values (ties broken at random, fixed seed).
+
+    Parameters
+    ----------
+    fit : DoseResponseFit
+        The fit (with ``posterior_predictive``, ``observed_data`` and ``log_likelihood``
+        groups, which :meth:`DoseResponseModel.fit` stores).
+    outcome : str or list of str, optional
+        Outcomes (default: all fitted).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    DataError
+        When the fit lacks one of the groups the check needs.
+    EstimandError
+        For an outcome not in the fit.
+
+    Examples
+    --------
+    >>> from bayesdose.plots import plot_loo_pit
+    >>> fig = plot_loo_pit(fit, outcome="koos_pain")    # doctest: +SKIP
+    >>> fig.axes[0].get_title()                         # doctest: +SKIP
+    'KOOS pain'
+    """
+    outcomes = _outcome_names(fit, outcome)
+    needed = ("posterior", "posterior_predictive", "observed_data", "log_likelihood")
+    missing = _missing_group(fit, needed)
+    if missing is not None:
+        raise DataError(f"this fit has no {missing} group, so it has no LOO-PIT check; "
+                        "refit with DoseResponseModel.fit (which stores the posterior "
+                        "predictive and the log likelihood). Groups present: "
+                        f"{', '.join(fit.idata.children)}.")
+    # one variable per outcome (named by it), holding that outcome's observations only:
+    # each observation's LOO-PIT depends on its own log likelihood alone
+    groups: dict[str, dict[str, xr.DataArray]] = {name: {} for name in needed[1:]}
+    for name in outcomes:
+        variable, own = _observed_rows(fit, name, needed[1:])
+        dim = f"obs_{variable}"
+        for where, variables in groups.items():
+            variables[name] = (fit.idata[where][variable].sel({dim: own})
+                               .rename({dim: f"obs_{name}"}))
+    tree = xr.DataTree.from_dict({"posterior": fit.idata["posterior"].to_dataset(),
+                                  **{where: xr.Dataset(variables)
+                                     for where, variables in groups.items()}})
+    loglik = tree["log_likelihood"].to_dataset()
+    spread = loglik.max(("chain", "draw")) - loglik.min(("chain", "draw"))
+    constant = {name: (np.isfinite(spread[name]) & (spread[name] < CONSTANT_LOGLIK)).values
+                for name in outcomes}
+    layout = {"col_wrap": min(3, len(outcomes)), "backend": "matplotlib"}
+    if not any(rows.any() for rows in constant.values()):
+        collection = az.plot_loo_pit(tree, var_names=outcomes, **layout)
+    else:
+        collection = _loo_pit_with_constant_rows(tree, outcomes, constant, layout)
+    fig = _figure(collection)
+    for name in outcomes:
+        collection.viz["plot"][name].item().set_title(_title(fit, name), fontsize=10)
+    fig.suptitle(f"LOO-PIT: ECDF minus uniform CDF, "
+                 f"{az.rcParams['stats.envelope_prob']:.0%} simultaneous band",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _loo_pit_with_constant_rows(tree: xr.DataTree, outcomes: list[str],
+                                constant: dict[str, np.ndarray], layout: dict[str, Any]):
+    """The LOO-PIT figure when some observations have the same log likelihood in every
+    draw (a value censored at a scale bound the model puts all its mass beyond).
+
+    ``az.plot_loo_pit`` smooths every observation's importance weights with PSIS, which
+    fails on such an observation ("All tail values are the same"); its leave-one-out
+    weights are uniform (as :mod:`bayesdose.results.psis` takes them), so the weights are
+    computed here, PSIS for the others, and given to ``az.loo_pit``; the values are drawn
+    by ``az.plot_ecdf_pit`` with the settings ``az.plot_loo_pit`` uses.
+    """
+    posterior = tree["posterior"].to_dataset()
+    samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    r_eff = 1.0  # relative efficiency of the draws, as az.loo_pit takes it
+    if posterior.sizes["chain"] > 1:
+        ess = az.ess(posterior, method="mean")
+        r_eff = float(np.mean(np.concatenate([ess[v].values.ravel() for v in ess.data_vars]))
+                      / samples)
+    log_weights, pareto_k = {}, {}
+    for name in outcomes:
+        loglik = tree["log_likelihood"][name]
+        dim = f"obs_{name}"
+        weights = xr.full_like(loglik, -np.log(samples), dtype=float)
+        k = xr.zeros_like(loglik.isel(chain=0, draw=0, drop=True), dtype=float)
+        varying = ~constant[name]
+        if varying.any():
+            smoothed, khat = loglik.isel({dim: varying}).azstats.psislw(
+                r_eff=r_eff, dim=["chain", "draw"])
+            weights.loc[{dim: smoothed[dim]}] = smoothed.transpose(*weights.dims)
+            k.loc[{dim: khat[dim]}] = khat
+        log_weights[name], pareto_k[name] = weights, k
+    values = az.loo_pit(tree, var_names=outcomes, log_weights=xr.Dataset(log_weights),
+                        pareto_k=xr.Dataset(pareto_k), pareto_pit=True)
+    return az.plot_ecdf_pit(xr.DataTree.from_dict({"loo_pit": values}), var_names=outcomes,
+                            group="loo_pit", sample_dims=list(values.dims), method="pot_c",
+                            visuals={"ylabel": {}, "remove_axis": False,
+                                     "xlabel": {"text": "LOO-PIT"}},
+                            **layout)
 
 
 def _ordinal_check(ax, grades: np.ndarray, observed: np.ndarray, draws: np.ndarray,

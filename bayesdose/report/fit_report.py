@@ -388,7 +388,7 @@ def _predictive_section(fit: DoseResponseFit) -> Section:
                 "Posterior predictive check: the observed responses should look like the "
                 "replicated ones."),
     ]
-    if "prior_predictive" in fit.idata.groups():
+    if "prior_predictive" in fit.idata.children:
         blocks.append(_figure("prior_predictive_check.png",
                               lambda: plot_predictive_check(fit, group="prior"),
                               "Prior predictive check per outcome: observed data against "
@@ -453,7 +453,7 @@ def _sampler_section(fit: DoseResponseFit, config: dict[str, Any]) -> Section:
     frame = pd.DataFrame({"setting": list(settings),
                           "value": [str(v) if not is_number(v) else v
                                     for v in settings.values()]})
-    posterior = fit.idata.posterior
+    posterior = fit.idata["posterior"]
     total = int(posterior.sizes.get("chain", 0) * posterior.sizes.get("draw", 0))
     return Section("sampler", "Sampler settings", [
         Table(frame, "Sampler settings (random_seed reproduces the draws)"),

@@ -27,6 +27,7 @@ import pandas as pd
 from bayesdose.errors import EstimandError
 from bayesdose.inference.backends import resolve_sampler
 from bayesdose.inference.compiled import WEIGHTED_KINDS, compiled_model
+from bayesdose.inference.trees import group
 from bayesdose.results.psis import (
     PARETO_K_MAX,
     exact_term,
@@ -155,8 +156,8 @@ def loo(fit: DoseResponseFit, unit: str = "observation", refit: bool = True,
     code, names = unit_labels(fit, unit)
     n_units = len(names)
     loglik = unit_log_likelihood(pointwise_log_likelihood(fit), code, n_units)
-    psis = psis_loo(loglik, fit.idata.posterior)
-    elpd_psis, k = psis.loo_i.to_numpy(), psis.pareto_k.to_numpy()
+    psis = psis_loo(loglik, group(fit.idata, "posterior"))
+    elpd_psis, k = psis.elpd_i.to_numpy(), psis.pareto_k.to_numpy()
     table = pd.DataFrame({"unit": names, "n_obs": np.bincount(code, minlength=n_units),
                           "pareto_k": k, "elpd_psis": elpd_psis, "elpd_exact": np.nan})
     if refit:
@@ -218,5 +219,5 @@ def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False
                                             predictive=False)
         full = compiled_model(fit.model, fit.inputs)
         full.set_data(full.data_values(fit.inputs))
-        scored = full.log_likelihood(refit.posterior)
+        scored = full.log_likelihood(group(refit, "posterior"))
     return exact_term(pointwise_log_likelihood(scored, len(fit.inputs.response)), rows)

@@ -3,7 +3,9 @@
 Thresholds follow Vehtari et al. (2021, rank-normalised R-hat and ESS) and the Stan
 team's guidance: R-hat <= 1.01, bulk and tail ESS >= 400, no divergent transitions,
 E-BFMI >= 0.3 in every chain, and no transition that stopped at the maximum tree depth.
-These decide the verdict (``Diagnostics.ok``): whether the draws can be trusted.
+These decide the verdict (``Diagnostics.ok``): whether the draws can be trusted. The
+numbers are ArviZ's (arviz-stats: ``summary`` for R-hat, ESS and MCSE, ``bfmi``, ``loo``);
+this module adds the thresholds, the verdict, the advice and where divergences sit.
 
 PSIS-LOO Pareto k (Vehtari, Gelman and Gabry 2017; Vehtari et al. 2024) is reported per
 observation with its threshold (:data:`bayesdose.results.psis.PARETO_K_MAX`, the one used
@@ -20,7 +22,9 @@ from dataclasses import dataclass, field
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from bayesdose.inference.trees import group, has_group
 from bayesdose.results.psis import PARETO_K_MAX, pointwise_loo
 
 RHAT_MAX = 1.01
@@ -75,7 +79,7 @@ class Diagnostics:
         observation at fault), advice (empty when passed), verdict (whether the check
         enters ``ok``: the sampling checks do, Pareto k does not).
     parameters : pandas.DataFrame
-        Per parameter element: r_hat, ess_bulk, ess_tail.
+        Per parameter element: r_hat, ess_bulk, ess_tail, mcse_mean, mcse_sd.
     divergences : pandas.DataFrame
         Per parameter, the mean of its draws in divergent transitions against all draws
         (where divergences concentrate); empty when there are none.
@@ -108,35 +112,38 @@ class Diagnostics:
         return self.table.to_html(index=False, escape=True)
 
 
-def parameter_diagnostics(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:
-    """Rank-normalised R-hat and bulk/tail ESS for every element of ``var_names``.
+def parameter_diagnostics(idata: xr.DataTree, var_names: list[str]) -> pd.DataFrame:
+    """Rank-normalised R-hat, bulk/tail ESS and the Monte Carlo SEs of the mean and SD for
+    every element of ``var_names`` (:func:`arviz.summary`).
 
     Elements that are constant by construction (an effect fixed at 0 at the reference
     dose, the upper triangle of a Cholesky factor) have no R-hat or ESS and are left out.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+        summary = az.summary(idata, var_names=var_names, kind="diagnostics",
+                             round_to="none")
+    posterior = idata["posterior"]
     varies = np.concatenate([
-        (idata.posterior[name].std(("chain", "draw")).to_numpy() > 0).ravel()
+        (posterior[name].std(("chain", "draw")).to_numpy() > 0).ravel()
         for name in var_names
     ])
-    frame = summary[["r_hat", "ess_bulk", "ess_tail"]].copy()
+    frame = summary[["r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mcse_sd"]].copy()
     frame.index.name = "parameter"
     return frame[varies].reset_index()
 
 
-def _sample_stat(idata: az.InferenceData, *names: str):
-    stats = getattr(idata, "sample_stats", None)
-    if stats is None:
+def _sample_stat(idata: xr.DataTree, *names: str):
+    if not has_group(idata, "sample_stats"):
         return None
+    stats = group(idata, "sample_stats")
     for name in names:
         if name in stats:
             return stats[name]
     return None
 
 
-def divergence_locations(idata: az.InferenceData, var_names: list[str]) -> pd.DataFrame:
+def divergence_locations(idata: xr.DataTree, var_names: list[str]) -> pd.DataFrame:
     """Where divergent transitions sit: per scalar parameter, its mean in divergent draws
     against its overall mean, in posterior SDs (a large shift flags the culprit)."""
     diverging = _sample_stat(idata, "diverging")
@@ -145,7 +152,7 @@ def divergence_locations(idata: az.InferenceData, var_names: list[str]) -> pd.Da
     mask = diverging.to_numpy().astype(bool)
     rows = []
     for name in var_names:
-        values = idata.posterior[name]
+        values = idata["posterior"][name]
         flat = values.to_numpy().reshape((*mask.shape, -1))
         sd = flat.reshape(-1, flat.shape[-1]).std(axis=0)
         shift = (flat[mask].mean(axis=0) - flat.reshape(-1, flat.shape[-1]).mean(axis=0))
@@ -168,13 +175,13 @@ def _element_label(values, position: int) -> str:
     return f"{values.name}[{', '.join(labels)}]"
 
 
-def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
+def diagnose(idata: xr.DataTree, var_names: list[str] | None = None,
              observation_labels: pd.DataFrame | None = None) -> Diagnostics:
-    """Run every check on a fit's InferenceData.
+    """Run every check on a fit's sampling results.
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         Must hold ``posterior`` and ``sample_stats``.
     var_names : list of str, optional
         Parameters to check (default: every posterior variable).
@@ -191,12 +198,12 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
     --------
     >>> import arviz as az, numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> idata = az.from_dict(posterior={"x": rng.normal(size=(4, 1000))},
-    ...                      sample_stats={"diverging": np.zeros((4, 1000), bool)})
+    >>> idata = az.from_dict({"posterior": {"x": rng.normal(size=(4, 1000))},
+    ...                       "sample_stats": {"diverging": np.zeros((4, 1000), bool)}})
     >>> diagnose(idata).ok
     True
     """
-    var_names = var_names or list(idata.posterior.data_vars)
+    var_names = var_names or list(idata["posterior"].data_vars)
     params = parameter_diagnostics(idata, var_names)
     rows = [
         _check_param(params, "r_hat", RHAT_MAX, high_is_bad=True),
@@ -253,7 +260,7 @@ def _check_param(params: pd.DataFrame, column: str, threshold: float,
             "passed": bool(passed), "worst": "" if passed else worst}
 
 
-def _check_divergences(idata: az.InferenceData, locations: pd.DataFrame) -> dict:
+def _check_divergences(idata: xr.DataTree, locations: pd.DataFrame) -> dict:
     diverging = _sample_stat(idata, "diverging")
     count = int(diverging.sum()) if diverging is not None else 0
     worst = "" if count == 0 or locations.empty else str(locations["parameter"].iloc[0])
@@ -261,18 +268,18 @@ def _check_divergences(idata: az.InferenceData, locations: pd.DataFrame) -> dict
             "worst": worst}
 
 
-def _check_ebfmi(idata: az.InferenceData) -> dict:
+def _check_ebfmi(idata: xr.DataTree) -> dict:
     if _sample_stat(idata, "energy") is None:
         return {"check": "e_bfmi", "value": np.nan, "threshold": EBFMI_MIN, "passed": True,
                 "worst": "not reported by this sampler"}
-    values = np.atleast_1d(az.bfmi(idata))
+    values = np.atleast_1d(az.bfmi(idata)["energy"].to_numpy())
     low = float(np.min(values))
     passed = low >= EBFMI_MIN
     return {"check": "e_bfmi", "value": round(low, 3), "threshold": EBFMI_MIN,
             "passed": bool(passed), "worst": "" if passed else f"chain {int(np.argmin(values))}"}
 
 
-def _check_tree_depth(idata: az.InferenceData) -> dict:
+def _check_tree_depth(idata: xr.DataTree) -> dict:
     hit = _sample_stat(idata, "reached_max_treedepth", "maxdepth_reached")
     if hit is None:
         return {"check": "tree_depth", "value": np.nan, "threshold": 0.0, "passed": True,

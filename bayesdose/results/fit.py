@@ -1,6 +1,6 @@
-"""The results of a fit: InferenceData plus the read-outs statisticians ask for.
+"""The results of a fit: ArviZ's DataTree plus the read-outs statisticians ask for.
 
-A :class:`DoseResponseFit` holds an :class:`arviz.InferenceData` with named dims
+A :class:`DoseResponseFit` holds an :class:`xarray.DataTree` (ArviZ 1) with named dims
 (outcome, dose, time, patient) and everything needed to rebuild the fit from a netCDF
 file: the model's configuration, the trial data, the sampler settings and the package
 versions are stored inside it (never pickled).
@@ -19,6 +19,7 @@ import xarray as xr
 
 from bayesdose.data.trial import TrialData
 from bayesdose.files.output import write_atomic
+from bayesdose.inference.trees import group, has_group
 from bayesdose.results import dose_estimands, readouts
 from bayesdose.results.crossval import loo
 from bayesdose.results.diagnostics import Diagnostics, diagnose
@@ -41,9 +42,10 @@ class DoseResponseFit:
         The model that was fitted.
     data : TrialData
         The data it was fitted to (its outcomes only).
-    idata : arviz.InferenceData
-        Posterior, posterior predictive, log likelihood, observed data, prior and the
-        stored configuration.
+    idata : xarray.DataTree
+        Posterior, sample statistics, posterior predictive, log likelihood, observed
+        data, prior and the stored configuration, one group each: ArviZ takes it as it
+        is (``az.summary(fit.idata)``, ``az.loo(fit.idata)``, ``az.plot_trace(fit.idata)``).
 
     Notes
     -----
@@ -62,7 +64,7 @@ class DoseResponseFit:
 
     Examples
     --------
-    >>> import arviz as az, bayesdose as bd
+    >>> import xarray as xr, bayesdose as bd
     >>> fit = bd.load_fit("fit.nc")                     # doctest: +SKIP
     >>> fit.contrast(dose=50, reference=1, time=12)     # doctest: +SKIP
 
@@ -71,13 +73,14 @@ class DoseResponseFit:
     >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
     >>> model = bd.DoseResponseModel()
     >>> prior = model.sample_prior_predictive(data, draws=100)
-    >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+    >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+    >>> fit = bd.DoseResponseFit(model, data, draws)
     >>> fit.outcomes
     ['koos_pain', 'womac_pain']
     """
 
     def __init__(self, model: DoseResponseModel, data: TrialData,
-                 idata: az.InferenceData) -> None:
+                 idata: xr.DataTree) -> None:
         self.model = model
         self.data = data
         self.idata = idata
@@ -102,7 +105,7 @@ class DoseResponseFit:
         PosteriorView
         """
         return PosteriorView(
-            posterior=self.idata.posterior, dose_shape=self.model.dose_shape,
+            posterior=group(self.idata, "posterior"), dose_shape=self.model.dose_shape,
             time_shape=self.model.time_shape, inputs=self.inputs,
             outcome_info={name: self.data.info(name) for name in self.inputs.outcomes})
 
@@ -147,8 +150,8 @@ class DoseResponseFit:
         recorded = {key: self.settings[key] for key in
                     ("draws", "tune", "chains", "random_seed", "target_accept", "sampler")
                     if key in self.settings}
-        if "prior" in self.idata.groups():
-            recorded["prior_draws"] = self.idata.prior.sizes["draw"]
+        if has_group(self.idata, "prior"):
+            recorded["prior_draws"] = self.idata["prior"].sizes["draw"]
         else:
             recorded["prior_draws"] = 0
         return self.model.fit(self.data if data is None else data, **{**recorded, **settings})
@@ -290,12 +293,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> fit.prior_table()["parameter"].tolist()  # doctest: +NORMALIZE_WHITESPACE
         ['delta', 'log_ed50', 'log_t_half', 'delta_family_sd', 'log_ed50_family_sd',
          'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma']
@@ -326,15 +330,16 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> summary = fit.parameter_summary()
         >>> summary.columns.tolist()[:5]
-        ['parameter', 'mean', 'sd', 'hdi_2.5%', 'hdi_97.5%']
+        ['parameter', 'mean', 'sd', 'hdi95_lb', 'hdi95_ub']
         >>> names = sorted({name.split("[")[0] for name in summary["parameter"]})
         >>> names  # doctest: +NORMALIZE_WHITESPACE
         ['beta_baseline', 'course', 'delta', 'delta_family_mean', 'delta_family_sd',
@@ -343,12 +348,13 @@ class DoseResponseFit:
         """
         skip = ("patient_effect", "patient_z", "patient_factor", "patient_chol",
                 "patient_chol_corr")
-        names = [v for v in self.idata.posterior.data_vars
+        names = [v for v in self.idata["posterior"].data_vars
                  if v not in skip and not v.endswith("_offset")
                  and not (v.startswith("patient_effect") and not v.endswith("_sigma"))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            table = az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)
+            table = az.summary(self.idata, var_names=names, ci_prob=hdi_prob, ci_kind="hdi",
+                               round_to="none")
         return table.rename_axis("parameter").reset_index()
 
     def derived(self) -> xr.Dataset:
@@ -368,12 +374,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> derived = fit.derived()
         >>> sorted(derived.data_vars), derived["ed50"].dims
         (['ed50', 'emax', 't_half'], ('chain', 'draw', 'outcome'))
@@ -402,12 +409,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> draws = fit.effect_draws(dose=[10, 50], time=12)
         >>> draws.dims, draws.shape
         (('chain', 'draw', 'outcome', 'dose', 'time'), (1, 100, 2, 2, 1))
@@ -426,12 +434,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> fit.versus()
         'dose 0 (not tested: extrapolated by the dose shape)'
         """
@@ -523,12 +532,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> means = fit.observed_means()
         >>> means[means["time"] == 12].round(2)
                outcome likelihood  dose  time  n   mean     sd
@@ -551,12 +561,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> fit.families()
         {'PROM': ['koos_pain', 'womac_pain']}
         """
@@ -586,12 +597,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> fit.family_effect(dose=[10, 50], time=12)[["family", "n_outcomes", "dose", "time"]]
           family  n_outcomes  dose  time
         0   PROM           2  10.0  12.0
@@ -626,12 +638,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> table = fit.prob_improves(dose=50, time=12)  # both outcomes: MCID 10 points
         >>> table[["family", "dose", "reference", "time", "k", "n_outcomes"]]
           family  dose  reference  time  k  n_outcomes
@@ -849,12 +862,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> change = fit.expected_change(dose=50, time=[3, 12])
         >>> change[["outcome", "dose", "time"]]
               outcome  dose  time
@@ -888,12 +902,13 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> import arviz as az, bayesdose as bd
+        >>> import xarray as xr, bayesdose as bd
         >>> data = bd.datasets.load_msc_trial().select(["koos_pain", "womac_pain"])
         >>> model = bd.DoseResponseModel()
         >>> fit = model.fit(data)  # doctest: +SKIP
         >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
-        >>> fit = bd.DoseResponseFit(model, data, az.InferenceData(posterior=prior.prior))
+        >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+        >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> fig = fit.plot_dose_response(time=[3, 12])
         >>> [ax.get_title() for ax in fig.axes]
         ['KOOS pain', 'WOMAC pain (0-100)']
@@ -925,7 +940,7 @@ class DoseResponseFit:
         >>> bd.load_fit(path).outcomes  # doctest: +SKIP
         ['koos_pain']
         """
-        return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp)))
+        return write_atomic(path, lambda tmp: self.idata.to_netcdf(tmp, engine="h5netcdf"))
 
     def __repr__(self) -> str:
         settings = self.settings

@@ -10,12 +10,14 @@ chance, so the table reports them and leaves the judgement to the reader.
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayesdose.components.inputs import ModelInputs, by_row
 from bayesdose.errors import EstimandError
+from bayesdose.inference.trees import group as tree_group
+from bayesdose.inference.trees import has_group
 from bayesdose.results.estimands import hdi
 
 GROUPS = {"posterior": "posterior_predictive", "prior": "prior_predictive"}
@@ -24,13 +26,13 @@ GROUPS = {"posterior": "posterior_predictive", "prior": "prior_predictive"}
 EXTREME = 0.025
 
 
-def replicated_response(idata: az.InferenceData, inputs: ModelInputs,
+def replicated_response(idata: xr.DataTree, inputs: ModelInputs,
                         group: str = "posterior") -> np.ndarray:
     """Predictive draws of every observation, in the order of the model's inputs.
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         A fit's groups, holding the predictive group.
     inputs : ModelInputs
         The model's inputs for the fitted data (the observations and their grades).
@@ -45,7 +47,7 @@ def replicated_response(idata: az.InferenceData, inputs: ModelInputs,
     if group not in GROUPS:
         raise EstimandError(f"group must be 'posterior' or 'prior' (got {group!r}).")
     name = GROUPS[group]
-    predictive = getattr(idata, name, None)
+    predictive = tree_group(idata, name) if has_group(idata, name) else None
     if predictive is None:
         raise EstimandError(f"this fit has no {name} group; refit with "
                             + ("prior_draws > 0." if group == "prior" else "DoseResponseModel.fit"
@@ -58,13 +60,13 @@ def replicated_response(idata: az.InferenceData, inputs: ModelInputs,
     return out
 
 
-def predictive_check(idata: az.InferenceData, inputs: ModelInputs, group: str = "posterior",
+def predictive_check(idata: xr.DataTree, inputs: ModelInputs, group: str = "posterior",
                      hdi_prob: float = 0.9) -> pd.DataFrame:
     """Observed arm means against their predictive distribution.
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         A fit's groups, holding the predictive group (``posterior_predictive`` or
         ``prior_predictive``).
     inputs : ModelInputs

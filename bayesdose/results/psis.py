@@ -15,11 +15,15 @@ exact refits (:mod:`bayesdose.results.crossval`) and model comparison
 An observation whose log likelihood is the same in every draw (a value censored at a
 scale bound the model puts all its mass beyond) has equal importance weights: PSIS gives
 it a NaN or infinite Pareto k, but its leave-one-out density is known exactly (that
-constant), so :func:`psis_loo` reports it with k = 0.
+constant), so :func:`psis_loo` reports it with k = 0. Any other unit whose k cannot be
+estimated (NaN: importance ratios too heavy-tailed to fit) is reported with k = inf, beyond
+the threshold, so its term is flagged (and refitted by cross-validation) like any other
+unreliable one.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import TYPE_CHECKING
 
@@ -31,6 +35,8 @@ from scipy.special import logsumexp
 
 from bayesdose.components.inputs import by_row
 from bayesdose.errors import DataError
+from bayesdose.inference.trees import group as tree_group
+from bayesdose.inference.trees import has_group, new_tree
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesdose.results.fit import DoseResponseFit
@@ -46,7 +52,7 @@ PARETO_K_MAX = 0.7
 CONSTANT_LOGLIK = 1e-8
 
 
-def pointwise_log_likelihood(source: DoseResponseFit | az.InferenceData | xr.Dataset,
+def pointwise_log_likelihood(source: DoseResponseFit | xr.DataTree | xr.Dataset,
                              n_obs: int | None = None) -> xr.DataArray:
     """All of a fit's log-likelihood values as one array, one column per observation.
 
@@ -57,9 +63,9 @@ def pointwise_log_likelihood(source: DoseResponseFit | az.InferenceData | xr.Dat
 
     Parameters
     ----------
-    source : DoseResponseFit, arviz.InferenceData or xarray.Dataset
+    source : DoseResponseFit, xarray.DataTree or xarray.Dataset
         A fit with a ``log_likelihood`` group (:meth:`DoseResponseModel.fit` stores one),
-        an InferenceData with one, or that group itself (e.g. the log likelihood of a
+        a DataTree with one, or that group itself (e.g. the log likelihood of a
         refit's draws).
     n_obs : int, optional
         Number of observations (rows); default, for a fit: ``len(fit.inputs.response)``.
@@ -84,7 +90,7 @@ def pointwise_log_likelihood(source: DoseResponseFit | az.InferenceData | xr.Dat
     >>> pointwise_log_likelihood(group, n_obs=3).isel(chain=0, draw=0).values.tolist()
     [0.0, 1.0, 0.0]
     """
-    if isinstance(source, xr.Dataset | az.InferenceData):
+    if isinstance(source, xr.Dataset | xr.DataTree):
         idata = source
         if n_obs is None:
             raise DataError("n_obs is needed to put a log likelihood together by row "
@@ -92,7 +98,9 @@ def pointwise_log_likelihood(source: DoseResponseFit | az.InferenceData | xr.Dat
     else:  # a fit
         idata = source.idata
         n_obs = len(source.inputs.response) if n_obs is None else n_obs
-    group = idata if isinstance(idata, xr.Dataset) else getattr(idata, "log_likelihood", None)
+    group = (idata if isinstance(idata, xr.Dataset)
+             else tree_group(idata, "log_likelihood") if has_group(idata, "log_likelihood")
+             else None)
     if group is None or not group.data_vars:
         raise DataError("the fit has no log_likelihood group, so its predictive accuracy "
                         "cannot be estimated; fit the model with DoseResponseModel.fit "
@@ -138,7 +146,7 @@ def unit_log_likelihood(loglik: xr.DataArray, unit: np.ndarray,
 
 
 def psis_loo(loglik: xr.DataArray, posterior: xr.Dataset) -> az.ELPDData:
-    """PSIS-LOO of every unit of ``loglik``: its elpd term (``loo_i``) and Pareto k.
+    """PSIS-LOO of every unit of ``loglik``: its elpd term (``elpd_i``) and Pareto k.
 
     The posterior sets the relative efficiency of the draws, as in :func:`arviz.loo`,
     which computes the terms. A unit whose log likelihood is constant over the draws
@@ -155,8 +163,8 @@ def psis_loo(loglik: xr.DataArray, posterior: xr.Dataset) -> az.ELPDData:
     Returns
     -------
     arviz.ELPDData
-        ``elpd_loo``, ``se``, ``p_loo``, and pointwise ``loo_i`` and ``pareto_k`` (with
-        the units' dims), as :func:`arviz.compare` takes it.
+        :func:`arviz.loo`'s result: ``elpd``, ``se``, ``p``, and pointwise ``elpd_i`` and
+        ``pareto_k`` (with the units' dims), as :func:`arviz.compare` takes it.
 
     Examples
     --------
@@ -167,24 +175,73 @@ def psis_loo(loglik: xr.DataArray, posterior: xr.Dataset) -> az.ELPDData:
     >>> loglik[..., 1] = -2.0                          # the same in every draw
     >>> posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
     >>> elpd = psis_loo(loglik, posterior)
-    >>> float(elpd.pareto_k.values[1]), float(elpd.loo_i.values[1])
+    >>> float(elpd.pareto_k.values[1]), float(elpd.elpd_i.values[1])
     (0.0, -2.0)
     >>> bool((elpd.pareto_k.values < PARETO_K_MAX).all())
     True
     """
     name = loglik.name or "log_likelihood"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = az.InferenceData(posterior=posterior,
-                                 log_likelihood=xr.Dataset({name: loglik.rename(name)}))
-        elpd = az.loo(idata, var_name=name, pointwise=True)
     unit_dims = [d for d in loglik.dims if d not in ("chain", "draw")]
     draws = loglik.stack(sample=("chain", "draw")).transpose(*unit_dims, "sample")
     draws = draws.to_numpy().reshape(-1, draws.sizes["sample"])
     constant = np.isfinite(draws).all(axis=1) & (np.ptp(draws, axis=1) < CONSTANT_LOGLIK)
-    if not constant.any():
+    if constant.any():
+        # ArviZ refuses a constant column; stand in for it a column with the same log
+        # mean likelihood to within 1e-12 (its term and k are replaced below)
+        jitter = np.random.default_rng(0).standard_normal(loglik.shape) * 1e-6
+        flat_constant = constant.reshape([loglik.sizes[d] for d in unit_dims])
+        mask = xr.DataArray(flat_constant, dims=unit_dims)
+        loglik = loglik.transpose("chain", "draw", *unit_dims)
+        loglik = xr.where(mask, loglik + jitter, loglik).transpose(*loglik.dims)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = new_tree(posterior=posterior,
+                        log_likelihood=xr.Dataset({name: loglik.rename(name)}))
+        elpd = az.loo(tree, var_name=name, pointwise=True)
+    if constant.any():
+        elpd = with_exact_terms(elpd, constant, draws.mean(axis=1))
+    return with_unestimable_k(elpd)
+
+
+def with_unestimable_k(elpd: az.ELPDData) -> az.ELPDData:
+    """PSIS-LOO results in which a unit whose Pareto k or term could not be estimated
+    reads as k = infinity, so that it is flagged above :data:`PARETO_K_MAX` like any other
+    unreliable term.
+
+    Importance ratios too heavy-tailed for the generalised Pareto fit give a NaN k; with
+    arviz-stats 1.3 extreme ones (log ratios spanning hundreds) can also give a NaN term
+    with a small k, which would read as reliable.
+
+    Parameters
+    ----------
+    elpd : arviz.ELPDData
+        From :func:`arviz.loo`.
+
+    Returns
+    -------
+    arviz.ELPDData
+        ``elpd`` itself when every k and term is a number, else a copy with those units'
+        k set to infinity and ``warning`` set.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> rng = np.random.default_rng(2)
+    >>> loglik = xr.DataArray(rng.normal(-1, 0.1, size=(2, 500, 2)),
+    ...                       dims=("chain", "draw", "obs"))
+    >>> posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
+    >>> elpd = psis_loo(loglik, posterior)
+    >>> elpd.pareto_k[1] = np.nan
+    >>> float(with_unestimable_k(elpd).pareto_k[1])
+    inf
+    """
+    unknown = np.isnan(elpd.pareto_k.values) | ~np.isfinite(elpd.elpd_i.values)
+    if not unknown.any():
         return elpd
-    return with_exact_terms(elpd, constant, draws.mean(axis=1))
+    out = copy.copy(elpd)
+    out.pareto_k = elpd.pareto_k.copy(data=np.where(unknown, np.inf, elpd.pareto_k.values))
+    out.warning = True
+    return out
 
 
 def with_exact_terms(elpd: az.ELPDData, exact: np.ndarray,
@@ -196,16 +253,16 @@ def with_exact_terms(elpd: az.ELPDData, exact: np.ndarray,
     elpd : arviz.ELPDData
         From :func:`psis_loo`.
     exact : numpy.ndarray of bool
-        Which units (flattened in the order of ``elpd.loo_i``) have an exact term.
+        Which units (flattened in the order of ``elpd.elpd_i``) have an exact term.
     values : numpy.ndarray
         The exact terms (read where ``exact``; the others are ignored).
 
     Returns
     -------
     arviz.ELPDData
-        A copy with ``loo_i``, ``pareto_k``, ``elpd_loo`` (their sum), ``se``
-        (sqrt(n var(loo_i))), ``p_loo`` (the lppd less the new ``elpd_loo``) and
-        ``warning`` (any k above :data:`PARETO_K_MAX`) updated.
+        A copy with ``elpd_i``, ``pareto_k``, ``elpd`` (their sum), ``se``
+        (sqrt(n var(elpd_i))), ``p`` (the lppd less the new ``elpd``) and ``warning``
+        (any k above :data:`PARETO_K_MAX`) updated.
 
     Examples
     --------
@@ -216,24 +273,24 @@ def with_exact_terms(elpd: az.ELPDData, exact: np.ndarray,
     >>> posterior = xr.Dataset({"x": (("chain", "draw"), rng.normal(size=(2, 500)))})
     >>> elpd = psis_loo(loglik, posterior)
     >>> swapped = with_exact_terms(elpd, np.array([False, True, False]), np.full(3, -5.0))
-    >>> swapped.loo_i.values.round(1).tolist(), float(swapped.pareto_k.values[1])
+    >>> swapped.elpd_i.values.round(1).tolist(), float(swapped.pareto_k.values[1])
     ([-1.0, -5.0, -1.0], 0.0)
-    >>> bool(np.isclose(swapped["elpd_loo"], swapped.loo_i.values.sum()))
+    >>> bool(np.isclose(swapped.elpd, swapped.elpd_i.values.sum()))
     True
     """
     exact = np.asarray(exact, dtype=bool)
-    shape = elpd.loo_i.shape
-    out = elpd.copy()
-    loo_i = elpd.loo_i.copy()
-    loo_i.values = np.where(exact, np.ravel(values), np.ravel(loo_i.values)).reshape(shape)
+    shape = elpd.elpd_i.shape
+    out = copy.copy(elpd)
+    elpd_i = elpd.elpd_i.copy()
+    elpd_i.values = np.where(exact, np.ravel(values), np.ravel(elpd_i.values)).reshape(shape)
     pareto_k = elpd.pareto_k.copy()
     pareto_k.values = np.where(exact, 0.0, np.ravel(pareto_k.values)).reshape(shape)
-    total = float(loo_i.values.sum())
-    out["p_loo"] = float(elpd["p_loo"]) + float(elpd["elpd_loo"]) - total
-    out["elpd_loo"] = total
-    out["se"] = float(np.sqrt(loo_i.size * np.var(loo_i.values)))
-    out["loo_i"], out["pareto_k"] = loo_i, pareto_k
-    out["warning"] = bool(np.any(pareto_k.values > PARETO_K_MAX))
+    total = float(elpd_i.values.sum())
+    out.p = float(elpd.p) + float(elpd.elpd) - total
+    out.elpd = total
+    out.se = float(np.sqrt(elpd_i.size * np.var(elpd_i.values)))
+    out.elpd_i, out.pareto_k = elpd_i, pareto_k
+    out.warning = bool(np.any(pareto_k.values > PARETO_K_MAX))
     return out
 
 
@@ -269,12 +326,12 @@ def exact_term(loglik: xr.DataArray, rows: np.ndarray) -> float:
     return float(logsumexp(joint) - np.log(len(joint)))
 
 
-def pointwise_loo(idata: az.InferenceData) -> pd.DataFrame:
-    """PSIS-LOO per observation of every observed variable in ``idata.log_likelihood``.
+def pointwise_loo(idata: xr.DataTree) -> pd.DataFrame:
+    """PSIS-LOO per observation of every observed variable in ``idata``'s log likelihood.
 
     Parameters
     ----------
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         With a ``log_likelihood`` group (one variable per likelihood, each with one
         observation dim).
 
@@ -289,23 +346,24 @@ def pointwise_loo(idata: az.InferenceData) -> pd.DataFrame:
     >>> import arviz as az, numpy as np
     >>> rng = np.random.default_rng(1)
     >>> ll = rng.normal(-1, 0.1, size=(2, 500, 3))
-    >>> idata = az.from_dict(posterior={"x": rng.normal(size=(2, 500))},
-    ...                      log_likelihood={"y": ll})
+    >>> idata = az.from_dict({"posterior": {"x": rng.normal(size=(2, 500))},
+    ...                       "log_likelihood": {"y": ll}})
     >>> pointwise_loo(idata)["pareto_k"].lt(PARETO_K_MAX).all()
     np.True_
     """
     columns = ["variable", "obs", "pareto_k", "elpd_loo"]
-    group = getattr(idata, "log_likelihood", None)
-    if group is None or not group.data_vars:
+    if not has_group(idata, "log_likelihood") or not idata["log_likelihood"].data_vars:
         return pd.DataFrame(columns=columns)
+    group = tree_group(idata, "log_likelihood")
+    posterior = tree_group(idata, "posterior")
     frames = []
     for name in group.data_vars:
         values = group[name]
         obs_dims = [d for d in values.dims if d not in ("chain", "draw")]
-        elpd = psis_loo(values, idata.posterior)
+        elpd = psis_loo(values, posterior)
         coords = (values[obs_dims[0]].to_numpy() if len(obs_dims) == 1
                   else np.arange(int(np.prod([values.sizes[d] for d in obs_dims]))))
         frames.append(pd.DataFrame({"variable": name, "obs": coords,
                                     "pareto_k": np.ravel(elpd.pareto_k.to_numpy()),
-                                    "elpd_loo": np.ravel(elpd.loo_i.to_numpy())}))
+                                    "elpd_loo": np.ravel(elpd.elpd_i.to_numpy())}))
     return pd.concat(frames, ignore_index=True)

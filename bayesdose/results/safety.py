@@ -15,6 +15,7 @@ import xarray as xr
 
 from bayesdose.data.safety import SafetyData
 from bayesdose.errors import DataError, EstimandError
+from bayesdose.inference.trees import has_group
 from bayesdose.results.diagnostics import Diagnostics, diagnose
 from bayesdose.results.estimands import as_list, dose_status, summarise
 
@@ -49,7 +50,7 @@ class SafetyFit:
     ----------
     data : SafetyData
         The data that were fitted (their doses set the log-dose scale).
-    idata : arviz.InferenceData
+    idata : xarray.DataTree
         Its ``posterior`` must hold ``alpha`` and ``beta`` (dims chain, draw). A fit from
         :meth:`SafetyModel.fit` also has ``event_prob`` (dim dose), ``log_likelihood``,
         ``observed_data`` and ``sample_stats``.
@@ -62,19 +63,20 @@ class SafetyFit:
     --------
     >>> import arviz as az, bayesdose as bd
     >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
-    >>> idata = az.from_dict(posterior={"alpha": np.zeros((1, 4)), "beta": np.ones((1, 4))})
+    >>> idata = az.from_dict({"posterior": {"alpha": np.zeros((1, 4)),
+    ...                                      "beta": np.ones((1, 4))}})
     >>> fit = SafetyFit(data, idata)
     >>> fit.event_probability(dose=data.scale.reference)["mean"].round(3).tolist()
     [0.5]
     """
 
-    def __init__(self, data: SafetyData, idata: az.InferenceData,
+    def __init__(self, data: SafetyData, idata: xr.DataTree,
                  model: SafetyModel | None = None,
                  settings: dict[str, Any] | None = None) -> None:
-        posterior = getattr(idata, "posterior", None)
+        posterior = idata["posterior"] if has_group(idata, "posterior") else None
         missing = [n for n in PARAMETERS if posterior is None or n not in posterior]
         if missing:
-            raise DataError(f"the InferenceData has no posterior draws of "
+            raise DataError(f"the sampling results have no posterior draws of "
                             f"{', '.join(map(repr, missing))}; it is not a safety-model fit.")
         self.data = data
         self.idata = idata
@@ -82,7 +84,7 @@ class SafetyFit:
         self.settings = dict(settings or {})
 
     def _draws(self, name: str) -> np.ndarray:
-        return self.idata.posterior[name].transpose("chain", "draw").to_numpy()
+        return self.idata["posterior"][name].transpose("chain", "draw").to_numpy()
 
     def _doses(self, dose: Any) -> list[float]:
         doses = as_list(dose, self.data.doses, "dose")
@@ -108,7 +110,7 @@ class SafetyFit:
         >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
         >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
         ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
-        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit = SafetyFit(data, az.from_dict({"posterior": draws}))  # fixed draws, no sampling
         >>> probs = fit.event_probability_draws(dose=[1, 50])
         >>> probs.dims, probs.shape
         (('chain', 'draw', 'dose'), (2, 4, 2))
@@ -116,7 +118,7 @@ class SafetyFit:
         doses = self._doses(dose)
         x = self.data.scale.transform(doses)
         logit = self._draws("alpha")[..., None] + self._draws("beta")[..., None] * x
-        post = self.idata.posterior
+        post = self.idata["posterior"]
         return xr.DataArray(expit(logit), dims=("chain", "draw", "dose"),
                             coords={"chain": post["chain"], "draw": post["draw"],
                                     "dose": doses}, name="event_prob")
@@ -146,7 +148,7 @@ class SafetyFit:
         >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
         >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
         ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
-        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit = SafetyFit(data, az.from_dict({"posterior": draws}))  # fixed draws, no sampling
         >>> fit.event_probability(dose=[10, 25])[["dose", "n_patients", "dose_status"]]
            dose  n_patients   dose_status
         0  10.0         4.0        tested
@@ -190,7 +192,7 @@ class SafetyFit:
         >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
         >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
         ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
-        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit = SafetyFit(data, az.from_dict({"posterior": draws}))  # fixed draws, no sampling
         >>> fit.prob_exceeds([0.2, 0.5], dose=50)
            dose  threshold   prob
         0  50.0        0.2  0.875
@@ -230,7 +232,7 @@ class SafetyFit:
         >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
         >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
         ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
-        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit = SafetyFit(data, az.from_dict({"posterior": draws}))  # fixed draws, no sampling
         >>> fit.odds_ratio_per_doubling()["prob_gt_1"].tolist()
         [0.875]
         """
@@ -261,14 +263,15 @@ class SafetyFit:
         >>> data = SafetyData.from_frame(bd.datasets.load_msc_adverse_events())
         >>> draws = {"alpha": np.array([[-1.5, -1.0, -0.5, 0.0], [-1.2, -0.9, -0.6, -0.3]]),
         ...          "beta": np.array([[0.0, 0.5, 0.5, 1.0], [0.2, 0.4, 0.6, 0.8]])}
-        >>> fit = SafetyFit(data, az.from_dict(posterior=draws))  # fixed draws, no sampling
+        >>> fit = SafetyFit(data, az.from_dict({"posterior": draws}))  # fixed draws, no sampling
         >>> fit.parameter_summary()["parameter"].tolist()
         ['alpha', 'beta']
         """
-        names = [n for n in (*PARAMETERS, "event_prob") if n in self.idata.posterior]
+        names = [n for n in (*PARAMETERS, "event_prob") if n in self.idata["posterior"]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            table = az.summary(self.idata, var_names=names, hdi_prob=hdi_prob)
+            table = az.summary(self.idata, var_names=names, ci_prob=hdi_prob, ci_kind="hdi",
+                               round_to="none")
         return table.rename_axis("parameter").reset_index()
 
     def diagnostics(self) -> Diagnostics:
@@ -290,6 +293,6 @@ class SafetyFit:
         return diagnose(self.idata)
 
     def __repr__(self) -> str:
-        post = self.idata.posterior
+        post = self.idata["posterior"]
         return (f"SafetyFit({self.data.n_patients} patients, doses {self.data.doses}, "
                 f"{post.sizes['chain']} chains x {post.sizes['draw']} draws)")

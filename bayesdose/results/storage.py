@@ -1,18 +1,19 @@
 """The storage format of a fit: the trial data, the model's configuration, the sampler
-settings and the package versions kept inside the InferenceData (JSON and arrays, never
-pickles), and read back from it.
+settings and the package versions kept inside the fit's :class:`xarray.DataTree` (JSON and
+arrays, never pickles), and read back from it.
+
+Fits are saved as DataTree netCDF (one netCDF group per ArviZ group). Files written by
+bayesdose 0.1.0 (ArviZ 0.x ``InferenceData.to_netcdf``) have the same layout and load.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -20,6 +21,7 @@ import xarray as xr
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.data.trial import TrialData, outcome_info_from_mapping
 from bayesdose.errors import DataError
+from bayesdose.inference.trees import group, has_group, set_group
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesdose.model.dose_response import DoseResponseModel
@@ -38,7 +40,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def attach_metadata(idata: az.InferenceData, model: DoseResponseModel, data: TrialData,
+def attach_metadata(idata: xr.DataTree, model: DoseResponseModel, data: TrialData,
                     inputs: ModelInputs, settings: dict[str, Any],
                     spec: dict[str, Any] | None = None) -> None:
     """Store the trial data, the model, the settings and versions inside ``idata``.
@@ -73,20 +75,20 @@ def attach_metadata(idata: az.InferenceData, model: DoseResponseModel, data: Tri
         "versions": _versions(),
     }
     constant.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True, default=_json_default)
-    if "constant_data" in idata.groups():
-        idata.constant_data = xr.merge([idata.constant_data, constant])
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            idata.add_groups({"constant_data": constant})
+    if has_group(idata, "constant_data"):
+        constant = xr.merge([group(idata, "constant_data"), constant],
+                            combine_attrs="override", join="outer", compat="no_conflicts")
+        constant.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True,
+                                                 default=_json_default)
+    set_group(idata, "constant_data", constant)
 
 
-def record_spec(idata: az.InferenceData, spec: dict[str, Any]) -> None:
+def record_spec(idata: xr.DataTree, spec: dict[str, Any]) -> None:
     """Add the model file's content (as data) to the configuration stored in ``idata``."""
     config = read_config(idata)
     config["spec"] = spec
-    idata.constant_data.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True,
-                                                        default=_json_default)
+    idata["constant_data"].attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True,
+                                                           default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -97,13 +99,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a fit's configuration")
 
 
-def read_config(idata: az.InferenceData) -> dict[str, Any]:
+def read_config(idata: xr.DataTree) -> dict[str, Any]:
     """The configuration stored by :func:`attach_metadata`."""
-    if "constant_data" not in idata.groups() or CONFIG_ATTR not in idata.constant_data.attrs:
-        raise DataError("this InferenceData was not written by bayesdose: it has no "
+    if not has_group(idata, "constant_data") or CONFIG_ATTR not in idata["constant_data"].attrs:
+        raise DataError("these results were not written by bayesdose: they have no "
                         f"constant_data attribute {CONFIG_ATTR!r}.")
     try:
-        config = json.loads(idata.constant_data.attrs[CONFIG_ATTR])
+        config = json.loads(idata["constant_data"].attrs[CONFIG_ATTR])
     except (TypeError, ValueError) as exc:
         raise DataError(f"the stored bayesdose configuration is not valid JSON ({exc}); "
                         "refit and save the model with this version of bayesdose.") from exc
@@ -113,9 +115,9 @@ def read_config(idata: az.InferenceData) -> dict[str, Any]:
     return config
 
 
-def data_from_idata(idata: az.InferenceData, config: dict[str, Any]) -> TrialData:
+def data_from_idata(idata: xr.DataTree, config: dict[str, Any]) -> TrialData:
     """Rebuild the :class:`TrialData` stored in a fit."""
-    const = idata.constant_data
+    const = group(idata, "constant_data")
     table = pd.DataFrame({
         "patient": const["data_patient"].to_numpy().astype(str),
         "dose": const["data_dose"].to_numpy(),
@@ -130,7 +132,7 @@ def data_from_idata(idata: az.InferenceData, config: dict[str, Any]) -> TrialDat
                      baseline_time=float(config["data"]["baseline_time"]), outcome_info=info)
 
 
-def read_fit_file(path: str | Path) -> tuple[az.InferenceData, dict[str, Any]]:
+def read_fit_file(path: str | Path) -> tuple[xr.DataTree, dict[str, Any]]:
     """Open a saved fit: every group loaded into memory and the stored configuration parsed.
 
     Parameters
@@ -140,7 +142,7 @@ def read_fit_file(path: str | Path) -> tuple[az.InferenceData, dict[str, Any]]:
 
     Returns
     -------
-    tuple of (arviz.InferenceData, dict)
+    tuple of (xarray.DataTree, dict)
         The groups and the configuration of :func:`attach_metadata`.
 
     Raises
@@ -153,9 +155,8 @@ def read_fit_file(path: str | Path) -> tuple[az.InferenceData, dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"fit file {str(path)!r} does not exist.")
     try:
-        idata = az.from_netcdf(str(path))
-        for group in idata.groups():
-            getattr(idata, group).load()
+        with xr.open_datatree(path, engine="h5netcdf") as stored:
+            idata = stored.load().copy()
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise DataError(f"{str(path)!r} is not a readable netCDF fit: {exc}") from exc
     try:
