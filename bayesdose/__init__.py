@@ -19,6 +19,11 @@ if sys.version_info < (3, 12):  # noqa: UP036 (the check is for interpreters bel
         + "make the environment with one, e.g. `python3.12 -m venv .venv` (README, Quick start)")
 
 import importlib
+import importlib.util
+import re
+from pathlib import Path
+
+import pytensor
 
 from bayesdose import datasets
 from bayesdose.components.shapes import register_dose_shape
@@ -36,6 +41,57 @@ from bayesdose.results.crossval import CrossValidation, loo
 from bayesdose.results.fit import DoseResponseFit
 from bayesdose.results.safety import SafetyFit
 from bayesdose.results.signal import signal_test
+
+#: The Fortran BLAS routines, single and double precision, that PyTensor's C code may call
+#: (``dgemm_`` and so on; it declares them itself, so no header such as cblas.h is needed).
+_BLAS_ROUTINES = ("rotg", "rotmg", "rot", "rotm", "swap", "scal", "copy", "axpy", "dot", "nrm2",
+                  "asum", "gemv", "gbmv", "symv", "sbmv", "spmv", "trmv", "tbmv", "tpmv", "trsv",
+                  "tbsv", "tpsv", "ger", "syr", "spr", "syr2", "spr2", "gemm", "symm", "syrk",
+                  "syr2k", "trmm", "trsm")
+
+
+def _openblas_ldflags() -> str:
+    """PyTensor's ``blas__ldflags`` for the OpenBLAS of the ``scipy-openblas32`` wheel, or "".
+
+    The wheel (a dependency on Linux) holds the OpenBLAS that NumPy and SciPy ship, with the
+    32-bit integers of PyTensor's declarations, but names each routine with a prefix
+    (``scipy_dgemm_``, from ``-DBLAS_SYMBOL_PREFIX=`` in its pkg-config file): the ``-D``
+    flags rename PyTensor's calls to match. PyTensor adds the ``-L`` folder as a run path.
+    The module is found, not imported: importing it loads the library into the process.
+    """
+    spec = importlib.util.find_spec("scipy_openblas32")
+    if spec is None or spec.origin is None:
+        return ""
+    libdir = Path(spec.origin).parent / "lib"
+    libraries = sorted(libdir.glob("libscipy_openblas*.so"))
+    pkgconfig = libdir / "pkgconfig" / "scipy-openblas.pc"
+    if not libraries or not pkgconfig.is_file():
+        return ""
+    prefix = re.search(r"-DBLAS_SYMBOL_PREFIX=(\w+)", pkgconfig.read_text())
+    renames = [f"-D{p}{name}_={prefix[1]}{p}{name}_" for p in "sd" for name in _BLAS_ROUTINES
+               ] if prefix else []
+    return " ".join([f"-L{libdir}", f"-l{libraries[0].stem.removeprefix('lib')}", *renames])
+
+
+def _link_openblas() -> None:
+    """Give PyTensor's C backend the OpenBLAS that pip installs, where it has no BLAS.
+
+    After a pip install on Linux PyTensor finds no BLAS among the system's libraries, warns
+    that it "could not link to a BLAS installation" and runs its BLAS operations (C linker
+    only; its default Numba linker brings its own) without one. Kept: flags the user set
+    (``PYTENSOR_FLAGS``, ``.pytensorrc``), a BLAS PyTensor already found, and conda
+    environments (PyTensor finds theirs); elsewhere (macOS: Accelerate) PyTensor finds one.
+    """
+    setting = getattr(type(pytensor.config), "blas__ldflags", None)
+    if (setting is None or not setting.is_default or getattr(setting, "val", "")
+            or not sys.platform.startswith("linux") or Path(sys.prefix, "conda-meta").exists()):
+        return
+    flags = _openblas_ldflags()
+    if flags:
+        pytensor.config.blas__ldflags = flags
+
+
+_link_openblas()
 
 __version__ = "0.1.0"
 

@@ -45,8 +45,8 @@ TIMINGS = ("process_time_diff", "perf_counter_start", "perf_counter_diff")
 
 def assert_same_fit(a: bd.DoseResponseFit, b: bd.DoseResponseFit) -> None:
     for group in GROUPS:
-        left, right = (fit.idata[group].drop_attrs().drop_vars(TIMINGS, errors="ignore")
-                       for fit in (a, b))
+        left, right = (fit.idata[group].to_dataset().drop_attrs()
+                       .drop_vars(TIMINGS, errors="ignore") for fit in (a, b))
         xr.testing.assert_identical(left, right)
 
 
@@ -104,7 +104,7 @@ def mixed(msc):
     with compiled.pymc_model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         draws = pm.sample_prior_predictive(draws=60, random_seed=3)
-    posterior = draws.prior.isel(chain=0).drop_vars("chain")
+    posterior = draws["prior"].to_dataset().isel(chain=0).drop_vars("chain")
     posterior = posterior.expand_dims(chain=[0, 1]).isel(draw=slice(0, 30))
     # prior draws of cutpoints ignore their ordering constraint; a posterior keeps it
     cutpoints = posterior["cutpoints_mri_synovitis"]

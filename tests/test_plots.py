@@ -410,7 +410,8 @@ def test_loo_pit_is_that_of_each_outcomes_own_observations(mixed_fit):
     fig = plot_loo_pit(mixed_fit, outcome=["koos_pain", "sf_il6"])
     assert [ax.get_title() for ax in fig.axes] == ["KOOS pain", "Synovial-fluid interleukin-6"]
     assert all(ax.get_xlabel() == "LOO-PIT" for ax in fig.axes)
-    assert "99% simultaneous band" in fig._suptitle.get_text()
+    assert "test of uniformity" in fig._suptitle.get_text()
+    assert all(any(t.get_text().startswith("p=") for t in ax.texts) for ax in fig.axes)
     variables = {"koos_pain": "change", "sf_il6": mixed_fit.inputs.likelihoods["sf_il6"].variable}
     for ax, (outcome, variable) in zip(fig.axes, variables.items(), strict=True):
         pit = az.loo_pit(mixed_fit.idata, var_names=[variable], pareto_pit=True)[variable]
@@ -445,6 +446,9 @@ def test_loo_pit_needs_the_groups_and_known_outcomes(mixed_fit):
     with pytest.raises(DataError, match=r"no log_likelihood group.*LOO-PIT"):
         plot_loo_pit(bare)
     assert "log_likelihood" in mixed_fit.idata.children  # the fixture is left as it was
+    few = mixed_fit.idata.isel(draw=slice(0, 10), missing_dims="ignore")  # 2 x 10 draws
+    with pytest.raises(DataError, match=r"too few posterior draws \(20\)"):
+        plot_loo_pit(bd.DoseResponseFit(mixed_fit.model, mixed_fit.data, few))
 
 
 @pytest.mark.slow

@@ -174,9 +174,9 @@ def normal_quantiles(n: int) -> np.ndarray:
 def hand_fit(alpha: np.ndarray, beta: np.ndarray, frame: pd.DataFrame | None = None):
     data = SafetyData.from_frame(safety_frame() if frame is None else frame)
     shape = (2, alpha.size // 2)
-    idata = az.from_dict(posterior={"alpha": np.reshape(alpha, shape),
+    idata = az.from_dict({"posterior": {"alpha": np.reshape(alpha, shape),
                                     "beta": np.reshape(np.broadcast_to(beta, alpha.shape),
-                                                       shape)})
+                                                       shape)}})
     return SafetyFit(data, idata)
 
 
@@ -272,7 +272,7 @@ def test_bad_estimand_requests(closed_fit, call, message):
 
 
 def test_fit_needs_alpha_and_beta():
-    idata = az.from_dict(posterior={"alpha": np.zeros((1, 5))})
+    idata = az.from_dict({"posterior": {"alpha": np.zeros((1, 5))}})
     with pytest.raises(DataError, match="'beta'"):
         SafetyFit(SafetyData.from_frame(safety_frame()), idata)
 

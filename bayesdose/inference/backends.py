@@ -213,7 +213,7 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
 def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int,
                    log_likelihood: bool = True) -> xr.DataTree:
     """nutpie, with the log likelihood added and its extra groups and values dropped."""
-    idata = pm.sample(nuts_sampler_kwargs={"cores": cores, "save_warmup": False}, **common)
+    idata = pm.sample(cores=cores, **common)
     set_group(idata, "posterior", model_variables(group(idata, "posterior"), model))
     for name in [g for g in idata.children if g.startswith("warmup_")]:
         drop_group(idata, name)

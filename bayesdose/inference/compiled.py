@@ -407,7 +407,11 @@ class CompiledModel:
 
         if self._nutpie is None:
             self._nutpie = nutpie.compile_pymc_model(self.pymc_model)
-        used = self._nutpie.shared_data
+        used = nutpie_data_names(self._nutpie)
+        if values and not set(values) & used:
+            raise SpecError(f"nutpie's compiled model names none of the data containers "
+                            f"{sorted(values)} (it has {sorted(used)}): the data cannot be "
+                            "swapped in; use sampler='pymc'.")
         compiled = self._nutpie.with_data(**{k: v for k, v in values.items() if k in used})
         cores = common["cores"] or min(common["chains"], os.cpu_count() or 1)
         start = time.perf_counter()
@@ -555,6 +559,36 @@ class CompiledModel:
         dataset = xr.Dataset(data).assign_coords(chain=np.arange(chains),
                                                  draw=np.arange(draws))
         return _with_attrs(dataset)
+
+
+def nutpie_data_names(compiled: Any) -> set[str]:
+    """The names of the data containers a nutpie-compiled model lets ``with_data`` swap.
+
+    nutpie 0.16.11 keys its ``shared_data`` by generated ids and maps the containers to
+    them in ``shared_var_keys``; earlier releases key ``shared_data`` by name.
+
+    Parameters
+    ----------
+    compiled : nutpie.compile_pymc.CompiledPyMCModel
+        A model compiled by :func:`nutpie.compile_pymc_model`.
+
+    Returns
+    -------
+    set of str
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> old = SimpleNamespace(shared_data={"response": 0})
+    >>> new = SimpleNamespace(shared_data={"3f2a": 0},
+    ...                       shared_var_keys={SimpleNamespace(name="response"): "3f2a"})
+    >>> nutpie_data_names(old), nutpie_data_names(new)
+    ({'response'}, {'response'})
+    """
+    keys = getattr(compiled, "shared_var_keys", None)
+    if keys is not None:
+        return {variable.name for variable in keys}
+    return set(compiled.shared_data)
 
 
 def _with_attrs(dataset: xr.Dataset) -> xr.Dataset:

@@ -481,10 +481,12 @@ def plot_trace(fit: DoseResponseFit, var_names: str | list[str] | None = None,
     One row per variable: its marginal posterior per chain (left) and, on the right,
     either the fractional-rank Δ-ECDF of each chain (``kind="rank"``,
     :func:`arviz_plots.plot_rank_dist`: the ranks of a chain's draws among all chains'
-    draws, as the difference between their ECDF and the uniform one, with a simultaneous
-    band; curves inside the band in every chain mean the chains agree) or the chains'
+    draws, as the difference between their ECDF and the uniform CDF; a multi-chain
+    uniformity test marks, in black, the points that contribute most to a departure from
+    uniform ranks, so flat curves without marks mean the chains agree) or the chains'
     draws against iteration (``kind="trace"``, :func:`arviz_plots.plot_trace_dist`).
-    The components of a variable (outcomes, visits) share its row, one colour each.
+    The components of a variable (outcomes, visits) share its row, one colour each (line
+    style: chain).
 
     The rank histograms of ArviZ 0.x (``kind="rank_bars"``, ``"rank_vlines"``) have no
     counterpart in ArviZ 1; asking for them raises :class:`~bayesdose.errors.EstimandError`.
@@ -532,7 +534,7 @@ def plot_trace(fit: DoseResponseFit, var_names: str | list[str] | None = None,
     fig.suptitle(f"{'Trace' if kind == 'trace' else 'Rank'} plots, "
                  f"{posterior.sizes['chain']} chains x {posterior.sizes['draw']} draws",
                  fontsize=10)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")  # leaves room for the suptitle and long labels
     return fig
 
 
@@ -746,10 +748,12 @@ def plot_loo_pit(fit: DoseResponseFit, outcome: Any = None) -> Figure:
     For each observation, the leave-one-out probability integral transform (LOO-PIT):
     the posterior predictive probability, with that observation left out (PSIS-LOO), of a
     value at or below the observed one. For a calibrated model these values are uniform;
-    each panel shows the difference between their ECDF and the uniform CDF with a
-    simultaneous band (:func:`arviz_plots.plot_loo_pit`). A curve leaving the band
-    flags miscalibration: a U shape (below, then above zero) means predictions too narrow,
-    an inverted U too wide, a curve mostly above or below zero a shifted prediction.
+    each panel shows the difference between their ECDF and the uniform CDF (Δ-ECDF) with
+    the p-value of a test of uniformity (``p=``, at level ``α`` = 1 - ArviZ's
+    ``stats.envelope_prob``), and marks the points that contribute most to a departure
+    (:func:`arviz_plots.plot_loo_pit`). A curve far from zero flags miscalibration: below
+    then above zero means predictions too wide, above then below too narrow, a
+    curve mostly above or below zero a shifted prediction.
     All visits and doses of an outcome are pooled; ordinal grades get randomised PIT
     values (ties broken at random, fixed seed).
 
@@ -804,16 +808,23 @@ def plot_loo_pit(fit: DoseResponseFit, outcome: Any = None) -> Figure:
     constant = {name: (np.isfinite(spread[name]) & (spread[name] < CONSTANT_LOGLIK)).values
                 for name in outcomes}
     layout = {"col_wrap": min(3, len(outcomes)), "backend": "matplotlib"}
-    if not any(rows.any() for rows in constant.values()):
-        collection = az.plot_loo_pit(tree, var_names=outcomes, **layout)
-    else:
-        collection = _loo_pit_with_constant_rows(tree, outcomes, constant, layout)
+    try:
+        if not any(rows.any() for rows in constant.values()):
+            collection = az.plot_loo_pit(tree, var_names=outcomes, **layout)
+        else:
+            collection = _loo_pit_with_constant_rows(tree, outcomes, constant, layout)
+    except ValueError as exc:  # PSIS fits a Pareto tail to the largest weights
+        if "n_draws_tail" not in str(exc):
+            raise
+        samples = tree["posterior"].sizes["chain"] * tree["posterior"].sizes["draw"]
+        raise DataError(f"the fit has too few posterior draws ({samples}) for PSIS-LOO to "
+                        "smooth the leave-one-out weights of the LOO-PIT check; refit with "
+                        "more draws.") from exc
     fig = _figure(collection)
     for name in outcomes:
         collection.viz["plot"][name].item().set_title(_title(fit, name), fontsize=10)
-    fig.suptitle(f"LOO-PIT: ECDF minus uniform CDF, "
-                 f"{az.rcParams['stats.envelope_prob']:.0%} simultaneous band",
-                 fontsize=10)
+    fig.suptitle("LOO-PIT calibration: ECDF minus uniform CDF (p: test of uniformity; "
+                 "marked: the points that depart most)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesdose.inference.trees import group, has_group
-from bayesdose.results.psis import PARETO_K_MAX, pointwise_loo
+from bayesdose.results.psis import MIN_DRAWS, PARETO_K_MAX, pointwise_loo
 
 RHAT_MAX = 1.01
 
@@ -220,6 +220,10 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None,
         observations = observations.merge(observation_labels, on=keys, how="left")
     if not observations.empty:
         rows.append(_check_pareto_k(observations))
+    elif has_group(idata, "log_likelihood"):
+        rows.append({"check": "pareto_k", "value": np.nan, "threshold": PARETO_K_MAX,
+                     "passed": True, "worst": f"not computable (PSIS-LOO needs at least "
+                                              f"{MIN_DRAWS} draws)"})
     table = pd.DataFrame(rows)
     table["advice"] = [("" if passed else ADVICE[check])
                        for check, passed in zip(table["check"], table["passed"], strict=True)]

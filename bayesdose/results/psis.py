@@ -48,6 +48,11 @@ if TYPE_CHECKING:  # pragma: no cover
 PARETO_K_MAX = 0.7
 
 
+#: Fewest posterior draws (chains x draws) with which ArviZ fits the Pareto tail (its tail
+#: of min(S / 5, 3 sqrt(S)) draws must hold at least 5).
+MIN_DRAWS = 25
+
+
 #: Spread (max - min over draws) below which an observation's log likelihood is constant.
 CONSTANT_LOGLIK = 1e-8
 
@@ -197,7 +202,13 @@ def psis_loo(loglik: xr.DataArray, posterior: xr.Dataset) -> az.ELPDData:
         warnings.simplefilter("ignore")
         tree = new_tree(posterior=posterior,
                         log_likelihood=xr.Dataset({name: loglik.rename(name)}))
-        elpd = az.loo(tree, var_name=name, pointwise=True)
+        try:
+            elpd = az.loo(tree, var_name=name, pointwise=True)
+        except ValueError as exc:
+            if "n_draws_tail" not in str(exc):
+                raise
+            raise DataError(f"PSIS-LOO needs at least {MIN_DRAWS} posterior draws in all "
+                            f"(this fit has {draws.shape[1]}); refit with more draws.") from exc
     if constant.any():
         elpd = with_exact_terms(elpd, constant, draws.mean(axis=1))
     return with_unestimable_k(elpd)
@@ -339,7 +350,7 @@ def pointwise_loo(idata: xr.DataTree) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns variable, obs (the observation's coordinate), pareto_k, elpd_loo; empty
-        when there is no log likelihood.
+        when there is no log likelihood or too few draws (fewer than :data:`MIN_DRAWS`).
 
     Examples
     --------
@@ -360,7 +371,10 @@ def pointwise_loo(idata: xr.DataTree) -> pd.DataFrame:
     for name in group.data_vars:
         values = group[name]
         obs_dims = [d for d in values.dims if d not in ("chain", "draw")]
-        elpd = psis_loo(values, posterior)
+        try:
+            elpd = psis_loo(values, posterior)
+        except DataError:  # too few draws: no Pareto k to report
+            return pd.DataFrame(columns=columns)
         coords = (values[obs_dims[0]].to_numpy() if len(obs_dims) == 1
                   else np.arange(int(np.prod([values.sizes[d] for d in obs_dims]))))
         frames.append(pd.DataFrame({"variable": name, "obs": coords,
