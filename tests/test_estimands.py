@@ -157,7 +157,7 @@ def test_hdi_matches_arviz():
     samples = rng.gamma(2.0, size=(3, 5000))
     low, high = hdi(samples, 0.9)
     for i in range(3):
-        ref = az.hdi(samples[i], hdi_prob=0.9)
+        ref = az.hdi(samples[i], prob=0.9)
         assert [low[i], high[i]] == pytest.approx(ref, rel=1e-12)
 
 

@@ -288,7 +288,7 @@ def test_fit_inference_data_layout(msc_fit):
                                 "sampler": resolve_sampler("auto")}
     idata = msc_fit.idata
     assert {"posterior", "log_likelihood", "observed_data", "sample_stats"} <= set(
-        idata.groups())
+        idata.children)
     prob = idata.posterior["event_prob"]
     assert prob.dims == ("chain", "draw", "dose")
     assert prob["dose"].to_numpy().tolist() == [1.0, 10.0, 50.0]
@@ -329,7 +329,7 @@ def test_fits_with_each_sampler_and_the_same_seed_gives_the_same_numbers(sampler
     assert first.settings["sampler"] == sampler
     idata = first.idata
     assert {"posterior", "log_likelihood", "observed_data", "sample_stats"} <= set(
-        idata.groups())
+        idata.children)
     assert set(idata.posterior.data_vars) == {"alpha", "beta", "event_prob"}
     assert idata.log_likelihood["event"].dims == ("chain", "draw", "patient")
     assert isinstance(first.diagnostics(), Diagnostics)

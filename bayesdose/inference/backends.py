@@ -203,27 +203,63 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
               "target_accept": target_accept, "progressbar": progressbar,
               "nuts_sampler": backend, "model": model}
     if backend == "pymc":
-        return pm.sample(cores=cores, idata_kwargs={"log_likelihood": log_likelihood},
-                         compute_convergence_checks=False, **common)
-    if backend == "nutpie":
-        return _sample_nutpie(model, common, cores, log_likelihood)
-    return _sample_jax(model, backend, common, cores, log_likelihood)
+        idata = pm.sample(cores=cores, compute_convergence_checks=False, **common)
+    elif backend == "nutpie":
+        idata = _sample_nutpie(model, common, cores)
+    else:
+        idata = _sample_jax(model, backend, common, cores)
+    if log_likelihood:
+        _add_log_likelihood(idata, model)
+    return idata
 
 
-def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int,
-                   log_likelihood: bool = True) -> xr.DataTree:
-    """nutpie, with the log likelihood added and its extra groups and values dropped."""
-    idata = pm.sample(cores=cores, **common)
-    set_group(idata, "posterior", model_variables(group(idata, "posterior"), model))
-    for name in [g for g in idata.children if g.startswith("warmup_")]:
-        drop_group(idata, name)
-    if not log_likelihood:
-        return idata
+def _add_log_likelihood(idata: xr.DataTree, model: pm.Model) -> None:
+    """The pointwise log likelihood at every draw, as a ``log_likelihood`` group (computed
+    after sampling, the same way for every backend)."""
     with warnings.catch_warnings():
+        # PyMC's note that Potentials are left out of the log likelihood, as meant here
         warnings.simplefilter("ignore", UserWarning)
         pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True,
                                   progressbar=False)
+
+
+def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> xr.DataTree:
+    """nutpie, with its extra groups and values dropped."""
+    idata = pm.sample(cores=cores, **common)
+    set_group(idata, "posterior", model_variables(group(idata, "posterior"), model))
+    set_group(idata, "sample_stats", stored_stats(group(idata, "sample_stats")))
+    for name in [g for g in idata.children if g.startswith("warmup_") or g == "constant_data"]:
+        drop_group(idata, name)
     return idata
+
+
+def stored_stats(stats: xr.Dataset) -> xr.Dataset:
+    """Sampler statistics as they read back from a netCDF file: a statistic of Python
+    objects (nutpie's ``divergence_message``, ``None`` where a draw did not diverge) as text,
+    ``""`` for ``None``.
+
+    Parameters
+    ----------
+    stats : xarray.Dataset
+        A ``sample_stats`` group.
+
+    Returns
+    -------
+    xarray.Dataset
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> stats = xr.Dataset({"divergence_message": ("draw", np.array([None, "x"], object))})
+    >>> stored_stats(stats)["divergence_message"].values.tolist()
+    ['', 'x']
+    """
+    out = stats.copy()
+    for name, values in stats.data_vars.items():
+        if values.dtype == object:
+            text = np.vectorize(lambda v: "" if v is None else str(v), otypes=[str])
+            out[name] = values.copy(data=text(values.to_numpy()))
+    return out
 
 
 def model_variables(posterior: Any, model: pm.Model) -> Any:
@@ -257,7 +293,7 @@ def model_variables(posterior: Any, model: pm.Model) -> Any:
 
 
 def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],
-                cores: int, log_likelihood: bool = True) -> xr.DataTree:
+                cores: int) -> xr.DataTree:
     """NumPyro or BlackJAX, chains in parallel where JAX has a CPU device for each."""
     register_jax_erfcx()
     chains = common["chains"]
@@ -267,9 +303,8 @@ def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],
     else:
         method = "sequential" if backend == "numpyro" else "vectorized"
     try:
-        idata = pm.sample(nuts_sampler_kwargs={"chain_method": method},
-                          idata_kwargs={"log_likelihood": log_likelihood},
-                          compute_convergence_checks=False, **common)
+        idata = pm.sample(nuts={"chain_method": method}, compute_convergence_checks=False,
+                          **common)
     except TypeError as exc:
         if backend == "blackjax" and "progress_bar" in str(exc):
 
@@ -279,6 +314,7 @@ def _sample_jax(model: pm.Model, backend: str, common: dict[str, Any],
                 'sampler needs blackjax < 1.6): pip install "blackjax<1.6", or use '
                 "sampler='numpyro'.") from exc
         raise
+    drop_group(idata, "constant_data")  # as PyMC's own NUTS: the containers' values
     stats = group(idata, "sample_stats")
     if "reached_max_treedepth" not in stats and "tree_depth" in stats:
         stats["reached_max_treedepth"] = stats["tree_depth"] >= MAX_TREE_DEPTH

@@ -49,7 +49,7 @@ from pytensor.tensor.random.op import RandomVariable
 from bayesdose.components.graph import OBSERVED_PREFIX, data_values
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.errors import SpecError
-from bayesdose.inference.backends import model_variables, sample_posterior
+from bayesdose.inference.backends import model_variables, sample_posterior, stored_stats
 from bayesdose.inference.trees import drop_group, group, new_tree, set_group
 
 if TYPE_CHECKING:
@@ -422,7 +422,8 @@ class CompiledModel:
         posterior = model_variables(group(idata, "posterior"), self.pymc_model)
         posterior.attrs.update({"sampling_time": time.perf_counter() - start,
                                 "tuning_steps": common["tune"]})
-        return new_tree(posterior=posterior, sample_stats=group(idata, "sample_stats"))
+        return new_tree(posterior=posterior,
+                        sample_stats=stored_stats(group(idata, "sample_stats")))
 
     def _posterior_names(self) -> list[str]:
         model = self.pymc_model
@@ -578,10 +579,11 @@ def nutpie_data_names(compiled: Any) -> set[str]:
 
     Examples
     --------
+    >>> import pytensor
     >>> from types import SimpleNamespace
+    >>> container = pytensor.shared(0.0, name="response")
     >>> old = SimpleNamespace(shared_data={"response": 0})
-    >>> new = SimpleNamespace(shared_data={"3f2a": 0},
-    ...                       shared_var_keys={SimpleNamespace(name="response"): "3f2a"})
+    >>> new = SimpleNamespace(shared_data={"3f2a": 0}, shared_var_keys={container: "3f2a"})
     >>> nutpie_data_names(old), nutpie_data_names(new)
     ({'response'}, {'response'})
     """

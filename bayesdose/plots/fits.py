@@ -499,7 +499,7 @@ def plot_trace(fit: DoseResponseFit, var_names: str | list[str] | None = None,
         Posterior variables (default: those of :meth:`DoseResponseFit.parameter_summary`,
         leaving out patient-level terms and non-centred offsets).
     kind : {"rank", "trace"}
-        Right-hand panels.
+        Right-hand panels (a fit with one chain gets its trace: ranks compare chains).
 
     Returns
     -------
@@ -523,6 +523,8 @@ def plot_trace(fit: DoseResponseFit, var_names: str | list[str] | None = None,
         raise EstimandError(f"kind must be one of {', '.join(TRACE_KINDS)} (got {kind!r}).")
     names = _posterior_names(fit, var_names)
     posterior = fit.idata["posterior"]
+    if kind == "rank" and posterior.sizes["chain"] < 2:
+        kind = "trace"  # ranks compare chains: one chain has only its trace to show
     draw = getattr(az, TRACE_KINDS[kind])
     # compact: a variable's components are overlaid in its row, so the figure has two panels
     # per variable; arviz-plots refuses more than plot.max_subplots (40) panels, which a
