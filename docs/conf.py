@@ -16,15 +16,12 @@ import os
 import posixpath
 import re
 import shutil
-import warnings
 from pathlib import Path
 
 from sphinx.application import Sphinx
 from sphinx.util.matching import patfilter
 
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="ArviZ is undergoing", category=FutureWarning)
-    import bayesdose
+import bayesdose
 
 # -- Project -------------------------------------------------------------------------------
 

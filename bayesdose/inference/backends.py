@@ -236,7 +236,7 @@ def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> xr.Da
 def stored_stats(stats: xr.Dataset) -> xr.Dataset:
     """Sampler statistics as they read back from a netCDF file: a statistic of Python
     objects (nutpie's ``divergence_message``, ``None`` where a draw did not diverge) as text,
-    ``""`` for ``None``.
+    ``""`` for ``None`` (or NaN).
 
     Parameters
     ----------
@@ -257,7 +257,7 @@ def stored_stats(stats: xr.Dataset) -> xr.Dataset:
     out = stats.copy()
     for name, values in stats.data_vars.items():
         if values.dtype == object:
-            text = np.vectorize(lambda v: "" if v is None else str(v), otypes=[str])
+            text = np.vectorize(lambda v: "" if v is None or v != v else str(v), otypes=[str])
             out[name] = values.copy(data=text(values.to_numpy()))
     return out
 

@@ -235,10 +235,11 @@ def _diagnostics_section(fit: DoseResponseFit, diagnostics: Any, failed: list[st
 
     blocks.append(_figure("trace.png", lambda: plot_trace(fit),
                           "Rank plots of the model's parameters: posterior density and "
-                          "rank histogram per chain",
-                          "Posterior density per chain (left) and rank histograms per chain "
-                          "(right): when the chains agree, the densities overlap and the "
-                          "ranks are uniform in every chain."))
+                          "fractional-rank ECDF difference per chain",
+                          "Posterior density per chain (left) and, per chain, the difference "
+                          "between the ECDF of its draws' fractional ranks and the uniform "
+                          "one (right, ArviZ): when the chains agree, the densities overlap "
+                          "and every curve stays within its band."))
     return Section("diagnostics", "Diagnostics", blocks)
 
 
