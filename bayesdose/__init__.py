@@ -30,6 +30,7 @@ from bayesdose.components.shapes import register_dose_shape
 from bayesdose.components.timecourses import register_time_shape
 from bayesdose.data.safety import SafetyData
 from bayesdose.data.trial import OutcomeInfo, TrialData
+from bayesdose.design.calibration import calibrate
 from bayesdose.design.designs import Design
 from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
@@ -130,6 +131,7 @@ __all__ = [
     "SpecError",
     "TrialData",
     "__version__",
+    "calibrate",
     "compare",
     "datasets",
     "fit",

@@ -156,8 +156,8 @@ _sections = st.sampled_from(["data", "model", "priors", "priors.delta", "sampler
 _keys = st.sampled_from(["source", "patient", "dose", "time", "outcomes", "dose_shape",
                          "time_shape", "likelihood", "pooling", "lkj_eta", "distribution",
                          "mu", "sigma", "draws", "chains", "random_seed", "target_accept",
-                         "times", "contrasts", "hdi_prob", "mcid", "direction", "lower",
-                         "name", "zz"])
+                         "times", "contrasts", "ci_prob", "ci_kind", "hdi_prob", "mcid",
+                         "direction", "lower", "name", "zz"])
 
 
 @st.composite

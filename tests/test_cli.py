@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,10 +21,10 @@ from bayesdose.results.storage import read_config
 ENV = {**os.environ, "MPLBACKEND": "Agg"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHECKS = {"r_hat", "ess_bulk", "ess_tail", "divergences", "e_bfmi", "tree_depth",
-          "pareto_k"}
-CONTRAST_COLUMNS = ["outcome", "dose", "reference", "time", "mean", "sd", "hdi_low",
-                    "hdi_high", "direction", "mcid", "mcid_scale", "prob_gt_0", "prob_gt_mcid",
-                    "dose_unit", "time_unit"]
+          "pareto_k", "prior_conflict"}
+CONTRAST_COLUMNS = ["outcome", "dose", "reference", "time", "mean", "sd", "median", "ci_low",
+                    "ci_high", "direction", "mcid", "mcid_scale", "prob_gt_0", "prob_gt_mcid",
+                    "dose_status", "reference_status", "dose_unit", "time_unit"]
 RESULT_FILES = {"fit.nc", "effect.csv", "contrasts.csv", "diagnostics.csv",
                 "parameter_diagnostics.csv", "pareto_k.csv", "predictive_check.csv",
                 "parameters.csv", "priors.csv", "missing.csv", "scales.csv", "ed50.csv",
@@ -67,7 +68,7 @@ random_seed = 11
 [estimands]
 times = [12]
 contrasts = [[50, 1], [10, 1]]
-hdi_prob = 0.9
+ci_prob = 0.9
 """
 
 
@@ -195,7 +196,7 @@ def test_non_empty_output_folder_is_kept_without_force(tmp_path, capsys):
     [
         (MODEL.replace("dose_shape =", "dose_shap ="), "model.dose_shap"),
         (MODEL.replace('source = "trial.csv"', 'source = "../trial.csv"'), "--data"),
-        (MODEL.replace("hdi_prob = 0.9", "hdi_prob = 1.5"), "estimands.hdi_prob"),
+        (MODEL.replace("ci_prob = 0.9", "ci_prob = 1.5"), "estimands.ci_prob"),
         ("[model\n", "not valid TOML"),
     ],
     ids=["unknown-field", "source-outside", "bad-estimand", "bad-toml"],
@@ -291,13 +292,21 @@ def test_fit_end_to_end_as_a_subprocess(tmp_path):
     assert contrasts[["dose", "reference", "time"]].values.tolist() == [[50, 1, 12], [10, 1, 12]]
     assert (contrasts["mcid"] == 5).all()
     for row in contrasts.itertuples():
-        again = fit.contrast(dose=row.dose, reference=row.reference, time=[12], hdi_prob=0.9)
+        again = fit.contrast(dose=row.dose, reference=row.reference, time=[12], ci_prob=0.9)
         assert row.mean == pytest.approx(again["mean"].iloc[0], rel=1e-9)
-        assert row.hdi_low == pytest.approx(again["hdi_low"].iloc[0], rel=1e-9)
+        assert row.ci_low == pytest.approx(again["ci_low"].iloc[0], rel=1e-9)
         assert row.prob_gt_mcid == pytest.approx(again["prob_gt_mcid"].iloc[0])
-    assert not contrasts[["mean", "sd", "hdi_low", "hdi_high"]].isna().any().any()
-    assert (contrasts["hdi_low"] < contrasts["mean"]).all()
-    assert (contrasts["mean"] < contrasts["hdi_high"]).all()
+    assert not contrasts[["mean", "sd", "ci_low", "ci_high"]].isna().any().any()
+    assert (contrasts["ci_low"] < contrasts["mean"]).all()
+    assert (contrasts["mean"] < contrasts["ci_high"]).all()
+    # effect.csv: against the lowest tested dose (no placebo arm), equal-tailed intervals
+    effects = pd.read_csv(out / "effect.csv")
+    assert set(effects["reference"]) == {1.0} and set(effects["reference_status"]) == {"tested"}
+    draws = fit.effect_draws(dose=50, time=12).sel(dose=50, time=12).values.reshape(-1)
+    row = effects[(effects["dose"] == 50) & (effects["time"] == 12)].iloc[0]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+        tuple(np.quantile(draws, [0.05, 0.95])), rel=1e-9)
+    assert "dose 1 (lowest tested; no placebo arm)" in (out / "summary.txt").read_text()
 
     figures = {p.name for p in (out / "figures").iterdir()}
     assert FIGURES <= figures and any(name.startswith("contrast_forest") for name in figures)
@@ -361,7 +370,9 @@ def test_compare_two_model_files(tmp_path, capsys):
     assert (averaged["min_model_mean"] <= averaged["mean"] + 1e-9).all()
     assert (averaged["mean"] <= averaged["max_model_mean"] + 1e-9).all()
     signal = pd.read_csv(out / "signal.csv")
-    assert set(signal["model"]) == {"e2e", "emax"}
+    # tested once, on a free per-dose refit of the first candidate (neither is free)
+    assert set(signal["model"]) == {"e2e"}
+    assert set(signal["tested_on"]) == {"free per-dose refit of the linear fit"}
     for name in ("e2e", "emax"):
         assert bd.load_fit(out / name / "fit.nc").settings["draws"] == 300
     assert (out / "candidates.png").read_bytes()[:8] == PNG_MAGIC

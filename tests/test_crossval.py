@@ -1,4 +1,5 @@
-"""Leave-one-out by observation and by patient: PSIS against known answers, exact refits;
+"""Leave-one-out by patient and by observation: PSIS against known answers, exact refits,
+K-fold by patient where too many patients need refits (refits mocked in the fast tests);
 one PSIS-LOO (:mod:`bayesdose.results.psis`) for cross-validation, diagnostics and
 model comparison."""
 
@@ -8,13 +9,22 @@ import warnings
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 import bayesdose as bd
 from bayesdose.errors import DataError, EstimandError
 from bayesdose.results import crossval, diagnostics
-from bayesdose.results.crossval import exact_elpd, loo
+from bayesdose.results.crossval import (
+    CrossValidation,
+    exact_elpd,
+    kfold,
+    loo,
+    stratified_folds,
+    unit_doses,
+    unit_labels,
+)
 from bayesdose.results.psis import (
     PARETO_K_MAX,
     exact_term,
@@ -148,6 +158,96 @@ def test_exact_terms_replace_psis_terms_and_their_totals():
     assert exact_term(loglik, np.array([0, 2])) == pytest.approx(np.log(np.exp(joint).mean()))
 
 
+def test_stratified_folds_spread_every_dose_over_the_folds():
+    strata = np.repeat([1.0, 10.0, 50.0], [4, 4, 4])
+    folds = stratified_folds(strata, k=10, seed=0)
+    assert sorted(np.bincount(folds, minlength=10).tolist()) == [1] * 8 + [2] * 2
+    for dose in (1.0, 10.0, 50.0):  # 4 patients of a dose in 4 different folds
+        assert len(set(folds[strata == dose])) == 4
+    assert np.array_equal(folds, stratified_folds(strata, k=10, seed=0))
+    assert not np.array_equal(folds, stratified_folds(strata, k=10, seed=1))
+    three = stratified_folds(strata, k=3, seed=2)
+    for fold in range(3):  # 4 units per fold, at most 2 of a dose
+        members = strata[three == fold]
+        assert members.size == 4 and max(np.unique(members, return_counts=True)[1]) <= 2
+    assert sorted(stratified_folds(strata, k=12, seed=3).tolist()) == list(range(12))
+    for bad in (1, 13, 2.5, True):
+        with pytest.raises(EstimandError, match="k must be a whole number of folds"):
+            stratified_folds(strata, k=bad)
+
+
+@pytest.fixture
+def mocked_refits(monkeypatch):
+    """Refits replaced by the fit's own log likelihood less 0.5 per observation."""
+    calls = []
+
+    def refit_log_likelihood(fit, rows, progressbar=False):
+        calls.append(np.sort(np.asarray(rows)))
+        return pointwise_log_likelihood(fit) - 0.5
+
+    monkeypatch.setattr(crossval, "refit_log_likelihood", refit_log_likelihood)
+    return calls
+
+
+def test_loo_by_patient_refits_exactly_or_by_kfold(fit_with_loglik, mocked_refits):
+    fit, _ = fit_with_loglik
+    code, names = unit_labels(fit, "patient")
+    scored = pointwise_log_likelihood(fit) - 0.5
+    psis = loo(fit, refit=False)                               # by patient, the default
+    assert psis.unit == "patient" and psis.kind == "psis" and psis.n_refits == 0
+    high = list(psis.unreliable.index)
+    assert high == [int(code[0])]                      # the heavy-tailed observation's patient
+    exact = loo(fit)                                           # one patient: an exact refit
+    assert exact.kind == "psis+exact" and exact.n_refits == 1
+    assert [list(rows) for rows in mocked_refits] == [list(np.flatnonzero(code == high[0]))]
+    row = exact.pointwise.loc[high[0]]
+    assert row["refitted"] and row["elpd"] == pytest.approx(
+        exact_term(scored, np.flatnonzero(code == high[0])), rel=1e-12)
+    others = exact.pointwise.drop(index=high[0])
+    np.testing.assert_array_equal(others["elpd"], psis.pointwise.drop(index=high[0])["elpd"])
+    # more flagged patients than max_refits: K-fold over every patient
+    mocked_refits.clear()
+    folded = loo(fit, max_refits=0, k_folds=4, seed=3)
+    assert folded.kind == "kfold" and folded.n_refits == 4 and len(mocked_refits) == 4
+    table = folded.pointwise
+    assert table["refitted"].all() and folded.unreliable.empty
+    assert sorted(table["fold"].unique()) == [0, 1, 2, 3]
+    for fold, rows in enumerate(mocked_refits):  # each refit leaves out one fold
+        members = np.flatnonzero(table["fold"].to_numpy() == fold)
+        assert np.array_equal(np.flatnonzero(np.isin(code, members)), rows)
+    expected = [exact_term(scored, np.flatnonzero(code == p)) for p in range(len(names))]
+    np.testing.assert_allclose(table["elpd"], expected, rtol=1e-12)
+    assert folded.elpd == pytest.approx(sum(expected))
+    doses = unit_doses(fit, code)
+    np.testing.assert_array_equal(table["fold"], stratified_folds(doses, 4, seed=3))
+    assert "kind='kfold'" in repr(folded)
+    # given folds
+    mocked_refits.clear()
+    given = kfold(fit, folds=np.arange(len(names)) % 2)
+    assert given.n_refits == 2 and len(mocked_refits) == 2
+    np.testing.assert_allclose(given.pointwise["elpd"], expected, rtol=1e-12)
+    with pytest.raises(EstimandError, match="one fold per patient"):
+        kfold(fit, folds=np.zeros(3))
+    # leaving out observations never falls back to K-fold: the largest k first, capped
+    mocked_refits.clear()
+    capped = loo(fit, unit="observation", max_refits=0)
+    assert capped.kind == "psis" and not mocked_refits and len(capped.unreliable) == 1
+    with pytest.raises(EstimandError, match="max_refits"):
+        loo(fit, max_refits=-1)
+
+
+def test_cross_validation_repr_says_how_terms_were_computed():
+    table = pd.DataFrame({"unit": ["P1", "P2"], "n_obs": [4, 4], "pareto_k": [0.9, 0.2],
+                          "elpd_psis": [-5.0, -4.0], "elpd_exact": [-6.0, -7.0],
+                          "refitted": [True, True], "elpd": [-6.0, -7.0], "fold": [0, 1]})
+    cv = CrossValidation(unit="patient", pointwise=table, elpd=-13.0, se=1.0, kind="kfold",
+                         n_refits=2)
+    assert repr(cv).startswith("CrossValidation(unit='patient', kind='kfold', elpd=-13.00")
+    assert cv.unreliable.empty
+    # built without kind: PSIS-LOO alone
+    assert CrossValidation(unit="patient", pointwise=table, elpd=-13.0, se=1.0).kind == "psis"
+
+
 def test_bad_arguments(fit_with_loglik):
     fit, _ = fit_with_loglik
     with pytest.raises(EstimandError, match="unit"):
@@ -170,7 +270,10 @@ def test_exact_refit_agrees_with_psis_where_psis_is_reliable_and_replaces_it_els
     exact = exact_elpd(fit, np.array([easy]))
     # measured: PSIS -2.90, exact -2.94 (seed 3); Monte Carlo error of both is ~0.05
     assert exact == pytest.approx(cv.pointwise.loc[easy, "elpd_psis"], abs=0.2)
-    refitted = loo(fit, unit="patient", max_refits=1)
+    patients = loo(fit, unit="patient", refit=False).pointwise["pareto_k"]
+    second = float(patients.sort_values().iloc[-2])  # only the largest k above it
+    refitted = loo(fit, unit="patient", k_threshold=second, max_refits=1)
+    assert refitted.kind == "psis+exact" and refitted.n_refits == 1
     row = refitted.pointwise[refitted.pointwise["refitted"]]
     assert len(row) == 1 and row["pareto_k"].iloc[0] == refitted.pointwise["pareto_k"].max()
     assert np.isfinite(row["elpd_exact"].iloc[0])
@@ -186,16 +289,19 @@ def test_compare_with_refit_swaps_in_the_exact_terms():
     fits = {shape: bd.DoseResponseModel(dose_shape=shape).fit(data, **settings)
             for shape in ("emax", "linear")}
     with pytest.warns(UserWarning, match="Pareto k"):
-        psis = bd.compare(fits)
-    exact = bd.compare(fits, refit=True, max_refits=1)
+        psis = bd.compare(fits, unit="observation", refit=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        exact = bd.compare(fits, unit="observation", refit=True, max_refits=1)
     for name in fits:
         before = psis.table.set_index("model").loc[name]
         after = exact.table.set_index("model").loc[name]
         if before["n_pareto_k_high"] == 0:
             assert after["n_refitted"] == 0 and after["elpd_loo"] == before["elpd_loo"]
             continue
-        assert after["n_refitted"] == 1
-        assert after["n_pareto_k_high"] == before["n_pareto_k_high"] - 1
+        assert after["n_refitted"] == 1 and after["loo_kind"] == "psis+exact"
+        assert after["n_pareto_k_high"] == before["n_pareto_k_high"]   # PSIS-LOO's count
+        assert after["n_unreliable"] == before["n_unreliable"] - 1
         worst = int(np.argmax(psis.loo[name].pareto_k.values))
         term = exact.loo[name].elpd_i.values[worst]
         assert term == pytest.approx(exact_elpd(fits[name], np.array([worst])), abs=1e-9)

@@ -158,7 +158,8 @@ def test_posterior_scenario_reproduces_the_fitted_curves_draw_by_draw(raw, tmp_p
     assert len(design.posterior) == 100 and design.identity != Design.from_dict(raw).identity
     sd = float(fit.inputs.scales.sd[0])
     doses, times = [1.0, 10.0, 50.0], [1.0, 6.0, 12.0]
-    curves = fit.effect_draws(dose=doses, time=times, scale="standardised").to_numpy()
+    curves = fit.effect_draws(dose=doses, time=times, scale="standardised",
+                              reference=0).to_numpy()  # the scenario: against dose 0
     curves = curves.reshape(100, len(doses), len(times)) * sd
     for index in (0, 37, 99):
         scenario = design.posterior.scenario(index)

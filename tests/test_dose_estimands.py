@@ -11,7 +11,11 @@ from scipy import optimize
 import bayesdose as bd
 from bayesdose.components.shapes import LogLinear
 from bayesdose.errors import EstimandError
-from bayesdose.results.dose_estimands import GRID_POINTS, effective_dose_draws
+from bayesdose.results.dose_estimands import (
+    GRID_POINTS,
+    ByConstructionWarning,
+    effective_dose_draws,
+)
 
 P50 = 500 ** (1 / 3)  # geometric mean of the tested doses 1, 10, 50
 N = 1000  # draws: 2 chains x 500
@@ -23,9 +27,9 @@ def onset(time: float, t_half: float) -> float:
     return 1 - 0.5 ** (time / t_half)
 
 
-def baseline_sd(data: bd.TrialData, outcome: str) -> float:
-    base = data.baselines
-    return float(base.loc[base["outcome"] == outcome, "baseline"].std(ddof=1))
+def scale_sd(fit: bd.DoseResponseFit, outcome: str) -> float:
+    """The SD that maps the standardised scale to the outcome's units in this fit."""
+    return float(fit.inputs.scales.sd[fit.outcomes.index(outcome)])
 
 
 def per_draw(first: float, rest: float, n_first: int = N // 4) -> np.ndarray:
@@ -67,7 +71,7 @@ def mixed_fit():
 
 @pytest.fixture(scope="module")
 def sds(exact_fit):
-    return {o: baseline_sd(exact_fit.data, o) for o in ("koos_pain", "womac_pain")}
+    return {o: scale_sd(exact_fit, o) for o in ("koos_pain", "womac_pain")}
 
 
 # ---------------------------------------------------------------------------- EDp
@@ -76,19 +80,19 @@ def test_emax_ed50_and_ed90_are_closed_form(exact_fit, sds):
     ed90 = exact_fit.effective_dose(p=0.9).set_index("outcome")
     for outcome in ("koos_pain", "womac_pain"):
         row = ed50.loc[outcome]
-        assert row["mean"] == pytest.approx(10.0, rel=1e-9)
+        assert row["geo_mean"] == pytest.approx(10.0, rel=1e-9)
         assert row["median"] == pytest.approx(10.0, rel=1e-9)
-        assert [row["hdi_low"], row["hdi_high"]] == pytest.approx([10.0, 10.0])
-        assert row["sd"] == pytest.approx(0.0, abs=1e-9)
+        assert [row["ci_low"], row["ci_high"]] == pytest.approx([10.0, 10.0])
+        assert row["geo_sd"] == pytest.approx(1.0)
         assert row["prob_in_range"] == 1.0 and row["prob_beyond_range"] == 0.0
         # ED90 = 9 ED50 = 90: beyond the highest tested dose, an extrapolation
-        assert ed90.loc[outcome, "mean"] == pytest.approx(9 * row["mean"], rel=1e-9)
+        assert ed90.loc[outcome, "median"] == pytest.approx(9 * row["median"], rel=1e-9)
         assert ed90.loc[outcome, "prob_beyond_range"] == 1.0
         assert ed90.loc[outcome, "prob_not_reached"] == 0.0
     assert "Emax" in ed50["definition"].iloc[0]
     assert ed50["method"].iloc[0].startswith("closed form")
     ed20 = exact_fit.effective_dose(p=0.2, outcome="koos_pain")
-    assert ed20["mean"].iloc[0] == pytest.approx(2.5, rel=1e-9)
+    assert ed20["median"].iloc[0] == pytest.approx(2.5, rel=1e-9)
     # the effect at ED50 is half of Emax = 1.2 delta, at the time asked for
     assert ed50.loc["koos_pain", "effect_at_ed"] == pytest.approx(
         0.5 * 1.2 * 2.0 * onset(12, 3) * sds["koos_pain"], rel=1e-9)
@@ -99,18 +103,19 @@ def test_emax_ed50_and_ed90_are_closed_form(exact_fit, sds):
 
 
 def test_effective_dose_two_valued_posterior(mixed_fit):
+    # the quarter of draws with delta < 0 (a worsening) has no effective dose
     ed50 = mixed_fit.effective_dose(p=0.5, outcome="koos_pain").iloc[0]
-    values = np.where(np.arange(N) < N // 4, 5.0, 20.0)
-    assert ed50["mean"] == pytest.approx(16.25)
-    assert ed50["sd"] == pytest.approx(values.std(ddof=1))
+    assert ed50["prob_not_reached"] == pytest.approx(0.25)
+    assert ed50["geo_mean"] == pytest.approx(20.0) and ed50["geo_sd"] == pytest.approx(1.0)
     assert ed50["median"] == pytest.approx(20.0)
-    assert ed50["q_low"] == pytest.approx(5.0) and ed50["q_high"] == pytest.approx(20.0)
-    assert ed50["prob_in_range"] == 1.0
+    assert ed50["ci_low"] == pytest.approx(20.0) and ed50["ci_high"] == np.inf
+    assert ed50["prob_in_range"] == pytest.approx(0.75)
+    assert ed50["prob_beyond_range"] == pytest.approx(0.25)
+    assert "mean" not in ed50.index and "sd" not in ed50.index
     ed90 = mixed_fit.effective_dose(p=0.9, outcome="koos_pain").iloc[0]
-    assert ed90["mean"] == pytest.approx(0.25 * 45 + 0.75 * 180)
     assert ed90["median"] == pytest.approx(180.0)
-    assert ed90["prob_in_range"] == pytest.approx(0.25)
-    assert ed90["prob_beyond_range"] == pytest.approx(0.75)
+    assert ed90["prob_in_range"] == 0.0
+    assert ed90["prob_beyond_range"] == 1.0
 
 
 def test_effective_dose_draws_are_the_draws_effective_dose_summarises(mixed_fit):
@@ -118,7 +123,7 @@ def test_effective_dose_draws_are_the_draws_effective_dose_summarises(mixed_fit)
     assert draws.dims == ("chain", "draw", "outcome")
     assert draws["outcome"].values.tolist() == ["koos_pain", "womac_pain"]
     assert draws.sizes == {"chain": 2, "draw": N // 2, "outcome": 2}
-    expected = np.where(np.arange(N) < N // 4, 5.0, 20.0).reshape(2, N // 2)
+    expected = np.where(np.arange(N) < N // 4, np.inf, 20.0).reshape(2, N // 2)
     np.testing.assert_allclose(draws.sel(outcome="koos_pain"), expected, rtol=1e-12)
     table = mixed_fit.effective_dose(p=0.5).iloc[0]
     assert draws.attrs["p"] == 0.5
@@ -140,8 +145,8 @@ def test_effective_dose_draws_are_inf_where_never_reached():
     np.testing.assert_allclose(draws[N // 4:], 25.0, rtol=1e-12)
     row = fit.effective_dose().iloc[0]
     assert row["prob_not_reached"] == pytest.approx(0.25)
-    assert row["mean"] == pytest.approx(25.0) and row["median"] == pytest.approx(25.0)
-    assert row["q_high"] == np.inf and row["prob_beyond_range"] == pytest.approx(0.25)
+    assert row["geo_mean"] == pytest.approx(25.0) and row["median"] == pytest.approx(25.0)
+    assert row["ci_high"] == np.inf and row["prob_beyond_range"] == pytest.approx(0.25)
 
 
 def test_sigmoid_emax_edp_uses_the_hill_exponent():
@@ -152,7 +157,7 @@ def test_sigmoid_emax_edp_uses_the_hill_exponent():
         "log_t_half": np.full((1, 1, 1), np.log(0.25)),
     }, outcomes=("koos_pain",))
     row = fit.effective_dose(p=0.9).iloc[0]
-    assert row["mean"] == pytest.approx(10 * 9 ** 0.5, rel=1e-9)
+    assert row["median"] == pytest.approx(10 * 9 ** 0.5, rel=1e-9)
     assert "hill" in row["method"]
 
 
@@ -168,9 +173,10 @@ def test_edp_without_asymptote_is_relative_to_the_top_dose(shape, draws, expecte
         "log_t_half": np.full((1, 1, 1), np.log(0.25)), **draws}, outcomes=("koos_pain",))
     for p in (0.2, 0.5, 0.9):
         row = fit.effective_dose(p=p).iloc[0]
-        assert row["mean"] == pytest.approx(expected(p), rel=1e-9)
+        assert row["median"] == pytest.approx(expected(p), rel=1e-9)
         # the curve itself (evaluated by the shape) reaches p x its top-dose value there
-        curve = fit.effect_draws(dose=[row["mean"], 50], time=12).to_numpy()[0, 0, 0, :, 0]
+        curve = fit.effect_draws(dose=[row["median"], 50], time=12,
+                                 reference=0).to_numpy()[0, 0, 0, :, 0]
         assert curve[0] / curve[1] == pytest.approx(p, rel=1e-9)
         assert row["prob_in_range"] + row["prob_below_range"] == 1.0
     assert "highest tested dose (50)" in row["definition"]
@@ -181,7 +187,7 @@ def test_free_shape_edp_interpolates_between_tested_doses():
         "delta": np.array([0.5, 1.0]).reshape(1, 1, 1, 2),
         "log_t_half": np.full((1, 1, 1), np.log(0.25))}, outcomes=("koos_pain",))
     for p, expected in ((0.25, 1 + 0.5 * 9), (0.5, 10.0), (0.75, 30.0)):
-        assert fit.effective_dose(p=p)["mean"].iloc[0] == pytest.approx(expected)
+        assert fit.effective_dose(p=p)["median"].iloc[0] == pytest.approx(expected)
     assert "interpolation" in fit.effective_dose()["method"].iloc[0]
 
 
@@ -212,7 +218,7 @@ def test_med_matches_the_hand_computed_dose(exact_fit, sds):
         row = table.loc[outcome]
         assert row["found"] and truth <= row["med"] <= truth + step + 1e-9
         assert row["prob_at_med"] == 1.0 and row["mcid"] == 10.0
-        assert row["mean"] == pytest.approx(row["med"]) and row["prob_not_reached"] == 0.0
+        assert row["median"] == pytest.approx(row["med"]) and row["prob_not_reached"] == 0.0
     grid = np.arange(1, 50.01, 0.5)
     explicit = exact_fit.minimum_effective_dose(doses=grid, outcome="womac_pain").iloc[0]
     truth = med_by_hand(sds["womac_pain"], 1.8, 10, onset(12, 3), 10)
@@ -221,11 +227,11 @@ def test_med_matches_the_hand_computed_dose(exact_fit, sds):
     np.testing.assert_array_equal(curve["prob_gt_mcid"], (grid > truth).astype(float))
     # the same dose from target_dose, which inverts the Emax curve exactly
     exact = exact_fit.target_dose(effect=10, reference=1, outcome="womac_pain").iloc[0]
-    assert exact["mean"] == pytest.approx(truth, rel=1e-9)
+    assert exact["median"] == pytest.approx(truth, rel=1e-9)
 
 
 def test_med_two_valued_posterior_and_not_found(mixed_fit):
-    sd = baseline_sd(mixed_fit.data, "koos_pain")
+    sd = scale_sd(mixed_fit, "koos_pain")
     truth = med_by_hand(sd, 1.4, 20, onset(12, 6), 5)  # the delta = 1 draws (75%)
     grid = np.arange(1, 50.01, 0.5)
     expected = grid[grid > truth][0]
@@ -239,9 +245,10 @@ def test_med_two_valued_posterior_and_not_found(mixed_fit):
     assert row["prob_at_med"] == pytest.approx(0.75)
     # per-draw MED: the delta = -0.5 draws never exceed the MCID
     assert row["prob_not_reached"] == pytest.approx(0.25)
-    assert row["mean"] == pytest.approx(expected) and row["median"] == pytest.approx(expected)
+    assert row["geo_mean"] == pytest.approx(expected)
+    assert row["median"] == pytest.approx(expected)
     # draws without a MED count as beyond every searched dose: the upper tail is inf
-    assert row["q_low"] == pytest.approx(expected) and row["q_high"] == np.inf
+    assert row["ci_low"] == pytest.approx(expected) and row["ci_high"] == np.inf
 
 
 def test_med_standardised_scale_gives_the_same_dose(exact_fit):
@@ -256,35 +263,37 @@ def test_target_dose_inverts_emax_by_hand(exact_fit, sds):
     for outcome, delta in (("koos_pain", 2.0), ("womac_pain", 1.5)):
         q = 10 / (sds[outcome] * 1.2 * delta * onset(12, 3))
         row = table.loc[outcome]
-        assert row["mean"] == pytest.approx(10 * q / (1 - q), rel=1e-9)
+        assert row["median"] == pytest.approx(10 * q / (1 - q), rel=1e-9)
         assert row["prob_in_range"] == 1.0 and row["prob_not_reached"] == 0.0
     # lower is better: effect = 10 asks for a 10-point reduction on WOMAC
     assert table.loc["womac_pain", "direction"] == "lower_is_better"
-    dose = table.loc["womac_pain", "mean"]
-    reached = exact_fit.effect(dose=dose, time=12, outcome="womac_pain")["mean"].iloc[0]
+    dose = table.loc["womac_pain", "median"]
+    reached = exact_fit.effect(dose=dose, time=12, outcome="womac_pain",
+                               reference=0)["mean"].iloc[0]
     assert reached == pytest.approx(-10.0, rel=1e-9)
-    # the same on the standardised scale, effect in baseline SDs
+    # the same on the standardised scale, effect in outcome SDs
     std = exact_fit.target_dose(effect=10 / sds["koos_pain"], scale="standardised",
                                 outcome="koos_pain")
-    assert std["mean"].iloc[0] == pytest.approx(table.loc["koos_pain", "mean"], rel=1e-9)
+    assert std["median"].iloc[0] == pytest.approx(table.loc["koos_pain", "median"], rel=1e-9)
 
 
 def test_target_dose_counts_unreached_and_extrapolated_draws(mixed_fit):
-    sd = baseline_sd(mixed_fit.data, "koos_pain")
+    sd = scale_sd(mixed_fit, "koos_pain")
     emax_units = sd * 1.4 * onset(12, 6)  # the delta = 1 draws
     q = 5 / emax_units
     row = mixed_fit.target_dose(effect=5, outcome="koos_pain").iloc[0]
-    assert row["mean"] == pytest.approx(20 * q / (1 - q), rel=1e-9)
+    assert row["geo_mean"] == pytest.approx(20 * q / (1 - q), rel=1e-9)
     assert row["median"] == pytest.approx(20 * q / (1 - q), rel=1e-9)
     assert row["prob_not_reached"] == pytest.approx(0.25)  # delta < 0: never reached
     assert row["prob_in_range"] == pytest.approx(0.75)
-    assert row["q_high"] == np.inf
+    assert row["ci_high"] == np.inf
     q = 0.9 * emax_units / emax_units
     beyond = mixed_fit.target_dose(effect=0.9 * emax_units, outcome="koos_pain").iloc[0]
-    assert beyond["mean"] == pytest.approx(20 * q / (1 - q), rel=1e-6)  # 180 > 50
+    assert beyond["median"] == pytest.approx(20 * q / (1 - q), rel=1e-6)  # 180 > 50
     assert beyond["prob_in_range"] == 0.0 and beyond["prob_beyond_range"] == 1.0
     never = mixed_fit.target_dose(effect=1.1 * emax_units, outcome="koos_pain").iloc[0]
-    assert never["prob_not_reached"] == 1.0 and np.isnan(never["mean"])
+    assert never["prob_not_reached"] == 1.0 and np.isnan(never["geo_mean"])
+    assert never["median"] == never["ci_low"] == never["ci_high"] == np.inf
 
 
 def test_target_dose_on_a_quadratic_grid_matches_the_root():
@@ -294,21 +303,24 @@ def test_target_dose_on_a_quadratic_grid_matches_the_root():
     # f(x) = 1.5 x - 0.5 x^2 = 0.8 at x = (3 - sqrt(2.6)) / 2, x = d / 50
     truth = 50 * (3 - np.sqrt(2.6)) / 2
     row = fit.target_dose(effect=0.8, scale="standardised").iloc[0]
-    assert row["mean"] == pytest.approx(truth, abs=0.01)
+    assert row["median"] == pytest.approx(truth, abs=0.01)
     assert row["method"].startswith("first crossing")
 
 
 # ---------------------------------------------------------------------------- onset time
 def test_time_to_half_effect_exponential_closed_form(exact_fit, mixed_fit):
     table = exact_fit.time_to_half_effect()
-    assert table["mean"].tolist() == pytest.approx([3.0, 3.0])
+    assert table["median"].tolist() == pytest.approx([3.0, 3.0])
+    assert table["geo_mean"].tolist() == pytest.approx([3.0, 3.0])
     assert set(table["dose"]) == {50.0}
     assert table["method"].iloc[0] == "closed form: t_half"
+    # the quarter of draws with delta < 0 has no improvement to reach half of
     row = mixed_fit.time_to_half_effect(dose=[10, 50], outcome="koos_pain")
-    assert len(row) == 2 and row["mean"].iloc[0] == pytest.approx(0.25 * 2 + 0.75 * 6)
+    assert len(row) == 2 and row["geo_mean"].iloc[0] == pytest.approx(6.0)
+    assert row["prob_not_reached"].tolist() == pytest.approx([0.25, 0.25])
     assert row["median"].iloc[0] == pytest.approx(6.0)
-    assert row["q_low"].iloc[0] == pytest.approx(2.0)
-    assert row["prob_beyond_follow_up"].iloc[0] == 0.0
+    assert row["ci_low"].iloc[0] == pytest.approx(6.0) and row["ci_high"].iloc[0] == np.inf
+    assert row["prob_beyond_follow_up"].iloc[0] == pytest.approx(0.25)
 
 
 def test_time_to_half_effect_numeric_courses():
@@ -324,20 +336,23 @@ def test_time_to_half_effect_numeric_courses():
 
     truth = optimize.brentq(lambda t: course(t) / course(peak) - 0.5, 0, peak, xtol=1e-12)
     row = bateman.time_to_half_effect().iloc[0]
-    assert row["mean"] == pytest.approx(truth, rel=1e-8)
+    assert row["median"] == pytest.approx(truth, rel=1e-8)
     assert row["method"] == "numeric: bisection"
     # free per visit and piecewise linear: g = 0, 0.2, 0.4, 0.8, 1 at 0, 1, 3, 6, 12
     for time_shape in ("free", "piecewise_linear"):
         fit = make_fit("linear", time_shape, {
             "delta": np.ones((1, 1, 1)),
             "gamma": np.array([0.2, 0.4, 0.8]).reshape(1, 1, 1, 3)}, outcomes=("koos_pain",))
-        assert fit.time_to_half_effect()["mean"].iloc[0] == pytest.approx(3.75)
+        assert fit.time_to_half_effect()["median"].iloc[0] == pytest.approx(3.75)
 
 
 # ---------------------------------------------------------------------------- monotonicity
 def test_prob_increasing_is_the_fraction_of_positive_deltas(exact_fit, mixed_fit):
-    assert exact_fit.prob_increasing()["prob_increasing"].tolist() == [1.0, 1.0]
-    table = mixed_fit.prob_increasing().set_index("outcome")
+    with pytest.warns(ByConstructionWarning):
+        assert exact_fit.prob_increasing()["prob_increasing"].tolist() == [1.0, 1.0]
+    with pytest.warns(ByConstructionWarning, match="monotone in dose by construction"):
+        table = mixed_fit.prob_increasing().set_index("outcome")
+    assert table["by_construction"].tolist() == [True, True]
     for outcome in ("koos_pain", "womac_pain"):  # direction-aware for WOMAC
         assert table.loc[outcome, "prob_increasing"] == pytest.approx(0.75)
         assert table.loc[outcome, "prob_highest_better"] == pytest.approx(0.75)
@@ -354,7 +369,7 @@ def test_prob_increasing_on_free_means():
     row = fit.prob_increasing(time=12).iloc[0]
     assert row["prob_increasing"] == pytest.approx(0.5)
     assert row["prob_highest_better"] == pytest.approx(0.75)
-    sd = baseline_sd(fit.data, "koos_pain")
+    sd = scale_sd(fit, "koos_pain")
     assert row["mean"] == pytest.approx(sd * (0.5 + 0.25 - 0.025) * onset(12, 3), rel=1e-9)
     pair = fit.prob_increasing(doses=[10, 50]).iloc[0]
     assert pair["prob_increasing"] == pytest.approx(0.75)  # 10 -> 50: all but the peaked
@@ -385,7 +400,9 @@ def test_bad_arguments_raise_estimand_errors(exact_fit):
         exact_fit.minimum_effective_dose(mcid=-1)
     with pytest.raises(EstimandError, match="doses: give at least two"):
         exact_fit.prob_increasing(doses=[10])
-    with pytest.raises(EstimandError, match="hdi_prob"):
-        exact_fit.time_to_half_effect(hdi_prob=1.5)
+    with pytest.raises(EstimandError, match="ci_prob"):
+        exact_fit.time_to_half_effect(ci_prob=1.5)
+    with pytest.raises(EstimandError, match="ci_kind"):
+        exact_fit.effective_dose(ci_kind="hpd")
     with pytest.raises(EstimandError, match="scale must be one of"):
         exact_fit.effective_dose(scale="log")

@@ -101,6 +101,7 @@ def test_columns_are_exact(shipped: dict) -> None:
         "lower",
         "upper",
         "likelihood",
+        "sd",
     ]
     assert list(shipped["adverse_events"].columns) == [
         "patient",
@@ -154,6 +155,14 @@ def test_outcome_metadata(shipped: dict) -> None:
     assert meta.loc["mri_synovitis", "likelihood"] == "ordinal"
     assert meta.loc[["sf_il6", "serum_comp"], "likelihood"].tolist() == ["lognormal"] * 2
     assert math.isnan(meta.loc["sf_il6", "upper"])
+    # each declared SD is the generating population SD of the outcome (log scale for the
+    # biomarkers); the ordinal grade declares none
+    truth = shipped["truth"]["outcomes"]
+    for name in OUTCOME_ORDER:
+        if name == "mri_synovitis":
+            assert math.isnan(meta.loc[name, "sd"])
+        else:
+            assert meta.loc[name, "sd"] == truth[name]["baseline_sd"], name
 
 
 def test_truth_contrasts(shipped: dict) -> None:

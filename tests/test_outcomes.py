@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from conftest import fixed_fit
 
 import bayesdose as bd
 from bayesdose.design.trials import simulate_trial
-from bayesdose.errors import DataError, SpecError
+from bayesdose.errors import DataError, EstimandError, SpecError
 
 SIM_DOSES = (0.0, 10.0, 50.0)
 ONSET = {"log_t_half": float(np.log(1.5 / 12))}
@@ -21,14 +22,15 @@ def test_likelihoods_follow_the_outcome_metadata(msc):
     assert kinds["koos_pain"] == "normal" and kinds["sf_il6"] == "lognormal"
     assert kinds["mri_synovitis"] == "ordinal"
     assert inputs.categories["mri_synovitis"].tolist() == [0, 1, 2, 3]
-    # lognormal: the response is the log ratio to baseline, standardised by the log SD
+    # lognormal: the response is the log ratio to baseline, standardised by the declared
+    # SD of the log values (not by the SD of the log baselines)
     rows = (inputs.outcome_idx == inputs.outcomes.index("sf_il6"))
     changes = msc.changes.query("outcome == 'sf_il6'")
     np.testing.assert_allclose(np.sort(inputs.response[rows]),
                                np.sort(np.log(changes["value"] / changes["baseline"])))
     base = msc.baselines.query("outcome == 'sf_il6'")["baseline"]
     sd = inputs.scales.sd[inputs.outcomes.index("sf_il6")]
-    assert sd == pytest.approx(np.log(base).std(ddof=1))
+    assert sd == msc.info("sf_il6").sd == 0.7 != pytest.approx(np.log(base).std(ddof=1))
     # bounded PROMs are censored at their bounds on the change scale
     pain = inputs.outcome_idx == inputs.outcomes.index("koos_pain")
     pain_changes = msc.changes.query("outcome == 'koos_pain'")
@@ -130,19 +132,19 @@ def fit_families(seed: int, draws: int = 500):
 @pytest.mark.slow
 def test_family_recovery_with_null_outcomes():
     sim, fit = fit_families(seed=31)
-    table = fit.contrast(dose=50, reference=0, time=12, hdi_prob=0.9).set_index("outcome")
+    table = fit.contrast(dose=50, reference=0, time=12, ci_prob=0.9).set_index("outcome")
     for outcome in ("p1", "p2", "p3", "m1", "m2"):
         truth = sim.true_contrast(outcome, 50.0, 0.0, 12.0)
         row = table.loc[outcome]
-        assert row["hdi_low"] <= truth <= row["hdi_high"], (outcome, truth, row)
-    assert table.loc["p2", "hdi_low"] > 0  # the effect is found
+        assert row["ci_low"] <= truth <= row["ci_high"], (outcome, truth, row)
+    assert table.loc["p2", "ci_low"] > 0  # the effect is found
     family = fit.idata.posterior["delta_family_mean"]
     assert family.sel(family="MRI").quantile(0.05) < 0 < family.sel(family="MRI").quantile(0.95)
     assert 0.6 < float(family.sel(family="PROM").mean()) < 1.4
     assert fit.diagnostics().parameters["r_hat"].max() <= 1.05  # 2 chains x 500 draws
     effect = fit.family_effect(dose=50, time=12).set_index("family")
-    assert effect.loc["MRI", "hdi_low"] < 0 < effect.loc["MRI", "hdi_high"]
-    assert effect.loc["PROM", "n_outcomes"] == 3 and effect.loc["PROM", "hdi_low"] > 0
+    assert effect.loc["MRI", "ci_low"] < 0 < effect.loc["MRI", "ci_high"]
+    assert effect.loc["PROM", "n_outcomes"] == 3 and effect.loc["PROM", "ci_low"] > 0
 
 
 @pytest.mark.slow
@@ -165,10 +167,10 @@ def test_borrowing_narrows_a_thinned_outcome():
     joint = bd.DoseResponseModel("linear").fit(data, **kwargs)
     alone = bd.DoseResponseModel("linear").fit(data.select(["thin"]), **kwargs)
     truth = sim.true_contrast("thin", 50.0, 0.0, 12.0)
-    a = joint.contrast(dose=50, reference=0, time=12, outcome="thin", hdi_prob=0.9).iloc[0]
-    b = alone.contrast(dose=50, reference=0, time=12, hdi_prob=0.9).iloc[0]
-    assert a["hdi_high"] - a["hdi_low"] < b["hdi_high"] - b["hdi_low"]
-    assert a["hdi_low"] <= truth <= a["hdi_high"]
+    a = joint.contrast(dose=50, reference=0, time=12, outcome="thin", ci_prob=0.9).iloc[0]
+    b = alone.contrast(dose=50, reference=0, time=12, ci_prob=0.9).iloc[0]
+    assert a["ci_high"] - a["ci_low"] < b["ci_high"] - b["ci_low"]
+    assert a["ci_low"] <= truth <= a["ci_high"]
 
 
 def test_prob_improves_counts_outcomes_by_mcid(msc):
@@ -198,8 +200,11 @@ def test_family_effect_averages_standardised_effects(msc):
     draws = {"delta": np.tile([1.0, 0.5], (1, 10, 1)), "log_t_half": np.full((1, 10, 2), -9.0),
              "course": np.zeros((1, 10, 2, 4))}
     fit = fixed_fit(data, model, draws)
-    table = fit.family_effect(dose=50, time=12)
+    table = fit.family_effect(dose=50, time=12, reference=0)
     assert table["mean"].iloc[0] == pytest.approx(0.75)
+    default = fit.family_effect(dose=50, time=12)  # against the lowest tested dose, 1
+    assert default["mean"].iloc[0] == pytest.approx(0.75 * 49 / 50)
+    assert default["reference"].iloc[0] == 1.0
     assert list(table.columns[:2]) == ["family", "n_outcomes"]
     assert isinstance(table, pd.DataFrame)
 
@@ -219,3 +224,113 @@ def test_ordinal_and_lognormal_fit_saves_and_loads(msc, tmp_path):
     pd.testing.assert_frame_equal(loaded.contrast(dose=50, time=12),
                                   fit.contrast(dose=50, time=12))
     assert loaded.inputs.likelihoods["mri_synovitis"].name == "ordinal"
+
+
+# ---------------------------------------------------------------------- ordinal read-outs
+ORDINAL_DRAWS = 40
+
+
+def ordinal_fit(msc, course_first: float = 0.0, seed: int = 5):
+    """KOOS pain (visits 1, 3, 6, 12) with MRI synovitis (graded at 6 and 12 only), linear
+    x exponential with the plateau reached by month 1, fixed draws; ``course_first`` is
+    put in every draw of synovitis' course at month 6, its first graded visit, where the
+    model sets the course to 0 (the cutpoints hold the level there)."""
+    data = msc.select(["koos_pain", "mri_synovitis"])
+    model = bd.DoseResponseModel("linear", "exponential", pooling="none")
+    rng = np.random.default_rng(seed)
+    s = ORDINAL_DRAWS
+    course = rng.normal(0.0, 0.3, (1, s, 2, 4))
+    course[:, :, 1, 2] = course_first
+    fit = fixed_fit(data, model, {
+        "delta": rng.normal(0.8, 0.4, (1, s, 2)),
+        "log_t_half": np.full((1, s, 2), np.log(0.01)),
+        "course": course,
+        "beta_baseline": rng.normal(0.7, 0.2, (1, s, 2))})
+    posterior = fit.idata["posterior"].to_dataset()
+    cut = np.sort(rng.normal([-1.5, 0.0, 1.5], 0.3, (1, s, 3)), axis=-1)
+    posterior["cutpoints_mri_synovitis"] = (("chain", "draw", "cut"), cut)
+    tree = xr.DataTree.from_dict({"posterior": posterior})
+    return bd.DoseResponseFit(fit.model, fit.data, tree)
+
+
+def test_ordinal_expected_change_ignores_the_prior_only_course_at_the_first_visit(msc):
+    """At an ordinal outcome's first graded visit the model has no common course (its
+    cutpoints hold the level): the read-out must not add the course draws there."""
+    one, other = ordinal_fit(msc, course_first=0.0), ordinal_fit(msc, course_first=5.0)
+    first = one.expected_change(dose=[1, 50], time=6, outcome="mri_synovitis")
+    pd.testing.assert_frame_equal(
+        first, other.expected_change(dose=[1, 50], time=6, outcome="mri_synovitis"))
+    effect = one.effect(dose=[1, 50], time=6, outcome="mri_synovitis", reference=0)
+    np.testing.assert_allclose(first["mean"], effect["mean"], rtol=1e-12)  # course 0
+    # later visits and continuous outcomes keep their course
+    later = one.expected_change(dose=50, time=12, outcome="mri_synovitis")["mean"].iloc[0]
+    course = one.idata.posterior["course"].sel(outcome="mri_synovitis", time=12).values
+    no_course = one.effect(dose=50, time=12, outcome="mri_synovitis", reference=0)
+    assert later == pytest.approx(no_course["mean"].iloc[0] - course.mean(), rel=1e-12)
+    pain = one.posterior_view.common_course("koos_pain").to_numpy()
+    np.testing.assert_array_equal(pain, one.idata.posterior["course"].sel(
+        outcome="koos_pain").transpose("chain", "draw", "time").values[:, :, None, :])
+
+
+def hand_grade_probabilities(fit, dose: float, time: float) -> np.ndarray:
+    """P(grade = g) per draw, computed one draw and one patient at a time: (draws, 4)."""
+    post = fit.idata.posterior
+    base = fit.data.baselines
+    b = base.loc[base["outcome"] == "mri_synovitis", "baseline"].to_numpy(dtype=float)
+    centred = b - b.mean()
+    out = np.zeros((ORDINAL_DRAWS, 4))
+    for s in range(ORDINAL_DRAWS):
+        delta = float(post["delta"].sel(outcome="mri_synovitis")[0, s])
+        beta = float(post["beta_baseline"].sel(outcome="mri_synovitis")[0, s])
+        course = 0.0 if time == 6 else float(post["course"].sel(
+            outcome="mri_synovitis", time=time)[0, s])
+        cut = post["cutpoints_mri_synovitis"][0, s].values
+        for x in centred:
+            eta = -1.0 * (delta * dose / 50 + course + beta * x)  # lower is better
+            below = [1 / (1 + np.exp(-(c - eta))) for c in cut]
+            cumulative = [0.0, *below, 1.0]
+            out[s] += np.diff(cumulative) / centred.size
+    return out
+
+
+def test_grade_probabilities_match_a_hand_computation(msc):
+    fit = ordinal_fit(msc)
+    table = fit.grade_probabilities(dose=[1, 50], ci_prob=0.8)
+    assert table.attrs["ci"] == "eti 80%"
+    assert sorted(set(table["time"])) == [6.0, 12.0]  # the graded visits
+    probs = table[table["quantity"] == "probability"]
+    sums = probs.groupby(["dose", "time"])["mean"].sum()
+    np.testing.assert_allclose(sums, 1.0, rtol=1e-12)
+    assert ((probs["ci_low"] >= 0) & (probs["ci_high"] <= 1)).all()
+    for dose in (1.0, 50.0):
+        for time in (6.0, 12.0):
+            hand = hand_grade_probabilities(fit, dose, time)
+            cell = probs[(probs["dose"] == dose) & (probs["time"] == time)]
+            assert cell["grade"].tolist() == [0.0, 1.0, 2.0, 3.0]
+            np.testing.assert_allclose(cell["mean"], hand.mean(axis=0), rtol=1e-10)
+            np.testing.assert_allclose(cell["ci_low"], np.quantile(hand, 0.1, axis=0),
+                                       rtol=1e-10)
+            np.testing.assert_allclose(cell["ci_high"], np.quantile(hand, 0.9, axis=0),
+                                       rtol=1e-10)
+            expected = table[(table["quantity"] == "expected_grade")
+                             & (table["dose"] == dose) & (table["time"] == time)].iloc[0]
+            assert np.isnan(expected["grade"])
+            assert expected["mean"] == pytest.approx((hand @ np.arange(4.0)).mean(),
+                                                     rel=1e-10)
+    # a higher dose improves (lowers) a lower-is-better grade when delta > 0 on average
+    grade = table[table["quantity"] == "expected_grade"].set_index(["dose", "time"])["mean"]
+    assert grade[(50.0, 12.0)] < grade[(1.0, 12.0)]
+
+
+def test_grade_probabilities_errors(msc):
+    fit = ordinal_fit(msc)
+    with pytest.raises(EstimandError, match="ordinal outcomes"):
+        fit.grade_probabilities(outcome="koos_pain")
+    with pytest.raises(EstimandError, match="graded at"):
+        fit.grade_probabilities(time=3)
+    posterior = fit.idata["posterior"].to_dataset()
+    posterior["cutpoints_mri_synovitis"] = posterior["cutpoints_mri_synovitis"][..., ::-1]
+    unordered = bd.DoseResponseFit(fit.model, fit.data,
+                                   xr.DataTree.from_dict({"posterior": posterior}))
+    with pytest.raises(EstimandError, match="not increasing"):
+        unordered.grade_probabilities()

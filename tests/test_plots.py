@@ -70,6 +70,9 @@ def test_prior_plot_shows_the_prior_on_the_standardised_scale(msc):
     band = dose_ax.collections[0].get_paths()[0].vertices[:, 1]
     assert 1.0 < band.max() < 2.5  # 95th percentile of N(0,1) x g(12) is about 1.6
     assert time_ax.get_lines()[-1].get_ydata()[0] == pytest.approx(0.0)  # no effect at t=0
+    # effects against the lowest tested dose (no placebo arm): none at dose 1 itself
+    assert dose_ax.get_lines()[-1].get_ydata()[0] == pytest.approx(0.0, abs=1e-12)
+    assert "vs dose 1" in dose_ax.get_ylabel()
 
 
 def test_sigmoid_emax_with_three_doses_warns(msc):
@@ -153,15 +156,16 @@ def test_time_course_draws_expected_change_per_dose_with_observed_means(mixed_fi
     curves = [line for line in ax.get_lines() if line.get_label().endswith("million cells")]
     assert [c.get_label() for c in curves] == ["1 million cells", "10 million cells",
                                                "50 million cells"]
-    expected = mixed_fit.expected_change(dose=50, outcome="koos_pain", hdi_prob=0.9)
+    expected = mixed_fit.expected_change(dose=50, outcome="koos_pain", ci_prob=0.9)
     x, y = curves[2].get_data()
     np.testing.assert_allclose(x, expected["time"])
     np.testing.assert_allclose(y, expected["mean"])
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(bands) == 3  # one band per dose
     band = bands[2].get_paths()[0].vertices[:, 1]
-    assert band.min() == pytest.approx(expected["hdi_low"].min())
-    assert band.max() == pytest.approx(expected["hdi_high"].max())
+    assert band.min() == pytest.approx(expected["ci_low"].min())
+    assert band.max() == pytest.approx(expected["ci_high"].max())
+    assert ax.get_legend().get_title().get_text().startswith("90% equal-tailed interval")
     points = [line for line in ax.get_lines() if line.get_marker() == "o"]
     assert len(points) == 3
     raw = msc.summary().query("outcome == 'koos_pain' and dose == 50")
@@ -207,11 +211,11 @@ def test_forest_points_are_contrast_means_grouped_by_family(mixed_fit):
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["PROM", "KOOS pain", "WOMAC pain (0-100)", "MRI",
-                      "Cartilage T2 relaxation time", "MRI synovitis score", "biomarker",
-                      "Synovial-fluid interleukin-6"]
+                      "Cartilage T2 relaxation time", "MRI grade", "MRI synovitis score",
+                      "biomarker", "Synovial-fluid interleukin-6"]
     bold = [t.get_fontweight() for t in ax.get_yticklabels()]
     assert bold[0] == "bold" and bold[1] != "bold"
-    table = mixed_fit.contrast(50, time=12, hdi_prob=0.9, scale="standardised")
+    table = mixed_fit.contrast(50, time=12, ci_prob=0.9, scale="standardised")
     by_label = {mixed_fit.data.info(o).label: row for o, row in table.set_index("outcome")
                 .iterrows()}
     rows = forest_rows(ax)
@@ -221,7 +225,9 @@ def test_forest_points_are_contrast_means_grouped_by_family(mixed_fit):
     intervals = ax.collections[0].get_segments()
     assert len(intervals) == len(MIXED)
     lows = sorted(seg[0, 0] for seg in intervals)
-    assert lows == pytest.approx(sorted(table["hdi_low"]))
+    assert lows == pytest.approx(sorted(table["ci_low"]))
+    assert "vs 1 million cells at 12 months" in ax.get_title()  # the lowest tested dose
+    assert "90% equal-tailed interval" in ax.get_title()
     texts = {round(t.get_position()[1], 6): t.get_text() for t in ax.texts}
     koos = by_label["KOOS pain"]
     y_koos = next(y for y, label in rows.items() if label == "KOOS pain")
@@ -328,8 +334,15 @@ def test_parameter_forest_points_are_posterior_means(mixed_fit):
     points = np.concatenate([c.get_offsets()[:, 0] for c in forest_ax.collections
                              if isinstance(c, PathCollection)])
     np.testing.assert_allclose(np.sort(points), np.sort(means))
-    assert len(forest_ax.get_lines()) == 2 * means.size  # 50% and 90% HDI per component
-    assert "90% HDI" in fig._suptitle.get_text()
+    lines = forest_ax.get_lines()
+    assert len(lines) == 2 * means.size  # 50% and 90% intervals per component
+    assert "90% equal-tailed intervals" in fig._suptitle.get_text()
+    sigma = posterior["sigma"].sel(outcome="koos_pain").values.ravel()
+    ends = [sorted(line.get_xdata()) for line in lines]
+    eti = sorted(np.quantile(sigma, [0.05, 0.95]))
+    assert any(np.allclose(end, eti, rtol=1e-6) for end in ends)  # equal-tailed by default
+    hdi = plot_forest(mixed_fit, var_names=["delta", "sigma"], ci_kind="hdi")
+    assert "90% highest-density intervals" in hdi._suptitle.get_text()
 
 
 def test_parameter_forest_defaults_and_bad_arguments(mixed_fit):

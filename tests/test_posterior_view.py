@@ -45,6 +45,17 @@ def fit(prior_draws) -> bd.DoseResponseFit:
     return bd.DoseResponseFit(model, data, draws)
 
 
+@pytest.fixture(scope="module")
+def free_view_and_fit(prior_draws) -> tuple[PosteriorView, bd.DoseResponseFit]:
+    """A view and a fit of prior draws of the free dose shape (what MCP-Mod tests)."""
+    _, data, _ = prior_draws
+    model = bd.DoseResponseModel(dose_shape="free")
+    prior = model.sample_prior_predictive(data, draws=100, random_seed=7)
+    draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+    return (PosteriorView.from_model(model, data, prior.prior),
+            bd.DoseResponseFit(model, data, draws))
+
+
 #: Read-outs of a view and the fit methods that must give the same table.
 READOUTS = {
     "effect": (lambda v: readouts.effect(v, dose=[10, 50], time=[3, 12]),
@@ -73,7 +84,6 @@ READOUTS = {
                             lambda f: f.time_to_half_effect(dose=[10, 50])),
     "prob_increasing": (lambda v: dose_estimands.prob_increasing(v, time=[3, 12]),
                         lambda f: f.prob_increasing(time=[3, 12])),
-    "signal_test": (lambda v: signal_test(v, time=12), lambda f: f.signal_test(time=12)),
 }
 
 
@@ -122,7 +132,14 @@ def test_the_helpers_of_the_view(view):
     assert view.elapsed([base + 3.0]) == [3.0]
     with pytest.raises(EstimandError, match="before the baseline time"):
         view.elapsed([base - 1.0])
-    assert view.versus() == "dose 0 (not tested: extrapolated by the dose shape)"
+    assert view.versus() == "dose 1 (lowest tested; no placebo arm)"
+    assert view.versus(0) == "dose 0 (not tested: extrapolated by the dose shape)"
+    assert view.versus(20) == "dose 20 (not tested: interpolated by the dose shape)"
+    assert view.reference_dose() == 1.0 and view.reference_dose(0) == 0.0
+    assert [view.reference_status(d) for d in (None, 10, 0, 20, 80)] == [
+        "tested", "tested", "extrapolated", "interpolated", "extrapolated"]
+    with pytest.raises(EstimandError, match="reference must be one dose"):
+        view.reference_dose([1, 10])
     assert view.families() == {"PROM": ["koos_pain", "womac_pain"]}
     assert view.family_members("PROM") == {"PROM": ["koos_pain", "womac_pain"]}
     with pytest.raises(EstimandError, match="family 'MRI' not in this fit"):
@@ -135,7 +152,7 @@ def test_the_helpers_of_the_view(view):
     with pytest.raises(EstimandError, match="not in this contrast"):
         view.mcids(["koos_pain"], {"womac_pain": 4})
     assert view.mcid_scale("koos_pain", "outcome") == "outcome units"
-    assert view.mcid_scale("koos_pain", "standardised") == "baseline SDs"
+    assert view.mcid_scale("koos_pain", "standardised") == "outcome SDs"
 
 
 def test_a_fit_is_accepted_where_a_view_is(view, fit):
@@ -143,8 +160,7 @@ def test_a_fit_is_accepted_where_a_view_is(view, fit):
     assert isinstance(view_of(fit), PosteriorView)
     with pytest.raises(TypeError, match="PosteriorView or a fit"):
         view_of(object())
-    # bd.signal_test(fit), as documented, and the dose estimands of a fit
-    pd.testing.assert_frame_equal(bd.signal_test(fit), bd.signal_test(view))
+    # the dose estimands of a fit
     pd.testing.assert_frame_equal(dose_estimands.effective_dose(fit),
                                   dose_estimands.effective_dose(view))
 
@@ -173,3 +189,18 @@ def test_read_out_modules_do_not_import_the_fit():
         imported = {node.module for node in ast.walk(tree)
                     if isinstance(node, ast.ImportFrom) and node.module}
         assert "bayesdose.results.fit" not in imported, module
+
+
+def test_signal_test_of_a_free_view_is_the_fit_method_and_bd_signal_test(free_view_and_fit):
+    free_view, free_fit = free_view_and_fit
+    table = signal_test(free_view, time=12)
+    assert len(table) and set(table["tested_on"]) == {"free per-dose fit"}
+    pd.testing.assert_frame_equal(table, free_fit.signal_test(time=12), check_exact=True)
+    pd.testing.assert_frame_equal(bd.signal_test(free_fit), bd.signal_test(free_view))
+
+
+def test_signal_test_refuses_a_view_of_a_parametric_shape(view, fit):
+    with pytest.raises(EstimandError, match="free"):
+        signal_test(view, time=12)
+    with pytest.raises(EstimandError, match="free"):
+        bd.signal_test(fit)

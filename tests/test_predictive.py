@@ -40,7 +40,7 @@ def fit_with_replicates():
 
 def test_arm_means_and_p_values_match_the_known_shift(fit_with_replicates):
     fit, shift = fit_with_replicates
-    table = fit.predictive_check(hdi_prob=0.9)
+    table = fit.predictive_check(ci_prob=0.9)
     observed = fit.observed_means().set_index(["outcome", "dose", "time"])["mean"]
     assert len(table) == len(observed) == 3 * (4 + 3)  # doses x (KOOS visits + IL-6 visits)
     keyed = table.set_index(["outcome", "dose", "time"])
@@ -48,13 +48,20 @@ def test_arm_means_and_p_values_match_the_known_shift(fit_with_replicates):
     np.testing.assert_allclose(keyed["predicted"] - keyed["observed"], shift.mean(),
                                atol=1e-9)
     np.testing.assert_allclose(table["p_value"], np.mean(shift >= 0), atol=1e-12)
-    # the 90% HDI of a uniform grid of shifts is 90% of its width, anywhere along it
-    width = table["hdi_high"] - table["hdi_low"]
+    # the 90% interval of a uniform grid of shifts is 90% of its width: by default the
+    # equal-tailed one, from the 5% to the 95% quantile of the replicated arm means
+    width = table["ci_high"] - table["ci_low"]
     np.testing.assert_allclose(width, 0.9 * 2.0, atol=0.01)
+    np.testing.assert_allclose(keyed["ci_low"] - keyed["predicted"], np.quantile(shift, 0.05)
+                               - shift.mean(), atol=1e-9)
+    assert table.attrs["ci"] == "eti 90%"
+    hdi_table = fit.predictive_check(ci_prob=0.9, ci_kind="hdi")
+    np.testing.assert_allclose(hdi_table["ci_high"] - hdi_table["ci_low"], 0.9 * 2.0,
+                               atol=0.01)
     assert not table["extreme"].any()
     assert list(table["outcome"].unique()) == ["koos_pain", "sf_il6"]
     # the method reads the fit's groups and inputs, and nothing else
-    pd.testing.assert_frame_equal(predictive_check(fit.idata, fit.inputs, hdi_prob=0.9), table)
+    pd.testing.assert_frame_equal(predictive_check(fit.idata, fit.inputs, ci_prob=0.9), table)
 
 
 def test_an_arm_the_model_misses_is_flagged(fit_with_replicates):
@@ -78,8 +85,10 @@ def test_missing_group_and_bad_arguments_are_errors(fit_with_replicates):
         fit.predictive_check(group="prior")
     with pytest.raises(EstimandError, match="group"):
         fit.predictive_check(group="posterior_predictive")
-    with pytest.raises(EstimandError, match="hdi_prob"):
-        fit.predictive_check(hdi_prob=1.5)
+    with pytest.raises(EstimandError, match="ci_prob"):
+        fit.predictive_check(ci_prob=1.5)
+    with pytest.raises(EstimandError, match="ci_kind"):
+        fit.predictive_check(ci_kind="central")
 
 
 def test_ordinal_grades_are_compared_on_the_grade_scale():

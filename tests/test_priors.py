@@ -18,9 +18,14 @@ def test_prior_table_states_every_default_with_a_reason(msc):
     data = msc.select(["koos_pain"])
     table = bd.DoseResponseModel("emax", "free").prior_table(data)
     assert table["parameter"].tolist() == ["delta", "log_ed50", "gamma", "course",
-                                           "beta_baseline", "patient_effect", "sigma"]
-    assert table["default"].all()
+                                           "beta_baseline", "patient_effect", "sigma",
+                                           "scale_sd[koos_pain]"]
+    params = table[~table["parameter"].str.startswith("scale_sd[")]
+    assert params["default"].all()
     assert (table["reason"].str.len() > 40).all()
+    # the example declares its SD, so its scale row is the user's, not the default rule
+    scale = table.set_index("parameter").loc["scale_sd[koos_pain]"]
+    assert scale["prior"] == "fixed: 12 points" and not scale["default"]
     assert table.set_index("parameter").loc["log_ed50", "prior"] == str(
         Prior("StudentT", nu=5, mu=0, sigma=1.73))
 
@@ -78,6 +83,7 @@ def test_documented_prior_table_matches_the_code(msc):
         for time_shape in ("exponential", "free"):
             model = bd.DoseResponseModel(dose_shape, time_shape, likelihood="student_t")
             for row in model.prior_table(data).itertuples():
-                assert row.parameter in text, row.parameter
+                name = "scale_sd[" if row.parameter.startswith("scale_sd[") else row.parameter
+                assert name in text, row.parameter
     assert "StudentT(nu=5, mu=0, sigma=1.73)" in text
     assert "Normal(log 0.2, 1)" in text and "HalfNormal(0.5)" in text

@@ -281,7 +281,8 @@ WRONG_TYPES = [
     ("sampler", "sampler", "stan"),
     ("estimands", "times", [math.nan]),
     ("estimands", "doses", [-1.0]),
-    ("estimands", "hdi_prob", 2),
+    ("estimands", "ci_prob", 2),
+    ("estimands", "ci_kind", "median"),
     ("estimands", "reference", math.inf),
     ("estimands", "contrasts", [[1]]),
 ]
@@ -351,8 +352,8 @@ SECTION_KEYS = ["name", "description", "data", "outcomes", "model", "priors", "s
 FIELD_KEYS = ["source", "patient", "dose", "outcomes", "baseline_time", "dose_shape",
               "time_shape", "likelihood", "dose_options", "time_options", "pooling",
               "lkj_eta", "draws", "chains", "random_seed", "target_accept", "sampler", "times",
-              "contrasts", "reference", "hdi_prob", "doses", "delta", "sigma", "distribution",
-              "mcid", "direction", "lower"]
+              "contrasts", "reference", "ci_prob", "ci_kind", "hdi_prob", "doses", "delta",
+              "sigma", "distribution", "mcid", "direction", "lower"]
 any_specs = st.dictionaries(
     st.one_of(st.sampled_from(SECTION_KEYS), st.text(max_size=6)),
     st.one_of(toml_values, st.dictionaries(st.one_of(st.sampled_from(FIELD_KEYS),

@@ -101,7 +101,7 @@ def saved_fit(tmp_path_factory) -> Path:
         "data": {"source": "embedded:msc_trial"},
         "model": {"outcomes": ["koos_pain"], "dose_shape": "emax",
                   "time_shape": "exponential"},
-        "estimands": {"times": [6, 12], "contrasts": [[50, 1], [10, 1]], "hdi_prob": 0.9},
+        "estimands": {"times": [6, 12], "contrasts": [[50, 1], [10, 1]], "ci_prob": 0.9},
     })
     fit = bd.fit(spec, data=data, draws=50, tune=50, chains=2, random_seed=3,
                  prior_draws=50, progressbar=False)
@@ -223,8 +223,10 @@ def test_html_holds_verdict_checks_priors_estimands_and_versions(written, fit):
         assert html.escape(str(row.prior)) in page
     for package, version in read_config(fit.idata)["versions"].items():
         assert f"<td>{package}</td><td>{html.escape(version)}</td>" in page
-    contrast = fit.contrast(dose=50, reference=1, time=12, hdi_prob=0.9).iloc[0]
+    contrast = fit.contrast(dose=50, reference=1, time=12, ci_prob=0.9).iloc[0]
     assert f'<td class="num">{format_value(contrast["mean"])}</td>' in page
+    assert f'<td class="num">{format_value(contrast["ci_low"])}</td>' in page
+    assert "90% equal-tailed interval" in text
     assert f'<td class="num">{format_value(contrast["prob_gt_mcid"])}</td>' in page
     for caption in ("ED50", "Minimum effective dose", "Probability that the response",
                     "Time after baseline"):
@@ -287,9 +289,19 @@ def test_report_of_a_fit_without_predictive_draws_says_what_is_missing(msc):
              "course": rng.normal(0.0, 0.1, (2, 40, 1, 4))}
     fit = fixed_fit(data, model, draws)
     assert report_estimands(fit) == {"times": [12.0], "contrasts": [[50.0, 1.0]],
-                                     "hdi_prob": 0.95, "doses": None}
+                                     "reference": None, "ci_prob": 0.95, "ci_kind": "eti",
+                                     "doses": None}
+    # an [estimands] recorded by an older version: hdi_prob meant highest-density intervals
+    old = report_estimands(fit, {"hdi_prob": 0.9})
+    assert (old["ci_prob"], old["ci_kind"]) == (0.9, "hdi")
     report = build_report(fit)
     page = report.to_html()
+    # effects against the lowest tested dose (no placebo arm), equal-tailed intervals
+    assert "Dose effects against dose 1 (lowest tested; no placebo arm)" in page
+    assert "95% equal-tailed interval" in page and "HDI" not in page
+    extrapolated = build_report(fit, {"reference": 0}).to_html()
+    assert "Dose effects against dose 0 (not tested: extrapolated by the dose shape)" \
+        in extrapolated
     parse(page)
     assert page.count('<img src="data:image/png;base64,') == len(report.figures) >= 4
     assert "no posterior_predictive group" in page

@@ -199,15 +199,24 @@ def closed_fit() -> SafetyFit:
 
 def test_event_probability_matches_logit_normal(closed_fit):
     doses = [1.0, 3.0, 10.0, 100.0, 400.0]
-    table = closed_fit.event_probability(dose=doses, hdi_prob=0.9)
+    table = closed_fit.event_probability(dose=doses, ci_prob=0.9)
     for dose, row in zip(doses, table.itertuples(), strict=True):
         mean, sd = logit_normal_moments(M + B * np.log(dose / 10.0), S)
         assert row.mean == pytest.approx(mean, abs=1e-3)
         assert row.sd == pytest.approx(sd, abs=1e-3)
-        assert row.hdi_low < row.mean < row.hdi_high
+        assert row.ci_low < row.mean < row.ci_high
     draws = closed_fit.event_probability_draws(doses).to_numpy().reshape(-1, len(doses))
-    inside = (draws >= table["hdi_low"].to_numpy()) & (draws <= table["hdi_high"].to_numpy())
+    inside = (draws >= table["ci_low"].to_numpy()) & (draws <= table["ci_high"].to_numpy())
     np.testing.assert_allclose(inside.mean(axis=0), 0.9, atol=1e-3)
+    # equal-tailed by default: the 5% and 95% quantiles of the draws (logit-normal: the
+    # logistic of the Normal's quantiles), highest-density on request
+    np.testing.assert_allclose(table["ci_low"], np.quantile(draws, 0.05, axis=0), rtol=1e-12)
+    centre = M + B * np.log(np.array(doses) / 10.0)
+    np.testing.assert_allclose(table["ci_high"], expit(centre + NormalDist().inv_cdf(0.95) * S),
+                               rtol=2e-3)
+    shortest = closed_fit.event_probability(dose=doses, ci_prob=0.9, ci_kind="hdi")
+    assert ((shortest["ci_high"] - shortest["ci_low"])
+            <= (table["ci_high"] - table["ci_low"]) + 1e-12).all()
 
 
 def test_prob_exceeds_matches_normal_tail(closed_fit):
@@ -227,13 +236,13 @@ def test_fixed_draws_give_the_logistic_curve_exactly():
     table = fit.event_probability(dose=[1.0, 10.0, 25.0])
     expected = expit(-1.0 + 0.6 * np.log(np.array([1.0, 10.0, 25.0]) / 10.0))
     np.testing.assert_allclose(table["mean"], expected, rtol=1e-12)
-    np.testing.assert_allclose(table["hdi_low"], expected, rtol=1e-12)
+    np.testing.assert_allclose(table["ci_low"], expected, rtol=1e-12)
     np.testing.assert_allclose(table["sd"], 0.0, atol=1e-12)
 
 
 def test_observed_counts_at_tested_doses_only(closed_fit):
     table = closed_fit.event_probability(dose=[1.0, 5.0, 100.0, 300.0])
-    assert table.columns.tolist() == ["dose", "mean", "sd", "hdi_low", "hdi_high",
+    assert table.columns.tolist() == ["dose", "mean", "sd", "median", "ci_low", "ci_high",
                                       "n_patients", "n_events", "dose_status"]
     np.testing.assert_array_equal(table["n_patients"], [2.0, np.nan, 2.0, np.nan])
     np.testing.assert_array_equal(table["n_events"], [0.0, np.nan, 2.0, np.nan])
@@ -248,7 +257,8 @@ def test_odds_ratio_per_doubling_is_lognormal():
     log2 = np.log(2.0)
     assert row["mean"] == pytest.approx(np.exp(b0 * log2 + (sb * log2) ** 2 / 2), abs=1e-3)
     assert row["prob_gt_1"] == pytest.approx(1 - NormalDist(b0, sb).cdf(0), abs=1e-3)
-    assert row["hdi_low"] < np.exp(b0 * log2) < row["hdi_high"]
+    assert row["ci_low"] < np.exp(b0 * log2) < row["ci_high"]
+    assert row["median"] == pytest.approx(np.exp(b0 * log2), rel=1e-3)
     fixed = hand_fit(np.zeros(10), 0.5).odds_ratio_per_doubling().iloc[0]
     assert fixed["mean"] == pytest.approx(np.sqrt(2.0))
 
@@ -264,7 +274,8 @@ def test_placebo_offset_in_read_outs():
     (lambda f: f.event_probability(dose=0.0), "no placebo arm"),
     (lambda f: f.event_probability(dose=-1.0), "negative"),
     (lambda f: f.prob_exceeds(1.5), "between 0 and 1"),
-    (lambda f: f.event_probability(hdi_prob=1.2), "hdi_prob"),
+    (lambda f: f.event_probability(ci_prob=1.2), "ci_prob"),
+    (lambda f: f.event_probability(ci_kind="hpd"), "ci_kind"),
 ])
 def test_bad_estimand_requests(closed_fit, call, message):
     with pytest.raises(EstimandError, match=message):
@@ -360,6 +371,6 @@ def test_recovers_known_dose_event_curve():
         low, high = hdi(post[name].to_numpy().ravel(), 0.99)
         assert low < value < high, name
     assert hdi(post["beta"].to_numpy().ravel(), 0.99)[0] > 0
-    table = fit.event_probability(hdi_prob=0.99)
-    assert np.all((table["hdi_low"] < truth) & (truth < table["hdi_high"]))
+    table = fit.event_probability(ci_prob=0.99)
+    assert np.all((table["ci_low"] < truth) & (truth < table["ci_high"]))
     assert fit.diagnostics().parameters["r_hat"].max() <= 1.01

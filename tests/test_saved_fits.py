@@ -11,8 +11,13 @@ import pandas as pd
 import pytest
 
 import bayesdose as bd
+from bayesdose.results.dose_estimands import effective_dose_draws
 
 DATA = Path(__file__).resolve().parent / "data"
+
+#: 0.1.0 reported highest-density intervals as hdi_low, hdi_high; they are ci_low, ci_high
+#: with ci_kind="hdi" now (equal-tailed ones by default).
+HDI_COLUMNS = {"ci_low": "hdi_low", "ci_high": "hdi_high"}
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +48,33 @@ def test_a_fit_saved_before_the_move_loads_with_its_model_and_data(saved):
 
 def test_its_contrasts_are_those_the_saving_version_computed(saved):
     fit, expected = saved
-    _same(fit.contrast(dose=50, reference=1, time=12), expected["contrast"])
+    table = fit.contrast(dose=50, reference=1, time=12, ci_kind="hdi")
+    _same(table.rename(columns=HDI_COLUMNS)[list(expected["contrast"])], expected["contrast"])
+    default = fit.contrast(dose=50, reference=1, time=12)  # the same draws, equal-tailed
+    np.testing.assert_allclose(default["mean"], expected["contrast"]["mean"], rtol=1e-12)
+    draws = fit.effect_draws(dose=50, time=12, reference=1).to_numpy().reshape(-1, 2)
+    np.testing.assert_allclose(default[["ci_low", "ci_high"]].to_numpy().T,
+                               np.quantile(draws, [0.025, 0.975], axis=0), rtol=1e-12)
 
 
 def test_its_ed50_is_the_one_the_saving_version_computed(saved):
     fit, expected = saved
-    _same(fit.effective_dose(p=0.5, time=12), expected["ed50"])
+    old = expected["ed50"]
+    assert old["prob_not_reached"] == [0.0, 0.0]  # every draw has an ED50
+    table = fit.effective_dose(p=0.5, time=12)
+    same = ["outcome", "time", "p", "method", "median", "prob_below_range",
+            "prob_in_range", "prob_beyond_range", "prob_not_reached"]
+    _same(table[same], {k: old[k] for k in same})
+    # equal-tailed by default: 0.1.0's q_low, q_high; highest-density: its hdi_low, hdi_high
+    _same(table[["ci_low", "ci_high"]].rename(columns={"ci_low": "q_low", "ci_high": "q_high"}),
+          {k: old[k] for k in ("q_low", "q_high")})
+    hdi = fit.effective_dose(p=0.5, time=12, ci_kind="hdi")
+    _same(hdi[["ci_low", "ci_high"]].rename(columns=HDI_COLUMNS),
+          {k: old[k] for k in ("hdi_low", "hdi_high")})
+    # 0.1.0's mean and SD of the ED50 draws
+    draws = effective_dose_draws(fit.posterior_view, p=0.5).to_numpy().reshape(-1, 2)
+    np.testing.assert_allclose(draws.mean(axis=0), old["mean"], rtol=1e-12)
+    np.testing.assert_allclose(draws.std(axis=0, ddof=1), old["sd"], rtol=1e-12)
 
 
 def test_a_design_run_saved_before_the_move_resumes_without_running_again(tmp_path):

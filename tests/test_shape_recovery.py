@@ -48,19 +48,19 @@ def recover(dose_shape: str, time_shape: str, params: dict, seed: int, draws: in
 
 
 def coverage(sim, fit) -> tuple[bool, int, int]:
-    """(90% HDI of the top-dose effect at the last visit covers the truth, number of
-    dose x visit effects whose 99% HDI misses the truth, number of divergences)."""
+    """(90% interval of the top-dose effect at the last visit covers the truth, number of
+    dose x visit effects whose 99% interval misses the truth, number of divergences)."""
     truth = sim.true_effect.set_index(["dose", "time"])["effect"]
-    main = fit.effect(dose=50, time=12, hdi_prob=0.9).iloc[0]
-    covered = bool(main["hdi_low"] <= truth[(50.0, 12.0)] <= main["hdi_high"])
-    table = fit.effect(hdi_prob=0.99).set_index(["dose", "time"])
-    missed = int((~((table["hdi_low"] <= truth) & (truth <= table["hdi_high"]))).sum())
+    main = fit.effect(dose=50, time=12, ci_prob=0.9).iloc[0]
+    covered = bool(main["ci_low"] <= truth[(50.0, 12.0)] <= main["ci_high"])
+    table = fit.effect(ci_prob=0.99).set_index(["dose", "time"])
+    missed = int((~((table["ci_low"] <= truth) & (truth <= table["ci_high"]))).sum())
     divergences = int(fit.diagnostics().table.set_index("check").loc["divergences", "value"])
     return covered, missed, divergences
 
 
 def assert_covers(sim, fit) -> None:
-    """One trial: the 90% HDI of the top-dose effect covers the truth, so do the 99% HDIs
+    """One trial: the 90% interval of the top-dose effect covers the truth, so do the 99% intervals
     of all dose x visit effects, and the sampler hardly diverges."""
     covered, missed, divergences = coverage(sim, fit)
     assert covered and missed == 0 and divergences <= 2, (covered, missed, divergences,

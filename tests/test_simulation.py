@@ -8,6 +8,8 @@ import pytest
 
 from bayesdose.cli.commands import main
 from bayesdose.design.designs import Design
+from bayesdose.errors import SpecError
+from bayesdose.results.estimands import hdi
 
 TINY = {
     "name": "tiny",
@@ -154,3 +156,61 @@ def test_assurance_draws_each_replicates_truth_from_a_posterior(tmp_path):
         index = design.posterior.draws["ed50"].index(row.ed50_truth)
         truth = design.true_improvements(design.arms[0], design.posterior.scenario(index))
         assert row.truth == pytest.approx(truth[row.dose])
+
+
+# ---------------------------------------------------------------------- interval rule
+def replicate_with_fixed_draws(design: Design):
+    """summarise_replicate of one replicate whose posterior is given (no sampling): slopes
+    drawn right-skewed, so equal-tailed and highest-density intervals differ."""
+    import xarray as xr
+
+    from bayesdose.design.simulation import simulated_trial, summarise_replicate
+
+    arms = design.arms[0]
+    model = design.analysis_model()
+    inputs = model.inputs(simulated_trial(design, arms, seed=0).data)
+    analysis = type("Analysis", (), {"design": design, "arms": arms, "model": model,
+                                     "inputs": inputs})()
+    rng = np.random.default_rng(8)
+    shape = (2, 300, 1)
+    posterior = xr.Dataset({
+        "delta": (("chain", "draw", "outcome"), rng.gamma(2.0, 0.4, shape)),
+        "log_t_half": (("chain", "draw", "outcome"), np.full(shape, np.log(0.01))),
+        "sigma": (("chain", "draw", "outcome"), rng.gamma(5.0, 0.1, shape))},
+        coords={"outcome": inputs.outcomes})
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros(shape[:2], dtype=bool))})
+    idata = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+    rows = summarise_replicate(analysis, idata)
+    top = max(arms.doses)
+    # plateau reached: improvement of dose d over 0 is delta * sd * d / top (higher = better)
+    delta = posterior["delta"].values.reshape(-1)
+    return rows, {d: delta * design.sd * d / top for d in rows["dose"]}
+
+
+def test_the_simulator_reports_equal_tailed_intervals_by_default():
+    rows, draws = replicate_with_fixed_draws(tiny())
+    for row in rows.itertuples():
+        low, high = np.quantile(draws[row.dose], [0.05, 0.95])  # ci_prob 0.9 by default
+        assert (row.low, row.high) == pytest.approx((low, high), rel=1e-9)
+    decision = dict(TINY["decision"], ci_kind="hdi", ci_prob=0.8)
+    rows, draws = replicate_with_fixed_draws(tiny(decision=decision))
+    for row in rows.itertuples():
+        low, high = hdi(draws[row.dose], 0.8)
+        assert (row.low, row.high) == pytest.approx((float(low), float(high)), rel=1e-9)
+
+
+def test_an_old_hdi_prob_keeps_its_meaning_and_its_run_identity():
+    with pytest.warns(DeprecationWarning, match=r"decision\.hdi_prob"):
+        old = tiny(decision=dict(TINY["decision"], hdi_prob=0.8))
+    assert (old.decision.ci_prob, old.decision.ci_kind) == (0.8, "hdi")
+    assert old.to_dict()["decision"]["hdi_prob"] == 0.8  # the record earlier versions wrote
+    new = tiny(decision=dict(TINY["decision"], ci_prob=0.8, ci_kind="hdi"))
+    assert new.identity == old.identity
+    assert tiny().identity != old.identity  # equal-tailed: other results, another run
+    assert tiny().to_dict()["decision"]["ci_kind"] == "eti"
+    with pytest.raises(SpecError, match="both given"):
+        tiny(decision=dict(TINY["decision"], hdi_prob=0.8, ci_prob=0.8))
+    with pytest.raises(SpecError, match=r"decision\.ci_kind"):
+        tiny(decision=dict(TINY["decision"], ci_kind="central"))
+    with pytest.raises(SpecError, match=r"decision\.ci_prob"):
+        tiny(decision=dict(TINY["decision"], ci_prob=1.0))

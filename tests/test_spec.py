@@ -287,9 +287,11 @@ def test_array_valued_prior_round_trips():
         ("contrasts = [50, 1]", "estimands.contrasts"),
         ('contrasts = [["50", 1]]', "estimands.contrasts"),
         ('contrasts = "50 vs 1"', "estimands.contrasts"),
-        ("hdi_prob = 1.5", "estimands.hdi_prob"),
-        ("hdi_prob = 0", "estimands.hdi_prob"),
-        ("hdi_prob = true", "estimands.hdi_prob"),
+        ("ci_prob = 1.5", "estimands.ci_prob"),
+        ("ci_prob = 0", "estimands.ci_prob"),
+        ("ci_prob = true", "estimands.ci_prob"),
+        ('ci_kind = "quantile"', "estimands.ci_kind"),
+        ("ci_kind = 1", "estimands.ci_kind"),
         ('times = ["12"]', "estimands.times"),
         ("times = 12", "estimands.times"),
         ("doses = [[1, 10]]", "estimands.doses"),
@@ -300,8 +302,8 @@ def test_bad_estimands(tmp_path, estimands, field):
     assert message.startswith(field)
 
 
-def test_hdi_prob_message_shows_the_value(tmp_path):
-    assert "1.5" in spec_error(tmp_path, "[estimands]\nhdi_prob = 1.5\n")
+def test_ci_prob_message_shows_the_value(tmp_path):
+    assert "1.5" in spec_error(tmp_path, "[estimands]\nci_prob = 1.5\n")
 
 
 def test_good_estimands_are_kept(tmp_path):
@@ -310,10 +312,27 @@ def test_good_estimands_are_kept(tmp_path):
         times = [3, 12]
         contrasts = [[50, 1], [10, 1.5]]
         doses = [0, 25]
-        hdi_prob = 0.8
+        ci_prob = 0.8
+        ci_kind = "hdi"
         """))
     assert spec.estimands == {"times": [3, 12], "contrasts": [[50, 1], [10, 1.5]],
-                              "doses": [0, 25], "hdi_prob": 0.8}
+                              "doses": [0, 25], "ci_prob": 0.8, "ci_kind": "hdi"}
+
+
+def test_old_hdi_prob_is_read_as_an_hdi_with_a_deprecation_warning(tmp_path):
+    path = write_model(tmp_path, """
+        [estimands]
+        times = [12]
+        hdi_prob = 0.8
+        """)
+    with pytest.warns(DeprecationWarning, match="estimands.hdi_prob"):
+        spec = ModelSpec.from_toml(path)
+    assert spec.estimands == {"times": [12], "ci_prob": 0.8, "ci_kind": "hdi"}
+    assert "hdi_prob" not in spec.to_dict()["estimands"]
+    with pytest.warns(DeprecationWarning):
+        assert "1.5" in spec_error(tmp_path, "[estimands]\nhdi_prob = 1.5\n")
+    both = "[estimands]\nhdi_prob = 0.9\nci_prob = 0.9\n"
+    assert "both given" in spec_error(tmp_path, both)
 
 
 def test_reference_must_be_a_number(tmp_path):
@@ -469,7 +488,8 @@ def test_parsing_never_executes_code(tmp_path, frame, monkeypatch):
         "dose shape": f'[model]\ndose_shape = "{payload}"\n',
         "time shape": f'[model]\ntime_shape = "{payload}"\n',
         "likelihood": f'[model]\nlikelihood = "{payload}"\n',
-        "hdi_prob": f'[estimands]\nhdi_prob = "{payload}"\n',
+        "ci_prob": f'[estimands]\nci_prob = "{payload}"\n',
+        "ci_kind": f'[estimands]\nci_kind = "{payload}"\n',
         "field name": f'[model]\n"{payload}" = 1\n',
     }
     for what, text in attempts.items():

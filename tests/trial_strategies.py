@@ -164,7 +164,9 @@ def model_dicts(draw: st.DrawFn) -> dict[str, Any]:
         estimands["contrasts"] = draw(st.lists(st.lists(st.floats(0, 100), min_size=2,
                                                         max_size=2), max_size=2))
     if draw(st.booleans()):
-        estimands["hdi_prob"] = draw(st.floats(0.5, 0.99))
+        estimands["ci_prob"] = draw(st.floats(0.5, 0.99))
+    if draw(st.booleans()):
+        estimands["ci_kind"] = draw(st.sampled_from(["eti", "hdi"]))
     spec["estimands"] = estimands
     return spec
 

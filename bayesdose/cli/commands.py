@@ -1,6 +1,6 @@
 """Command line: ``bayesdose demo``, ``bayesdose fit MODEL.toml --data FILE --out DIR``,
-``bayesdose compare A.toml B.toml ... --out DIR``, ``bayesdose simulate DESIGN.toml --out DIR``
-and ``bayesdose report FIT.nc --out DIR``.
+``bayesdose compare A.toml B.toml ... --out DIR``, ``bayesdose simulate DESIGN.toml --out DIR``,
+``bayesdose calibrate DESIGN.toml --out DIR`` and ``bayesdose report FIT.nc --out DIR``.
 
 Exit codes: 0 success, 1 the fit ran but failed its diagnostics, 2 bad input (a one-line
 reason on stderr), 3 an unexpected internal error (with its traceback, to report).
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import bayesdose as bd
+from bayesdose.cli.calibrate_folder import add_calibrate_parser, run_calibrate
 from bayesdose.cli.compare_folder import run_comparison
 from bayesdose.cli.fit_folder import RESULT_NAMES, write_results
 from bayesdose.cli.simulate_folder import SIMULATION_FILES, write_simulation
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--sampler", choices=["nutpie", "pymc"],
                      help="NUTS implementation (default: the fastest installed)")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_calibrate_parser(sub)
     report = sub.add_parser(
         "report", help="write an HTML and Markdown report of a saved fit",
         description="Read a saved fit (the fit.nc that 'bayesdose fit' writes; nothing in it "
@@ -245,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compare(args)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "calibrate":
+            return run_calibrate(args)
         if args.command == "demo":
             spec = ModelSpec.from_dict(DEMO_SPEC)
             return _run(spec, None, args.out, args.force, _overrides(args))

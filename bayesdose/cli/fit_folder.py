@@ -7,6 +7,7 @@ caller asks to overwrite it, so earlier results are never lost by accident.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ import pandas as pd
 
 from bayesdose.errors import BayesdoseError
 from bayesdose.files.output import write_csv, write_text
+from bayesdose.model.spec import estimand_interval
 from bayesdose.report.document import write_report_files
 from bayesdose.report.fit_report import build_report
+from bayesdose.results.dose_estimands import ByConstructionWarning
+from bayesdose.results.estimands import CI_KINDS
 from bayesdose.results.fit import DoseResponseFit
 
 #: Every name :func:`write_results` may write into a result folder (a run with ``--force``
@@ -28,22 +32,36 @@ RESULT_NAMES = (
 )
 
 
+def interval_arguments(estimands: dict[str, Any]) -> dict[str, Any]:
+    """The ``ci_prob`` and ``ci_kind`` of a spec's ``[estimands]`` (default 0.95, eti).
+
+    Examples
+    --------
+    >>> interval_arguments({"ci_prob": 0.9})
+    {'ci_prob': 0.9, 'ci_kind': 'eti'}
+    """
+    ci_prob, ci_kind = estimand_interval(estimands)
+    return {"ci_prob": ci_prob, "ci_kind": ci_kind}
+
+
 def contrast_table(fit: DoseResponseFit, estimands: dict[str, Any]) -> pd.DataFrame:
-    """The contrasts a spec asks for (default: every tested dose against the lowest)."""
+    """The contrasts a spec asks for (default: every tested dose against ``reference``,
+    the lowest tested dose unless the spec names another)."""
     times = estimands.get("times") or None
-    hdi_prob = estimands.get("hdi_prob", 0.95)
     pairs = estimands.get("contrasts")
     if not pairs:
-        reference = estimands.get("reference", min(fit.inputs.doses))
+        reference = fit.posterior_view.reference_dose(estimands.get("reference"))
         pairs = [[d, reference] for d in fit.inputs.doses if d != reference]
-    tables = [fit.contrast(dose=d, reference=r, time=times, hdi_prob=hdi_prob) for d, r in pairs]
+    tables = [fit.contrast(dose=d, reference=r, time=times, **interval_arguments(estimands))
+              for d, r in pairs]
     return pd.concat(tables, ignore_index=True)
 
 
 def effect_table(fit: DoseResponseFit, estimands: dict[str, Any]) -> pd.DataFrame:
-    """Dose effects at the spec's doses (default: tested) and times (default: visits)."""
+    """Dose effects at the spec's doses (default: tested) and times (default: visits),
+    against the spec's ``reference`` (default: the lowest tested dose)."""
     return fit.effect(dose=estimands.get("doses") or None, time=estimands.get("times") or None,
-                      hdi_prob=estimands.get("hdi_prob", 0.95))
+                      reference=estimands.get("reference"), **interval_arguments(estimands))
 
 
 def write_results(fit: DoseResponseFit, out: Path, estimands: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +93,7 @@ def write_results(fit: DoseResponseFit, out: Path, estimands: dict[str, Any]) ->
         "parameter_diagnostics.csv": diagnostics.parameters,
         "pareto_k.csv": diagnostics.observations,
         "predictive_check.csv": fit.predictive_check(),
-        "parameters.csv": fit.parameter_summary(estimands.get("hdi_prob", 0.95)),
+        "parameters.csv": fit.parameter_summary(**interval_arguments(estimands)),
         "priors.csv": fit.prior_table(),
         "missing.csv": fit.data.missing(),
         "scales.csv": fit.inputs.scales.table(fit.outcomes),
@@ -162,38 +180,52 @@ def dose_estimand_tables(fit: DoseResponseFit,
         The tables and the notes.
     """
     times = estimands.get("times") or [fit.inputs.visits[-1]]
-    prob = estimands.get("hdi_prob", 0.95)
+    interval = interval_arguments(estimands)
     with_mcid = [o for o in fit.outcomes if fit.data.info(o).mcid is not None]
     makers = {
-        "ed50.csv": lambda: fit.effective_dose(p=0.5, time=times, hdi_prob=prob),
+        "ed50.csv": lambda: fit.effective_dose(p=0.5, time=times, **interval),
         "minimum_effective_dose.csv": lambda: fit.minimum_effective_dose(
-            time=times, outcome=with_mcid or None, hdi_prob=prob),
-        "prob_increasing.csv": lambda: fit.prob_increasing(time=times, hdi_prob=prob),
-        "time_to_half_effect.csv": lambda: fit.time_to_half_effect(hdi_prob=prob),
+            time=times, outcome=with_mcid or None, **interval),
+        "prob_increasing.csv": lambda: fit.prob_increasing(time=times, **interval),
+        "time_to_half_effect.csv": lambda: fit.time_to_half_effect(**interval),
     }
     tables, notes = {}, []
     for name, make in makers.items():
         try:
-            tables[name] = make()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ByConstructionWarning)
+                tables[name] = make()
         except BayesdoseError as exc:
             notes.append(f"{name} not written: {exc}")
+            continue
+        notes += [f"{name}: {w.message}" for w in caught
+                  if issubclass(w.category, ByConstructionWarning)]
+        for w in caught:
+            if not issubclass(w.category, ByConstructionWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return tables, notes
 
 
 def format_summary(fit: DoseResponseFit, contrasts: pd.DataFrame, diagnostics,
                    notes: list[str] | None = None) -> str:
     """A plain-text summary: data, model, contrasts with probabilities, diagnostics."""
-    shown = contrasts[["outcome", "dose", "reference", "time", "mean", "hdi_low", "hdi_high",
+    kind, _, prob = contrasts.attrs.get("ci", "").partition(" ")
+    interval = (f"{prob} {CI_KINDS.get(kind, '')} interval" if prob else "credible interval")
+    untested = (contrasts.loc[contrasts["reference_status"] != "tested", "reference"].unique()
+                if "reference_status" in contrasts else [])
+    shown = contrasts[["outcome", "dose", "reference", "time", "mean", "ci_low", "ci_high",
                        "prob_gt_0", "prob_gt_mcid", "mcid"]].copy()
     lines = [
         repr(fit.data),
         describe_columns(fit.data),
         repr(fit.model),
-        f"Effects are against {fit.versus()}.",
+        f"Effects are against {fit.versus()} unless a reference is given.",
         f"Contrasts (dose minus reference, outcome units; doses in {fit.data.dose_unit}, "
-        f"times in {fit.data.time_unit}; prob_gt_0 = P(dose better), "
-        "prob_gt_mcid = P(better by more than the MCID)):",
+        f"times in {fit.data.time_unit}; ci_low, ci_high: {interval}; prob_gt_0 = "
+        "P(dose better), prob_gt_mcid = P(better by more than the MCID)):",
         shown.to_string(index=False, float_format=lambda v: f"{v:.3g}"),
+        *([f"Reference dose(s) {', '.join(f'{r:g}' for r in untested)} were not tested: "
+           "those contrasts rest on the dose shape alone."] if len(untested) else []),
         "",
         repr(diagnostics),
         *(notes or []),

@@ -11,6 +11,7 @@ import pandas as pd
 from bayesdose.design.simulation import SimulationResult
 from bayesdose.files.output import staged_folder, write_atomic, write_csv, write_text
 from bayesdose.plots.backend import close_figure
+from bayesdose.results.estimands import interval_text
 
 #: The files :func:`write_simulation` writes (besides the replicates' folders).
 SIMULATION_FILES = ("operating_characteristics.csv", "replicates.csv",
@@ -66,6 +67,6 @@ def format_simulation(result: SimulationResult) -> str:
         f"Decision: go if P(improvement over dose {rule.reference} > {rule.mcid:g}) >= "
         f"{rule.level:g} at time {rule.time:g}; pick the smallest such dose.",
         "Contrasts are improvements over the reference in outcome units (positive = "
-        f"better); coverage is of the {rule.hdi_prob:.0%} HDI.",
+        f"better); coverage is of the {interval_text(rule.ci_prob, rule.ci_kind)}.",
         wide.to_string(),
     ])

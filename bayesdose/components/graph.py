@@ -14,7 +14,7 @@ from pymc_extras.prior import Prior
 
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.components.likelihoods import LIKELIHOODS
-from bayesdose.components.priors import with_dims
+from bayesdose.components.priors import FAMILY_WEIGHT, MIXED_PARAMETERS, with_dims
 from bayesdose.components.shapes import DoseShape, Parameter
 from bayesdose.components.timecourses import TimeShape
 from bayesdose.errors import SpecError
@@ -25,23 +25,219 @@ def gather(values: Any, index: np.ndarray, vector: bool) -> Any:
     return values[index] if not vector else values[index, :]
 
 
-def pooled_variable(param: Parameter, priors: dict[str, Prior], inputs: ModelInputs,
-                     levels: tuple[str, ...]):
-    """outcome value = family mean + family SD x standard Normal offset (non-centred).
+#: The family distribution of each pooling option: ``"mixture"`` (each outcome follows its
+#: family or keeps its own prior, see :func:`pooled_variable`), ``"normal"`` (non-centred
+#: Normal around the family mean), None (nothing pooled).
+POOLING_FORMS: dict[str, str | None] = {"family": "mixture", "family_normal": "normal",
+                                        "none": None}
 
-    Outcomes alone in their family take the family mean (their SD is masked to 0).
+#: The scale a likelihood's dose effects are on, and so the scale of the dose-shape
+#: parameters pooled within a family. The change (normal, Student-t) and the log ratio
+#: (lognormal) are both divided by the outcome's scale SD (its declared SD, else the
+#: pooled within-arm SD of the change; of the log value for lognormal outcomes); an
+#: ordinal outcome's effects are log odds on its latent logistic scale, whose unit is fixed
+#: by the logistic residual, not by any SD of the data.
+EFFECT_SCALES = {"normal": "standardised (outcome SDs)",
+                 "student_t": "standardised (outcome SDs)",
+                 "lognormal": "standardised (outcome SDs of the log value)",
+                 "ordinal": "latent logit"}
+
+
+def effect_scale(likelihood: str) -> str:
+    """The scale family pooling compares a likelihood's effects on.
+
+    Continuous likelihoods share one (effects in outcome SDs of the modelled response:
+    the change, or the log ratio for lognormal outcomes); ordinal effects are log odds on
+    the latent logistic scale, which has no SD of the data as its unit.
+
+    Parameters
+    ----------
+    likelihood : str
+        A likelihood name (``"normal"``, ``"student_t"``, ``"lognormal"``, ``"ordinal"``).
+
+    Returns
+    -------
+    str
+        ``"standardised"`` or ``"latent logit"``.
+
+    Examples
+    --------
+    >>> effect_scale("lognormal"), effect_scale("normal"), effect_scale("ordinal")
+    ('standardised', 'standardised', 'latent logit')
+    """
+    return "latent logit" if likelihood == "ordinal" else "standardised"
+
+
+def check_family_scales(inputs: ModelInputs) -> None:
+    """Refuse to pool a family whose outcomes' effects are on different scales.
+
+    Pooling draws the members' dose-shape parameters from one family distribution, which
+    only means something when their effects are in the same units. A continuous outcome's
+    effect is in outcome SDs of its response; an ordinal outcome's is in log odds on a
+    latent logistic scale whose unit is the logistic residual (SD pi/sqrt(3) logits), a
+    within-patient SD that is not the SD of any outcome, so there is no common
+    scale to convert to without an assumption the data cannot check.
+
+    Parameters
+    ----------
+    inputs : ModelInputs
+        The data arranged for the model.
+
+    Raises
+    ------
+    SpecError
+        Naming the family, its members with their likelihoods and scales, and the fixes:
+        separate families in the outcome metadata, or ``pooling="none"``.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> from bayesdose.components.inputs import prepare_inputs
+    >>> msc = bd.datasets.load_msc_trial()
+    >>> check_family_scales(prepare_inputs(msc))  # continuous and log-normal together
+    >>> data = msc.select(["mri_t2", "mri_synovitis"])
+    >>> one = {o: {"family": "MRI", "likelihood": data.info(o).likelihood}
+    ...        for o in data.outcomes}
+    >>> same = bd.TrialData.from_frame(data.to_frame(), patient="patient", dose="dose",
+    ...                                time="month", outcome="outcome", value="value",
+    ...                                outcome_info=one)
+    >>> check_family_scales(prepare_inputs(same))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayesdose.errors.SpecError: family 'MRI' cannot be pooled: ... (ordinal: latent logit)...
+    """
+    for f, family in enumerate(inputs.families):
+        members = [o for o, i in zip(inputs.outcomes, inputs.family_idx, strict=True)
+                   if i == f]
+        kinds = {o: inputs.likelihoods[o].name for o in members}
+        if len({effect_scale(k) for k in kinds.values()}) < 2:
+            continue
+        listed = ", ".join(f"{o} ({kinds[o]}: {EFFECT_SCALES[kinds[o]]})" for o in members)
+        raise SpecError(
+            f"family {family!r} cannot be pooled: its outcomes' dose effects are on "
+            f"different scales ({listed}), so one family distribution would mix log odds "
+            "with outcome SDs and let one outcome's effect pass for another's. Give the "
+            "outcomes on each scale their own family (OutcomeInfo.family, or family = "
+            "\"...\" under [outcomes.<name>] in a model file), or fit without pooling "
+            "(pooling=\"none\"; pooling = \"none\" under [model])."
+        )
+
+
+def own_prior(prior: Prior, shape: tuple[int, ...], name: str):
+    """The unregistered PyMC distribution of a pooled parameter's own prior (its prior
+    when not pooled), for the "own" component of the family mixture.
+
+    Parameters
+    ----------
+    prior : Prior
+        The parameter's prior in force; its parameters must be numbers.
+    shape : tuple of int
+        Shape of the outcome-level parameter.
+    name : str
+        The parameter's name (for the error message).
+
+    Returns
+    -------
+    TensorVariable
+        ``pm.<distribution>.dist(...)``.
+
+    Raises
+    ------
+    SpecError
+        For a hierarchical prior (a parameter that is itself a prior).
+
+    Examples
+    --------
+    >>> own_prior(Prior("Normal", mu=0, sigma=1), (2,), "delta").owner.op.name
+    'normal'
+    """
+    if any(isinstance(v, Prior) for v in prior.parameters.values()):
+        raise SpecError(f"priors[{name!r}] must have numeric parameters when {name} is "
+                        "pooled within families (pooling=\"family\": an outcome that does "
+                        "not follow its family takes this prior); use pooling="
+                        "\"family_normal\" or \"none\" for a hierarchical prior.")
+    return getattr(pm, prior.distribution).dist(**prior.parameters, shape=shape)
+
+
+def pooled_variable(param: Parameter, priors: dict[str, Prior], inputs: ModelInputs,
+                     levels: tuple[str, ...], form: str = "mixture"):
+    """An outcome-level dose-shape parameter pooled within families of outcomes.
+
+    ``form="mixture"`` (``pooling="family"``, for the effect size ``delta``, see
+    :data:`~bayesdose.components.priors.MIXED_PARAMETERS`): each outcome of a family of
+    two or more follows its family, Normal(family mean, family SD), with prior probability
+    :data:`~bayesdose.components.priors.FAMILY_WEIGHT` (1/2), or else keeps its own
+    prior (the parameter's prior when not pooled), marginalised as a two-component
+    mixture (variable ``<name>_member``). An outcome whose effect differs from the rest
+    of its family (a null outcome beside a real effect) is then estimated nearly as if
+    fitted alone instead of being pulled towards the others, while outcomes that agree
+    still pool. ``form="normal"`` (the other pooled parameters, and every one with
+    ``pooling="family_normal"``): family mean + family SD x standard Normal offset
+    (non-centred, ``<name>_offset``), which pulls every outcome towards its family.
+    Outcomes alone in their family take the family mean (which has the parameter's own
+    prior).
+
+    Parameters
+    ----------
+    param : Parameter
+        The dose-shape parameter pooled.
+    priors : dict of str to Prior
+        Priors in force: ``param.name`` (the family mean's, and the own component's)
+        and ``<name>_family_sd``.
+    inputs : ModelInputs
+        The data arranged for the model (outcomes, families).
+    levels : tuple of str
+        The parameter's trailing dim, if a vector.
+    form : {"mixture", "normal"}
+        The family distribution.
+
+    Returns
+    -------
+    TensorVariable
+        The deterministic ``param.name`` with dims ``("outcome", *levels)``.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> import bayesdose as bd
+    >>> from bayesdose.components.inputs import prepare_inputs
+    >>> from bayesdose.components.priors import family_sd_parameter
+    >>> from bayesdose.components.shapes import get_dose_shape
+    >>> inputs = prepare_inputs(bd.datasets.load_msc_trial().select(["koos_pain",
+    ...                                                              "womac_pain"]))
+    >>> delta = get_dose_shape("emax").parameters(inputs.dose_scale)[0]
+    >>> priors = {"delta": delta.prior, "delta_family_sd": family_sd_parameter(delta).prior}
+    >>> with pm.Model(coords={"outcome": inputs.outcomes, "family": inputs.families}) as m:
+    ...     _ = pooled_variable(delta, priors, inputs, ())
+    >>> type(m["delta_member"].owner.op).__name__
+    'MixtureRV'
     """
     mean = with_dims(priors[param.name], ("family", *levels)).create_variable(
         f"{param.name}_family_mean")
     sd = with_dims(priors[f"{param.name}_family_sd"], ("family",)).create_variable(
         f"{param.name}_family_sd")
-    offset = pm.Normal(f"{param.name}_offset", 0.0, 1.0, dims=("outcome", *levels))
+    dims = ("outcome", *levels)
     shared = (inputs.family_sizes() > 1).astype(float)
-    scale = (sd[inputs.family_idx] * shared)
-    if levels:
-        scale = scale[:, None]
-    value = mean[inputs.family_idx] + scale * offset
-    return pm.Deterministic(param.name, value, dims=("outcome", *levels))
+    shared = shared[(slice(None),) + (None,) * len(levels)]
+    family_mean = mean[inputs.family_idx]
+    family_sd = sd[inputs.family_idx][(slice(None),) + (None,) * len(levels)]
+    if form == "normal":
+        offset = pm.Normal(f"{param.name}_offset", 0.0, 1.0, dims=dims)
+        value = family_mean + family_sd * shared * offset
+        return pm.Deterministic(param.name, value, dims=dims)
+    if form != "mixture":
+        raise SpecError(f"family distribution {form!r} is not one of mixture, normal.")
+    # outcomes alone in their family do not use <name>_member: SD 1 keeps it a plain
+    # prior draw there, away from the funnel a prior-only family SD would make
+    sigma = (family_sd * shared + (1.0 - shared)) * pt.ones_like(family_mean)
+    shape = (len(inputs.outcomes), *(len(pm.modelcontext(None).coords[d]) for d in levels))
+    member = pm.Mixture(
+        f"{param.name}_member", w=[FAMILY_WEIGHT, 1.0 - FAMILY_WEIGHT],
+        comp_dists=[pm.Normal.dist(mu=family_mean, sigma=sigma),
+                    own_prior(priors[param.name], shape, param.name)],
+        dims=dims)
+    value = pt.switch(pt.gt(shared, 0), member, family_mean)
+    return pm.Deterministic(param.name, value, dims=dims)
 
 
 def censored_logp(dist: Any, response: Any, logp: Any, lower: Any, upper: Any) -> Any:
@@ -196,11 +392,17 @@ class ModelGraph:
     priors : dict of str to Prior
         Every parameter's prior, resolved (defaults and overrides).
     pooled : bool
-        Pool the dose-shape parameters within outcome families.
+        Pool the dose-shape parameters within outcome families (refused, by
+        :func:`check_family_scales`, for a family whose outcomes' effects are on
+        different scales).
     patient_structure : {"factor", "lkj", "none"}
         How patient effects are related across outcomes.
     lkj_eta : float
         Shape of the LKJ prior (``patient_structure="lkj"``).
+    family_form : {"mixture", "normal"}
+        The family distribution of the pooled effect size ``delta`` (see
+        :func:`pooled_variable`); other pooled parameters take ``"normal"``
+        (:data:`MIXED_PARAMETERS`).
 
     Examples
     --------
@@ -217,6 +419,7 @@ class ModelGraph:
     pooled: bool
     patient_structure: str
     lkj_eta: float
+    family_form: str = "mixture"
 
     def build(self, inputs: ModelInputs, swappable: bool = False) -> pm.Model:
         """Build the PyMC model on prepared inputs (see
@@ -242,13 +445,16 @@ class ModelGraph:
     def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
         """The shape parameters, pooled within families where asked and possible."""
         pooled = self.pooled
+        if pooled:
+            check_family_scales(inputs)
         dose_params = {p.name for p in self.dose_shape.parameters(inputs.dose_scale)}
         rv = {}
         for param in [*self.dose_shape.parameters(inputs.dose_scale),
                       *self.time_shape.parameters(inputs.time_scale)]:
             levels = (param.levels,) if param.levels else ()
             if pooled and param.poolable and param.name in dose_params:
-                rv[param.name] = pooled_variable(param, priors, inputs, levels)
+                form = self.family_form if param.name in MIXED_PARAMETERS else "normal"
+                rv[param.name] = pooled_variable(param, priors, inputs, levels, form)
             else:
                 prior = with_dims(priors[param.name], ("outcome", *levels))
                 rv[param.name] = prior.create_variable(param.name)

@@ -4,11 +4,18 @@
 arrays (outcome, patient, visit), the response each outcome's likelihood models, the
 standardised baseline covariate, censoring bounds and the per-outcome scales that map the
 standardised, direction-aligned scale of the priors to the outcome's own units.
+
+The scale SD of an outcome is its declared SD (``OutcomeInfo.sd``) when its metadata give
+one, else the pooled within-arm SD of its modelled change at the last visit (see
+:func:`bayesdose.components.likelihoods.pooled_change_sd`); 1 for ordinal outcomes. It is
+never the SD of the trial's baselines: eligibility criteria narrow that spread, and with a
+dozen patients it is a noisy number that would move every prior with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import warnings
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -28,25 +35,42 @@ class OutcomeScales:
     Attributes
     ----------
     sd : numpy.ndarray
-        SD of the baselines (on the likelihood's scale, e.g. log for lognormal), or of the
-        changes when the baselines do not vary; 1 for ordinal outcomes.
+        The scale SD of each outcome, on its likelihood's scale: the declared SD
+        (``OutcomeInfo.sd``; of log values for lognormal outcomes), else the pooled
+        within-arm SD of the modelled change at the last visit; 1 for ordinal outcomes.
     sign : numpy.ndarray
         +1 where higher is better, -1 where lower is better.
     baseline_mean : numpy.ndarray
         Mean baseline (on the likelihood's scale); the baseline covariate is centred on it.
     sd_source : list of str
-        What each SD was computed from.
+        What each SD is, in words (``"declared sd"``, ``"pooled within-arm SD of the
+        change at time 12 (n=12, 3 arms)"``, ...).
+    units : list of str
+        The units of each SD (the outcome's unit, ``"log(<unit>)"`` for lognormal
+        outcomes, ``"latent logit"`` for ordinal ones).
     """
 
     sd: np.ndarray
     sign: np.ndarray
     baseline_mean: np.ndarray
     sd_source: list[str]
+    units: list[str] = field(default_factory=list)
 
     def table(self, outcomes: list[str]) -> pd.DataFrame:
-        """The scales as a tidy table (one row per outcome)."""
-        return pd.DataFrame({"outcome": outcomes, "sd": self.sd, "sd_source": self.sd_source,
-                             "sign": self.sign, "baseline_mean": self.baseline_mean})
+        """The scales as a tidy table (one row per outcome).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> prepare_inputs(data).scales.table(["koos_pain"])[["sd", "unit", "sd_source"]]
+             sd    unit    sd_source
+        0  12.0  points  declared sd
+        """
+        units = self.units or [""] * len(outcomes)
+        return pd.DataFrame({"outcome": outcomes, "sd": self.sd, "unit": units,
+                             "sd_source": self.sd_source, "sign": self.sign,
+                             "baseline_mean": self.baseline_mean})
 
 
 @dataclass(frozen=True)
@@ -215,9 +239,10 @@ def prepare_inputs(data: TrialData,
         lik, rows = likelihoods[outcome], k == i
         part = changes[rows]
         lik.check(outcome, part)
+        _warn_on_scattered_times(data, outcome)
         response[rows] = lik.response(part)
         baseline_t[rows] = lik.baseline_covariate(part["baseline"].to_numpy())
-        scales.append(_outcome_scale(data, outcome, lik, response[rows]))
+        scales.append(_outcome_scale(data, outcome, lik, part, response[rows]))
         _check_changes_vary(outcome, lik, response[rows])
         info = data.info(outcome)
         if lik.name in ("normal", "student_t"):
@@ -248,7 +273,8 @@ def prepare_inputs(data: TrialData,
         response=response,
         lower=lower,
         upper=upper,
-        scales=OutcomeScales(sd.astype(float), signs, mean.astype(float), list(source)),
+        scales=OutcomeScales(sd.astype(float), signs, mean.astype(float), list(source),
+                             [scale_units(data, o, likelihoods[o]) for o in outcomes]),
         likelihoods=likelihoods,
         families=family_names,
         family_idx=np.array([family_names.index(f) for f in families]),
@@ -256,30 +282,96 @@ def prepare_inputs(data: TrialData,
     )
 
 
-def _outcome_scale(data: TrialData, outcome: str, lik: Likelihood,
+def scale_units(data: TrialData, outcome: str, lik: Likelihood) -> str:
+    """The units of an outcome's scale SD: its unit, its log for lognormal outcomes.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> from bayesdose.components.likelihoods import get_likelihood
+    >>> data = bd.datasets.load_msc_trial()
+    >>> scale_units(data, "sf_il6", get_likelihood("lognormal"))
+    'log(pg/mL)'
+    """
+    unit = data.info(outcome).unit or "outcome units"
+    if lik.name == "ordinal":
+        return "latent logit"
+    return f"log({unit})" if lik.name == "lognormal" else unit
+
+
+def _outcome_scale(data: TrialData, outcome: str, lik: Likelihood, part: pd.DataFrame,
                    response: np.ndarray) -> tuple[float, str, float]:
+    """The scale SD of one outcome, what it is, and the mean baseline covariate."""
     base = data.baselines
     baseline = lik.baseline_covariate(
         base.loc[base["outcome"] == outcome, "baseline"].to_numpy(dtype=float))
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        sd, source = lik.scale_sd(baseline, response)
-    parts = [v[np.isfinite(v)] for v in (np.asarray(baseline, float), np.asarray(response, float))]
-    values = np.concatenate(parts)
-    varies = any(part.size and np.ptp(part) > 0 for part in parts)
-    if not (np.isfinite(sd) and sd > 0) and varies:
-        largest = float(np.max(np.abs(values)))
+        sd, source = lik.scale_sd(response, part["dose"].to_numpy(dtype=float),
+                                  part["time"].to_numpy(dtype=float), data.info(outcome).sd)
+    if not (np.isfinite(sd) and sd > 0):
+        _refuse_scale(outcome, lik, baseline, response, sd)
+    return sd, source, float(np.mean(baseline))
+
+
+def _refuse_scale(outcome: str, lik: Likelihood, baseline: np.ndarray, response: np.ndarray,
+                  sd: float) -> None:
+    """Say why no scale SD could be computed for an outcome (always raises)."""
+    changes = np.asarray(response, dtype=float)
+    changes = changes[np.isfinite(changes)]
+    if changes.size > 1 and np.ptp(changes) > 0:
+        parts = [v[np.isfinite(v)] for v in (np.asarray(baseline, float), changes)]
+        largest = float(np.max(np.abs(np.concatenate(parts))))
         raise DataError(
             f"outcome {outcome!r}: its values (largest magnitude {largest:.3g}) are too "
             f"{'large' if largest > 1 else 'small'} to standardise in floating point "
             f"(their SD is {sd!r}). Express them in another unit (e.g. "
             f"{'divide' if largest > 1 else 'multiply'} them by 1e6)."
         )
-    if not (np.isfinite(sd) and sd > 0):
+    finite_baseline = np.asarray(baseline, float)[np.isfinite(baseline)]
+    if changes.size < 2:
         raise DataError(
-            f"outcome {outcome!r} does not vary (neither its baselines nor its changes), "
-            "so no effect can be estimated on it. Remove it from the outcomes to fit."
+            f"outcome {outcome!r} has {changes.size} post-baseline value(s), too few to "
+            "compute the SD that sets the scale of its priors. Declare the outcome's SD "
+            "(sd in its metadata, e.g. outcome_info={" + repr(outcome) + ": {'sd': ...}})."
         )
-    return sd, source, float(np.mean(baseline))
+    if finite_baseline.size > 1 and np.ptp(finite_baseline) > 0:
+        _check_changes_vary(outcome, lik, changes)
+    raise DataError(
+        f"outcome {outcome!r} does not vary (neither its baselines nor its changes), "
+        "so no effect can be estimated on it. Remove it from the outcomes to fit."
+    )
+
+
+def _warn_on_scattered_times(data: TrialData, outcome: str) -> None:
+    """Warn when an outcome has more distinct post-baseline times than a trial has visits.
+
+    The model has one common-course parameter per outcome and visit, so times that
+    differ by patient (actual days since dosing rather than the scheduled visit) make
+    many visits with a handful of values each. Flagged when there are more distinct times
+    than any one patient has, or when fewer than half of the patient x time cells hold a
+    row (a missing value on a scheduled visit still counts as a row).
+    """
+    table = data.table
+    rows = table[(table["outcome"] == outcome) & (table["time"] > data.baseline_time)]
+    if rows.empty:
+        return
+    per_patient = rows.groupby("patient", sort=False)["time"]
+    n_times, most = rows["time"].nunique(), int(per_patient.nunique().max())
+    filled = len(rows) / (per_patient.ngroups * n_times)
+    if n_times <= most and (n_times < 2 or filled >= 0.5):
+        return
+    patient, times = next(iter(per_patient))
+    shown = ", ".join(f"{t:g}" for t in sorted(times.unique())[:6])
+    more = " ..." if times.nunique() > 6 else ""
+    warnings.warn(
+        f"outcome {outcome!r} has {n_times} distinct post-baseline times but no patient has "
+        f"more than {most} (for example patient {patient!r} at {shown}{more}), and only "
+        f"{filled:.0%} of the patient x time cells hold a value. The model estimates a "
+        "common course at every distinct time, so times that differ by patient (actual "
+        "days since dosing instead of the scheduled visit) leave most visits with a "
+        "handful of values. If they are visits, map each time to its scheduled visit "
+        "before fitting.",
+        UserWarning, stacklevel=3)
 
 
 def _check_changes_vary(outcome: str, lik: Likelihood, response: np.ndarray) -> None:

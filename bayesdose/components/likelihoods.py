@@ -13,7 +13,10 @@ Each outcome has one likelihood, chosen by name:
   logit scale (log odds ratios of a better grade).
 
 Every likelihood maps the direction-aligned, standardised mean of the model to its own
-scale; :class:`Likelihood` says how.
+scale; :class:`Likelihood` says how. The standardising SD (:meth:`Likelihood.scale_sd`) is
+the outcome's declared SD when its metadata give one, else the pooled within-arm SD of the
+modelled change at the last visit (:func:`pooled_change_sd`); never the SD of the
+baselines, which eligibility criteria narrow and which a dozen patients estimate poorly.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Likelihood:
     name: ClassVar[str] = ""
     effect_units: ClassVar[str] = "outcome units"
     variable: ClassVar[str] = ""
+    response_name: ClassVar[str] = "change"
 
     def response(self, rows: pd.DataFrame) -> np.ndarray:
         """The modelled response for each post-baseline row (columns value, baseline)."""
@@ -46,13 +50,35 @@ class Likelihood:
     def check(self, outcome: str, rows: pd.DataFrame) -> None:
         """Raise :class:`DataError` when the outcome's values do not suit the likelihood."""
 
-    def scale_sd(self, baseline: np.ndarray, response: np.ndarray) -> tuple[float, str]:
-        """The SD that standardises this outcome, and what it was computed from."""
-        sd = float(np.std(baseline, ddof=1)) if baseline.size > 1 else np.nan
-        if np.isfinite(sd) and sd > 0:
-            return sd, "baseline"
-        sd = float(np.std(response, ddof=1)) if response.size > 1 else np.nan
-        return sd, "change"
+    def scale_sd(self, response: np.ndarray, arm: np.ndarray, time: np.ndarray,
+                 declared: float | None = None) -> tuple[float, str]:
+        """The SD that standardises this outcome, and what it is.
+
+        Parameters
+        ----------
+        response : numpy.ndarray
+            The modelled response of each post-baseline value (see :meth:`response`).
+        arm, time : numpy.ndarray
+            Each value's dose arm and visit.
+        declared : float, optional
+            The outcome's declared SD (``OutcomeInfo.sd``), on this likelihood's scale.
+
+        Returns
+        -------
+        sd : float
+            The declared SD, else :func:`pooled_change_sd` of the responses.
+        source : str
+            What the SD is, in words.
+
+        Examples
+        --------
+        >>> lik = get_likelihood("normal")
+        >>> lik.scale_sd(np.array([1.0, 3.0]), np.array([1, 1]), np.array([4, 4]), 12.0)
+        (12.0, 'declared sd')
+        """
+        if declared is not None:
+            return float(declared), "declared sd"
+        return pooled_change_sd(response, arm, time, self.response_name)
 
 
 @dataclass(frozen=True)
@@ -78,10 +104,17 @@ class LogNormalChange(Likelihood):
     name: ClassVar[str] = "lognormal"
     effect_units: ClassVar[str] = "log ratio to baseline"
     variable: ClassVar[str] = "log_change"
+    response_name: ClassVar[str] = "log change"
 
     def response(self, rows: pd.DataFrame) -> np.ndarray:
         return np.log(rows["value"].to_numpy(dtype=float)) - np.log(
             rows["baseline"].to_numpy(dtype=float))
+
+    def scale_sd(self, response: np.ndarray, arm: np.ndarray, time: np.ndarray,
+                 declared: float | None = None) -> tuple[float, str]:
+        if declared is not None:
+            return float(declared), "declared sd (of log values)"
+        return pooled_change_sd(response, arm, time, self.response_name)
 
     def baseline_covariate(self, baseline: np.ndarray) -> np.ndarray:
         return np.log(np.asarray(baseline, dtype=float))
@@ -117,8 +150,89 @@ class OrdinalGrade(Likelihood):
                 "numbers (e.g. 0, 1, 2, 3)."
             )
 
-    def scale_sd(self, baseline: np.ndarray, response: np.ndarray) -> tuple[float, str]:
+    def scale_sd(self, response: np.ndarray, arm: np.ndarray, time: np.ndarray,
+                 declared: float | None = None) -> tuple[float, str]:
+        if declared is not None:
+            return 1.0, (f"latent logit (the declared sd {declared:g} is not used: ordinal "
+                         "effects are on the latent logit scale)")
         return 1.0, "latent logit"
+
+
+def pooled_change_sd(response: np.ndarray, arm: np.ndarray, time: np.ndarray,
+                     what: str = "change") -> tuple[float, str]:
+    """The pooled within-arm SD of an outcome's changes, and what it was computed from.
+
+    At the last visit when every arm has two or more values there (the primary visit);
+    otherwise pooled over the deviations from each arm's mean at each visit; otherwise
+    (no arm has two values at any visit) the SD of all the changes. The SD of the
+    baselines is never used: eligibility criteria narrow it, so it says little about the
+    spread of the changes the model describes.
+
+    Parameters
+    ----------
+    response : numpy.ndarray
+        The modelled change of each post-baseline value.
+    arm, time : numpy.ndarray
+        Each value's dose arm and visit.
+    what : str
+        The name of the response, for the source text (``"change"``, ``"log change"``).
+
+    Returns
+    -------
+    sd : float
+        ``sqrt(sum of squared deviations from the arm means / (n - number of arms))``;
+        NaN when no SD can be computed (fewer than two values).
+    source : str
+        What was pooled, for example ``"pooled within-arm SD of the change at time 12
+        (n=12, 3 arms)"``.
+
+    Examples
+    --------
+    Two arms of two patients at the last visit, time 4: deviations +-1 and +-2, so the
+    pooled SD is sqrt((1 + 1 + 4 + 4) / (4 - 2)) = sqrt(5):
+
+    >>> sd, source = pooled_change_sd(np.array([0.0, 9.0, 1.0, 3.0, 4.0, 8.0]),
+    ...                               np.array([1, 1, 1, 1, 10, 10]),
+    ...                               np.array([2, 2, 4, 4, 4, 4]))
+    >>> round(sd ** 2, 12), source
+    (5.0, 'pooled within-arm SD of the change at time 4 (n=4, 2 arms)')
+    """
+    response = np.asarray(response, dtype=float)
+    arm, time = np.asarray(arm), np.asarray(time, dtype=float)
+    if response.size == 0:
+        return np.nan, f"no {what} to compute an SD from"
+    arms = np.unique(arm)
+    last = float(np.max(time))
+    at_last = time == last
+    counts = np.array([np.sum(at_last & (arm == a)) for a in arms])
+    if counts.min() >= 2:
+        sd = _pooled_sd(response[at_last], arm[at_last], np.zeros(int(at_last.sum())))
+        if np.isfinite(sd) and sd > 0:
+            return sd, (f"pooled within-arm SD of the {what} at time {last:g} "
+                        f"(n={int(counts.sum())}, {len(arms)} arms)")
+    sd = _pooled_sd(response, arm, time)
+    if np.isfinite(sd) and sd > 0:
+        short = [f"{a:g}" if isinstance(a, (int, float, np.number)) else str(a)
+                 for a, c in zip(arms, counts, strict=True) if c < 2]
+        why = (f"arm(s) {', '.join(short)} have fewer than 2 values at the last visit "
+               f"{last:g}" if short else f"no spread within arms at the last visit {last:g}")
+        return sd, (f"pooled within-arm-and-visit SD of the {what} over all visits "
+                    f"(n={response.size}, {len(arms)} arms, {len(np.unique(time))} visits; "
+                    f"{why})")
+    sd = float(np.std(response, ddof=1)) if response.size > 1 else np.nan
+    return sd, (f"SD of all {response.size} {what} values (no arm has two differing values "
+                "at any visit)")
+
+
+def _pooled_sd(response: np.ndarray, arm: np.ndarray, time: np.ndarray) -> float:
+    """sqrt(sum of squared deviations from the (arm, time) cell means / its df)."""
+    frame = pd.DataFrame({"arm": arm, "time": time, "y": response})
+    cells = frame.groupby(["arm", "time"], sort=False)["y"]
+    df = len(frame) - cells.ngroups
+    if df <= 0:
+        return np.nan
+    deviation = frame["y"] - cells.transform("mean")
+    return float(np.sqrt(np.sum(deviation.to_numpy() ** 2) / df))
 
 
 LIKELIHOODS: dict[str, Likelihood] = {

@@ -1,9 +1,12 @@
 """Priors: every parameter's default, the reason for it, and overrides by name.
 
 All priors are :class:`pymc_extras.prior.Prior` objects on the standardised,
-direction-aligned scale (outcome units divided by the outcome's baseline SD, positive =
-better), so the same defaults suit a 0-100 score and a biomarker in ng/mL. Each default
-is documented with its reason in :func:`prior_table`. Any prior is overridden by name,
+direction-aligned scale (outcome units divided by the outcome's scale SD, positive =
+better), so the same defaults suit a 0-100 score and a biomarker in ng/mL. The scale SD
+is the outcome's declared SD (``OutcomeInfo.sd``), else the pooled within-arm SD of its
+change at the last visit, never the SD of the trial's baselines (see
+:mod:`bayesdose.components.inputs`); :func:`prior_table` shows it with every default and
+its reason. Any prior is overridden by name,
 from Python (``priors={"delta": Prior(...)}``) or from a model file
 (``[priors.delta] distribution = "Normal"``, with ``mu``, ``sigma`` ...).
 """
@@ -24,7 +27,7 @@ COURSE = Parameter(
     "course",
     Prior("Normal", mu=0, sigma=1),
     "Normal(0, 1) per outcome and visit: the change common to every dose (natural history "
-    "and the injection itself) within about two baseline SDs either way.",
+    "and the injection itself) within about two scale SDs either way.",
     "change from baseline at dose 0 at each visit, common to every dose",
     levels="time",
 )
@@ -43,7 +46,7 @@ PATIENT_EFFECT = Parameter(
     "patient_effect",
     Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=0.5), centered=False),
     "Non-centred Normal(0, sd) with sd ~ HalfNormal(0.5): patients differ in their "
-    "lasting change by up to about one baseline SD; non-centred because a dozen patients "
+    "lasting change by up to about one scale SD; non-centred because a dozen patients "
     "rarely pin sd down, which makes a centred form hard to sample.",
     "each patient's own lasting change, beyond dose and time",
     levels="patient",
@@ -53,7 +56,7 @@ PATIENT_EFFECT = Parameter(
 SIGMA = Parameter(
     "sigma",
     Prior("HalfNormal", sigma=1),
-    "HalfNormal(1): visit-to-visit noise up to about two baseline SDs; most mass below one.",
+    "HalfNormal(1): visit-to-visit noise up to about two scale SDs; most mass below one.",
     "residual SD of the change (standardised)",
 )
 
@@ -71,7 +74,7 @@ PATIENT_SD = Parameter(
     "patient_sd",
     Prior("HalfNormal", sigma=0.5),
     "HalfNormal(0.5) per outcome: patients differ in their lasting change by up to about "
-    "one baseline SD. With several outcomes the patient effects are correlated across "
+    "one scale SD. With several outcomes the patient effects are correlated across "
     "outcomes through an LKJ(eta) prior on their correlation matrix (eta = 2 by default: "
     "mild shrinkage towards independence), non-centred through its Cholesky factor.",
     "SD of each outcome's patient effects (correlated across outcomes)",
@@ -82,7 +85,7 @@ PATIENT_OWN_SD = Parameter(
     "patient_sd",
     Prior("Gamma", alpha=2, beta=4),
     "Gamma(2, 4) per outcome (mean 0.5): each outcome's own patient-level SD beyond the "
-    "shared factor, up to about one baseline SD; kept off zero, since when the factor "
+    "shared factor, up to about one scale SD; kept off zero, since when the factor "
     "explains a patient's deviations a HalfNormal lets NUTS into the funnel at SD -> 0.",
     "SD of each outcome's own patient effects, beyond the shared patient factor",
 )
@@ -110,16 +113,63 @@ CUTPOINTS = Parameter(
 )
 
 
+#: Prior probability that an outcome of a family of two or more follows its family's
+#: distribution rather than keeping its own prior (``pooling="family"``).
+FAMILY_WEIGHT = 0.5
+
+#: The pooled parameters that take the mixture family distribution of
+#: ``pooling="family"``: ``delta``, every dose shape's effect size (at the top dose, or
+#: per dose for ``free``). The other pooled parameters (``log_ed50``, ``log_hill``, ...)
+#: set where along the doses the effect builds up rather than its size, and are pooled
+#: through a non-centred Normal: an outcome without an effect cannot inform them, and a
+#: mixture with their wide own priors only slows the sampler down.
+MIXED_PARAMETERS = frozenset({"delta"})
+
+
 def family_sd_parameter(param: Parameter) -> Parameter:
-    """The between-outcome SD of a parameter pooled within families of outcomes."""
+    """The between-outcome SD of a parameter pooled within families of outcomes.
+
+    With ``pooling="family"`` each outcome's effect size ``delta`` follows
+    Normal(family mean, this SD) with prior probability :data:`FAMILY_WEIGHT`, else keeps
+    its own prior; the other pooled parameters, and every one with
+    ``pooling="family_normal"``, are the family mean plus this SD times a Normal offset
+    (see :func:`bayesdose.components.graph.pooled_variable`).
+
+    Parameters
+    ----------
+    param : Parameter
+        The pooled dose-shape parameter; its ``pool_sd`` is the prior mean of the SD.
+
+    Returns
+    -------
+    Parameter
+        ``<name>_family_sd`` with a Gamma(2, 2 / pool_sd) prior and its reason.
+
+    Examples
+    --------
+    >>> sd = family_sd_parameter(Parameter("delta", Prior("Normal", mu=0, sigma=1),
+    ...                                    "why", "what"))
+    >>> sd.name, sd.prior
+    ('delta_family_sd', Prior("Gamma", alpha=2, beta=4.0))
+    """
+    if param.name in MIXED_PARAMETERS:
+        form = (f"Each outcome follows its family with prior probability {FAMILY_WEIGHT:g}, "
+                "else keeps its own prior (a two-component mixture), so an outcome unlike "
+                "the rest of its family (a null outcome beside real effects) is not pulled "
+                "towards them. ")
+    else:
+        form = ("Each outcome is its family mean plus this SD times a Normal offset "
+                "(non-centred). ")
     return Parameter(
         f"{param.name}_family_sd",
         Prior("Gamma", alpha=2, beta=2 / param.pool_sd),
         f"Gamma(2, {2 / param.pool_sd:g}) (mean {param.pool_sd:g}): outcomes of one family "
         f"differ in {param.name} by about this much; the data decide how much they share "
-        "(the pooling is estimated). Gamma(2, .) rather than HalfNormal keeps the SD off "
-        "exactly zero, which with a handful of outcomes removes the funnel that makes "
-        "NUTS diverge, while still allowing strong pooling (SDs near 0.05 x its mean).",
+        f"(the pooling is estimated). {form}Gamma(2, .) rather than HalfNormal keeps the "
+        "SD off exactly zero, which with a handful of outcomes removes the funnel that "
+        "makes NUTS diverge, while still allowing strong pooling (SDs near 0.05 x its "
+        "mean). The outcomes of a family must have their effects on one scale (a family "
+        "mixing an ordinal outcome with continuous ones is refused).",
         f"SD of {param.name} between outcomes of a family",
     )
 
@@ -327,8 +377,10 @@ def _plain(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else value
 
 
-def prior_table(parameters: list[Parameter], priors: Mapping[str, Prior]) -> pd.DataFrame:
-    """A table of every parameter, its prior, whether it is the default, and why.
+def prior_table(parameters: list[Parameter], priors: Mapping[str, Prior],
+                scales: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A table of every parameter, its prior, whether it is the default, and why; and the
+    scale SD of every outcome, which the priors on the standardised scale are in units of.
 
     Parameters
     ----------
@@ -336,6 +388,12 @@ def prior_table(parameters: list[Parameter], priors: Mapping[str, Prior]) -> pd.
         The model's parameters.
     priors : mapping of str to Prior
         The priors in force.
+    scales : pandas.DataFrame, optional
+        The outcomes' scales (columns outcome, sd, unit, sd_source; see
+        :meth:`bayesdose.components.inputs.OutcomeScales.table`). Each gives one more
+        row, ``scale_sd[<outcome>]``: the SD (a fixed constant, not a parameter), its
+        units and what it is; ``default`` is False where the SD was declared in the
+        outcome's metadata.
 
     Returns
     -------
@@ -347,6 +405,10 @@ def prior_table(parameters: list[Parameter], priors: Mapping[str, Prior]) -> pd.
     >>> p = [Parameter("delta", Prior("Normal", mu=0, sigma=1), "why", "what")]
     >>> prior_table(p, {"delta": p[0].prior})["default"].tolist()
     [True]
+    >>> scales = pd.DataFrame({"outcome": ["pain"], "sd": [12.0], "unit": ["points"],
+    ...                        "sd_source": ["declared sd"]})
+    >>> prior_table(p, {"delta": p[0].prior}, scales).iloc[1][["parameter", "prior"]].tolist()
+    ['scale_sd[pain]', 'fixed: 12 points']
     """
     rows = []
     for param in parameters:
@@ -355,4 +417,26 @@ def prior_table(parameters: list[Parameter], priors: Mapping[str, Prior]) -> pd.
         rows.append({"parameter": param.name, "meaning": param.meaning, "prior": str(prior),
                      "default": is_default,
                      "reason": param.reason if is_default else "set by the user"})
+    if scales is not None:
+        rows += [_scale_row(row) for row in scales.itertuples(index=False)]
     return pd.DataFrame(rows)
+
+
+def _scale_row(scale: Any) -> dict[str, Any]:
+    """The prior-table row of one outcome's scale SD."""
+    declared = str(scale.sd_source).startswith("declared sd")
+    if str(scale.unit) == "latent logit":
+        why = (f"{scale.sd_source}: an ordinal outcome's effects are log odds of a better "
+               "grade; its priors are on that scale as they stand.")
+    elif declared:
+        why = (f"{scale.sd_source}: the outcome's SD as declared in its metadata (sd), so "
+               "the priors do not depend on this trial's values.")
+    else:
+        why = (f"{scale.sd_source}. No sd is declared in the outcome's metadata; declare "
+               "one (the outcome's SD in the target population) to state the priors "
+               "before seeing the data.")
+    return {"parameter": f"scale_sd[{scale.outcome}]",
+            "meaning": (f"the scale SD of {scale.outcome}: its priors on the standardised "
+                        f"scale are in units of it ({scale.unit})"),
+            "prior": f"fixed: {float(scale.sd):.4g} {scale.unit}",
+            "default": not declared, "reason": why}

@@ -9,7 +9,7 @@ All shapes satisfy f(0) = 0 and are parameterised by ``delta``, the effect at th
 tested dose (clinDR's ``difTarget`` logic, Thomas et al. 2014): the effect at a tested
 dose is what three-dose data identify best, so a prior on it is easier to state and to
 check than a prior on an asymptote. Effects are on the standardised, direction-aligned
-scale (outcome units divided by the baseline SD, positive = better).
+scale (outcome units divided by the outcome's scale SD, positive = better).
 
 New shapes are added with :func:`register_dose_shape`; they are then available by name in
 Python and in model files.
@@ -175,7 +175,7 @@ class DoseShape:
 
 DELTA_REASON = (
     "Normal(0, 1) on the standardised scale: an effect at the top dose within about two "
-    "baseline SDs either way, centred on no effect, so the data decide the direction."
+    "scale SDs either way, centred on no effect, so the data decide the direction."
 )
 
 
@@ -315,7 +315,7 @@ class FreeMeans(DoseShape):
 
     def parameters(self, scale: DoseScale) -> list[Parameter]:
         reason = ("Normal(0, 1) per dose on the standardised scale: each dose's effect "
-                  "against the lowest dose within about two baseline SDs, independently.")
+                  "against the lowest dose within about two scale SDs, independently.")
         return [Parameter("delta", Prior("Normal", mu=0, sigma=1), reason,
                           "effect of each dose against the lowest tested dose",
                           levels="dose_level")]
@@ -423,7 +423,7 @@ class ExponentialDose(DoseShape):
 
 
 CURVATURE_REASON = (
-    "Normal(0, 1): the bend of the curve within about two baseline SDs; 0 is linear, "
+    "Normal(0, 1): the bend of the curve within about two scale SDs; 0 is linear, "
     "|curvature| > |delta| gives a peak inside the tested range (umbrella shape)."
 )
 
@@ -498,7 +498,7 @@ class Monotone(DoseShape):
         return [Parameter(
             "increments", Prior("HalfNormal", sigma=0.5),
             "HalfNormal(0.5) per step up in dose: each step adds between 0 and about one "
-            "baseline SD of improvement, and a step can be nil.",
+            "scale SD of improvement, and a step can be nil.",
             "gain in effect from each tested dose to the next (standardised, >= 0)",
             levels="dose_level")]
 

@@ -73,11 +73,21 @@ class OutcomeInfo:
         Human-readable name, used in figures.
     likelihood : str, optional
         Suggested likelihood (``"normal"``, ``"lognormal"``, ``"ordinal"``).
+    sd : float, optional
+        The outcome's SD in its own units (positive), stated before seeing the trial (for
+        example the between-patient SD in the target population, from earlier studies);
+        for an outcome modelled with a lognormal likelihood, the SD of its log values.
+        Every default prior is stated in units of this SD (see
+        :func:`bayesdose.components.inputs.prepare_inputs`); when it is not given, the
+        pooled within-arm SD of the trial's changes at the last visit is used. Ordinal
+        outcomes are on the latent logit scale and take no ``sd``.
 
     Examples
     --------
     >>> OutcomeInfo("womac_pain", direction="lower_is_better", mcid=10).sign
     -1
+    >>> OutcomeInfo("koos_pain", sd=12).sd
+    12
     """
 
     name: str
@@ -89,11 +99,12 @@ class OutcomeInfo:
     unit: str | None = None
     label: str | None = None
     likelihood: str | None = None
+    sd: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise DataError(f"an outcome's name must be a non-empty string (got {self.name!r}).")
-        for key in ("mcid", "lower", "upper"):
+        for key in ("mcid", "lower", "upper", "sd"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, (bool, np.bool_))
                                       or not isinstance(value, (int, float, np.number))):
@@ -120,10 +131,28 @@ class OutcomeInfo:
                 f"outcome {self.name!r}: mcid must be a positive number in the outcome's "
                 f"units (got {self.mcid!r}); the direction is given separately."
             )
+        self._check_sd()
         if self.lower is not None and self.upper is not None and self.lower >= self.upper:
             raise DataError(
                 f"outcome {self.name!r}: lower bound {self.lower} is not below upper bound "
                 f"{self.upper}."
+            )
+
+    def _check_sd(self) -> None:
+        if self.sd is None:
+            return
+        if not (np.isfinite(self.sd) and self.sd > 0):
+            raise DataError(
+                f"outcome {self.name!r}: sd must be a positive, finite number (the outcome's "
+                f"SD in its own units; of its log values for a lognormal outcome), got "
+                f"{self.sd!r}. Leave it out to use the trial's pooled within-arm SD of the "
+                "change."
+            )
+        if self.likelihood == "ordinal":
+            raise DataError(
+                f"outcome {self.name!r}: sd is given ({self.sd!r}) but the outcome is "
+                "ordinal, whose effects are on the latent logit scale (SD 1) whatever its "
+                "grades; remove sd, or choose another likelihood."
             )
 
     @property

@@ -73,7 +73,8 @@ def load_msc_trial() -> TrialData:
     ([1.0, 10.0, 50.0], 12)
     """
     meta = msc_outcome_info().set_index("outcome")
-    fields = ["direction", "mcid", "lower", "upper", "family", "unit", "label", "likelihood"]
+    fields = ["direction", "mcid", "lower", "upper", "family", "unit", "label", "likelihood",
+              "sd"]
     info = {name: {f: row[f] for f in fields} for name, row in meta.iterrows()}
     with _path("msc_trial.csv").open("r", encoding="utf-8") as handle:
         frame = pd.read_csv(handle)

@@ -36,6 +36,10 @@ Notes
 
   KOOS and WOMAC subscales are on 0-100 point scales (WOMAC normalised to 0-100)
   with a minimal clinically important difference (MCID) of 10 points.
+* Each outcome's metadata declare its SD (``sd``): the population between-patient SD
+  :math:`\sigma_{0k}` of the generating model (on the log scale for the biomarkers; none
+  for the ordinal synovitis grade). bayesdose states every default prior in units of the
+  declared SD.
 * Patient P07 missed the month-6 visit: those rows are kept with a missing value.
   There are no other missing values.
 * Pain and swelling at the injection site is reported for exactly 0, 1 and 3 of
@@ -156,7 +160,8 @@ class OutcomeSpec:
     mcid : float or None
         Minimal clinically important difference, if one is established.
     family : str
-        ``"PROM"``, ``"MRI"`` or ``"biomarker"``.
+        ``"PROM"``, ``"MRI"`` (cartilage T2), ``"MRI grade"`` (the ordinal synovitis
+        grade, whose effects are on another scale) or ``"biomarker"``.
     lower, upper : float or None
         Bounds of the measurement scale, ``None`` where unbounded.
     likelihood : str
@@ -271,7 +276,9 @@ def _other_outcomes() -> tuple[OutcomeSpec, ...]:
             unit="grade",
             direction=lower,
             mcid=None,
-            family="MRI",
+            # its own family: ordinal effects are log odds, T2's are outcome SDs, and
+            # pooling needs one scale
+            family="MRI grade",
             lower=0.0,
             upper=3.0,
             likelihood="ordinal",
@@ -512,11 +519,12 @@ def _metadata() -> pd.DataFrame:
             "lower": spec.lower,
             "upper": spec.upper,
             "likelihood": spec.likelihood,
+            "sd": None if spec.likelihood == "ordinal" else spec.baseline_sd,
         }
         for spec in OUTCOMES
     ]
     frame = pd.DataFrame(rows)
-    for column in ("mcid", "lower", "upper"):
+    for column in ("mcid", "lower", "upper", "sd"):
         frame[column] = frame[column].astype("float64")
     return frame
 
@@ -619,7 +627,10 @@ def simulate_msc_trial(
         patient P07 at month 6.
     outcomes : pandas.DataFrame
         Outcome metadata with columns ``outcome, label, unit, direction, mcid,
-        family, lower, upper, likelihood``.
+        family, lower, upper, likelihood, sd``. ``sd`` is the generating population
+        SD of the outcome (``baseline_sd``, on the model scale: of log values for the
+        biomarkers), declared so that every prior is stated in units of a known SD; it
+        is empty for the ordinal synovitis grade, which is on the latent logit scale.
     adverse_events : pandas.DataFrame
         One row per patient with columns ``patient, dose, event, n_events,
         description``.

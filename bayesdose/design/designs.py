@@ -28,6 +28,8 @@ one decision rule and one or more candidate designs, which are simulated side by
     reference = "lowest"    # or a dose
     mcid = 10
     level = 0.8             # go if P(improvement over reference > MCID) >= level
+    ci_prob = 0.9           # interval whose coverage is reported (0.9 by default)
+    ci_kind = "eti"         # equal-tailed ("eti", the default) or "hdi"
     [designs.current]
     doses = [1, 10, 50]
     n_per_arm = 4
@@ -41,13 +43,17 @@ The decision rule: *go* when some tested dose beats the reference by more than t
 with posterior probability at least ``level``; the dose picked is the smallest such dose
 (the minimum effective dose among the tested doses). A choice is correct when it equals
 the smallest tested dose whose true improvement exceeds the MCID, or is no-go when none
-does.
+does. The intervals whose coverage is reported (of each contrast and of the ED50) follow
+``ci_prob`` and ``ci_kind``, the rule of the fits' read-outs
+(:func:`bayesdose.results.estimands.credible_interval`); an older ``hdi_prob`` is read as
+``ci_prob`` with ``ci_kind = "hdi"`` (with a :class:`DeprecationWarning`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -71,7 +77,7 @@ SECTIONS = {
                  "sigma", "patient_sd", "beta_baseline", "posterior", "outcome"},
     "analysis": {"dose_shape", "time_shape", "likelihood"},
     "sampler": {"draws", "tune", "chains", "target_accept"},
-    "decision": {"time", "reference", "mcid", "level", "hdi_prob"},
+    "decision": {"time", "reference", "mcid", "level", "ci_prob", "ci_kind", "hdi_prob"},
     "designs": None,
 }
 
@@ -102,6 +108,35 @@ def _read_scenario(table: dict[str, Any], base_dir: Path | None,
     posterior = PosteriorScenario.from_fit(load_fit(path), outcome,
                                            source=f"{source} ({outcome or 'first outcome'})")
     return posterior.median(), posterior
+
+
+def _decision_interval(table: Mapping[str, Any]) -> tuple[float, str]:
+    """``ci_prob`` and ``ci_kind`` of ``[decision]``, an older ``hdi_prob`` read as
+    ``ci_prob`` with ``ci_kind = "hdi"`` (with a DeprecationWarning)."""
+    if "hdi_prob" in table:
+        both = [key for key in ("ci_prob", "ci_kind") if key in table]
+        if both:
+            raise SpecError(f"decision.hdi_prob and decision.{both[0]} are both given; "
+                            "hdi_prob is the older name of ci_prob (with ci_kind = \"hdi\"): "
+                            "keep ci_prob and ci_kind only.")
+        warnings.warn("decision.hdi_prob is deprecated: write ci_prob (and ci_kind = "
+                      "\"hdi\" for highest-density intervals; the default, \"eti\", is "
+                      "equal-tailed). It is read as ci_prob with ci_kind = \"hdi\".",
+                      DeprecationWarning, stacklevel=4)
+        return _probability(table["hdi_prob"], "decision.hdi_prob"), "hdi"
+    kind = table.get("ci_kind", "eti")
+    if kind not in ("eti", "hdi"):
+        raise SpecError(f"decision.ci_kind must be \"eti\" (equal-tailed interval) or "
+                        f"\"hdi\" (highest-density interval), got {kind!r}.")
+    return _probability(table.get("ci_prob", 0.9), "decision.ci_prob"), kind
+
+
+def _probability(value: Any, where: str) -> float:
+    """An interval probability, strictly between 0 and 1."""
+    prob = _number(value, where, 0.0, 1.0, strict_low=True)
+    if prob >= 1:
+        raise SpecError(f"{where} must be < 1 (got {prob:g}).")
+    return prob
 
 
 def _number(value: Any, where: str, low: float | None = None, high: float | None = None,
@@ -279,13 +314,18 @@ class PosteriorScenario:
 
 @dataclass(frozen=True)
 class Decision:
-    """Go if some dose beats the reference by the MCID with probability >= level."""
+    """Go if some dose beats the reference by the MCID with probability >= level.
+
+    ``ci_prob`` and ``ci_kind`` set the intervals of the estimates whose coverage is
+    reported (equal-tailed by default, as in the fits' read-outs).
+    """
 
     time: float
     mcid: float
     reference: float | str = "lowest"
     level: float = 0.8
-    hdi_prob: float = 0.9
+    ci_prob: float = 0.9
+    ci_kind: str = "eti"
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any]) -> Decision:
@@ -297,12 +337,28 @@ class Decision:
         reference = table.get("reference", "lowest")
         if reference != "lowest":
             reference = _number(reference, "decision.reference", low=0)
+        prob, kind = _decision_interval(table)
         return cls(time=_number(table["time"], "decision.time", 0.0, strict_low=True),
                    mcid=_number(table["mcid"], "decision.mcid", 0.0, strict_low=True),
                    reference=reference,
                    level=_number(table.get("level", 0.8), "decision.level", 0.0, 1.0),
-                   hdi_prob=_number(table.get("hdi_prob", 0.9), "decision.hdi_prob", 0.0,
-                                    1.0))
+                   ci_prob=prob, ci_kind=kind)
+
+    def as_record(self) -> dict[str, Any]:
+        """The rule as plain data, for a run's identity. Highest-density intervals are
+        recorded as ``hdi_prob`` (the form of earlier versions, which computed those), so
+        runs they saved resume.
+
+        Examples
+        --------
+        >>> Decision(time=12, mcid=10, ci_kind="hdi").as_record()["hdi_prob"]
+        0.9
+        """
+        out = asdict(self)
+        if self.ci_kind == "hdi":
+            out["hdi_prob"] = out.pop("ci_prob")
+            del out["ci_kind"]
+        return out
 
     def reference_dose(self, arms: Arms) -> float:
         """The reference dose of a design."""
@@ -511,6 +567,7 @@ class Design:
         """
         out = asdict(self)
         out["arms"] = [asdict(a) for a in self.arms]
+        out["decision"] = self.decision.as_record()
         if self.posterior is not None:
             draws = json.dumps(self.posterior.draws, sort_keys=True)
             out["posterior"] = {"source": self.posterior.source, "n_draws": len(self.posterior),

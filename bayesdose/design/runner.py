@@ -419,7 +419,7 @@ def _run_on_cluster(task: Callable[..., pd.DataFrame], todo: list[int],
                 processes=True, dashboard_address=None))
             client = stack.enter_context(Client(cluster))
 
-        args = client.scatter(list(task_args), broadcast=True) if task_args else []
+        args = client.scatter(list(task_args), broadcast=True, hash=False) if task_args else []
         token = uuid.uuid4().hex[:12]
         futures = {}
         for i in todo:

@@ -10,9 +10,10 @@ sampler here, else PyMC's NUTS on the same model). Replicates run through
 result written as it finishes, resumable, and with seeds spawned per replicate so the
 numbers do not depend on the number of workers.
 
-In the analysis of a simulated trial the outcome is standardised by the design's SD
-(``[outcome] sd``) rather than by each simulated trial's baseline SD, so that every
-replicate shares one compiled model.
+Every simulated trial declares the design's SD (``[outcome] sd``) as its outcome's SD
+(``OutcomeInfo.sd``, see :func:`simulated_trial`), so its analysis standardises by that SD
+under the rule any analysed trial follows (:func:`bayesdose.components.inputs.prepare_inputs`),
+and every replicate shares one compiled model.
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesdose.components.inputs import OutcomeScales
+from bayesdose.components.inputs import ModelInputs
 from bayesdose.components.shapes import DoseScale
 from bayesdose.design.designs import Arms, Design, Scenario
 from bayesdose.design.runner import run_replicates
-from bayesdose.design.trials import simulate_trial
+from bayesdose.design.trials import SimulatedTrial, simulate_trial
 from bayesdose.errors import SpecError
 from bayesdose.inference.compiled import CompiledModel
 from bayesdose.inference.trees import group
-from bayesdose.results.estimands import effect_draws, hdi
+from bayesdose.results.estimands import credible_interval, effect_draws
 
 RHAT_MAX, ESS_PER_CHAIN = 1.01, 100  # Vehtari et al. (2021): bulk ESS > 100 per chain
 
@@ -78,6 +79,21 @@ def scenario_parameters(design: Design, arms: Arms,
     }
 
 
+def simulated_trial(design: Design, arms: Arms, seed: int,
+                    scenario: Scenario | None = None) -> SimulatedTrial:
+    """One trial of ``arms`` under ``scenario`` (default: the design's), whose outcome
+    declares the design's SD (``OutcomeInfo.sd = design.sd``).
+
+    Its analysis (:func:`bayesdose.components.inputs.prepare_inputs`) then standardises
+    the outcome by the design's SD, the SD the trial was simulated with, whatever the
+    spread of the simulated baselines.
+    """
+    sim = simulate_trial(**scenario_parameters(design, arms, scenario), seed=seed)
+    info = replace(sim.data.info(design.outcome), sd=design.sd)
+    data = replace(sim.data, outcome_info={**sim.data.outcome_info, design.outcome: info})
+    return replace(sim, data=data)
+
+
 def dropout_weights(arms: Arms, n_patients: int, rng: np.random.Generator) -> np.ndarray:
     """1 for observed, 0 after a patient drops out (probability ``dropout`` before each
     visit, monotone): shape (patients, visits)."""
@@ -114,14 +130,9 @@ class ReplicateAnalysis:
         if likelihood not in ("normal", "student_t"):
             raise SpecError("analysis.likelihood must be 'normal' or 'student_t' for a "
                             f"design simulation (got {likelihood!r}).")
-        template = simulate_trial(**scenario_parameters(design, arms), seed=0).data
-        inputs = self.model.inputs(template)
-        scales = OutcomeScales(np.array([design.sd]), np.array([design.sign]),
-                               np.array([design.baseline_mean]), ["design"])
-        self.inputs = replace(inputs, scales=scales)
-        self.rows = pd.MultiIndex.from_arrays(
-            [np.asarray(inputs.patients)[inputs.patient_idx],
-             np.asarray(inputs.visits)[inputs.time_idx]], names=["patient", "time"])
+        inputs = self.model.inputs(simulated_trial(design, arms, seed=0).data)
+        self.inputs = inputs
+        self.rows = _rows(inputs)
         self.compiled = CompiledModel(self.model, self.inputs, weighted=True)
 
     # -------------------------------------------------------------- data
@@ -130,23 +141,18 @@ class ReplicateAnalysis:
         """One trial of the design under ``scenario`` (default: the design's): the
         model's data arrays and the simulated trial."""
         rng = np.random.default_rng(seed)
-        sim = simulate_trial(**scenario_parameters(self.design, self.arms, scenario),
-                             seed=int(rng.integers(2**31)))
-        changes = sim.data.changes.set_index(["patient", "time"]).loc[self.rows]
-        patients = list(dict.fromkeys(sim.data.patients))
-        kept = dropout_weights(self.arms, len(patients), rng)
-        p = changes.index.get_level_values("patient").map({q: i for i, q in
-                                                           enumerate(patients)})
-        t = changes.index.get_level_values("time").map({v: j for j, v in
-                                                        enumerate(self.arms.visits)})
-        scales = self.inputs.scales
+        sim = simulated_trial(self.design, self.arms, int(rng.integers(2**31)), scenario)
+        inputs = self.model.inputs(sim.data)
+        rows = _rows(inputs).get_indexer(self.rows)
+        kept = dropout_weights(self.arms, len(inputs.patients), rng)
+        visit = {v: j for j, v in enumerate(self.arms.visits)}
+        t = np.array([visit[v] for v in np.asarray(inputs.visits)[inputs.time_idx[rows]]])
         arrays = {
-            "response": changes["change"].to_numpy(dtype=float),
-            "baseline_std": ((changes["baseline"].to_numpy(dtype=float)
-                              - scales.baseline_mean[0]) / scales.sd[0]),
-            "weight": kept[np.asarray(p), np.asarray(t)],
-            "lower": np.full(len(changes), -np.inf),
-            "upper": np.full(len(changes), np.inf),
+            "response": inputs.response[rows],
+            "baseline_std": inputs.baseline_std[rows],
+            "weight": kept[inputs.patient_idx[rows], t],
+            "lower": inputs.lower[rows],
+            "upper": inputs.upper[rows],
         }
         return arrays, sim
 
@@ -169,6 +175,13 @@ class ReplicateAnalysis:
         return summarise_replicate(self, idata, scenario)
 
 
+def _rows(inputs: ModelInputs) -> pd.MultiIndex:
+    """(patient, time) of each observation row of ``inputs``."""
+    return pd.MultiIndex.from_arrays(
+        [np.asarray(inputs.patients)[inputs.patient_idx],
+         np.asarray(inputs.visits)[inputs.time_idx]], names=["patient", "time"])
+
+
 def summarise_replicate(analysis: ReplicateAnalysis, idata: xr.DataTree,
                         scenario: Scenario | None = None) -> pd.DataFrame:
     """Estimates, decision and diagnostics of one fitted replicate, against the truth of
@@ -185,7 +198,7 @@ def summarise_replicate(analysis: ReplicateAnalysis, idata: xr.DataTree,
                          unit)[:, :, 0, :, 0]
     improvement = design.sign * (draws[..., :-1] - draws[..., -1:])
     flat = improvement.reshape(-1, len(doses))
-    low, high = hdi(flat.T, decision.hdi_prob)
+    low, high = credible_interval(flat.T, decision.ci_prob, decision.ci_kind)
     prob = (flat > decision.mcid).mean(axis=0)
     passing = [d for d, p in zip(doses, prob, strict=True) if p >= decision.level]
     chosen = float(min(passing)) if passing else float("nan")
@@ -214,8 +227,9 @@ def _ed50_summary(analysis: ReplicateAnalysis, posterior: xr.Dataset,
         return {"ed50_median": np.nan, "ed50_low": np.nan, "ed50_high": np.nan,
                 "ed50_truth": truth, "ed50_covered": np.nan}
     values = np.asarray(derived["ed50"]).reshape(-1)
-    tail = (1 - analysis.design.decision.hdi_prob) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
+    decision = analysis.design.decision
+    low, high = (float(v) for v in credible_interval(values, decision.ci_prob,
+                                                      decision.ci_kind))
     covered = float(low <= truth <= high) if np.isfinite(truth) else np.nan
     return {"ed50_median": float(np.median(values)), "ed50_low": float(low),
             "ed50_high": float(high), "ed50_truth": truth, "ed50_covered": covered}
@@ -286,9 +300,10 @@ def operating_characteristics(results: pd.DataFrame) -> pd.DataFrame:
         (replicates). Metrics: prob_go, prob_correct, prob_pick (per dose, and dose NaN
         for no-go), failed_diagnostics (a replicate fails with R-hat > 1.01 on a shape
         parameter or sigma, bulk ESS below 100 per chain, or any divergence), bias, rmse,
-        coverage (of the contrast against the
-        reference, per dose, in outcome units with positive = better), ed50_bias,
-        ed50_rmse, ed50_coverage (when the analysis has an ED50).
+        coverage (of the ``ci_prob`` credible interval of the contrast against the
+        reference, per dose, in outcome units with positive = better; equal-tailed unless
+        the decision asks for ``ci_kind = "hdi"``), ed50_bias, ed50_rmse, ed50_coverage
+        (of the ED50's interval of the same kind, when the analysis has an ED50).
 
     Examples
     --------

@@ -71,7 +71,7 @@ def simulate_trial(
 
     Every outcome gets the same parameters (independent noise). Shape parameters,
     ``course``, ``patient_sd`` and ``sigma`` are on the standardised, direction-aligned
-    scale (baseline SD units, positive = better); the data are in outcome units.
+    scale (units of ``baseline_sd``, positive = better); the data are in outcome units.
 
     Parameters
     ----------

@@ -257,9 +257,14 @@ def stored_stats(stats: xr.Dataset) -> xr.Dataset:
     out = stats.copy()
     for name, values in stats.data_vars.items():
         if values.dtype == object:
-            text = np.vectorize(lambda v: "" if v is None or v != v else str(v), otypes=[str])
+            text = np.vectorize(lambda v: "" if _is_missing(v) else str(v), otypes=[str])
             out[name] = values.copy(data=text(values.to_numpy()))
     return out
+
+
+def _is_missing(value: Any) -> bool:
+    """None or a float NaN (compared without NumPy's invalid-value warning)."""
+    return value is None or (isinstance(value, (float, np.floating)) and bool(np.isnan(value)))
 
 
 def model_variables(posterior: Any, model: pm.Model) -> Any:

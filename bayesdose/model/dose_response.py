@@ -17,10 +17,16 @@ bounds), the change in log value (lognormal) or the grade (ordered logistic, wit
 s_k = 1).
 
 Outcomes of one family (``OutcomeInfo.family``) share their real-valued dose-shape
-parameters through a family-level Normal (non-centred; ``pooling="family"``, the
-default): each outcome's ``delta``, ``log_ed50``, ... is its family's mean plus an
-outcome deviation whose SD is estimated, so related outcomes borrow strength as much as
-the data say they should. Time-course parameters stay per outcome.
+parameters (``pooling="family"``, the default): each outcome's effect size ``delta``
+follows its family's distribution, Normal(family mean, family SD) with the SD estimated,
+with prior probability 1/2, or else keeps its own prior (a two-component mixture), so
+related outcomes borrow strength as much as the data say they should, while one outcome
+whose effect differs from the others (a null outcome beside real effects) keeps nearly
+the estimate it would have alone; its ``log_ed50``, ... are its family's mean plus a
+Normal deviation (non-centred). A family is pooled only when its outcomes'
+effects are on one scale (continuous and log-normal outcomes in outcome SDs; ordinal
+outcomes in latent log odds); a family that mixes them is refused. Time-course
+parameters stay per outcome.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import pandas as pd
 import pymc as pm
 from pymc_extras.prior import Prior
 
-from bayesdose.components.graph import ModelGraph
+from bayesdose.components.graph import POOLING_FORMS, ModelGraph, check_family_scales
 from bayesdose.components.inputs import ModelInputs, prepare_inputs
 from bayesdose.components.likelihoods import LIKELIHOODS
 from bayesdose.components.priors import (
@@ -56,7 +62,7 @@ from bayesdose.inference.compiled import CompiledCache, compiled_model
 from bayesdose.results.fit import DoseResponseFit
 from bayesdose.results.storage import attach_metadata, data_from_idata, read_fit_file
 
-POOLING = ("family", "none")
+POOLING = ("family", "family_normal", "none")
 
 
 PATIENT_STRUCTURES = ("factor", "lkj", "none")
@@ -83,12 +89,22 @@ class DoseResponseModel:
         (``OutcomeInfo``), else ``"normal"``.
     outcomes : list of str, optional
         Outcomes to model (default: all outcomes in the data).
-    pooling : {"family", "none"}
+    pooling : {"family", "family_normal", "none"}
         ``"family"``: outcomes of the same family share their real-valued dose-shape
-        parameters (``delta``, ``log_ed50``, ...) through a family-level Normal with
-        estimated SD (non-centred); outcomes alone in their family are not pooled; time
-        courses stay per outcome. ``"none"``: every outcome has its
-        own parameters.
+        parameters: the effect size ``delta`` follows a family-level Normal with
+        estimated SD with prior probability 1/2, else keeps its own prior (a
+        two-component mixture), so one outcome that differs from the rest (a null
+        outcome beside real effects) keeps nearly its own estimate; ``log_ed50``, ...
+        are drawn from a family-level Normal (non-centred); outcomes alone in
+        their family are not pooled; time courses stay per outcome.
+        A family whose outcomes' effects are on different scales (an ordinal outcome's
+        log odds beside a continuous or log-normal outcome's outcome SDs) is refused
+        with a :class:`~bayesdose.errors.SpecError`: give them separate families.
+        ``"family_normal"``: ``delta`` too drawn from the family-level Normal
+        (non-centred offsets; the form of bayesdose 0.1), which pulls a null
+        outcome towards its family's effects (for sensitivity checks; see the pooling
+        guide).
+        ``"none"``: every outcome has its own parameters.
     patient_correlation : {"factor", "lkj", "none"}
         With several outcomes, how a patient's effects are related across outcomes.
         ``"factor"`` (default): one patient factor shared by all outcomes with a
@@ -118,7 +134,9 @@ class DoseResponseModel:
     the LKJ form, SDs ``patient_sd`` HalfNormal(0.5) and LKJ(``lkj_eta``) correlations.
     Between-outcome SDs of pooled parameters (``<name>_family_sd``) Gamma(2, 4) (mean
     0.5), Gamma(2, 2) (mean 1) for ``log_ed50``; the parameter's own prior is then that of
-    its family mean. :meth:`prior_table` lists the priors of a model on given data.
+    its family mean (and, for ``delta``, of the "own" component of each outcome's
+    mixture).
+    :meth:`prior_table` lists the priors of a model on given data.
 
     Examples
     --------
@@ -303,8 +321,15 @@ class DoseResponseModel:
         Returns
         -------
         bool
-            True when ``pooling`` is ``"family"`` and at least one family has two or
-            more of the modelled outcomes.
+            True when ``pooling`` is ``"family"`` or ``"family_normal"`` and at least one
+            family has two or more of the modelled outcomes.
+
+        Raises
+        ------
+        SpecError
+            When pooling would put outcomes whose effects are on different scales (an
+            ordinal outcome beside a continuous or log-normal one) in one family
+            distribution (see :func:`bayesdose.components.graph.check_family_scales`).
 
         Examples
         --------
@@ -316,7 +341,10 @@ class DoseResponseModel:
         >>> model.pooled(model.inputs(data.select(["koos_pain", "mri_t2"])))  # PROM and MRI
         False
         """
-        return self.pooling == "family" and bool((inputs.family_sizes() > 1).any())
+        pooled = self.pooling != "none" and bool((inputs.family_sizes() > 1).any())
+        if pooled:
+            check_family_scales(inputs)
+        return pooled
 
     def correlated(self, inputs: ModelInputs) -> str:
         """How patient effects are related across outcomes on ``inputs`` ("none" for one
@@ -422,7 +450,10 @@ class DoseResponseModel:
         -------
         pandas.DataFrame
             One row per parameter (as :meth:`parameters`): parameter, meaning, prior (in
-            force), default (whether it is the default), reason (of the default).
+            force), default (whether it is the default), reason (of the default); then
+            one row per outcome, ``scale_sd[<outcome>]``: the scale SD the standardised
+            priors are in units of, with its units and what it is (the declared SD, or
+            the pooled within-arm SD of the change at the last visit).
 
         Examples
         --------
@@ -431,12 +462,17 @@ class DoseResponseModel:
         >>> table = bd.DoseResponseModel().prior_table(data)
         >>> table["parameter"].tolist()  # doctest: +NORMALIZE_WHITESPACE
         ['delta', 'log_ed50', 'log_t_half', 'delta_family_sd', 'log_ed50_family_sd',
-         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma']
+         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma',
+         'scale_sd[koos_pain]', 'scale_sd[womac_pain]']
         >>> table.set_index("parameter").loc["patient_sd", "prior"]
         'Prior("Gamma", alpha=2, beta=4)'
+        >>> table.set_index("parameter").loc["scale_sd[koos_pain]", "prior"]
+        'fixed: 12 points'
         """
-        params = self.parameters(data)
-        return prior_table(params, resolve_priors(params, self.priors))
+        inputs = self.inputs(data)
+        params = self._parameters(inputs)
+        return prior_table(params, resolve_priors(params, self.priors),
+                           inputs.scales.table(inputs.outcomes))
 
     def __repr__(self) -> str:
         return (f"DoseResponseModel(dose_shape={self.dose_shape.name!r}, "
@@ -506,7 +542,7 @@ class DoseResponseModel:
         warn_if_unidentified(self.dose_shape, inputs.dose_scale)
         priors = resolve_priors(self._parameters(inputs), self.priors)
         graph = ModelGraph(self.dose_shape, self.time_shape, priors, self.pooled(inputs),
-                           self.correlated(inputs), self.lkj_eta)
+                           self.correlated(inputs), self.lkj_eta, POOLING_FORMS[self.pooling])
         return graph.build(inputs, swappable)
 
     # ------------------------------------------------------------------ sampling

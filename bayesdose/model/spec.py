@@ -33,12 +33,20 @@ executed. The same :class:`ModelSpec` can be built from a Python dict. Example::
     [estimands]
     times = [12]
     contrasts = [[50, 1], [10, 1]]
+    ci_prob = 0.95                # credible intervals: probability
+    ci_kind = "eti"               # equal-tailed ("eti", the default) or "hdi"
+
+Effects are against ``reference`` (default: the lowest tested dose); dose 0 without a
+placebo arm is extrapolated by the dose shape and is used only when asked for
+(``reference = 0``). An older ``hdi_prob`` key is read as ``ci_prob`` with
+``ci_kind = "hdi"`` (with a :class:`DeprecationWarning`).
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +66,7 @@ from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.files.toml import check_keys, read_toml, resolve_inside, section_table, write_toml
 from bayesdose.inference.backends import SAMPLERS
 from bayesdose.model.dose_response import DoseResponseModel
+from bayesdose.results.estimands import CI_KINDS
 from bayesdose.results.storage import record_spec
 
 EMBEDDED = {"embedded:msc_trial"}
@@ -73,12 +82,13 @@ SECTIONS = {
     "priors": None,
     "sampler": {"draws", "tune", "chains", "random_seed", "target_accept", "sampler",
                 "cores"},
-    "estimands": {"times", "contrasts", "reference", "hdi_prob", "doses"},
+    "estimands": {"times", "contrasts", "reference", "ci_prob", "ci_kind", "hdi_prob",
+                  "doses"},
 }
 
 
 OUTCOME_FIELDS = {"direction", "mcid", "lower", "upper", "family", "unit", "label",
-                  "likelihood"}
+                  "likelihood", "sd"}
 
 
 DEFAULT_COLUMNS = {"patient": "patient", "dose": "dose", "time": "time",
@@ -107,7 +117,8 @@ class ModelSpec:
     sampler : dict
         Arguments of :meth:`DoseResponseModel.fit`.
     estimands : dict
-        Times, contrasts and interval probability for the result tables.
+        Times, contrasts, reference dose and the credible intervals (``ci_prob``,
+        ``ci_kind``) of the result tables.
     base_dir : Path, optional
         Folder that relative data paths are resolved against (the model file's folder).
 
@@ -212,7 +223,7 @@ class ModelSpec:
             model=section_table(raw, "model"),
             priors=priors,
             sampler=section_table(raw, "sampler"),
-            estimands=section_table(raw, "estimands"),
+            estimands=read_estimands(section_table(raw, "estimands")),
             base_dir=None if base_dir is None else Path(base_dir),
         )
         spec._check_prior_names(spec.build_model())
@@ -345,7 +356,7 @@ class ModelSpec:
     def _check_outcome_info(self) -> None:
 
         for name, meta in self.outcome_info.items():
-            for key in ("mcid", "lower", "upper"):
+            for key in ("mcid", "lower", "upper", "sd"):
                 if meta.get(key) is not None and not _is_finite(meta[key]):
                     raise SpecError(f"outcomes.{name}.{key} must be a finite number "
                                     f"(got {_short(meta[key])}).")
@@ -380,9 +391,13 @@ class ModelSpec:
         if reference is not None and not _is_dose(reference):
             raise SpecError(f"estimands.reference must be a dose (a finite number >= 0), got "
                             f"{_short(reference)}.")
-        prob = self.estimands.get("hdi_prob", 0.95)
+        prob = self.estimands.get("ci_prob", 0.95)
         if not (_is_number(prob) and 0 < prob < 1):
-            raise SpecError(f"estimands.hdi_prob must be between 0 and 1 (got {prob!r}).")
+            raise SpecError(f"estimands.ci_prob must be between 0 and 1 (got {prob!r}).")
+        kind = self.estimands.get("ci_kind", "eti")
+        if not isinstance(kind, str) or kind not in CI_KINDS:
+            raise SpecError(f"estimands.ci_kind must be \"eti\" (equal-tailed interval) or "
+                            f"\"hdi\" (highest-density interval), got {_short(kind)}.")
 
     # ------------------------------------------------------------------ data
     def load_data(self, path: str | Path | None = None) -> TrialData:
@@ -445,6 +460,75 @@ class ModelSpec:
 
     def _resolve_inside(self, source: str) -> Path:
         return resolve_inside(self.base_dir, source, "data.source", "model file")
+
+
+def read_estimands(table: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``[estimands]`` table with an older ``hdi_prob`` key read as ``ci_prob`` with
+    ``ci_kind = "hdi"`` (what it meant), with a :class:`DeprecationWarning`.
+
+    Parameters
+    ----------
+    table : mapping
+        The ``[estimands]`` section.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    SpecError
+        When both ``hdi_prob`` and ``ci_prob`` (or ``ci_kind``) are given.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     read_estimands({"hdi_prob": 0.9, "times": [12]})
+    {'times': [12], 'ci_prob': 0.9, 'ci_kind': 'hdi'}
+    """
+    out = dict(table)
+    if "hdi_prob" not in out:
+        return out
+    both = [key for key in ("ci_prob", "ci_kind") if key in out]
+    if both:
+        raise SpecError(f"estimands.hdi_prob and estimands.{both[0]} are both given; "
+                        "hdi_prob is the older name of ci_prob (with ci_kind = \"hdi\"): "
+                        "keep ci_prob and ci_kind only.")
+    warnings.warn("estimands.hdi_prob is deprecated: write ci_prob (and ci_kind = \"hdi\" "
+                  "for highest-density intervals; the default, \"eti\", is equal-tailed). "
+                  "It is read as ci_prob with ci_kind = \"hdi\".", DeprecationWarning,
+                  stacklevel=3)
+    out["ci_prob"] = out.pop("hdi_prob")
+    out["ci_kind"] = "hdi"
+    return out
+
+
+def estimand_interval(estimands: Mapping[str, Any]) -> tuple[float, str]:
+    """The credible interval (probability, kind) an ``[estimands]`` table asks for.
+
+    Defaults: 0.95, ``"eti"``. A table recorded by an older version (with ``hdi_prob``)
+    is read as that probability with ``"hdi"``, what it meant then (without a warning:
+    it is a record, not a file being written).
+
+    Parameters
+    ----------
+    estimands : mapping
+        An ``[estimands]`` section (as in a model file, or recorded in a fit).
+
+    Returns
+    -------
+    (float, str)
+
+    Examples
+    --------
+    >>> estimand_interval({}), estimand_interval({"hdi_prob": 0.9})
+    ((0.95, 'eti'), (0.9, 'hdi'))
+    """
+    if "hdi_prob" in estimands and "ci_prob" not in estimands:
+        return float(estimands["hdi_prob"]), "hdi"
+    return float(estimands.get("ci_prob", 0.95)), str(estimands.get("ci_kind", "eti"))
 
 
 def _is_number(value: Any) -> bool:
@@ -518,7 +602,8 @@ MODEL_FIELDS: dict[str, tuple[Any, str]] = {
                    "\"ordinal\", or a table of outcome = one of them"),
     "dose_options": (_is_options, "a table of options (text, numbers or lists of numbers)"),
     "time_options": (_is_options, "a table of options (text, numbers or lists of numbers)"),
-    "pooling": (lambda v: v in ("family", "none"), "\"family\" or \"none\""),
+    "pooling": (lambda v: v in ("family", "family_normal", "none"),
+                "\"family\", \"family_normal\" or \"none\""),
     "patient_correlation": (lambda v: isinstance(v, bool) or v in ("factor", "lkj", "none"),
                             "\"factor\", \"lkj\" or \"none\""),
     "lkj_eta": (lambda v: _is_finite(v) and v > 0, "a positive number"),

@@ -11,7 +11,7 @@ import numpy as np
 
 from bayesdose.errors import EstimandError
 from bayesdose.plots.fits import dose_grid
-from bayesdose.results.estimands import as_list
+from bayesdose.results.estimands import as_list, interval_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -21,13 +21,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # ---------------------------------------------------------------------- figure
 def plot_candidates(comparison: Comparison, outcome: Any = None, time: float | None = None,
-                    hdi_prob: float = 0.9) -> Figure:
+                    ci_prob: float = 0.9, ci_kind: str = "eti") -> Figure:
     """The candidates' dose-response curves with the model-averaged curve, per outcome.
 
     Every curve is the effect against the lowest tested dose (placebo when tested), so
     shapes that extrapolate to dose 0 and free per-dose means are drawn on one footing.
     Each candidate's posterior-mean curve is a coloured line (dashed when its weight is
-    0); the model average is black with its ``hdi_prob`` band (weighted mixture, as in
+    0); the model average is black with its ``ci_prob`` band (weighted mixture, as in
     :meth:`Comparison.average_contrast`). The legend gives each model's weight. Curves
     are drawn between the tested doses when every candidate has a curve there, else at
     the tested doses only.
@@ -40,8 +40,10 @@ def plot_candidates(comparison: Comparison, outcome: Any = None, time: float | N
         Outcomes, one panel each (default: all).
     time : float, optional
         Visit (default: the last visit).
-    hdi_prob : float
+    ci_prob : float
         Probability of the band.
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed (default) or highest-density band.
 
     Returns
     -------
@@ -65,7 +67,7 @@ def plot_candidates(comparison: Comparison, outcome: Any = None, time: float | N
     grid = dose_grid(tested, curves_everywhere)
     doses = [d for d in grid if not np.isclose(d, reference)]
     table = comparison.average_contrast(doses, reference=reference, time=t, outcome=names,
-                                        hdi_prob=hdi_prob)
+                                        ci_prob=ci_prob, ci_kind=ci_kind)
     ncols = min(3, len(names))
     nrows = int(np.ceil(len(names) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.8 * nrows), squeeze=False)
@@ -83,11 +85,11 @@ def plot_candidates(comparison: Comparison, outcome: Any = None, time: float | N
             ax.plot(x, with_ref(rows[f"mean[{model}]"].to_numpy()), color=colour,
                     linestyle="-" if weight > 0 else "--", linewidth=1.2,
                     label=f"{model} (w = {weight:.2f})")
-        ax.fill_between(x, with_ref(rows["hdi_low"].to_numpy()),
-                        with_ref(rows["hdi_high"].to_numpy()), color="black", alpha=0.15,
+        ax.fill_between(x, with_ref(rows["ci_low"].to_numpy()),
+                        with_ref(rows["ci_high"].to_numpy()), color="black", alpha=0.15,
                         linewidth=0)
         ax.plot(x, with_ref(rows["mean"].to_numpy()), color="black", linewidth=2.0,
-                label=f"model average ({round(hdi_prob * 100)}% HDI)")
+                label=f"model average ({interval_text(ci_prob, ci_kind)})")
         if not curves_everywhere:
             ax.plot(x, with_ref(rows["mean"].to_numpy()), "o", color="black", markersize=4)
         if reference > 0:
@@ -100,7 +102,9 @@ def plot_candidates(comparison: Comparison, outcome: Any = None, time: float | N
                       fontsize=8)
         ax.set_title(info.label or name, fontsize=10)
         ax.legend(fontsize=7)
+    table = comparison.table
+    left_out = f", by {table['unit'].iloc[0]}" if "unit" in table.columns else ""
     fig.suptitle(f"Candidate models at {t:g} {first.data.time_unit}; weights by "
-                 f"{comparison.method} ({comparison.ic})", fontsize=9)
+                 f"{comparison.method} ({comparison.ic}{left_out})", fontsize=9)
     fig.tight_layout()
     return fig

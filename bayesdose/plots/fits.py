@@ -16,7 +16,7 @@ import xarray as xr
 
 from bayesdose.components.timecourses import FreeVisits
 from bayesdose.errors import DataError, EstimandError
-from bayesdose.results.estimands import as_list, effect_draws
+from bayesdose.results.estimands import as_list, check_interval, effect_draws, interval_text
 from bayesdose.results.psis import CONSTANT_LOGLIK
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,10 +77,10 @@ def _title(fit: DoseResponseFit, name: str) -> str:
 
 
 def plot_dose_response(fit: DoseResponseFit, outcome: Any = None, time: Any = None,
-                       hdi_prob: float = 0.9) -> Figure:
+                       ci_prob: float = 0.9, ci_kind: str = "eti") -> Figure:
     """Expected change from baseline against dose, one panel per outcome.
 
-    Each chosen time gets a posterior-mean curve with its ``hdi_prob`` band; the observed
+    Each chosen time gets a posterior-mean curve with its ``ci_prob`` band; the observed
     arm means (with +/- 1 SE bars) are overlaid, and the MCID (when declared) is marked
     as a dashed line at the MCID above/below the curve's value at the lowest dose.
 
@@ -92,8 +92,10 @@ def plot_dose_response(fit: DoseResponseFit, outcome: Any = None, time: Any = No
         Outcomes (default: all fitted).
     time : float or sequence, optional
         Visits to draw (default: the last visit).
-    hdi_prob : float
+    ci_prob : float
         Probability of the bands.
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed (default) or highest-density bands.
 
     Returns
     -------
@@ -108,26 +110,27 @@ def plot_dose_response(fit: DoseResponseFit, outcome: Any = None, time: Any = No
     times = as_list(time, [fit.inputs.visits[-1]], "time")
     tested = list(fit.inputs.doses)
     grid = dose_grid(tested, fit.model.dose_shape.extrapolates_to_zero)
-    curves = fit.expected_change(dose=grid, time=times, outcome=outcomes, hdi_prob=hdi_prob)
+    curves = fit.expected_change(dose=grid, time=times, outcome=outcomes, ci_prob=ci_prob,
+                                 ci_kind=ci_kind)
     observed = fit.observed_means()
     fig, axes = _panels(len(outcomes))
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(times)))
     for ax, name in zip(axes, outcomes, strict=True):
-        _panel(ax, fit, name, times, curves, observed, colours, hdi_prob)
-    fig.suptitle(f"Dose-response ({fit.model.dose_shape.name} x {fit.model.time_shape.name}); "
-                 f"effect vs {fit.versus()}", fontsize=9)
+        _panel(ax, fit, name, times, curves, observed, colours, interval_text(ci_prob, ci_kind))
+    fig.suptitle(f"Dose-response ({fit.model.dose_shape.name} x {fit.model.time_shape.name}): "
+                 "expected change from baseline", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def _panel(ax, fit, name, times, curves, observed, colours, hdi_prob) -> None:
+def _panel(ax, fit, name, times, curves, observed, colours, band: str) -> None:
     info = fit.data.info(name)
     likelihood = fit.inputs.likelihoods[name]
     for t, colour in zip(times, colours, strict=True):
         rows = curves[(curves["outcome"] == name) & np.isclose(curves["time"], t)]
         label = f"{t:g} {fit.data.time_unit}"
         ax.plot(rows["dose"], rows["mean"], color=colour, label=label)
-        ax.fill_between(rows["dose"], rows["hdi_low"], rows["hdi_high"], color=colour,
+        ax.fill_between(rows["dose"], rows["ci_low"], rows["ci_high"], color=colour,
                         alpha=0.25, linewidth=0)
         obs = observed[(observed["outcome"] == name) & np.isclose(observed["time"], t)]
         if likelihood.name != "ordinal" and len(obs):
@@ -144,7 +147,7 @@ def _panel(ax, fit, name, times, curves, observed, colours, hdi_prob) -> None:
     ax.set_xlabel(f"dose ({fit.data.dose_unit})")
     ax.set_ylabel(_response_label(fit, name, arrow=True), fontsize=8)
     ax.set_title(_title(fit, name), fontsize=10)
-    ax.legend(fontsize=7, title=f"{int(hdi_prob * 100)}% HDI", title_fontsize=7)
+    ax.legend(fontsize=7, title=band, title_fontsize=7)
 
 
 def plot_prior_predictive(model, data, draws: int = 500, random_seed: int = 1,
@@ -152,9 +155,10 @@ def plot_prior_predictive(model, data, draws: int = 500, random_seed: int = 1,
     """What the priors say before seeing data: implied dose-response and time course.
 
     Left: the dose effect at the last visit against dose; right: the effect of the top
-    dose over time. Both on the standardised, direction-aligned scale (baseline SDs,
-    positive = better), where the priors are stated, with 50% and 90% prior bands and a
-    few single prior draws.
+    dose over time. Effects are against the lowest tested dose (placebo when tested), as
+    in :meth:`DoseResponseFit.effect`, on the standardised, direction-aligned scale
+    (positive = better) where the priors are stated, with 50% and 90% equal-tailed prior
+    bands and a few single prior draws.
 
     Parameters
     ----------
@@ -191,11 +195,14 @@ def plot_prior_predictive(model, data, draws: int = 500, random_seed: int = 1,
     times = (np.linspace(0.0, last * 1.25, 60) if defined_between_visits
              else np.asarray(inputs.time_scale.visits))
     unit = np.ones(1)
+    lowest = float(min(inputs.doses))
     by_dose = effect_draws(prior, model.dose_shape, model.time_shape, inputs.dose_scale,
-                           inputs.time_scale, doses, [last], unit)[:, :, 0, :, 0]
+                           inputs.time_scale, [*doses, lowest], [last], unit)[:, :, 0, :, 0]
+    by_dose = by_dose[..., :-1] - by_dose[..., -1:]
     by_time = effect_draws(prior, model.dose_shape, model.time_shape, inputs.dose_scale,
-                           inputs.time_scale, [inputs.dose_scale.reference], times,
-                           unit)[:, :, 0, 0, :]
+                           inputs.time_scale, [inputs.dose_scale.reference, lowest], times,
+                           unit)[:, :, 0, :, :]
+    by_time = by_time[:, :, 0] - by_time[:, :, 1]
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
     _prior_panel(axes[0], doses, by_dose.reshape(-1, doses.size), n_curves)
     axes[0].set_xlabel(f"dose ({data.dose_unit})")
@@ -208,7 +215,7 @@ def plot_prior_predictive(model, data, draws: int = 500, random_seed: int = 1,
     axes[1].set_title(f"effect of the top dose ({inputs.dose_scale.reference:g}) over time",
                       fontsize=9)
     for ax in axes:
-        ax.set_ylabel("effect vs dose 0 (baseline SDs, + = better)", fontsize=8)
+        ax.set_ylabel(f"effect vs dose {lowest:g} (standardised, + = better)", fontsize=8)
         ax.axhline(0.0, color="grey", linewidth=0.6)
     fig.suptitle(f"Prior predictive: {model.dose_shape.name} x {model.time_shape.name}",
                  fontsize=10)
@@ -227,11 +234,11 @@ def _prior_panel(ax, x: np.ndarray, draws: np.ndarray, n_curves: int) -> None:
 
 # ---------------------------------------------------------------------- time course
 def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None,
-                     hdi_prob: float = 0.9) -> Figure:
+                     ci_prob: float = 0.9, ci_kind: str = "eti") -> Figure:
     """Expected change from baseline against time, one panel per outcome.
 
     Each dose gets its posterior-mean curve through the visits at which the outcome was
-    measured, with its ``hdi_prob`` band (:meth:`DoseResponseFit.expected_change`: common
+    measured, with its ``ci_prob`` band (:meth:`DoseResponseFit.expected_change`: common
     course plus dose effect, for a patient at the mean baseline; at visits without data the
     common course is the prior's, so it is not drawn there). The observed arm means (+/- 1
     SE) at each visit are overlaid, nudged sideways so the arms do not hide one another.
@@ -249,8 +256,10 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
         Outcomes (default: all fitted).
     dose : float or sequence, optional
         Doses to draw (default: the tested doses).
-    hdi_prob : float
+    ci_prob : float
         Probability of the bands.
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed (default) or highest-density bands.
 
     Returns
     -------
@@ -267,10 +276,10 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
     doses = as_list(dose, fit.inputs.doses, "dose")
     visits = list(fit.inputs.visits)
     curves = fit.expected_change(dose=doses, time=visits, outcome=outcomes,
-                                 hdi_prob=hdi_prob)
+                                 ci_prob=ci_prob, ci_kind=ci_kind)
     reference = float(min(fit.inputs.doses))
     references = fit.expected_change(dose=reference, time=visits, outcome=outcomes,
-                                     hdi_prob=hdi_prob)
+                                     ci_prob=ci_prob, ci_kind=ci_kind)
     observed = fit.observed_means()
     fig, axes = _panels(len(outcomes))
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(doses)))
@@ -289,8 +298,8 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
                 label += " (not tested)"
             ax.plot(rows["time"].to_numpy(), rows["mean"].to_numpy(), color=colour,
                     label=label)
-            ax.fill_between(rows["time"].to_numpy(), rows["hdi_low"].to_numpy(),
-                            rows["hdi_high"].to_numpy(), color=colour, alpha=0.2,
+            ax.fill_between(rows["time"].to_numpy(), rows["ci_low"].to_numpy(),
+                            rows["ci_high"].to_numpy(), color=colour, alpha=0.2,
                             linewidth=0)
             obs = observed[(observed["outcome"] == name) & np.isclose(observed["dose"], d)]
             if likelihood != "ordinal" and len(obs):
@@ -311,7 +320,7 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
         ax.set_xlabel(f"time ({fit.data.time_unit})")
         ax.set_ylabel(_response_label(fit, name, arrow=True), fontsize=8)
         ax.set_title(_title(fit, name), fontsize=10)
-        ax.legend(fontsize=7, title=f"{hdi_prob:.0%} HDI; points: mean ± SE",
+        ax.legend(fontsize=7, title=f"{interval_text(ci_prob, ci_kind)}; points: mean ± SE",
                   title_fontsize=7)
     fig.suptitle(f"Expected change from baseline over time ({fit.model.dose_shape.name} x "
                  f"{fit.model.time_shape.name})", fontsize=9)
@@ -321,13 +330,13 @@ def plot_time_course(fit: DoseResponseFit, outcome: Any = None, dose: Any = None
 
 # ---------------------------------------------------------------------- contrast forest
 def plot_contrast_forest(fit: DoseResponseFit, dose: Any, reference: float | None = None,
-                         time: float | None = None, hdi_prob: float = 0.9,
-                         scale: str = "standardised") -> Figure:
+                         time: float | None = None, ci_prob: float = 0.9,
+                         ci_kind: str = "eti", scale: str = "standardised") -> Figure:
     """Forest plot of the contrast between doses across outcomes.
 
     One row per outcome (grouped under family headings when the fit has more than one
     family): the posterior mean of :meth:`DoseResponseFit.contrast` as a point and its
-    ``hdi_prob`` HDI as a line, a vertical line at 0 (no difference) and, where the
+    ``ci_prob`` credible interval as a line, a vertical line at 0 (no difference) and, where the
     outcome has an MCID, a short vertical mark on its row at the MCID on the side of
     improvement. On the right, each row reads the posterior probability that ``dose``
     beats ``reference`` by more than the MCID, or by anything when there is no MCID
@@ -343,10 +352,12 @@ def plot_contrast_forest(fit: DoseResponseFit, dose: Any, reference: float | Non
         Reference dose (default: the lowest tested dose).
     time : float, optional
         One time (default: the last visit).
-    hdi_prob : float
+    ci_prob : float
         Probability of the intervals.
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed (default) or highest-density intervals.
     scale : {"standardised", "outcome"}
-        The standardised, direction-aligned scale (baseline SDs, positive = better), on
+        The standardised, direction-aligned scale (outcome SDs, positive = better), on
         which the outcomes share an axis, or each outcome's own units (sign as the
         outcome: negative is better on a lower-is-better scale).
 
@@ -364,8 +375,8 @@ def plot_contrast_forest(fit: DoseResponseFit, dose: Any, reference: float | Non
     if len(times) != 1:
         raise EstimandError(f"the forest plot shows one time (got {times}); draw one "
                             "figure per time.")
-    table = fit.contrast(doses, reference=reference, time=times[0], hdi_prob=hdi_prob,
-                         scale=scale)
+    table = fit.contrast(doses, reference=reference, time=times[0], ci_prob=ci_prob,
+                         ci_kind=ci_kind, scale=scale)
     reference = float(table["reference"].iloc[0])
     families = fit.families()
     grouped = len(families) > 1
@@ -382,7 +393,7 @@ def plot_contrast_forest(fit: DoseResponseFit, dose: Any, reference: float | Non
     for i, (d, colour) in enumerate(zip(doses, colours, strict=True)):
         part = table[np.isclose(table["dose"], d)].set_index("outcome").loc[list(y_of)]
         y = np.array(list(y_of.values())) - step * (i - (len(doses) - 1) / 2)
-        ax.hlines(y, part["hdi_low"], part["hdi_high"], color=colour, linewidth=1.6)
+        ax.hlines(y, part["ci_low"], part["ci_high"], color=colour, linewidth=1.6)
         ax.plot(part["mean"].to_numpy(), y, "o", color=colour, markersize=5,
                 label=f"{d:g} vs {reference:g} {fit.data.dose_unit}")
         for y_row, (name, row) in zip(y, part.iterrows(), strict=True):
@@ -410,13 +421,16 @@ def plot_contrast_forest(fit: DoseResponseFit, dose: Any, reference: float | Non
             ax.axhline(-i + 0.5, color="lightgrey", linewidth=0.6)
     ax.set_ylim(-len(rows) + 0.5, 0.5)
     if scale == "standardised":
-        ax.set_xlabel("contrast (baseline SDs; positive = better)")
+        ax.set_xlabel("contrast (outcome SDs; positive = better)")
     else:
         ax.set_xlabel("contrast (outcome units; sign as the outcome)")
+    extrapolated = table["reference_status"].iloc[0] != "tested"
     ax.set_title(f"{', '.join(f'{d:g}' for d in doses)} vs {reference:g} "
-                 f"{fit.data.dose_unit} at {times[0]:g} {fit.data.time_unit}: mean and "
-                 f"{hdi_prob:.0%} HDI" + ("; dashed: MCID" if np.isfinite(table["mcid"]).any()
-                                          else ""), fontsize=9)
+                 f"{fit.data.dose_unit}"
+                 + (f" ({table['reference_status'].iloc[0]})" if extrapolated else "")
+                 + f" at {times[0]:g} {fit.data.time_unit}: mean and "
+                 f"{interval_text(ci_prob, ci_kind)}"
+                 + ("; dashed: MCID" if np.isfinite(table["mcid"]).any() else ""), fontsize=9)
     if len(doses) > 1:
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -540,14 +554,15 @@ def plot_trace(fit: DoseResponseFit, var_names: str | list[str] | None = None,
     return fig
 
 
-def plot_forest(fit: DoseResponseFit, var_names: str | list[str] | None = None) -> Figure:
+def plot_forest(fit: DoseResponseFit, var_names: str | list[str] | None = None,
+                ci_kind: str = "eti") -> Figure:
     """Forest plot of the posterior of the model's parameters (arviz-plots).
 
     One row per scalar component (variable, outcome, visit, ...), labelled on the left:
-    the posterior mean as a point, its 50% HDI as a thick line and its 90% HDI as a thin
-    one, the chains pooled (:func:`arviz_plots.plot_forest`). The parameters are on the
-    scale the model samples them on (``log_t_half`` on the log scale, ``delta`` in
-    baseline SDs, ...).
+    the posterior mean as a point, its 50% credible interval as a thick line and its 90%
+    one as a thin line (equal-tailed by default), the chains pooled
+    (:func:`arviz_plots.plot_forest`). The parameters are on the scale the model samples
+    them on (``log_t_half`` on the log scale, ``delta`` standardised, ...).
 
     Parameters
     ----------
@@ -556,6 +571,8 @@ def plot_forest(fit: DoseResponseFit, var_names: str | list[str] | None = None) 
     var_names : str or list of str, optional
         Posterior variables (default: those of :meth:`DoseResponseFit.parameter_summary`,
         leaving out patient-level terms and non-centred offsets).
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed (default) or highest-density intervals.
 
     Returns
     -------
@@ -574,13 +591,15 @@ def plot_forest(fit: DoseResponseFit, var_names: str | list[str] | None = None) 
     >>> len(fig.axes)                                           # doctest: +SKIP
     2
     """
+    check_interval(0.9, ci_kind)
     names = _posterior_names(fit, var_names)
     collection = az.plot_forest(fit.idata, var_names=names, combined=True,
-                                point_estimate="mean", ci_kind="hdi", ci_probs=(0.5, 0.9),
+                                point_estimate="mean", ci_kind=ci_kind, ci_probs=(0.5, 0.9),
                                 backend="matplotlib")
     fig = _figure(collection)
-    fig.suptitle("Posterior of the parameters: mean, 50% and 90% HDI (chains pooled)",
-                 fontsize=10)
+    fig.suptitle(f"Posterior of the parameters: mean, 50% and 90% "
+                 f"{'highest-density' if ci_kind == 'hdi' else 'equal-tailed'} intervals "
+                 "(chains pooled)", fontsize=10)
     fig.tight_layout()
     return fig
 

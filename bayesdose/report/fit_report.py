@@ -14,6 +14,7 @@ figures as PNG files. :func:`write_report` writes both, and the figures, atomica
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ import pandas as pd
 
 from bayesdose.errors import BayesdoseError
 from bayesdose.files.output import check_folder, staged_folder
+from bayesdose.model.spec import estimand_interval
 from bayesdose.plots.fits import (
     plot_contrast_forest,
     plot_dose_response,
@@ -42,6 +44,8 @@ from bayesdose.report.document import (
     is_number,
     write_report_files,
 )
+from bayesdose.results.dose_estimands import ByConstructionWarning
+from bayesdose.results.estimands import interval_text
 from bayesdose.results.psis import PARETO_K_MAX
 from bayesdose.results.storage import read_config
 
@@ -58,9 +62,14 @@ MODEL_EQUATION = (
 
 
 POOLING_TEXT = {
-    "family": "outcomes of one family share their dose-shape parameters through a "
-              "family-level Normal with estimated SD (non-centred); outcomes alone in their "
-              "family are not pooled",
+    "family": "each outcome's effect size (delta) follows its family's Normal (estimated "
+              "mean and SD) with prior probability 1/2, else keeps its own prior (a "
+              "two-component mixture, so that one null member can stay null); the other "
+              "dose-shape parameters share a family-level Normal (non-centred); outcomes "
+              "alone in their family are not pooled",
+    "family_normal": "outcomes of one family share their dose-shape parameters through a "
+                     "family-level Normal with estimated SD (non-centred); outcomes alone "
+                     "in their family are not pooled",
     "none": "every outcome has its own parameters",
 }
 
@@ -80,8 +89,8 @@ def report_estimands(fit: DoseResponseFit,
     """The estimands a report shows: given ones, else the fit's model file's, else defaults.
 
     Defaults: the last visit, the highest against the lowest tested dose (every tested
-    dose against ``reference`` when only a reference is given), 95% intervals and the
-    tested doses.
+    dose against ``reference`` when only a reference is given), effects against the
+    lowest tested dose, 95% equal-tailed intervals and the tested doses.
 
     Parameters
     ----------
@@ -89,13 +98,15 @@ def report_estimands(fit: DoseResponseFit,
         The fit.
     estimands : dict, optional
         An ``[estimands]`` section (keys ``times``, ``contrasts``, ``reference``,
-        ``hdi_prob``, ``doses``); default: the one recorded in the fit, if any.
+        ``ci_prob``, ``ci_kind``, ``doses``; an older ``hdi_prob`` is read as ``ci_prob``
+        with ``ci_kind = "hdi"``); default: the one recorded in the fit, if any.
 
     Returns
     -------
     dict
-        Keys times, contrasts (``[dose, reference]`` pairs), hdi_prob, doses (None for
-        the tested doses).
+        Keys times, contrasts (``[dose, reference]`` pairs), reference (of the effect
+        table; None for the lowest tested dose), ci_prob, ci_kind, doses (None for the
+        tested doses).
 
     Examples
     --------
@@ -114,10 +125,13 @@ def report_estimands(fit: DoseResponseFit,
             pairs = [[max(doses), min(doses)]]
         else:
             pairs = [[d, reference] for d in doses if d != float(reference)]
+    ci_prob, ci_kind = estimand_interval(estimands)
     return {
         "times": [float(t) for t in (estimands.get("times") or [fit.inputs.visits[-1]])],
         "contrasts": [[float(d), float(r)] for d, r in pairs],
-        "hdi_prob": float(estimands.get("hdi_prob", 0.95)),
+        "reference": None if reference is None else float(reference),
+        "ci_prob": ci_prob,
+        "ci_kind": ci_kind,
         "doses": [float(d) for d in estimands["doses"]] if estimands.get("doses") else None,
     }
 
@@ -141,14 +155,18 @@ def _figure(name: str, make: Callable[[], MplFigure], alt: str, caption: str) ->
     return Figure(name=name, png=png, alt=alt, caption=caption)
 
 
-SHARED_COLUMNS = ("definition", "method", "doses_searched")
+SHARED_COLUMNS = ("definition", "method", "doses_searched", "note")
 
 
 def _estimand_blocks(make: Callable[[], pd.DataFrame], caption: str) -> list[Block]:
     """A dose-estimand table, with the columns that are the same in every row (its
-    definition and method) stated once above it; a note when the fit cannot answer."""
+    definition, method and note) stated once above it; a note when the fit cannot
+    answer."""
     try:
-        frame = make()
+        with warnings.catch_warnings():
+            # said once above the table, from its note column
+            warnings.simplefilter("ignore", ByConstructionWarning)
+            frame = make()
     except BayesdoseError as exc:
         return [Text(f"{caption}: not available for this fit ({exc})", "note")]
     notes = []
@@ -160,8 +178,9 @@ def _estimand_blocks(make: Callable[[], pd.DataFrame], caption: str) -> list[Blo
     return [*blocks, Table(frame.reset_index(drop=True), caption)]
 
 
-def _pct(prob: float) -> str:
-    return f"{prob * 100:g}%"
+def _interval(est: dict[str, Any]) -> dict[str, Any]:
+    """The interval arguments of the read-outs, from the report's estimands."""
+    return {"ci_prob": est["ci_prob"], "ci_kind": est["ci_kind"]}
 
 
 def _model_name(fit: DoseResponseFit) -> str:
@@ -179,7 +198,8 @@ def _intro(fit: DoseResponseFit, spec: dict[str, Any], diagnostics_ok: bool,
         f"course, fitted to {len(data.patients)} patients at doses "
         f"{', '.join(format_number(d) for d in data.doses)} {data.dose_unit} with visits "
         f"{', '.join(format_number(t) for t in data.visits)} {data.time_unit}; outcomes: "
-        f"{', '.join(fit.outcomes)}. Dose effects are against {fit.versus()}."))
+        f"{', '.join(fit.outcomes)}. Dose effects are against {fit.versus()} unless "
+        "stated otherwise."))
     settings = fit.settings
     blocks.append(Text(
         f"Posterior: {settings.get('chains')} chains x {settings.get('draws')} draws "
@@ -288,34 +308,38 @@ def _data_section(fit: DoseResponseFit) -> Section:
 
 def _effects_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
 
-    hdi = _pct(est["hdi_prob"])
-    effects = fit.effect(dose=est["doses"], time=est["times"], hdi_prob=est["hdi_prob"])
+    band = interval_text(est["ci_prob"], est["ci_kind"])
+    versus = fit.versus(est["reference"])
+    effects = fit.effect(dose=est["doses"], time=est["times"], reference=est["reference"],
+                         **_interval(est))
     effects = effects.drop(columns=["versus"], errors="ignore")
     contrasts = pd.concat([fit.contrast(dose=d, reference=r, time=est["times"],
-                                        hdi_prob=est["hdi_prob"])
+                                        **_interval(est))
                            for d, r in est["contrasts"]], ignore_index=True)
     times = ", ".join(format_number(t) for t in est["times"])
     blocks: list[Block] = [
-        Text(f"Dose effects against {fit.versus()} at time {times} {fit.data.time_unit}, in "
+        Text(f"Dose effects against {versus} at time {times} {fit.data.time_unit}, in "
              f"outcome units (lognormal outcomes: log ratio to baseline; ordinal: latent "
-             f"logit scale): posterior mean, SD and {hdi} highest-density interval."),
-        Table(effects, f"Dose effect against {fit.versus()}"),
+             f"logit scale): posterior mean, SD, median and {band} (ci_low, ci_high)."),
+        Table(effects, f"Dose effect against {versus}"),
         Text("Contrasts are dose minus reference. prob_gt_0 is the posterior probability "
              "that the dose is better than the reference (direction-aware: for a "
              "lower-is-better outcome a negative contrast is an improvement); prob_gt_mcid "
-             "that it is better by more than the outcome's MCID."),
+             "that it is better by more than the outcome's MCID. A reference_status other "
+             "than 'tested' marks a reference dose outside the trial's doses, whose effect "
+             "rests on the dose shape alone."),
         Table(contrasts, "Contrasts between doses"),
         _figure("dose_response.png",
-                lambda: plot_dose_response(fit, time=est["times"], hdi_prob=est["hdi_prob"]),
+                lambda: plot_dose_response(fit, time=est["times"], **_interval(est)),
                 "Expected change from baseline against dose, one panel per outcome, with "
                 "credible bands and observed arm means",
                 f"Dose-response at time {times} {fit.data.time_unit}: posterior mean with "
-                f"{hdi} band; points are observed arm means +/- 1 SE."),
+                f"{band}; points are observed arm means +/- 1 SE."),
         _figure("time_course.png",
-                lambda: plot_time_course(fit, dose=est["doses"], hdi_prob=est["hdi_prob"]),
+                lambda: plot_time_course(fit, dose=est["doses"], **_interval(est)),
                 "Expected change from baseline over time per dose, one panel per outcome",
                 f"Time course of the expected change from baseline per dose: posterior mean "
-                f"with {hdi} band; points are observed means +/- 1 SE at each visit."),
+                f"with {band}; points are observed means +/- 1 SE at each visit."),
     ]
     references = list(dict.fromkeys(r for _, r in est["contrasts"]))
     panels = [(r, t) for r in references for t in est["times"]]
@@ -325,29 +349,27 @@ def _effects_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
         blocks.append(_figure(
             name,
             lambda d=doses, r=reference, t=time: plot_contrast_forest(
-                fit, d, r, time=t, hdi_prob=est["hdi_prob"]),
+                fit, d, r, time=t, **_interval(est)),
             f"Forest plot of the contrasts against dose {format_number(reference)} at time "
             f"{format_number(time)}, one row per outcome",
             f"Contrasts of dose(s) {', '.join(format_number(d) for d in doses)} against "
             f"{format_number(reference)} {fit.data.dose_unit} at {format_number(time)} "
             f"{fit.data.time_unit} "
-            f"on the standardised scale (baseline SDs, positive = better): posterior mean "
-            f"and {hdi} HDI per outcome; dashed marks: MCID; right: probability of beating "
+            f"on the standardised scale (outcome SDs, positive = better): posterior mean "
+            f"and {band} per outcome; dashed marks: MCID; right: probability of beating "
             "the reference by more than the MCID (by anything when there is none)."))
     return Section("effects", "Dose effects", blocks)
 
 
 def _estimands_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
-    hdi = _pct(est["hdi_prob"])
-    times, prob = est["times"], est["hdi_prob"]
+    band = interval_text(est["ci_prob"], est["ci_kind"])
+    times, interval = est["times"], _interval(est)
     blocks: list[Block] = [
-        Text(f"Each estimand is solved per posterior draw. mean, sd and the {hdi} HDI "
-             "(hdi_low, hdi_high) are over the draws in which it is reached; median and the "
-             "equal-tailed interval (q_low, q_high) over all draws, a draw that does not "
-             "reach it counting as beyond the range (∞); prob_not_reached is the share of "
-             "draws that never reach it."),
+        Text(f"Each estimand is solved per posterior draw and summarised by its {band} "
+             "(ci_low, ci_high); a draw that does not reach it counts as beyond the range "
+             "(∞), and prob_not_reached is the share of draws that never reach it."),
         Text("Effective dose (ED50)", "h3"),
-        *_estimand_blocks(lambda: fit.effective_dose(p=0.5, time=times, hdi_prob=prob),
+        *_estimand_blocks(lambda: fit.effective_dose(p=0.5, time=times, **interval),
                           "ED50: the dose giving half the maximal dose effect"),
         Text("Minimum effective dose", "h3"),
     ]
@@ -359,17 +381,17 @@ def _estimands_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
     if with_mcid:
         blocks += _estimand_blocks(
             lambda: fit.minimum_effective_dose(time=times, outcome=with_mcid,
-                                               hdi_prob=prob),
+                                               **interval),
             "Minimum effective dose: the smallest dose whose improvement over the reference "
             "exceeds the MCID with posterior probability at least level")
     blocks += [
         Text("Monotonicity", "h3"),
-        *_estimand_blocks(lambda: fit.prob_increasing(time=times, hdi_prob=prob),
+        *_estimand_blocks(lambda: fit.prob_increasing(time=times, **interval),
                           "Probability that the response improves with every dose step "
                           "(prob_increasing) and that the highest dose beats the lowest "
-                          "(prob_highest_better); mean to hdi_high: highest minus lowest"),
+                          "(prob_highest_better); mean to ci_high: highest minus lowest"),
         Text("Onset", "h3"),
-        *_estimand_blocks(lambda: fit.time_to_half_effect(hdi_prob=prob),
+        *_estimand_blocks(lambda: fit.time_to_half_effect(**interval),
                           f"Time after baseline ({fit.data.time_unit}) to half the dose "
                           "effect"),
     ]
@@ -443,8 +465,9 @@ def _model_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
     blocks.append(Text("Priors are stated on the standardised scale; 'default' says whether "
                        "the package default is in force, and 'reason' why."))
     blocks.append(Table(priors, "Priors"))
-    blocks.append(Table(fit.parameter_summary(est["hdi_prob"]),
-                        f"Posterior summary of the parameters ({_pct(est['hdi_prob'])} HDI)",
+    blocks.append(Table(fit.parameter_summary(**_interval(est)),
+                        "Posterior summary of the parameters "
+                        f"({interval_text(est['ci_prob'], est['ci_kind'])})",
                         collapsed=True))
     return Section("model", "Model and priors", blocks)
 
@@ -481,9 +504,9 @@ def build_report(fit: DoseResponseFit, estimands: dict[str, Any] | None = None,
         The fit (for example from :func:`bayesdose.load_fit`).
     estimands : dict, optional
         An ``[estimands]`` section: ``times``, ``contrasts`` (``[dose, reference]``
-        pairs), ``reference``, ``hdi_prob``, ``doses``. Default: the one recorded with
-        the fit's model file, else the last visit and the highest against the lowest
-        tested dose (see :func:`report_estimands`).
+        pairs), ``reference``, ``ci_prob``, ``ci_kind``, ``doses``. Default: the one
+        recorded with the fit's model file, else the last visit and the highest against
+        the lowest tested dose (see :func:`report_estimands`).
     source : str, optional
         Where the fit was read from, named in the report.
     diagnostics : Diagnostics, optional

@@ -16,7 +16,13 @@ import xarray as xr
 
 from bayesdose.errors import EstimandError
 from bayesdose.results.dose_estimands import check_fraction, effective_dose_draws
-from bayesdose.results.estimands import as_list, dose_status, tidy_grid
+from bayesdose.results.estimands import (
+    as_list,
+    check_interval,
+    dose_status,
+    interval_label,
+    tidy_grid,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -35,8 +41,7 @@ def _weighted_hdi(values: np.ndarray, weights: np.ndarray, prob: float,
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Shortest interval [x_i, x_j] holding more than ``prob`` of the weight, per column
     of values (with equal weights: :func:`bayesdose.results.estimands.hdi`)."""
-    if not 0 < prob < 1:
-        raise EstimandError(f"hdi_prob must be between 0 and 1 (got {prob!r}).")
+    check_interval(prob, "hdi")
     flat = values.reshape(values.shape[0], -1)
     low = np.full(flat.shape[1], np.nan)
     high = np.full(flat.shape[1], np.nan)
@@ -93,6 +98,41 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray,
     return out
 
 
+def _weighted_tail_interval(values: np.ndarray, weights: np.ndarray, prob: float,
+                            kind: str) -> dict[str, float]:
+    """Weighted median and credible interval of one column of draws in which ``inf`` is
+    "not reached", counted as larger than any value: a bound on, or interpolated
+    towards, a draw not reached is ``inf`` (as for a single fit's dose estimands)."""
+    tail = (1.0 - prob) / 2.0
+    if kind == "eti":
+        median, low, high = _weighted_quantiles(values, weights, (0.5, tail, 1.0 - tail))
+        return {"median": median, "ci_low": low, "ci_high": high}
+    finite = values[np.isfinite(values)]
+    median = _weighted_quantiles(values, weights, (0.5,))[0]
+    if finite.size == 0:
+        return {"median": median, "ci_low": np.inf, "ci_high": np.inf}
+    top = float(finite.max())
+    stand_in = top + 10.0 * (top - float(finite.min()) + abs(top) + 1.0)
+    filled = np.where(np.isfinite(values), values, stand_in)
+    low, high = (float(v.item()) for v in _weighted_hdi(filled[:, None], weights, prob))
+    return {"median": median, "ci_low": np.inf if low > top else low,
+            "ci_high": np.inf if high > top else high}
+
+
+def _weighted_geometric(values: np.ndarray, weights: np.ndarray) -> dict[str, float]:
+    """Weighted geometric mean and SD over the positive, reached (finite) draws, their
+    weights renormalised (with equal weights: ``exp`` of the mean and of the SD, ddof 1,
+    of the log values)."""
+    keep = np.isfinite(values) & (values > 0)
+    if not keep.any():
+        return {"geo_mean": np.nan, "geo_sd": np.nan}
+    logs = MixtureDraws(values=np.log(values[keep]),
+                        weights=weights[keep] / weights[keep].sum(),
+                        model=np.zeros(int(keep.sum())), model_weights=pd.Series(dtype=float))
+    geo_sd = float(np.exp(logs.sd())) if keep.sum() > 1 else np.nan
+    return {"geo_mean": float(np.exp(logs.mean())), "geo_sd": geo_sd}
+
+
 @dataclass(frozen=True)
 class MixtureDraws:
     """Draws of an estimand from the weighted mixture of several models' posteriors.
@@ -100,7 +140,8 @@ class MixtureDraws:
     Every draw of model m carries weight ``w_m / S_m`` (``w_m`` the model's weight,
     ``S_m`` its number of draws), so the draws together represent the mixture
     sum_m w_m p_m(estimand | data) exactly; summaries are weighted moments, weighted
-    probabilities and a weighted highest-density interval, not a resample.
+    probabilities, weighted quantiles and a weighted equal-tailed or highest-density
+    interval, not a resample.
 
     Attributes
     ----------
@@ -165,10 +206,39 @@ class MixtureDraws:
         index = np.argmax(cum >= q - 1e-12, axis=0)
         return np.take_along_axis(ordered, index[None, ...], axis=0)[0]
 
-    def summary(self, hdi_prob: float = 0.95) -> dict[str, np.ndarray]:
-        """Mean, SD and HDI (keys mean, sd, hdi_low, hdi_high)."""
-        low, high = self.hdi(hdi_prob)
-        return {"mean": self.mean(), "sd": self.sd(), "hdi_low": low, "hdi_high": high}
+    def weighted_quantiles(self, probs: Sequence[float]) -> list[np.ndarray]:
+        """Weighted quantiles of every column of the draws, interpolated between draws as
+        :func:`numpy.quantile` does (with equal weights, its quantiles), NaN and ``inf``
+        counted as the largest values."""
+        flat = self.values.reshape(self.values.shape[0], -1)
+        columns = [_weighted_quantiles(flat[:, j], self.weights, probs)
+                   for j in range(flat.shape[1])]
+        shape = self.values.shape[1:]
+        return [np.array([c[i] for c in columns], dtype=float).reshape(shape)
+                for i in range(len(probs))]
+
+    def median(self) -> np.ndarray:
+        """Weighted median (:meth:`weighted_quantiles` at 0.5)."""
+        return self.weighted_quantiles((0.5,))[0]
+
+    def interval(self, prob: float = 0.95, kind: str = "eti",
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Credible interval of the mixture: equal-tailed (weighted quantiles at
+        ``(1 - prob) / 2`` and ``(1 + prob) / 2``) or highest-density (:meth:`hdi`); for
+        one model, the interval of :func:`bayesdose.results.estimands.credible_interval`."""
+        check_interval(prob, kind)
+        if kind == "hdi":
+            return self.hdi(prob)
+        tail = (1.0 - prob) / 2.0
+        low, high = self.weighted_quantiles((tail, 1.0 - tail))
+        return low, high
+
+    def summary(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> dict[str, np.ndarray]:
+        """Mean, SD, median and credible interval (keys mean, sd, median, ci_low,
+        ci_high)."""
+        low, high = self.interval(ci_prob, ci_kind)
+        return {"mean": self.mean(), "sd": self.sd(), "median": self.median(),
+                "ci_low": low, "ci_high": high}
 
     def sample(self, size: int | None = None, seed: int = 0) -> np.ndarray:
         """Equally weighted draws from the mixture (resampled with a fixed seed).
@@ -325,17 +395,6 @@ class Comparison:
         return MixtureDraws(values=values, weights=draw_weights / draw_weights.sum(),
                             model=labels, model_weights=w, model_means=means)
 
-    def _check_versus(self) -> str:
-        versus = {name: fit.versus() for name, fit in self.fits.items()}
-        if len(set(versus.values())) > 1:
-            listed = "; ".join(f"{name!r} against {v}" for name, v in versus.items())
-            raise EstimandError(
-                f"the candidates measure effects against different doses ({listed}), so "
-                "their effects are different quantities and cannot be averaged. Use "
-                "average_contrast(dose, reference=<lowest tested dose>), which compares "
-                "tested doses in every model.")
-        return next(iter(versus.values()))
-
     def _model_columns(self, table: pd.DataFrame, mix: MixtureDraws) -> pd.DataFrame:
         means = {name: np.ravel(value) for name, value in mix.model_means.items()}
         stacked = np.vstack(list(means.values()))
@@ -346,66 +405,73 @@ class Comparison:
         return table
 
     def average_effect(self, dose: Any = None, time: Any = None, outcome: Any = None,
-                       hdi_prob: float = 0.95, scale: str = "outcome",
+                       ci_prob: float = 0.95, ci_kind: str = "eti", scale: str = "outcome",
                        weights: Mapping[str, float] | pd.Series | None = None,
-                       ) -> pd.DataFrame:
-        """Model-averaged dose effect against dose 0, as a tidy table.
+                       reference: float | None = None) -> pd.DataFrame:
+        """Model-averaged dose effect against a reference dose, as a tidy table.
 
         The posterior of the averaged effect is the mixture of the candidates' posteriors
-        with the comparison's weights; its mean, SD, probabilities and HDI are computed
-        exactly from the weighted draws (see :class:`MixtureDraws`), not by resampling.
+        with the comparison's weights; its mean, SD, probabilities and interval are
+        computed exactly from the weighted draws (see :class:`MixtureDraws`), not by
+        resampling. Every candidate measures the effect against the same reference (by
+        default the lowest tested dose), so their effects are one quantity.
 
         Parameters
         ----------
-        dose, time, outcome, hdi_prob, scale
+        dose, time, outcome, ci_prob, ci_kind, scale, reference
             As in :meth:`DoseResponseFit.effect`. Every candidate must be able to
-            evaluate the doses (the free and monotone shapes only at tested doses).
+            evaluate the doses (the free and monotone shapes only at tested doses, so not
+            at ``reference=0`` without a placebo arm).
         weights : mapping of str to float, optional
             Weights replacing the comparison's.
 
         Returns
         -------
         pandas.DataFrame
-            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high, dose_status,
-            versus, min_model_mean and max_model_mean (the smallest and largest of the
-            models' own posterior means: the spread across models) and ``mean[<model>]``
-            per model.
+            Columns outcome, dose, time, mean, sd, median, ci_low, ci_high, dose_status,
+            reference, reference_status, versus, min_model_mean and max_model_mean (the
+            smallest and largest of the models' own posterior means: the spread across
+            models) and ``mean[<model>]`` per model; ``attrs["ci"]`` names the interval.
 
         Examples
         --------
         >>> comparison.average_effect(dose=[10, 50], time=12)      # doctest: +SKIP
         """
-        versus = self._check_versus()
+        check_interval(ci_prob, ci_kind)
         grids: list[xr.DataArray] = []
 
         def draws(fit: DoseResponseFit) -> xr.DataArray:
-            grids.append(fit.effect_draws(dose, time, outcome, scale))
+            grids.append(fit.effect_draws(dose, time, outcome, scale, reference))
             return grids[-1]
 
         mix = self.average_draws(draws, weights)
         grid = grids[0]
-        table = tidy_grid(mix.summary(hdi_prob), grid["outcome"].values, grid["dose"].values,
-                          grid["time"].values)
+        table = tidy_grid(mix.summary(ci_prob, ci_kind), grid["outcome"].values,
+                          grid["dose"].values, grid["time"].values)
         status = dict(zip(grid["dose"].values,
                           dose_status(grid["dose"].values, self.first_fit.inputs.doses),
                           strict=True))
         table["dose_status"] = table["dose"].map(status)
-        table["versus"] = versus
-        return self._model_columns(table, mix)
+        for key in ("reference", "reference_status", "versus"):
+            table[key] = grid.attrs[key]
+        table = self._model_columns(table, mix)
+        table.attrs["ci"] = interval_label(ci_prob, ci_kind)
+        return table
 
     def average_contrast(self, dose: Any, reference: float | None = None, time: Any = None,
                          mcid: float | dict[str, float] | None = None, outcome: Any = None,
-                         hdi_prob: float = 0.95, scale: str = "outcome",
+                         ci_prob: float = 0.95, ci_kind: str = "eti", scale: str = "outcome",
                          weights: Mapping[str, float] | pd.Series | None = None,
                          ) -> pd.DataFrame:
         """Model-averaged contrast between doses, with the probability of improvement.
 
         The contrast's posterior is the weighted mixture of the candidates' posteriors
-        (exact weighted moments, probabilities and HDI; see :class:`MixtureDraws`).
+        (exact weighted moments, probabilities, quantiles and interval; see
+        :class:`MixtureDraws`).
 
         Parameters
         ----------
-        dose, reference, time, mcid, outcome, hdi_prob, scale
+        dose, reference, time, mcid, outcome, ci_prob, ci_kind, scale
             As in :meth:`DoseResponseFit.contrast` (reference: default the lowest
             tested dose).
         weights : mapping of str to float, optional
@@ -416,24 +482,24 @@ class Comparison:
         -------
         pandas.DataFrame
             The columns of :meth:`DoseResponseFit.contrast` (outcome, dose, reference,
-            time, mean, sd, hdi_low, hdi_high, direction, mcid, prob_gt_0, prob_gt_mcid)
-            plus min_model_mean, max_model_mean and ``mean[<model>]`` per model.
+            time, mean, sd, median, ci_low, ci_high, direction, mcid, prob_gt_0,
+            prob_gt_mcid, dose_status, reference_status) plus min_model_mean,
+            max_model_mean and ``mean[<model>]`` per model; ``attrs["ci"]`` names the
+            interval.
 
         Examples
         --------
         >>> comparison.average_contrast(dose=50, reference=1, time=12, mcid=10)  # doctest: +SKIP
         """
+        check_interval(ci_prob, ci_kind)
         first = self.first_fit
-        reference = float(min(first.inputs.doses) if reference is None else reference)
+        reference = first.posterior_view.reference_dose(reference)
         doses = as_list(dose, [], "dose")
         grids: list[xr.DataArray] = []
 
-        def draws(fit: DoseResponseFit) -> np.ndarray:
-            grid = fit.effect_draws([*doses, reference], time, outcome, scale)
-            grids.append(grid)
-            values = grid.transpose("chain", "draw", ...).to_numpy()
-            values = values.reshape((-1, *values.shape[2:]))
-            return values[:, :, :-1, :] - values[:, :, -1:, :]
+        def draws(fit: DoseResponseFit) -> xr.DataArray:
+            grids.append(fit.effect_draws(doses, time, outcome, scale, reference))
+            return grids[-1]
 
         mix = self.average_draws(draws, weights)
         names = list(grids[0]["outcome"].values)
@@ -444,21 +510,28 @@ class Comparison:
             index = first.posterior_view.outcome_index(names)
             thresholds = thresholds / first.inputs.scales.sd[index]
         aligned = mix.values * sign[None, :, None, None]
-        stats_ = mix.summary(hdi_prob)
+        stats_ = mix.summary(ci_prob, ci_kind)
         stats_["prob_gt_0"] = mix.prob(aligned > 0)
         prob_mcid = mix.prob(aligned > thresholds[None, :, None, None])
         stats_["prob_gt_mcid"] = np.where(np.isnan(thresholds)[:, None, None], np.nan,
                                           prob_mcid)
         table = tidy_grid(stats_, names, doses, grids[0]["time"].values)
         table.insert(2, "reference", reference)
-        table.insert(8, "direction", table["outcome"].map(
+        after = table.columns.get_loc("ci_high") + 1
+        table.insert(after, "direction", table["outcome"].map(
             {n: first.data.info(n).direction for n in names}))
-        table.insert(9, "mcid", table["outcome"].map(dict(zip(names, thresholds, strict=True))))
-        return self._model_columns(table, mix)
+        table.insert(after + 1, "mcid", table["outcome"].map(
+            dict(zip(names, thresholds, strict=True))))
+        table["dose_status"] = dose_status(table["dose"].tolist(), first.inputs.doses)
+        table["reference_status"] = grids[0].attrs["reference_status"]
+        table = self._model_columns(table, mix)
+        table.attrs["ci"] = interval_label(ci_prob, ci_kind)
+        return table
 
     def average_effective_dose(self, p: float = 0.5, outcome: Any = None,
-                               hdi_prob: float = 0.95,
+                               ci_prob: float = 0.95, ci_kind: str = "eti",
                                weights: Mapping[str, float] | pd.Series | None = None,
+                               min_effect: Any = None, scale: str = "outcome",
                                ) -> pd.DataFrame:
         """Model-averaged EDp, with the same summaries as :meth:`DoseResponseFit.effective_dose`.
 
@@ -471,12 +544,14 @@ class Comparison:
         - ``prob_not_reached``: the mixture probability that EDp is not reached (the
           weighted share of such draws); ``prob_below_range``, ``prob_in_range`` and
           ``prob_beyond_range`` (above the highest tested dose or not reached) likewise;
-        - ``median``, ``q_low``, ``q_high``: weighted median and equal-tailed interval
-          (probability ``hdi_prob``) over *all* draws, a draw not reached counted as
-          beyond every dose (``inf``), interpolated between draws as NumPy's quantiles
-          are (so with one model they are that model's);
-        - ``mean``, ``sd``, ``hdi_low``, ``hdi_high``: over the draws that reach EDp, their
-          weights renormalised to sum to 1 (conditional on EDp being reached).
+        - ``median``, ``ci_low``, ``ci_high``: weighted median and credible interval
+          (probability ``ci_prob``; equal-tailed: weighted quantiles, interpolated between
+          draws as NumPy's are; ``ci_kind="hdi"``: the shortest interval holding
+          ``ci_prob`` of the weight) over *all* draws, a draw not reached counted as
+          beyond every dose (``inf``), so with one model they are that model's;
+        - ``geo_mean``, ``geo_sd``: weighted geometric mean and SD over the draws that
+          reach EDp, their weights renormalised to sum to 1 (conditional on EDp being
+          reached).
 
         The spread across models is given by each model's own median EDp
         (``median[<model>]``, over its draws, every model whatever its weight) and the
@@ -494,36 +569,46 @@ class Comparison:
             Fraction of the maximal effect, in (0, 1) (0.5 for ED50).
         outcome : str or list of str, optional
             Outcomes (default: all fitted).
-        hdi_prob : float
-            Probability of the highest-density and equal-tailed intervals, in (0, 1).
+        ci_prob : float
+            Probability of the credible interval, in (0, 1).
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
         weights : mapping of str to float, optional
             Weights replacing the comparison's (names not given get 0; normalised to
             sum to 1).
+        min_effect : float or dict, optional
+            Smallest effect at the highest tested dose for EDp to count as reached (as
+            in :meth:`DoseResponseFit.effective_dose`; default 0).
+        scale : {"outcome", "standardised"}
+            Units of ``min_effect``.
 
         Returns
         -------
         pandas.DataFrame
-            One row per outcome: outcome, p, definition, mean, sd, hdi_low, hdi_high,
-            median, q_low, q_high, prob_below_range, prob_in_range, prob_beyond_range,
+            One row per outcome: outcome, p, definition, median, ci_low, ci_high,
+            geo_mean, geo_sd, prob_below_range, prob_in_range, prob_beyond_range,
             prob_not_reached, min_model_median, max_model_median and ``median[<model>]``
-            per model (``inf`` when a model's median draw is not reached).
+            per model (``inf`` when a model's median draw is not reached);
+            ``attrs["ci"]`` names the interval.
 
         Raises
         ------
         EstimandError
-            For ``p`` or ``hdi_prob`` outside (0, 1), an outcome not fitted, bad
-            ``weights``, or a candidate whose EDp is undefined (``quadratic``).
+            For ``p`` or ``ci_prob`` outside (0, 1), an unknown ``ci_kind``, an outcome
+            not fitted, bad ``weights``, or a candidate whose EDp is undefined
+            (``quadratic``).
 
         Examples
         --------
         >>> comparison.average_effective_dose(p=0.5, outcome="koos_pain")   # doctest: +SKIP
         """
         p = check_fraction(p, "p")
-        hdi_prob = check_fraction(hdi_prob, "hdi_prob")
+        ci_prob = check_interval(ci_prob, ci_kind)
         per_model: dict[str, xr.DataArray] = {}
         for name, fit in self.fits.items():
             try:
-                per_model[name] = effective_dose_draws(fit.posterior_view, p=p, outcome=outcome)
+                per_model[name] = effective_dose_draws(fit.posterior_view, p=p, outcome=outcome,
+                                                       min_effect=min_effect, scale=scale)
             except EstimandError as exc:
                 raise EstimandError(f"model {name!r}: {exc} To average EDp, compare the "
                                     "candidates without this model.") from exc
@@ -531,8 +616,8 @@ class Comparison:
         mix = self.average_draws(lambda fit: by_fit[id(fit)], weights)
         names = [str(n) for n in next(iter(per_model.values()))["outcome"].values]
         values = np.where(np.isnan(mix.values), np.inf, mix.values)  # (draws, outcome)
-        scale = self.first_fit.inputs.dose_scale
-        low, high = min(scale.tested), scale.reference
+        dose_scale = self.first_fit.inputs.dose_scale
+        low, high = min(dose_scale.tested), dose_scale.reference
         tol = 1e-9 * max(abs(high), 1.0)
         probs = {"prob_below_range": mix.prob(values < low - tol),
                  "prob_in_range": mix.prob((values >= low - tol) & (values <= high + tol)),
@@ -548,35 +633,23 @@ class Comparison:
                               np.ones(draws.sel(outcome=n).size), (0.5,))[0]
                           for n in names]
                    for name, draws in per_model.items()}
-        tail = (1 - hdi_prob) / 2
         rows = []
         for k, name in enumerate(names):
             column = values[:, k]
-            reached = np.isfinite(column)
-            row: dict[str, Any] = {"outcome": name, "p": p, "definition": definition,
-                                   "mean": np.nan, "sd": np.nan, "hdi_low": np.nan,
-                                   "hdi_high": np.nan}
-            if reached.any():
-                conditional = MixtureDraws(
-                    values=column[reached],
-                    weights=mix.weights[reached] / mix.weights[reached].sum(),
-                    model=mix.model[reached], model_weights=mix.model_weights)
-                band = conditional.hdi(hdi_prob)
-                row.update(mean=float(conditional.mean()),
-                           sd=float(conditional.sd()) if reached.sum() > 1 else 0.0,
-                           hdi_low=float(band[0]), hdi_high=float(band[1]))
-            row.update(zip(("median", "q_low", "q_high"),
-                           _weighted_quantiles(column, mix.weights, (0.5, tail, 1 - tail)),
-                           strict=True))
+            row: dict[str, Any] = {"outcome": name, "p": p, "definition": definition}
+            row.update(_weighted_tail_interval(column, mix.weights, ci_prob, ci_kind))
+            row.update(_weighted_geometric(column, mix.weights))
             row.update({key: float(value[k]) for key, value in probs.items()})
             own = [medians[m][k] for m in self.fits]
             row.update(min_model_median=float(min(own)), max_model_median=float(max(own)))
             row.update({f"median[{m}]": medians[m][k] for m in self.fits})
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        table.attrs["ci"] = interval_label(ci_prob, ci_kind)
+        return table
 
     def plot(self, outcome: Any = None, time: float | None = None,
-             hdi_prob: float = 0.9) -> Figure:
+             ci_prob: float = 0.9, ci_kind: str = "eti") -> Figure:
         """The candidates' curves with the model-averaged one; see :func:`plot_candidates`.
 
         Parameters
@@ -585,8 +658,10 @@ class Comparison:
             Outcomes, one panel each (default: all).
         time : float, optional
             Visit (default: the last visit).
-        hdi_prob : float
+        ci_prob : float
             Probability of the model average's band.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density band.
 
         Returns
         -------
@@ -606,4 +681,5 @@ class Comparison:
         # matplotlib loads only when a figure is drawn
         from bayesdose.plots.comparison import plot_candidates
 
-        return plot_candidates(self, outcome=outcome, time=time, hdi_prob=hdi_prob)
+        return plot_candidates(self, outcome=outcome, time=time, ci_prob=ci_prob,
+                               ci_kind=ci_kind)

@@ -12,6 +12,17 @@ observation with its threshold (:data:`bayesdose.results.psis.PARETO_K_MAX`, the
 by cross-validation and model comparison too), but does not enter the verdict: a large k
 says that an observation is too influential for PSIS-LOO to approximate leaving it out (for
 model comparison), not that the posterior draws are wrong.
+
+Prior-data conflict is reported the same way, outside the verdict. For every real-valued
+parameter that is a scalar, or one scalar per outcome, and has draws in the fit's
+``prior`` group, it takes the posterior median and its prior tail probability, the
+prior mass beyond it on its side (``min(P(prior <= median), P(prior >= median))``,
+estimated from the prior draws). The rule: a conflict when that probability is below
+:data:`PRIOR_TAIL` = 0.01, that is when the posterior median lies outside the prior's
+central 98% interval. The data then pull the parameter where the prior says it almost
+never is: the draws may be fine, but the prior, the outcome's declared SD (which every
+standardised prior is in units of) or the data deserve a second look. Without a
+``prior`` group the check is not computable.
 """
 
 from __future__ import annotations
@@ -34,6 +45,11 @@ ESS_MIN = 400
 
 
 EBFMI_MIN = 0.3
+
+
+#: Prior tail probability of the posterior median below which a parameter is flagged as in
+#: conflict with its prior (the median outside the prior's central 98% interval).
+PRIOR_TAIL = 0.01
 
 
 SAMPLING_CHECKS = ("r_hat", "ess_bulk", "ess_tail", "divergences", "e_bfmi", "tree_depth")
@@ -65,6 +81,16 @@ ADVICE = {
                 "bd.compare(..., refit=True): exact leave-one-out for those terms), and "
                 "check them for data errors or outliers (a Student-t likelihood resists "
                 "outliers).",
+    "prior_conflict": "The posterior of the parameters listed sits where their prior puts "
+                      f"less than {PRIOR_TAIL:.0%} of its mass (see .prior_conflict): data "
+                      "and prior disagree. Check, in this order: the data (a unit or sign "
+                      "error, a wrong direction, a mis-coded dose or visit); the outcome's "
+                      "declared sd, which every standardised prior is in units of (a "
+                      "declared sd far smaller than the outcome's real spread makes "
+                      "effects, course and residual SD look huge on the standardised "
+                      "scale; far larger, tiny); whether the prior is too narrow for this "
+                      "outcome (model.prior_table(data) shows it and its scale; override "
+                      "it by name). This is a warning, not a sampling failure.",
 }
 
 
@@ -88,6 +114,12 @@ class Diagnostics:
     observations : pandas.DataFrame
         PSIS-LOO per observation: variable, obs, pareto_k, elpd_loo (and, from a fit,
         outcome, patient, time); empty when the fit has no log likelihood.
+    prior_conflict : pandas.DataFrame
+        Per scalar (or per-outcome scalar) parameter with prior draws: parameter,
+        posterior_median, prior_low and prior_high (the prior's 1% and 99% quantiles),
+        prior_tail (prior mass beyond the posterior median, on its side), side
+        (``"above"`` or ``"below"`` the prior's median) and conflict
+        (``prior_tail < PRIOR_TAIL``); empty without a prior group.
     """
 
     table: pd.DataFrame
@@ -95,9 +127,14 @@ class Diagnostics:
     divergences: pd.DataFrame
     ok: bool
     observations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    prior_conflict: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __repr__(self) -> str:
         verdict = "PASSED" if self.ok else "FAILED"
+        conflicts = self._conflicting()
+        if conflicts:
+            verdict += (f" (warning: prior-data conflict for {', '.join(conflicts)}; the "
+                        "draws may be fine, the prior or the data deserve a look)")
         lines = [f"Diagnostics {verdict}"]
         for row in self.table.itertuples():
             mark = ("ok  " if row.passed else "FAIL") if row.verdict else (
@@ -110,6 +147,12 @@ class Diagnostics:
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False, escape=True)
+
+    def _conflicting(self) -> list[str]:
+        frame = self.prior_conflict
+        if frame.empty or "conflict" not in frame:
+            return []
+        return frame.loc[frame["conflict"].astype(bool), "parameter"].astype(str).tolist()
 
 
 def parameter_diagnostics(idata: xr.DataTree, var_names: list[str]) -> pd.DataFrame:
@@ -224,13 +267,118 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None,
         rows.append({"check": "pareto_k", "value": np.nan, "threshold": PARETO_K_MAX,
                      "passed": True, "worst": f"not computable (PSIS-LOO needs at least "
                                               f"{MIN_DRAWS} draws)"})
+    conflicts = prior_conflicts(idata)
+    rows.append(_check_prior_conflict(idata, conflicts))
     table = pd.DataFrame(rows)
     table["advice"] = [("" if passed else ADVICE[check])
                        for check, passed in zip(table["check"], table["passed"], strict=True)]
     table["verdict"] = table["check"].isin(SAMPLING_CHECKS)
     ok = bool(table.loc[table["verdict"], "passed"].all())
     return Diagnostics(table=table, parameters=params, divergences=locations, ok=ok,
-                       observations=observations)
+                       observations=observations, prior_conflict=conflicts)
+
+
+def prior_conflicts(idata: xr.DataTree) -> pd.DataFrame:
+    """Where each scalar parameter's posterior median sits in its prior.
+
+    Every variable of both the ``posterior`` and the ``prior`` group whose only dim
+    besides chain and draw is ``outcome`` (or that has none), element by element; prior
+    draws that do not vary (a constant) are left out.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        A fit's draws, with a ``prior`` group (else the result is empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns parameter, posterior_median, prior_low, prior_high (the prior's 1% and
+        99% quantiles), prior_tail, side, conflict; conflicts first, then by prior_tail.
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> idata = az.from_dict({"posterior": {"x": rng.normal(4.0, 0.1, (2, 200))},
+    ...                       "prior": {"x": rng.normal(0.0, 1.0, (1, 500))}})
+    >>> row = prior_conflicts(idata).iloc[0]
+    >>> row["parameter"], row["side"], bool(row["conflict"])
+    ('x', 'above', True)
+    """
+    columns = ["parameter", "posterior_median", "prior_low", "prior_high", "prior_tail",
+               "side", "conflict"]
+    if not (has_group(idata, "prior") and has_group(idata, "posterior")):
+        return pd.DataFrame(columns=columns)
+    prior, posterior = group(idata, "prior"), group(idata, "posterior")
+    rows = []
+    for name in posterior.data_vars:
+        if name not in prior.data_vars:
+            continue
+        post, pri = posterior[name], prior[name]
+        dims = [d for d in post.dims if d not in ("chain", "draw")]
+        if (dims not in ([], ["outcome"]) or [d for d in pri.dims if d not in
+                                               ("chain", "draw")] != dims
+                or not np.issubdtype(post.dtype, np.floating)):
+            continue
+        rows += _conflict_rows(post, pri, dims)
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        return frame
+    frame = frame.sort_values(["conflict", "prior_tail"], ascending=[False, True],
+                              kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def _conflict_rows(post: xr.DataArray, pri: xr.DataArray, dims: list[str]) -> list[dict]:
+    post_flat = post.transpose("chain", "draw", *dims).to_numpy().reshape(
+        post.sizes["chain"] * post.sizes["draw"], -1)
+    pri_flat = pri.transpose("chain", "draw", *dims).to_numpy().reshape(
+        pri.sizes["chain"] * pri.sizes["draw"], -1)
+    rows = []
+    for j in range(post_flat.shape[1]):
+        draws = pri_flat[:, j][np.isfinite(pri_flat[:, j])]
+        if draws.size < 2 or np.ptp(draws) == 0:
+            continue
+        median = float(np.median(post_flat[:, j]))
+        below, above = float(np.mean(draws <= median)), float(np.mean(draws >= median))
+        tail = min(below, above)
+        rows.append({"parameter": _element_label(post, j), "posterior_median": median,
+                     "prior_low": float(np.quantile(draws, PRIOR_TAIL)),
+                     "prior_high": float(np.quantile(draws, 1 - PRIOR_TAIL)),
+                     "prior_tail": tail, "side": "above" if above < below else "below",
+                     "conflict": bool(tail < PRIOR_TAIL)})
+    return rows
+
+
+def _check_prior_conflict(idata: xr.DataTree, conflicts: pd.DataFrame) -> dict:
+    row = {"check": "prior_conflict", "threshold": PRIOR_TAIL}
+    if not has_group(idata, "prior"):
+        return {**row, "value": np.nan, "passed": True,
+                "worst": "not computable (the fit has no prior draws; fit with "
+                         "prior_draws > 0)"}
+    if conflicts.empty:
+        return {**row, "value": np.nan, "passed": True,
+                "worst": "not computable (no scalar parameter has prior draws)"}
+    flagged = conflicts[conflicts["conflict"]]
+    worst = conflicts.iloc[0]
+    value = round(float(worst["prior_tail"]), 4)
+    if flagged.empty:
+        return {**row, "value": value, "passed": True, "worst": ""}
+    n_draws = int(group(idata, "prior").sizes.get("chain", 1)
+                  * group(idata, "prior").sizes.get("draw", 1))
+    parts = [f"{r.parameter} (posterior median {r.posterior_median:.3g}, "
+             f"{r.side} the prior's central 98% [{r.prior_low:.3g}, {r.prior_high:.3g}]; "
+             f"prior tail {_tail_text(r.prior_tail, n_draws)})"
+             for r in flagged.head(3).itertuples()]
+    more = f" and {len(flagged) - 3} more" if len(flagged) > 3 else ""
+    return {**row, "value": value, "passed": False,
+            "worst": f"{len(flagged)} of {len(conflicts)} parameters: "
+                     + "; ".join(parts) + more}
+
+
+def _tail_text(tail: float, n_draws: int) -> str:
+    return f"< 1/{n_draws}" if tail == 0 else f"{tail:.3g}"
 
 
 def _observation_label(row: pd.Series) -> str:

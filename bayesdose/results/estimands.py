@@ -40,8 +40,7 @@ def hdi(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
     >>> float(high - low)
     90.0
     """
-    if not 0 < prob < 1:
-        raise EstimandError(f"hdi_prob must be between 0 and 1 (got {prob!r}).")
+    check_interval(prob, "hdi")
     ordered = np.sort(samples, axis=-1)
     n = ordered.shape[-1]
     width = int(np.floor(prob * n))
@@ -52,6 +51,87 @@ def hdi(samples: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
     low = np.take_along_axis(ordered, start, axis=-1)[..., 0]
     high = np.take_along_axis(ordered, start + width, axis=-1)[..., 0]
     return low, high
+
+
+#: The kinds of credible interval: equal-tailed (the default) and highest-density.
+CI_KINDS = {"eti": "equal-tailed", "hdi": "highest-density"}
+
+
+def check_interval(prob: Any, kind: str = "eti") -> float:
+    """Check an interval's probability and kind; the probability as a float.
+
+    Examples
+    --------
+    >>> check_interval(0.9, "hdi")
+    0.9
+    """
+    if not isinstance(kind, str) or kind not in CI_KINDS:
+        raise EstimandError(f"ci_kind must be 'eti' (equal-tailed interval) or 'hdi' "
+                            f"(highest-density interval) (got {kind!r}).")
+    if isinstance(prob, bool) or not isinstance(prob, (int, float, np.integer, np.floating)) \
+            or not 0 < prob < 1:
+        raise EstimandError(f"ci_prob must be a number between 0 and 1 (got {prob!r}).")
+    return float(prob)
+
+
+def credible_interval(samples: np.ndarray, prob: float, kind: str = "eti",
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Credible interval of draws along the last axis: the one rule every read-out uses.
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        Draws on the last axis.
+    prob : float
+        Interval probability in (0, 1).
+    kind : {"eti", "hdi"}
+        ``"eti"``: equal-tailed, from the ``(1 - prob) / 2`` to the ``(1 + prob) / 2``
+        quantile (:func:`numpy.quantile`, linear interpolation between draws; ArviZ's
+        default); ``"hdi"``: highest-density, the shortest interval holding ``prob`` of
+        the draws (:func:`hdi`).
+
+    Returns
+    -------
+    (low, high) : tuple of numpy.ndarray
+
+    Examples
+    --------
+    >>> low, high = credible_interval(np.arange(101.0), 0.9)
+    >>> round(float(low), 9), round(float(high), 9)
+    (5.0, 95.0)
+    >>> low, high = credible_interval(np.array([0.0, 1, 2, 3, 4, 5, 6, 7, 8, 50]), 0.8, "hdi")
+    >>> float(low), float(high)
+    (0.0, 8.0)
+    """
+    prob = check_interval(prob, kind)
+    samples = np.asarray(samples, dtype=float)
+    if kind == "hdi":
+        return hdi(samples, prob)
+    tail = (1.0 - prob) / 2.0
+    low, high = np.quantile(samples, [tail, 1.0 - tail], axis=-1)
+    return low, high
+
+
+def interval_label(prob: float, kind: str = "eti") -> str:
+    """A short name of an interval, as tables state it (``attrs["ci"]``).
+
+    Examples
+    --------
+    >>> interval_label(0.95), interval_label(0.9, "hdi")
+    ('eti 95%', 'hdi 90%')
+    """
+    return f"{kind} {prob * 100:g}%"
+
+
+def interval_text(prob: float, kind: str = "eti") -> str:
+    """The interval in words, for figure legends and reports.
+
+    Examples
+    --------
+    >>> interval_text(0.95), interval_text(0.9, "hdi")
+    ('95% equal-tailed interval', '90% highest-density interval')
+    """
+    return f"{prob * 100:g}% {CI_KINDS.get(kind, kind)} interval"
 
 
 def shape_parameters(posterior: xr.Dataset, names: Sequence[str],
@@ -121,19 +201,35 @@ def effect_draws(
     return grid * np.asarray(unit, dtype=float)[:, None, None]
 
 
-def summarise(draws: np.ndarray, hdi_prob: float) -> dict[str, np.ndarray]:
-    """Mean, SD and HDI over the leading (chain, draw) axes.
+def summarise(draws: np.ndarray, ci_prob: float, ci_kind: str = "eti",
+              ) -> dict[str, np.ndarray]:
+    """Mean, SD, median and credible interval over the leading (chain, draw) axes.
+
+    Parameters
+    ----------
+    draws : numpy.ndarray
+        Draws with the chains and draws on the first two axes.
+    ci_prob : float
+        Probability of the interval, in (0, 1).
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed or highest-density interval (see :func:`credible_interval`).
+
+    Returns
+    -------
+    dict
+        ``mean``, ``sd``, ``median``, ``ci_low``, ``ci_high``, each shaped like ``draws``
+        without its first two axes.
 
     Examples
     --------
-    >>> s = summarise(np.ones((2, 50, 3)), 0.9)
-    >>> s["mean"].tolist()
-    [1.0, 1.0, 1.0]
+    >>> s = summarise(np.arange(101.0).reshape(1, 101, 1), 0.9)
+    >>> [round(float(s[k][0]), 9) for k in ("mean", "median", "ci_low", "ci_high")]
+    [50.0, 50.0, 5.0, 95.0]
     """
     flat = draws.reshape((-1, *draws.shape[2:]))
-    low, high = hdi(np.moveaxis(flat, 0, -1), hdi_prob)
+    low, high = credible_interval(np.moveaxis(flat, 0, -1), ci_prob, ci_kind)
     return {"mean": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1),
-            "hdi_low": low, "hdi_high": high}
+            "median": np.median(flat, axis=0), "ci_low": low, "ci_high": high}
 
 
 def dose_status(doses: Sequence[float], tested: Sequence[float]) -> list[str]:

@@ -21,12 +21,13 @@ from bayesdose.data.trial import TrialData
 from bayesdose.files.output import write_atomic
 from bayesdose.inference.trees import group, has_group
 from bayesdose.results import dose_estimands, readouts
-from bayesdose.results.crossval import loo
+from bayesdose.results.crossval import KFOLD_K, MAX_REFITS, loo
 from bayesdose.results.diagnostics import Diagnostics, diagnose
+from bayesdose.results.estimands import check_interval
 from bayesdose.results.posterior import PosteriorView
 from bayesdose.results.predictive import predictive_check
 from bayesdose.results.psis import PARETO_K_MAX
-from bayesdose.results.signal import signal_test
+from bayesdose.results.signal import FREE_SHAPE, check_options, free_refit, signal_test
 from bayesdose.results.storage import read_config
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,7 +96,9 @@ class DoseResponseFit:
     @property
     def posterior_view(self) -> PosteriorView:
         """What the read-outs need: the posterior draws, the model's dose shape and time
-        course, the model's inputs and the outcomes' metadata.
+        course, the model's inputs, the outcomes' metadata, and the prior draws (the
+        ``prior`` group of :attr:`idata`; None when the fit has none), against which the
+        read-outs measure how much the data narrowed each estimand.
 
         Made afresh from :attr:`idata`, :attr:`model`, :attr:`inputs` and :attr:`data` on
         every access, so it follows changes to them.
@@ -104,10 +107,12 @@ class DoseResponseFit:
         -------
         PosteriorView
         """
+        prior = group(self.idata, "prior") if has_group(self.idata, "prior") else None
         return PosteriorView(
             posterior=group(self.idata, "posterior"), dose_shape=self.model.dose_shape,
             time_shape=self.model.time_shape, inputs=self.inputs,
-            outcome_info={name: self.data.info(name) for name in self.inputs.outcomes})
+            outcome_info={name: self.data.info(name) for name in self.inputs.outcomes},
+            prior=prior)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -184,7 +189,8 @@ class DoseResponseFit:
         """
         return diagnose(self.idata, observation_labels=self._observation_labels())
 
-    def predictive_check(self, group: str = "posterior", hdi_prob: float = 0.9) -> pd.DataFrame:
+    def predictive_check(self, group: str = "posterior", ci_prob: float = 0.9,
+                         ci_kind: str = "eti") -> pd.DataFrame:
         """Observed arm means against their posterior (or prior) predictive distribution.
 
         See :func:`bayesdose.results.predictive.predictive_check`.
@@ -194,8 +200,10 @@ class DoseResponseFit:
         group : {"posterior", "prior"}
             Posterior predictive (does the fitted model reproduce the data?) or prior
             predictive (are the priors compatible with data like these?).
-        hdi_prob : float
+        ci_prob : float
             Probability of the predictive interval of each arm mean.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
 
         Returns
         -------
@@ -207,24 +215,34 @@ class DoseResponseFit:
         --------
         >>> fit.predictive_check().query("extreme")     # doctest: +SKIP
         """
-        return predictive_check(self.idata, self.inputs, group=group, hdi_prob=hdi_prob)
+        return predictive_check(self.idata, self.inputs, group=group, ci_prob=ci_prob,
+                                ci_kind=ci_kind)
 
-    def loo(self, unit: str = "observation", refit: bool = True, k_threshold: float = PARETO_K_MAX,
-            max_refits: int | None = None):
-        """Leave-one-out elpd by observation or by patient, with exact refits where PSIS-LOO
-        is unreliable (see :func:`bayesdose.results.crossval.loo`).
+    def loo(self, unit: str = "patient", refit: bool = True,
+            k_threshold: float = PARETO_K_MAX, max_refits: int | None = MAX_REFITS,
+            k_folds: int = KFOLD_K, seed: int = 0):
+        """Leave-one-out elpd by patient or by observation, with refits where PSIS-LOO is
+        unreliable (see :func:`bayesdose.results.crossval.loo`).
 
         Parameters
         ----------
-        unit : {"observation", "patient"}
-            What is left out: one observation, or all of one patient's observations.
+        unit : {"patient", "observation"}
+            What is left out: all of one patient's observations (the default), or one
+            observation.
         refit : bool
-            Refit the model without each unit whose Pareto k exceeds ``k_threshold`` and
-            score it exactly; ``False`` reports PSIS-LOO alone.
+            Refit where a unit's Pareto k exceeds ``k_threshold``: each such patient left
+            out exactly when there are at most ``max_refits``, else K-fold by patient
+            (``k_folds`` refits); ``False`` reports PSIS-LOO alone.
         k_threshold : float
             Pareto k above which a unit is refitted.
-        max_refits : int, optional
-            At most this many refits (the units with the largest k first).
+        max_refits : int or None
+            Most units refitted one at a time (default 5; ``None``: no limit). Leaving out
+            observations, the ones with the largest k are refitted and any others stay
+            unreliable.
+        k_folds : int
+            Folds of the K-fold fallback (fewer when there are fewer patients).
+        seed : int
+            Seed of the K-fold folds (stratified by dose).
 
         Returns
         -------
@@ -232,18 +250,29 @@ class DoseResponseFit:
 
         Examples
         --------
-        >>> fit.loo(unit="patient", max_refits=3)      # doctest: +SKIP
+        >>> fit.loo(max_refits=3)                      # doctest: +SKIP
         """
 
         return loo(self, unit=unit, refit=refit, k_threshold=k_threshold,
-                   max_refits=max_refits)
+                   max_refits=max_refits, k_folds=k_folds, seed=seed)
 
     def signal_test(self, time: Any = None, outcome: Any = None, shapes: Any = None,
-                    alpha: float = 0.05) -> pd.DataFrame:
+                    alpha: float = 0.05, family: bool = True, multiplicity: str = "none",
+                    refit_settings: dict[str, Any] | None = None) -> pd.DataFrame:
         """Bayesian MCP-Mod test for a dose-response signal (see
         :func:`bayesdose.results.signal.signal_test`).
 
-        Each outcome is tested, and each family of two or more of the chosen outcomes.
+        MCP-Mod contrasts per-dose estimates. On a fit of the ``"free"`` dose shape the
+        test runs on this fit. On a fit of any other shape (a parametric curve ties the
+        effects at the doses to its parameters; ``"monotone"`` forces them to rise) it
+        refits the same model with ``dose_shape="free"``
+        (:func:`~bayesdose.results.signal.free_refit`: same time course, data, priors
+        of the other parameters, sampler settings and seed, so the same numbers every
+        time), tests the refit and says so in the column and
+        ``attrs["tested_on"]``. Fit the free shape yourself to test without refitting.
+
+        Each outcome is tested, and each family of two or more of the chosen outcomes;
+        ``multiplicity`` says whether the level is shared across them.
 
         Parameters
         ----------
@@ -255,22 +284,42 @@ class DoseResponseFit:
             Candidate shapes (default: ``"linear"``, ``"emax"``, ``"exponential"``,
             ``"sigmoid_emax"``).
         alpha : float
-            One-sided level of the test, in (0, 0.5).
+            One-sided level, in (0, 0.5): of each row, or of all rows together with
+            ``multiplicity="bonferroni"``.
+        family : bool
+            Also test each family of two or more of the chosen outcomes.
+        multiplicity : {"none", "bonferroni"}
+            Adjustment across the rows (outcomes, families, times) tested.
+        refit_settings : dict, optional
+            Sampler settings of the free refit that differ from this fit's (for example
+            ``{"progressbar": False}``); unused on a free fit.
 
         Returns
         -------
         pandas.DataFrame
             One row per outcome and family: level, name, members, time, reference,
             n_patients, ``prob_<shape>`` per shape, max_prob, prob_not_flat, best_shape,
-            critical_value, gamma, alpha, signal.
+            critical_value, gamma, alpha, multiplicity, tests, outcomes_tested,
+            alpha_test, signal, tested_on (``"free per-dose fit"``, or e.g. ``"free
+            per-dose refit of the emax fit"``).
 
         Examples
         --------
         >>> fit.signal_test(time=12)                   # doctest: +SKIP
+        >>> fit.signal_test(multiplicity="bonferroni")  # doctest: +SKIP
         """
 
-        return signal_test(self.posterior_view, time=time, outcome=outcome, shapes=shapes,
-                           alpha=alpha)
+        options = {"time": time, "outcome": outcome, "shapes": shapes, "alpha": alpha,
+                   "family": family, "multiplicity": multiplicity}
+        if self.model.dose_shape.name == FREE_SHAPE:
+            return signal_test(self.posterior_view, **options)
+        check_options(alpha, multiplicity)  # before the refit
+        free = free_refit(self, **(refit_settings or {}))
+        table = signal_test(free.posterior_view, **options)
+        tested_on = f"free per-dose refit of the {self.model.dose_shape.name} fit"
+        table["tested_on"] = tested_on
+        table.attrs["tested_on"] = tested_on
+        return table
 
     def _observation_labels(self) -> pd.DataFrame:
         """Outcome, patient and time of every observation (``obs`` = its row)."""
@@ -289,7 +338,9 @@ class DoseResponseFit:
         -------
         pandas.DataFrame
             Columns parameter, meaning, prior, default, reason (as
-            :meth:`DoseResponseModel.prior_table` on the fit's data).
+            :meth:`DoseResponseModel.prior_table` on the fit's data): one row per
+            parameter, then one per outcome, ``scale_sd[<outcome>]``, with the scale SD
+            the standardised priors are in units of, its units and what it is.
 
         Examples
         --------
@@ -302,31 +353,39 @@ class DoseResponseFit:
         >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> fit.prior_table()["parameter"].tolist()  # doctest: +NORMALIZE_WHITESPACE
         ['delta', 'log_ed50', 'log_t_half', 'delta_family_sd', 'log_ed50_family_sd',
-         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma']
+         'course', 'beta_baseline', 'patient_loading', 'patient_sd', 'sigma',
+         'scale_sd[koos_pain]', 'scale_sd[womac_pain]']
         """
         return self.model.prior_table(self.data)
 
-    def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
+    def parameter_summary(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
         """Posterior summary (ArviZ) of the model's parameters.
 
         Patient-level terms (``patient_effect``, ``patient_z``, ``patient_factor``),
-        non-centred offsets (``<name>_offset``) and the LKJ Cholesky factor and
+        non-centred offsets (``<name>_offset``), the mixture draws of family-pooled
+        parameters (``<name>_member``, equal to ``<name>`` for outcomes that share a
+        family) and the LKJ Cholesky factor and
         correlation matrix are left out; the patient SDs (``patient_sd``,
         ``patient_chol_stds`` or ``patient_effect_sigma``) and loadings are kept, as are
-        the family means and SDs of pooled parameters and the dose effect ``effect`` at
-        the tested doses and visits (outcome units).
+        the family means and SDs of pooled parameters and the model's ``effect`` at the
+        tested doses and visits (outcome units: f(d) g(t), against dose 0, which without
+        a placebo arm is extrapolated by the dose shape; :meth:`effect` reads effects
+        against the lowest tested dose).
 
         Parameters
         ----------
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default, ArviZ's ``eti<prob>_lb`` and ``_ub`` columns) or
+            highest-density interval (``hdi<prob>_lb``, ``_ub``).
 
         Returns
         -------
         pandas.DataFrame
             One row per parameter element (``parameter``, e.g. ``delta[koos_pain]``)
-            with the columns of :func:`arviz.summary`: mean, sd, hdi bounds, mcse_mean,
-            mcse_sd, ess_bulk, ess_tail, r_hat.
+            with the columns of :func:`arviz.summary`: mean, sd, the interval's bounds,
+            mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat.
 
         Examples
         --------
@@ -339,21 +398,22 @@ class DoseResponseFit:
         >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> summary = fit.parameter_summary()
         >>> summary.columns.tolist()[:5]
-        ['parameter', 'mean', 'sd', 'hdi95_lb', 'hdi95_ub']
+        ['parameter', 'mean', 'sd', 'eti95_lb', 'eti95_ub']
         >>> names = sorted({name.split("[")[0] for name in summary["parameter"]})
         >>> names  # doctest: +NORMALIZE_WHITESPACE
         ['beta_baseline', 'course', 'delta', 'delta_family_mean', 'delta_family_sd',
          'effect', 'log_ed50', 'log_ed50_family_mean', 'log_ed50_family_sd', 'log_t_half',
          'patient_loading', 'patient_sd', 'sigma']
         """
+        check_interval(ci_prob, ci_kind)
         skip = ("patient_effect", "patient_z", "patient_factor", "patient_chol",
                 "patient_chol_corr")
         names = [v for v in self.idata["posterior"].data_vars
-                 if v not in skip and not v.endswith("_offset")
+                 if v not in skip and not v.endswith(("_offset", "_member"))
                  and not (v.startswith("patient_effect") and not v.endswith("_sigma"))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            table = az.summary(self.idata, var_names=names, ci_prob=hdi_prob, ci_kind="hdi",
+            table = az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind=ci_kind,
                                round_to="none")
         return table.rename_axis("parameter").reset_index()
 
@@ -365,7 +425,7 @@ class DoseResponseFit:
         ``t_wane`` and ``t_peak``), ``et50`` (the ``emax`` time course); nothing for
         shapes without such quantities. Doses and times are in the user's units; ``emax``
         (the asymptote of the dose shape) is on the standardised, direction-aligned
-        scale (baseline SDs, positive = better).
+        scale (outcome SDs, positive = better).
 
         Returns
         -------
@@ -389,8 +449,9 @@ class DoseResponseFit:
 
     # ------------------------------------------------------------------ estimands
     def effect_draws(self, dose: Any = None, time: Any = None, outcome: Any = None,
-                     scale: str = "outcome") -> xr.DataArray:
-        """Posterior draws of the dose effect against dose 0 on a dose x time grid.
+                     scale: str = "outcome", reference: float | None = None) -> xr.DataArray:
+        """Posterior draws of the dose effect against a reference dose on a dose x time
+        grid.
 
         Parameters
         ----------
@@ -401,11 +462,16 @@ class DoseResponseFit:
         scale : {"outcome", "standardised"}
             Outcome units (sign as the outcome, e.g. negative = less pain on WOMAC) or
             the standardised, direction-aligned scale (positive = better).
+        reference : float, optional
+            Reference dose (default: the lowest tested dose, placebo when tested);
+            ``reference=0`` without a placebo arm asks for the effect against dose 0
+            extrapolated by the dose shape.
 
         Returns
         -------
         xarray.DataArray
-            Dims chain, draw, outcome, dose, time.
+            Dims chain, draw, outcome, dose, time; ``attrs`` reference,
+            reference_status and versus.
 
         Examples
         --------
@@ -420,17 +486,24 @@ class DoseResponseFit:
         >>> draws.dims, draws.shape
         (('chain', 'draw', 'outcome', 'dose', 'time'), (1, 100, 2, 2, 1))
         """
-        return readouts.effect_draws(self.posterior_view, dose, time, outcome, scale)
+        return readouts.effect_draws(self.posterior_view, dose, time, outcome, scale,
+                                     reference)
 
-    def versus(self) -> str:
-        """What effects are measured against (dose 0, extrapolated or tested).
+    def versus(self, reference: float | None = None) -> str:
+        """What effects are measured against, in words.
+
+        Parameters
+        ----------
+        reference : float, optional
+            The reference dose (default: the lowest tested dose, the default of
+            :meth:`effect` and :meth:`contrast`).
 
         Returns
         -------
         str
-            ``"dose 0 (tested)"`` with a placebo arm; without one, dose 0 extrapolated by
-            the dose shape, or the lowest tested dose for shapes that do not extrapolate
-            to dose 0 (``free``, ``monotone``).
+            ``"dose 0 (tested)"`` with a placebo arm; without one, by default the lowest
+            tested dose (``"dose 1 (lowest tested; no placebo arm)"``); a reference that
+            was not tested is said to be interpolated or extrapolated by the dose shape.
 
         Examples
         --------
@@ -442,17 +515,25 @@ class DoseResponseFit:
         >>> draws = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
         >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> fit.versus()
+        'dose 1 (lowest tested; no placebo arm)'
+        >>> fit.versus(reference=0)
         'dose 0 (not tested: extrapolated by the dose shape)'
         """
-        return self.posterior_view.versus()
+        return self.posterior_view.versus(reference)
 
     def effect(self, dose: Any = None, time: Any = None, outcome: Any = None,
-               hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
-        """Posterior dose effect against dose 0 at each dose and time, as a tidy table.
+               ci_prob: float = 0.95, ci_kind: str = "eti", scale: str = "outcome",
+               reference: float | None = None) -> pd.DataFrame:
+        """Posterior dose effect against a reference dose at each dose and time, as a
+        tidy table.
 
-        The effect of dose d at time t is f(d) g(t): the expected change from baseline at
-        dose d minus that at dose 0, for the same patient and baseline. Without a placebo
-        arm the effect at dose 0 rests on the dose shape (column ``versus`` says so).
+        The effect of dose d at time t against the reference r is (f(d) - f(r)) g(t): the
+        expected change from baseline at dose d minus that at dose r, for the same
+        patient and baseline. The reference is the lowest tested dose unless another is
+        asked for: placebo when a placebo arm was tested. Without one, dose 0 lies below
+        the tested doses and its effect rests on the dose shape alone; ask for it with
+        ``reference=0`` (columns ``reference_status`` and ``versus`` then say it is
+        extrapolated).
 
         Parameters
         ----------
@@ -461,25 +542,47 @@ class DoseResponseFit:
             between or beyond the tested ones are flagged in ``dose_status``.
         outcome : str or list of str, optional
             Outcomes (default: all fitted).
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
         scale : {"outcome", "standardised"}
             Outcome units or the standardised, direction-aligned scale.
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
 
         Returns
         -------
         pandas.DataFrame
-            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high, dose_status, versus.
+            Columns outcome, dose, time, mean, sd, median, ci_low, ci_high, dose_status,
+            reference, reference_status, versus; ``attrs["ci"]`` names the interval
+            (e.g. ``"eti 95%"``).
 
         Examples
         --------
-        >>> fit.effect(dose=50, time=12)    # doctest: +SKIP
+        >>> import xarray as xr, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+        >>> model = bd.DoseResponseModel()
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> fit = bd.DoseResponseFit(model, data, xr.DataTree.from_dict(
+        ...     {"posterior": prior["prior"].to_dataset()}))
+        >>> table = fit.effect(dose=[1, 50], time=12)
+        >>> table[["dose", "reference", "reference_status"]]
+           dose  reference reference_status
+        0   1.0        1.0           tested
+        1  50.0        1.0           tested
+        >>> fit.effect(dose=50, time=12, reference=0)["reference_status"].tolist()
+        ['extrapolated']
+        >>> table.attrs["ci"]
+        'eti 95%'
         """
-        return readouts.effect(self.posterior_view, dose, time, outcome, hdi_prob, scale)
+        return readouts.effect(self.posterior_view, dose, time, outcome, ci_prob=ci_prob,
+                               ci_kind=ci_kind, scale=scale, reference=reference)
 
     def contrast(self, dose: Any, reference: float | None = None, time: Any = None,
                  mcid: float | dict[str, float] | None = None, outcome: Any = None,
-                 hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+                 ci_prob: float = 0.95, ci_kind: str = "eti",
+                 scale: str = "outcome") -> pd.DataFrame:
         """Posterior contrast between doses, with the probability of a (clinically
         important) improvement.
 
@@ -496,8 +599,10 @@ class DoseResponseFit:
             for all outcomes or one per outcome (default: each outcome's declared MCID).
         outcome : str or list of str, optional
             Outcomes (default: all fitted).
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
         scale : {"outcome", "standardised"}
             Outcome units (the MCID as given), or the standardised, direction-aligned
             scale (positive = better; the MCID divided by the outcome's scale SD).
@@ -505,18 +610,21 @@ class DoseResponseFit:
         Returns
         -------
         pandas.DataFrame
-            Columns outcome, dose, reference, time, mean, sd, hdi_low, hdi_high (contrast
-            in outcome units: dose minus reference), direction, mcid, prob_gt_0 (posterior
-            probability that ``dose`` is better than ``reference``, direction-aware:
-            for a lower-is-better outcome, a negative contrast is an improvement) and
-            prob_gt_mcid (probability that it is better by more than the MCID).
+            Columns outcome, dose, reference, time, mean, sd, median, ci_low, ci_high
+            (contrast in outcome units: dose minus reference), direction, mcid,
+            mcid_scale, prob_gt_0 (posterior probability that ``dose`` is better than
+            ``reference``, direction-aware: for a lower-is-better outcome, a negative
+            contrast is an improvement), prob_gt_mcid (probability that it is better by
+            more than the MCID), dose_status and reference_status (``"extrapolated"``
+            for a dose outside the tested ones, such as dose 0 without a placebo arm);
+            ``attrs["ci"]`` names the interval.
 
         Examples
         --------
         >>> fit.contrast(dose=50, reference=1, time=12, mcid=10)    # doctest: +SKIP
         """
         return readouts.contrast(self.posterior_view, dose, reference, time, mcid, outcome,
-                                 hdi_prob, scale)
+                                 ci_prob=ci_prob, ci_kind=ci_kind, scale=scale)
 
     def observed_means(self) -> pd.DataFrame:
         """Observed mean of each outcome's modelled response per dose and visit.
@@ -574,11 +682,12 @@ class DoseResponseFit:
         return self.posterior_view.families()
 
     def family_effect(self, dose: Any = None, time: Any = None, family: str | None = None,
-                      hdi_prob: float = 0.95) -> pd.DataFrame:
+                      ci_prob: float = 0.95, ci_kind: str = "eti",
+                      reference: float | None = None) -> pd.DataFrame:
         """Average standardised dose effect of the outcomes of each family.
 
         Per posterior draw, the mean over the family's outcomes of their direction-aligned,
-        standardised effects (baseline SDs, positive = better), so outcomes on different
+        standardised effects (outcome SDs, positive = better), so outcomes on different
         scales can be averaged.
 
         Parameters
@@ -587,13 +696,18 @@ class DoseResponseFit:
             Doses and times in the user's units (default: tested doses, visits).
         family : str, optional
             One family (default: every family, including outcomes alone in theirs).
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
+        reference : float, optional
+            Reference dose (default: the lowest tested dose).
 
         Returns
         -------
         pandas.DataFrame
-            Columns family, n_outcomes, dose, time, mean, sd, hdi_low, hdi_high.
+            Columns family, n_outcomes, dose, time, mean, sd, median, ci_low, ci_high,
+            reference, reference_status.
 
         Examples
         --------
@@ -609,7 +723,8 @@ class DoseResponseFit:
         0   PROM           2  10.0  12.0
         1   PROM           2  50.0  12.0
         """
-        return readouts.family_effect(self.posterior_view, dose, time, family, hdi_prob)
+        return readouts.family_effect(self.posterior_view, dose, time, family,
+                                      ci_prob=ci_prob, ci_kind=ci_kind, reference=reference)
 
     def prob_improves(self, dose: Any, reference: float | None = None, time: Any = None,
                       family: str | None = None, mcid: dict[str, float] | None = None,
@@ -634,7 +749,7 @@ class DoseResponseFit:
         -------
         pandas.DataFrame
             Columns family, dose, reference, time, k, n_outcomes, prob (P(at least k of the
-            family's outcomes improve by more than their MCID)).
+            family's outcomes improve by more than their MCID)), reference_status.
 
         Examples
         --------
@@ -659,7 +774,8 @@ class DoseResponseFit:
     # ------------------------------------------------------------------ dose estimands
     # Thin delegates to bayesdose.results.dose_estimands, where the definitions are documented.
     def effective_dose(self, p: float = 0.5, time: Any = None, outcome: Any = None,
-                       hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+                       ci_prob: float = 0.95, ci_kind: str = "eti",
+                       scale: str = "outcome", min_effect: Any = None) -> pd.DataFrame:
         """EDp: the dose giving a fraction ``p`` of the maximal dose effect.
 
         See :func:`bayesdose.results.dose_estimands.effective_dose`.
@@ -672,10 +788,15 @@ class DoseResponseFit:
             Times at which the effect reached at EDp is read (default: the last visit).
         outcome : str or list of str, optional
             Outcomes (default: all fitted).
-        hdi_prob : float
-            Probability of the highest-density and equal-tailed intervals.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
         scale : {"outcome", "standardised"}
-            Units of ``effect_at_ed``.
+            Units of ``effect_at_ed`` and ``min_effect``.
+        min_effect : float or dict, optional
+            Smallest effect at the highest tested dose (>= 0) for EDp to count as reached
+            (default 0: any improvement).
 
         Returns
         -------
@@ -688,13 +809,16 @@ class DoseResponseFit:
         >>> fit.effective_dose(p=0.9)    # doctest: +SKIP
         """
         return dose_estimands.effective_dose(self.posterior_view, p=p, time=time,
-                                             outcome=outcome, hdi_prob=hdi_prob, scale=scale)
+                                             outcome=outcome, ci_prob=ci_prob,
+                                             ci_kind=ci_kind, scale=scale,
+                                             min_effect=min_effect)
 
     def minimum_effective_dose(self, mcid: float | dict[str, float] | None = None,
                                level: float = 0.8, time: Any = None,
                                reference: float | None = None, outcome: Any = None,
-                               doses: Any = None, hdi_prob: float = 0.95,
-                               scale: str = "outcome", curve: bool = False) -> pd.DataFrame:
+                               doses: Any = None, ci_prob: float = 0.95,
+                               ci_kind: str = "eti", scale: str = "outcome",
+                               curve: bool = False) -> pd.DataFrame:
         """Smallest dose better than the reference by the MCID with probability >= level.
 
         See :func:`bayesdose.results.dose_estimands.minimum_effective_dose`.
@@ -715,8 +839,10 @@ class DoseResponseFit:
         doses : sequence of float, optional
             Doses searched (default: a grid over the tested range plus the tested doses,
             or the tested doses only for ``free`` and ``monotone``).
-        hdi_prob : float
-            Probability of the intervals of the per-draw MED.
+        ci_prob : float
+            Probability of the credible interval of the per-draw MED.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
         scale : {"outcome", "standardised"}
             Units of the contrast means in the curve.
         curve : bool
@@ -735,11 +861,13 @@ class DoseResponseFit:
         """
         return dose_estimands.minimum_effective_dose(
             self.posterior_view, mcid=mcid, level=level, time=time, reference=reference,
-            outcome=outcome, doses=doses, hdi_prob=hdi_prob, scale=scale, curve=curve)
+            outcome=outcome, doses=doses, ci_prob=ci_prob, ci_kind=ci_kind, scale=scale,
+            curve=curve)
 
     def target_dose(self, effect: float | dict[str, float], time: Any = None,
                     outcome: Any = None, reference: float | None = None,
-                    hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+                    ci_prob: float = 0.95, ci_kind: str = "eti",
+                    scale: str = "outcome") -> pd.DataFrame:
         """The dose achieving a stated effect (positive = improvement), per draw.
 
         See :func:`bayesdose.results.dose_estimands.target_dose`.
@@ -754,10 +882,12 @@ class DoseResponseFit:
         outcome : str or list of str, optional
             Outcomes (default: all fitted; with a dict ``effect``, its outcomes).
         reference : float, optional
-            Reference dose (default: dose 0 as in :meth:`effect`, or the lowest tested
-            dose for shapes that do not extrapolate to dose 0).
-        hdi_prob : float
-            Probability of the intervals.
+            Reference dose (default: as in
+            :func:`~bayesdose.results.dose_estimands.target_dose`).
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
         scale : {"outcome", "standardised"}
             Units of ``effect``.
 
@@ -773,10 +903,10 @@ class DoseResponseFit:
         """
         return dose_estimands.target_dose(self.posterior_view, effect=effect, time=time,
                                           outcome=outcome, reference=reference,
-                                          hdi_prob=hdi_prob, scale=scale)
+                                          ci_prob=ci_prob, ci_kind=ci_kind, scale=scale)
 
     def time_to_half_effect(self, dose: Any = None, outcome: Any = None,
-                            hdi_prob: float = 0.95) -> pd.DataFrame:
+                            ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
         """Time after baseline at which the dose effect reaches half its maximal value.
 
         See :func:`bayesdose.results.dose_estimands.time_to_half_effect`.
@@ -787,8 +917,10 @@ class DoseResponseFit:
             Doses (default: the highest tested dose).
         outcome : str or list of str, optional
             Outcomes (default: all fitted).
-        hdi_prob : float
-            Probability of the intervals.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
 
         Returns
         -------
@@ -801,10 +933,12 @@ class DoseResponseFit:
         >>> fit.time_to_half_effect()    # doctest: +SKIP
         """
         return dose_estimands.time_to_half_effect(self.posterior_view, dose=dose,
-                                                  outcome=outcome, hdi_prob=hdi_prob)
+                                                  outcome=outcome, ci_prob=ci_prob,
+                                                  ci_kind=ci_kind)
 
     def prob_increasing(self, time: Any = None, outcome: Any = None, doses: Any = None,
-                        hdi_prob: float = 0.95, scale: str = "outcome") -> pd.DataFrame:
+                        ci_prob: float = 0.95, ci_kind: str = "eti",
+                        scale: str = "outcome", min_step: Any = None) -> pd.DataFrame:
         """Posterior probability that the response improves monotonically with dose.
 
         See :func:`bayesdose.results.dose_estimands.prob_increasing`.
@@ -817,10 +951,15 @@ class DoseResponseFit:
             Outcomes (default: all fitted).
         doses : sequence of float, optional
             At least two doses (default: the tested doses).
-        hdi_prob : float
-            Probability of the interval of the contrast.
+        ci_prob : float
+            Probability of the credible interval of the contrast.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
         scale : {"outcome", "standardised"}
-            Units of the contrast (the probabilities do not depend on it).
+            Units of the contrast and of ``min_step`` (the probabilities do not depend on
+            it).
+        min_step : float or dict, optional
+            Smallest improvement per dose step counted by ``prob_steps_gt_min``.
 
         Returns
         -------
@@ -833,15 +972,20 @@ class DoseResponseFit:
         >>> fit.prob_increasing()    # doctest: +SKIP
         """
         return dose_estimands.prob_increasing(self.posterior_view, time=time, outcome=outcome,
-                                              doses=doses, hdi_prob=hdi_prob, scale=scale)
+                                              doses=doses, ci_prob=ci_prob, ci_kind=ci_kind,
+                                              scale=scale, min_step=min_step)
     # ------------------------------------------------------------------ end of dose estimands
 
     def expected_change(self, dose: Any = None, time: Any = None, outcome: Any = None,
-                        hdi_prob: float = 0.95) -> pd.DataFrame:
+                        ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
         """Posterior mean change from baseline at each dose and visit (outcome units).
 
         The common course plus the dose effect, for a patient at the mean baseline: the
-        quantity observed arm means estimate, used in the dose-response figure.
+        quantity observed arm means estimate, used in the dose-response figure. The dose
+        effect here is f(d) g(t) itself (the model's mean at dose d, whatever the
+        reference of :meth:`effect`). For ordinal outcomes the latent mean: the common
+        course is 0 at their first graded visit, where the cutpoints hold the level (see
+        :meth:`grade_probabilities` for the grades).
 
         Parameters
         ----------
@@ -852,13 +996,15 @@ class DoseResponseFit:
             other times are an error.
         outcome : str or list of str, optional
             Outcomes (default: all fitted).
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
 
         Returns
         -------
         pandas.DataFrame
-            Columns outcome, dose, time, mean, sd, hdi_low, hdi_high.
+            Columns outcome, dose, time, mean, sd, median, ci_low, ci_high.
 
         Examples
         --------
@@ -877,10 +1023,56 @@ class DoseResponseFit:
         2  womac_pain  50.0   3.0
         3  womac_pain  50.0  12.0
         """
-        return readouts.expected_change(self.posterior_view, dose, time, outcome, hdi_prob)
+        return readouts.expected_change(self.posterior_view, dose, time, outcome,
+                                        ci_prob=ci_prob, ci_kind=ci_kind)
+
+    def grade_probabilities(self, dose: Any = None, time: Any = None, outcome: Any = None,
+                            ci_prob: float = 0.9, ci_kind: str = "eti") -> pd.DataFrame:
+        """Predicted grade probabilities of ordinal outcomes by dose and visit.
+
+        Per posterior draw, P(grade = g) at dose d and visit t from the outcome's
+        cutpoints and latent mean (dose effect, common course and baseline term, patient
+        effect 0), averaged over the baseline grades of the trial's patients; and the
+        expected grade. See :func:`bayesdose.results.readouts.grade_probabilities`.
+
+        Parameters
+        ----------
+        dose : float or sequence, optional
+            Doses in the user's units (default: the tested doses).
+        time : float or sequence, optional
+            Visits at which the outcome was graded (default: all of them).
+        outcome : str or list of str, optional
+            Ordinal outcomes (default: every ordinal outcome fitted).
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns outcome, dose, time, quantity (``"probability"`` of ``grade``, or
+            ``"expected_grade"``), grade, mean, sd, median, ci_low, ci_high.
+
+        Examples
+        --------
+        >>> import xarray as xr, bayesdose as bd
+        >>> data = bd.datasets.load_msc_trial().select(["mri_synovitis"])
+        >>> model = bd.DoseResponseModel()
+        >>> prior = model.sample_prior_predictive(data, draws=100)  # no MCMC: prior draws
+        >>> draws = prior["prior"].to_dataset()
+        >>> draws["cutpoints_mri_synovitis"].values.sort(axis=-1)  # ordered, as a posterior's
+        >>> fit = bd.DoseResponseFit(model, data, xr.DataTree.from_dict({"posterior": draws}))
+        >>> table = fit.grade_probabilities(dose=[1, 50], time=12)
+        >>> table.groupby(["dose", "quantity"]).size().tolist()
+        [1, 4, 1, 4]
+        """
+        return readouts.grade_probabilities(self.posterior_view, dose, time, outcome,
+                                            ci_prob=ci_prob, ci_kind=ci_kind)
 
     # ------------------------------------------------------------------ output
-    def plot_dose_response(self, outcome: Any = None, time: Any = None, hdi_prob: float = 0.9):
+    def plot_dose_response(self, outcome: Any = None, time: Any = None, ci_prob: float = 0.9,
+                           ci_kind: str = "eti"):
         """Figure of the dose-response curve per outcome with credible bands per time.
 
         See :func:`bayesdose.plots.plot_dose_response`.
@@ -891,8 +1083,10 @@ class DoseResponseFit:
             Outcomes, one panel each (default: all fitted).
         time : float or sequence, optional
             Visits to draw (default: the last visit).
-        hdi_prob : float
+        ci_prob : float
             Probability of the bands.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density bands.
 
         Returns
         -------
@@ -916,7 +1110,8 @@ class DoseResponseFit:
         # matplotlib loads only when a figure is drawn
         from bayesdose.plots.fits import plot_dose_response
 
-        return plot_dose_response(self, outcome=outcome, time=time, hdi_prob=hdi_prob)
+        return plot_dose_response(self, outcome=outcome, time=time, ci_prob=ci_prob,
+                                  ci_kind=ci_kind)
 
     def save(self, path: str | Path) -> Path:
         """Write the fit to a netCDF file, atomically; :func:`load_fit` reads it back.

@@ -18,7 +18,7 @@ from bayesdose.components.inputs import ModelInputs, by_row
 from bayesdose.errors import EstimandError
 from bayesdose.inference.trees import group as tree_group
 from bayesdose.inference.trees import has_group
-from bayesdose.results.estimands import hdi
+from bayesdose.results.estimands import check_interval, credible_interval, interval_label
 
 GROUPS = {"posterior": "posterior_predictive", "prior": "prior_predictive"}
 
@@ -61,7 +61,7 @@ def replicated_response(idata: xr.DataTree, inputs: ModelInputs,
 
 
 def predictive_check(idata: xr.DataTree, inputs: ModelInputs, group: str = "posterior",
-                     hdi_prob: float = 0.9) -> pd.DataFrame:
+                     ci_prob: float = 0.9, ci_kind: str = "eti") -> pd.DataFrame:
     """Observed arm means against their predictive distribution.
 
     Parameters
@@ -74,24 +74,27 @@ def predictive_check(idata: xr.DataTree, inputs: ModelInputs, group: str = "post
     group : {"posterior", "prior"}
         Posterior predictive (does the fitted model reproduce the data?) or prior
         predictive (are the priors compatible with data like these?).
-    hdi_prob : float
+    ci_prob : float
         Probability of the predictive interval of each arm mean.
+    ci_kind : {"eti", "hdi"}
+        Equal-tailed (default) or highest-density interval.
 
     Returns
     -------
     pandas.DataFrame
         One row per outcome, dose and visit: n, observed (arm mean of the modelled
-        response), predicted (mean of the replicated arm means), hdi_low, hdi_high,
-        p_value (the share of replicated arm means at or above the observed one), inside
-        (observed within the interval) and extreme (p_value below 0.025 or above 0.975).
+        response), predicted (mean of the replicated arm means), ci_low, ci_high (the
+        predictive interval of the arm mean), p_value (the share of replicated arm means
+        at or above the observed one), inside (observed within the interval) and extreme
+        (p_value below 0.025 or above 0.975);
+        ``attrs["ci"]`` names the interval.
 
     Examples
     --------
     >>> table = predictive_check(fit.idata, fit.inputs)   # doctest: +SKIP
     >>> table[table["extreme"]]                            # doctest: +SKIP
     """
-    if not 0 < hdi_prob < 1:
-        raise EstimandError(f"hdi_prob must be between 0 and 1 (got {hdi_prob}).")
+    check_interval(ci_prob, ci_kind)
     replicated = replicated_response(idata, inputs, group)
     cells = pd.DataFrame({"outcome": np.asarray(inputs.outcomes)[inputs.outcome_idx],
                           "dose": inputs.dose,
@@ -101,17 +104,19 @@ def predictive_check(idata: xr.DataTree, inputs: ModelInputs, group: str = "post
                                                       sort=False).indices.items():
         observed = float(np.mean(inputs.response[index]))
         means = replicated[:, index].mean(axis=1)
-        low, high = hdi(means, hdi_prob)
+        low, high = credible_interval(means, ci_prob, ci_kind)
         rows.append({"outcome": outcome, "dose": float(dose), "time": float(time),
                      "n": len(index), "observed": observed,
-                     "predicted": float(means.mean()), "hdi_low": float(low),
-                     "hdi_high": float(high),
+                     "predicted": float(means.mean()), "ci_low": float(low),
+                     "ci_high": float(high),
                      "p_value": float(np.mean(means >= observed))})
     table = pd.DataFrame(rows)
-    table["inside"] = (table["observed"] >= table["hdi_low"]) & (
-        table["observed"] <= table["hdi_high"])
+    table["inside"] = (table["observed"] >= table["ci_low"]) & (
+        table["observed"] <= table["ci_high"])
     table["extreme"] = (table["p_value"] < EXTREME) | (table["p_value"] > 1 - EXTREME)
     order = {name: i for i, name in enumerate(inputs.outcomes)}
     table = table.sort_values(["outcome", "dose", "time"],
                               key=lambda col: col.map(order) if col.name == "outcome" else col)
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["ci"] = interval_label(ci_prob, ci_kind)
+    return table

@@ -17,7 +17,13 @@ from bayesdose.data.safety import SafetyData
 from bayesdose.errors import DataError, EstimandError
 from bayesdose.inference.trees import has_group
 from bayesdose.results.diagnostics import Diagnostics, diagnose
-from bayesdose.results.estimands import as_list, dose_status, summarise
+from bayesdose.results.estimands import (
+    as_list,
+    check_interval,
+    dose_status,
+    interval_label,
+    summarise,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesdose.model.safety import SafetyModel
@@ -123,7 +129,8 @@ class SafetyFit:
                             coords={"chain": post["chain"], "draw": post["draw"],
                                     "dose": doses}, name="event_prob")
 
-    def event_probability(self, dose: Any = None, hdi_prob: float = 0.95) -> pd.DataFrame:
+    def event_probability(self, dose: Any = None, ci_prob: float = 0.95,
+                          ci_kind: str = "eti") -> pd.DataFrame:
         """Posterior probability of at least one adverse event at each dose.
 
         Parameters
@@ -132,15 +139,17 @@ class SafetyFit:
             Doses in the data's unit (default: the tested doses). Untested doses are
             allowed; ``dose_status`` says whether each is tested, interpolated or
             extrapolated.
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
 
         Returns
         -------
         pandas.DataFrame
-            Columns dose, mean, sd, hdi_low, hdi_high, n_patients and n_events (patients
-            observed at that dose and how many of them had an event; NaN for untested
-            doses) and dose_status.
+            Columns dose, mean, sd, median, ci_low, ci_high, n_patients and n_events
+            (patients observed at that dose and how many of them had an event; NaN for
+            untested doses) and dose_status; ``attrs["ci"]`` names the interval.
 
         Examples
         --------
@@ -154,8 +163,9 @@ class SafetyFit:
         0  10.0         4.0        tested
         1  25.0         NaN  interpolated
         """
+        check_interval(ci_prob, ci_kind)
         draws = self.event_probability_draws(dose)
-        stats = summarise(draws.to_numpy(), hdi_prob)
+        stats = summarise(draws.to_numpy(), ci_prob, ci_kind)
         table = pd.DataFrame({"dose": draws["dose"].to_numpy(), **stats})
         observed = self.data.by_dose().set_index("dose")
         tested = observed.index.to_numpy()
@@ -169,6 +179,7 @@ class SafetyFit:
         table["n_patients"] = n_patients
         table["n_events"] = n_events
         table["dose_status"] = dose_status(table["dose"].tolist(), self.data.doses)
+        table.attrs["ci"] = interval_label(ci_prob, ci_kind)
         return table
 
     def prob_exceeds(self, threshold: float | Sequence[float], dose: Any = None) -> pd.DataFrame:
@@ -209,7 +220,8 @@ class SafetyFit:
                 for i, d in enumerate(draws["dose"].to_numpy()) for t in thresholds]
         return pd.DataFrame(rows, columns=["dose", "threshold", "prob"])
 
-    def odds_ratio_per_doubling(self, hdi_prob: float = 0.95) -> pd.DataFrame:
+    def odds_ratio_per_doubling(self, ci_prob: float = 0.95,
+                                ci_kind: str = "eti") -> pd.DataFrame:
         """Posterior of the odds ratio of an event for doubling the dose, exp(beta log 2).
 
         With a placebo offset the ratio is exact for doubling ``dose + offset`` and close
@@ -217,13 +229,15 @@ class SafetyFit:
 
         Parameters
         ----------
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
 
         Returns
         -------
         pandas.DataFrame
-            One row: mean, sd, hdi_low, hdi_high, prob_gt_1 (posterior probability that
+            One row: mean, sd, median, ci_low, ci_high, prob_gt_1 (posterior probability that
             the risk rises with dose, i.e. beta > 0).
 
         Examples
@@ -238,24 +252,28 @@ class SafetyFit:
         """
         beta = self._draws("beta")
         ratio = np.exp(beta * np.log(2.0))
-        stats = summarise(ratio[..., None], hdi_prob)
+        stats = summarise(ratio[..., None], ci_prob, ci_kind)
         row = {k: float(v[0]) for k, v in stats.items()}
         row["prob_gt_1"] = float((beta > 0).mean())
-        return pd.DataFrame([row])
+        table = pd.DataFrame([row])
+        table.attrs["ci"] = interval_label(ci_prob, ci_kind)
+        return table
 
-    def parameter_summary(self, hdi_prob: float = 0.95) -> pd.DataFrame:
+    def parameter_summary(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
         """ArviZ summary of alpha, beta and the event probability at the tested doses.
 
         Parameters
         ----------
-        hdi_prob : float
-            Probability of the highest-density interval.
+        ci_prob : float
+            Probability of the credible interval.
+        ci_kind : {"eti", "hdi"}
+            Equal-tailed (default) or highest-density interval.
 
         Returns
         -------
         pandas.DataFrame
             One row per parameter (and per tested dose for ``event_prob``), with ArviZ's
-            columns (mean, sd, HDI, MCSE, ESS, R-hat).
+            columns (mean, sd, the interval's bounds, MCSE, ESS, R-hat).
 
         Examples
         --------
@@ -267,10 +285,11 @@ class SafetyFit:
         >>> fit.parameter_summary()["parameter"].tolist()
         ['alpha', 'beta']
         """
+        check_interval(ci_prob, ci_kind)
         names = [n for n in (*PARAMETERS, "event_prob") if n in self.idata["posterior"]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            table = az.summary(self.idata, var_names=names, ci_prob=hdi_prob, ci_kind="hdi",
+            table = az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind=ci_kind,
                                round_to="none")
         return table.rename_axis("parameter").reset_index()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from bayesdose.components.inputs import ModelInputs
-from bayesdose.data.trial import TrialData, outcome_info_from_mapping
+from bayesdose.data.trial import OutcomeInfo, TrialData, outcome_info_from_mapping
 from bayesdose.errors import DataError
 from bayesdose.inference.trees import group, has_group, set_group
 
@@ -126,10 +127,29 @@ def data_from_idata(idata: xr.DataTree, config: dict[str, Any]) -> TrialData:
         "value": const["data_value"].to_numpy(),
     })
     table["source_row"] = [f"row {i}" for i in range(len(table))]
+    stored = config["data"]["outcome_info"]
     info = {k: outcome_info_from_mapping(k, {f: v for f, v in meta.items() if f != "name"})
-            for k, meta in config["data"]["outcome_info"].items()}
+            for k, meta in stored.items()}
+    info = _with_stored_scales(const, info, stored)
     return TrialData(table=table, columns=config["data"]["columns"],
                      baseline_time=float(config["data"]["baseline_time"]), outcome_info=info)
+
+
+def _with_stored_scales(const: xr.Dataset, info: dict[str, OutcomeInfo],
+                        stored: dict[str, Any]) -> dict[str, OutcomeInfo]:
+    """Fits saved before outcomes could declare an SD were standardised by the SD of the
+    baselines: declare the scale SD stored with such a fit (``scale_sd``) as the outcome's
+    SD, so that its draws are read on the scale they were sampled on."""
+    if "scale_sd" not in const or "outcome" not in const.coords:
+        return info
+    scales = dict(zip(np.asarray(const["outcome"]).astype(str),
+                      np.asarray(const["scale_sd"], dtype=float), strict=True))
+    out = dict(info)
+    for name, meta in stored.items():
+        if ("sd" not in meta and name in scales and info[name].likelihood != "ordinal"
+                and np.isfinite(scales[name]) and scales[name] > 0):
+            out[name] = replace(info[name], sd=float(scales[name]))
+    return out
 
 
 def read_fit_file(path: str | Path) -> tuple[xr.DataTree, dict[str, Any]]:
