@@ -26,7 +26,7 @@ them; prints a Markdown table and writes every replicate's numbers to ``--out``)
 
 The design: doses 1, 10 and 50 with 8 patients each, visits at 1, 3, 6 and 12 months,
 Emax x exponential onset (ED50 8, onset half-life 1.5 months), real effect
-``--effect`` (0.8) baseline SDs at the top dose, residual SD 0.4, patient SD 0.5,
+``--effect`` (0.8) outcome SDs at the top dose, residual SD 0.4, patient SD 0.5,
 patient effects correlated 0.5 across outcomes. Sampling: nutpie, 2 chains of
 ``--tune`` + ``--draws`` (400 + 400), target acceptance 0.98 (the default for pooled
 models).
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=60, help="replicates per family")
     parser.add_argument("--effect", type=float, default=0.8,
-                        help="real effect at the top dose, baseline SDs")
+                        help="real effect at the top dose, outcome SDs")
     parser.add_argument("--draws", type=int, default=400)
     parser.add_argument("--tune", type=int, default=400)
     parser.add_argument("--seed", type=int, default=20240)

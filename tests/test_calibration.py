@@ -16,6 +16,7 @@ from bayesdose.design.calibration import (
     CalibrationResult,
     calibrate,
     chi_square_uniformity,
+    coverage_table,
     ecdf_band_check,
     load_calibration,
     pit_values,
@@ -261,8 +262,9 @@ def test_calibrate_resumes_and_checks_coverage(tmp_path):
     np.testing.assert_allclose(rows["truth"], rows["dose"].map(truth))
     assert (rows["ci_low"] < rows["estimate"]).all() and (rows["estimate"] < rows["ci_high"]).all()
     assert (rows["med_truth"] == rows["med_truth"].iloc[0]).all()
-    assert set(first.coverage["metric"]) == {"coverage", "med_coverage", "prob_correct",
-                                             "prob_go", "failed_diagnostics"}
+    assert set(first.coverage["metric"]) == {"coverage", "bias_z", "med_coverage",
+                                             "prob_correct", "prob_go", "failed_diagnostics"}
+    np.testing.assert_allclose(rows["z"], (rows["estimate"] - rows["truth"]) / rows["sd"])
     assert first.coverage["n"].eq(2).all()
 
 
@@ -283,6 +285,106 @@ def test_true_med_and_med_interval(analysis):
     flat = xr.zeros_like(prior)
     low, high = analysis.med_interval(flat, 0.9)
     assert (low, high) == (np.inf, np.inf)
+
+
+
+def prior_as_posterior(analysis: CalibrationAnalysis, draws: int = 200) -> xr.DataTree:
+    """Prior draws of the model, in two chains, as a fit's posterior (no sampling)."""
+    prior, _ = analysis.generator.prior(2 * draws, seed=17)
+    posterior = prior.isel(chain=0, drop=True).assign_coords(draw=np.arange(2 * draws))
+    posterior = posterior.coarsen(draw=draws).construct(draw=("chain", "draw"))
+    posterior = posterior.assign_coords(chain=[0, 1], draw=np.arange(draws))
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, draws), bool))})
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+
+
+def test_coverage_rows_hold_the_posterior_sd_and_the_standardised_error(analysis,
+                                                                         monkeypatch):
+    tree = prior_as_posterior(analysis)
+    monkeypatch.setattr(analysis, "fit", lambda values, settings, seed: tree)
+    design = analysis.design
+    rows = analysis.coverage(np.random.SeedSequence(3), {}, design.scenario, 0.9, "eti")
+    contrasts = analysis.contrasts(tree["posterior"].to_dataset()).reshape(-1, 2)
+    np.testing.assert_allclose(rows["estimate"], contrasts.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(rows["sd"], contrasts.std(axis=0, ddof=1), rtol=1e-12)
+    truth = design.true_improvements(design.arms[0])
+    np.testing.assert_allclose(rows["truth"], rows["dose"].map(truth))
+    np.testing.assert_allclose(rows["z"], (rows["estimate"] - rows["truth"]) / rows["sd"],
+                               rtol=1e-12)
+    assert list(rows.columns[:9]) == ["design", "dose", "reference", "estimate", "sd",
+                                      "ci_low", "ci_high", "truth", "covered"]
+
+
+def test_bias_z_is_the_mean_standardised_error_with_its_mcse():
+    rng = np.random.default_rng(4)
+    n = 400
+    truth = 10.0
+    sd = rng.uniform(2.0, 4.0, n)
+    calibrated = truth + sd * rng.standard_normal(n)        # posterior mean ~ N(truth, sd)
+    shifted = calibrated + 0.5 * sd                          # off by half a posterior SD
+    frames = []
+    for name, estimate in (("calibrated", calibrated), ("shifted", shifted)):
+        frames.append(pd.DataFrame({
+            "scenario": name, "design": "a", "replicate": np.arange(n), "dose": 50.0,
+            "estimate": estimate, "sd": sd, "truth": truth, "covered": True,
+            "z": (estimate - truth) / sd, "med_covered": True, "correct": True, "go": True,
+            "failed_diagnostics": False}))
+    table = coverage_table(pd.concat(frames, ignore_index=True))
+    bias = table[table["metric"] == "bias_z"].set_index("scenario")
+    z = frames[1]["z"]
+    assert bias.loc["shifted", "estimate"] == pytest.approx(z.mean())
+    assert bias.loc["shifted", "mcse"] == pytest.approx(z.std(ddof=1) / np.sqrt(n))
+    assert bias.loc["shifted", "n"] == n
+    for name, offset in (("calibrated", 0.0), ("shifted", 0.5)):
+        row = bias.loc[name]
+        assert abs(row["estimate"] - offset) < 3 * row["mcse"], row
+    assert bias.loc["shifted", "estimate"] > 0.25 + 2 * bias.loc["shifted", "mcse"]
+    # replicates saved before z was recorded: no bias_z row, the rest as before
+    old = coverage_table(frames[0].drop(columns=["z", "sd"]))
+    assert "bias_z" not in set(old["metric"]) and "coverage" in set(old["metric"])
+
+
+def coverage_rows(index: int) -> pd.DataFrame:
+    return pd.DataFrame({"design": "small", "dose": [10.0, 50.0], "reference": 1.0,
+                         "estimate": [3.0, 9.0], "sd": 2.0, "ci_low": 0.0, "ci_high": 12.0,
+                         "truth": [4.0, 8.0], "covered": True, "z": [-0.5, 0.5],
+                         "med_low": 10.0, "med_high": 50.0, "med_truth": 50.0,
+                         "med_covered": True, "go": True, "chosen_dose": 50.0,
+                         "true_choice": 50.0, "correct": True, "divergences": 0,
+                         "max_rhat": 1.0, "min_ess": 500.0, "failed_diagnostics": False,
+                         "replicate": index})
+
+
+def test_reps_zero_runs_the_coverage_check_alone(monkeypatch):
+    from bayesdose.design import calibration
+
+    calls = []
+
+    def fake_run(task, n_reps, seed, folder, **kwargs):
+        calls.append((kwargs["identity"]["check"], n_reps))
+        return pd.concat([coverage_rows(i) for i in range(n_reps)], ignore_index=True)
+
+    monkeypatch.setattr(calibration, "run_replicates", fake_run)
+    design = tiny()
+    result = calibrate(None, design, reps=0, truths={"base": design.scenario},
+                       coverage_reps=3, progress=False)
+    assert calls == [("coverage", 3)]  # no SBC replicate
+    assert result.ranks.empty
+    assert list(result.ranks.columns) == ["design", "replicate", "variable", "rank", "L"]
+    assert result.designs == ["small"]
+    bias = result.coverage[result.coverage["metric"] == "bias_z"]
+    assert bias["estimate"].tolist() == [-0.5, 0.5] and bias["n"].eq(3).all()
+    for read_out in (result.summary, result.plot, result.to_datatree,
+                     lambda: result.ecdf("delta")):
+        with pytest.raises(DataError, match=r"holds no ranks.*reps=0"):
+            read_out()
+    with pytest.raises(SpecError, match="coverage_reps"):
+        calibrate(None, design, reps=0, truths=design.scenario)
+    with pytest.raises(SpecError, match="without truths"):
+        calibrate(None, design, reps=0, coverage_reps=3)
+    with pytest.raises(SpecError, match="reps must be 0"):
+        calibrate(None, design, reps=1, truths=design.scenario)
+    assert calls == [("coverage", 3)]
 
 
 @pytest.mark.slow

@@ -51,6 +51,11 @@ def test_shipped_design_file_reads(raw):
     (lambda r: r["analysis"].update(dose_shape="zigzag"), "analysis:"),
     (lambda r: r["sampler"].update(draws=0), "sampler.draws must be a positive integer"),
     (lambda r: r["outcome"].update(direction="up"), "outcome.direction"),
+    (lambda r: r["outcome"].update(baseline_sd=0), "outcome.baseline_sd must be > 0"),
+    (lambda r: r["outcome"].update(baseline_sd=-4.0), "outcome.baseline_sd must be > 0"),
+    (lambda r: r["outcome"].update(baseline_sd="narrow"),
+     "outcome.baseline_sd must be a number"),
+    (lambda r: r["outcome"].update(baseline_spread=4), "outcome.baseline_spread"),
 ])
 def test_design_errors_name_the_field(raw, edit, needle):
     broken = copy.deepcopy(raw)
@@ -95,6 +100,45 @@ def test_simulated_trials_follow_the_scenario_in_outcome_units():
         assert len(sim.data.patients) == arms.n_per_arm * len(arms.doses)
 
 
+
+def test_baseline_sd_spreads_only_the_baselines_and_keeps_the_scale(raw):
+    from bayesdose.design.simulation import simulated_trial
+
+    plain = Design.from_dict(raw)
+    assert plain.baseline_sd is None and plain.baseline_spread == plain.sd == 15
+    assert "baseline_sd" not in plain.to_dict()  # the record (and run identity) as before
+    narrow_raw = copy.deepcopy(raw)
+    narrow_raw["outcome"]["baseline_sd"] = 15 / 4
+    narrow = Design.from_dict(narrow_raw)
+    assert (narrow.baseline_sd, narrow.baseline_spread, narrow.sd) == (3.75, 3.75, 15.0)
+    assert narrow.to_dict()["baseline_sd"] == 3.75
+    assert narrow.identity != plain.identity
+    same = copy.deepcopy(narrow_raw)
+    assert Design.from_dict(same).to_dict() == narrow.to_dict()
+    arms = narrow.arm("phase2b").__class__("many", (1.0, 10.0, 50.0), 2000, (3.0, 12.0))
+    params = scenario_parameters(narrow, arms)
+    assert (params["baseline_sd"], params["baseline_spread"]) == (15.0, 3.75)
+    sims = {name: simulate_trial(**scenario_parameters(d, arms), seed=5)
+            for name, d in (("plain", plain), ("narrow", narrow))}
+    spread = {name: sim.data.baselines["baseline"].std() for name, sim in sims.items()}
+    assert spread["plain"] == pytest.approx(15, rel=0.05)
+    assert spread["narrow"] == pytest.approx(3.75, rel=0.05)
+    pd.testing.assert_frame_equal(sims["plain"].true_effect, sims["narrow"].true_effect)
+    changes = {name: sim.data.changes.groupby("time")["change"].std()
+               for name, sim in sims.items()}
+    np.testing.assert_allclose(changes["narrow"], changes["plain"], rtol=0.05)
+    # the analysis standardises by the declared outcome SD, however narrow the baselines
+    model = narrow.analysis_model()
+    inputs = model.inputs(simulated_trial(narrow, narrow.arms[0], seed=1).data)
+    assert inputs.scales.sd.tolist() == [15.0]
+    assert [str(v) for v in inputs.scales.sd_source] == ["declared sd"]
+    # the default spread draws the baselines exactly as before it existed
+    before = {k: v for k, v in scenario_parameters(plain, arms).items()
+              if k != "baseline_spread"}
+    pd.testing.assert_frame_equal(simulate_trial(**before, seed=5).data.table,
+                                  sims["plain"].data.table)
+
+
 def test_dropout_is_monotone_at_the_stated_rate():
     design = Design.from_toml(DESIGN_FILE)
     arms = design.arm("phase2b")
@@ -128,6 +172,62 @@ def test_operating_characteristics_of_known_replicates():
     assert table.loc[("coverage", 10.0), "estimate"] == pytest.approx(0.75)
     assert table.loc[("ed50_bias", np.nan), "estimate"] == pytest.approx(2.0)
     assert (table["n"] == 100).all()
+
+
+
+def known_replicates(failed_go: bool, n: int = 40) -> pd.DataFrame:
+    """``n`` replicates, the second half failing their diagnostics and copying the first
+    half's rows, except that with ``failed_go=False`` every failed one ends in no-go."""
+    rows = []
+    for rep in range(n):
+        failed, source = rep >= n // 2, rep % (n // 2)
+        go = source % 4 != 0 and (failed_go or not failed)   # 75% go among the passing
+        for dose, truth in ((10, 5.0), (50, 12.0)):
+            rows.append({"design": "A", "replicate": rep, "dose": dose, "reference": 1,
+                         "estimate": truth + (1.0 if source % 2 else -1.0)
+                         + (0.0 if failed_go or not failed else -4.0),
+                         "truth": truth, "covered": source % 5 != 0, "go": go,
+                         "chosen_dose": 50.0 if go else np.nan, "true_choice": 50.0,
+                         "correct": go, "ed50_median": 12.0 + source % 3,
+                         "ed50_truth": 10.0, "ed50_covered": 1.0,
+                         "failed_diagnostics": failed})
+    return pd.DataFrame(rows)
+
+
+def test_failed_replicates_like_the_others_leave_the_table_as_it_is():
+    from bayesdose.design.simulation import failed_fit_message
+
+    table = operating_characteristics(known_replicates(failed_go=True))
+    assert {"estimate_passing", "mcse_passing", "n_passing", "shift_in_mcse"} <= set(table)
+    rows = table[table["metric"] != "failed_diagnostics"]
+    np.testing.assert_allclose(rows["estimate_passing"], rows["estimate"], rtol=1e-12)
+    assert (rows["shift_in_mcse"] == 0).all()
+    assert (rows["n"] == 40).all() and (rows["n_passing"] == 20).all()
+    failed = table.set_index("metric").loc["failed_diagnostics"]
+    assert failed["estimate"] == 0.5 and np.isnan(failed["estimate_passing"])
+    assert failed_fit_message(table) is None
+
+
+def test_failed_replicates_that_all_end_in_no_go_show_their_shift():
+    from bayesdose.design.simulation import failed_fit_message, failed_fit_shifts
+
+    table = operating_characteristics(known_replicates(failed_go=False))
+    by = table.set_index(["metric", "dose"])
+    go = by.loc[("prob_go", np.nan)]
+    assert (go["estimate"], go["estimate_passing"]) == pytest.approx((0.375, 0.75))
+    assert go["mcse_passing"] == pytest.approx(np.sqrt(0.75 * 0.25 / 20))
+    assert go["shift_in_mcse"] == pytest.approx((0.375 - 0.75) / go["mcse"])
+    bias = by.loc[("bias", 50.0)]
+    assert (bias["estimate"], bias["estimate_passing"]) == pytest.approx((-2.0, 0.0))
+    shifted = failed_fit_shifts(table)
+    assert {"prob_go", "prob_correct", "bias", "rmse"} <= set(shifted["metric"])
+    assert "coverage" not in set(shifted["metric"])   # the failed ones cover as often
+    message = failed_fit_message(table)
+    assert "prob_go 0.375 over all 40 replicates, 0.75 over the 20 that passed" in message
+    assert "[sampler]" in message
+    none = operating_characteristics(known_replicates(False).assign(failed_diagnostics=True))
+    assert (none["n_passing"] == 0).all() and none["estimate_passing"].isna().all()
+    assert "No replicate passed in design 'A' (none of 40)" in failed_fit_message(none)
 
 
 def posterior_fit(tmp_path: Path):

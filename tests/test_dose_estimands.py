@@ -23,8 +23,14 @@ LOG2 = np.log(2.0)
 
 
 def onset(time: float, t_half: float) -> float:
-    """Exponential onset g(t) by hand."""
-    return 1 - 0.5 ** (time / t_half)
+    """Exponential onset g(t) by hand, scaled to 1 at the last visit (12)."""
+    return (1 - 0.5 ** (time / t_half)) / (1 - 0.5 ** (12 / t_half))
+
+
+def emax_of(delta: float, ed50: float, low: float = 1.0, top: float = 50.0) -> float:
+    """Emax by hand of the curve whose effect rises by ``delta`` from ``low`` to ``top``:
+    delta / (top/(ED50 + top) - low/(ED50 + low))."""
+    return delta / (top / (ed50 + top) - low / (ed50 + low))
 
 
 def scale_sd(fit: bd.DoseResponseFit, outcome: str) -> float:
@@ -93,13 +99,14 @@ def test_emax_ed50_and_ed90_are_closed_form(exact_fit, sds):
     assert ed50["method"].iloc[0].startswith("closed form")
     ed20 = exact_fit.effective_dose(p=0.2, outcome="koos_pain")
     assert ed20["median"].iloc[0] == pytest.approx(2.5, rel=1e-9)
-    # the effect at ED50 is half of Emax = 1.2 delta, at the time asked for
+    # the effect at ED50 is half of Emax, at the time asked for
     assert ed50.loc["koos_pain", "effect_at_ed"] == pytest.approx(
-        0.5 * 1.2 * 2.0 * onset(12, 3) * sds["koos_pain"], rel=1e-9)
+        0.5 * emax_of(2.0, 10) * onset(12, 3) * sds["koos_pain"], rel=1e-9)
     assert ed50.loc["womac_pain", "effect_at_ed"] == pytest.approx(
-        -0.5 * 1.2 * 1.5 * onset(12, 3) * sds["womac_pain"], rel=1e-9)
+        -0.5 * emax_of(1.5, 10) * onset(12, 3) * sds["womac_pain"], rel=1e-9)
     std = exact_fit.effective_dose(p=0.5, time=3, scale="standardised").set_index("outcome")
-    assert std.loc["womac_pain", "effect_at_ed"] == pytest.approx(0.5 * 1.8 * onset(3, 3))
+    assert std.loc["womac_pain", "effect_at_ed"] == pytest.approx(
+        0.5 * emax_of(1.5, 10) * onset(3, 3))
 
 
 def test_effective_dose_two_valued_posterior(mixed_fit):
@@ -213,7 +220,7 @@ def test_med_matches_the_hand_computed_dose(exact_fit, sds):
     table = exact_fit.minimum_effective_dose(level=0.8).set_index("outcome")
     step = 49 / (GRID_POINTS - 1)
     for outcome, delta in (("koos_pain", 2.0), ("womac_pain", 1.5)):
-        truth = med_by_hand(sds[outcome], 1.2 * delta, 10, onset(12, 3), 10)
+        truth = med_by_hand(sds[outcome], emax_of(delta, 10), 10, onset(12, 3), 10)
         assert 1 < truth < 50
         row = table.loc[outcome]
         assert row["found"] and truth <= row["med"] <= truth + step + 1e-9
@@ -221,7 +228,7 @@ def test_med_matches_the_hand_computed_dose(exact_fit, sds):
         assert row["median"] == pytest.approx(row["med"]) and row["prob_not_reached"] == 0.0
     grid = np.arange(1, 50.01, 0.5)
     explicit = exact_fit.minimum_effective_dose(doses=grid, outcome="womac_pain").iloc[0]
-    truth = med_by_hand(sds["womac_pain"], 1.8, 10, onset(12, 3), 10)
+    truth = med_by_hand(sds["womac_pain"], emax_of(1.5, 10), 10, onset(12, 3), 10)
     assert explicit["med"] == grid[grid > truth][0]
     curve = exact_fit.minimum_effective_dose(doses=grid, outcome="womac_pain", curve=True)
     np.testing.assert_array_equal(curve["prob_gt_mcid"], (grid > truth).astype(float))
@@ -232,7 +239,7 @@ def test_med_matches_the_hand_computed_dose(exact_fit, sds):
 
 def test_med_two_valued_posterior_and_not_found(mixed_fit):
     sd = scale_sd(mixed_fit, "koos_pain")
-    truth = med_by_hand(sd, 1.4, 20, onset(12, 6), 5)  # the delta = 1 draws (75%)
+    truth = med_by_hand(sd, emax_of(1.0, 20), 20, onset(12, 6), 5)  # the delta = 1 draws (75%)
     grid = np.arange(1, 50.01, 0.5)
     expected = grid[grid > truth][0]
     none = mixed_fit.minimum_effective_dose(mcid=5, level=0.8, outcome="koos_pain",
@@ -259,9 +266,9 @@ def test_med_standardised_scale_gives_the_same_dose(exact_fit):
 
 # ---------------------------------------------------------------------------- target dose
 def test_target_dose_inverts_emax_by_hand(exact_fit, sds):
-    table = exact_fit.target_dose(effect=10).set_index("outcome")
+    table = exact_fit.target_dose(effect=10, reference=0).set_index("outcome")
     for outcome, delta in (("koos_pain", 2.0), ("womac_pain", 1.5)):
-        q = 10 / (sds[outcome] * 1.2 * delta * onset(12, 3))
+        q = 10 / (sds[outcome] * emax_of(delta, 10) * onset(12, 3))
         row = table.loc[outcome]
         assert row["median"] == pytest.approx(10 * q / (1 - q), rel=1e-9)
         assert row["prob_in_range"] == 1.0 and row["prob_not_reached"] == 0.0
@@ -273,25 +280,38 @@ def test_target_dose_inverts_emax_by_hand(exact_fit, sds):
     assert reached == pytest.approx(-10.0, rel=1e-9)
     # the same on the standardised scale, effect in outcome SDs
     std = exact_fit.target_dose(effect=10 / sds["koos_pain"], scale="standardised",
-                                outcome="koos_pain")
+                                outcome="koos_pain", reference=0)
     assert std["median"].iloc[0] == pytest.approx(table.loc["koos_pain", "median"], rel=1e-9)
+
+
+def test_target_dose_defaults_to_the_lowest_tested_dose(exact_fit, sds):
+    # no placebo arm: the effect is against dose 1, not an extrapolated dose 0
+    row = exact_fit.target_dose(effect=10, outcome="koos_pain").iloc[0]
+    assert row["versus"] == exact_fit.posterior_view.versus(1.0)
+    q = 10 / (sds["koos_pain"] * emax_of(2.0, 10) * onset(12, 3)) + 1 / (1 + 10)
+    assert row["median"] == pytest.approx(10 * q / (1 - q), rel=1e-9)
+    reached = exact_fit.effect(dose=row["median"], time=12, outcome="koos_pain",
+                               reference=1)["mean"].iloc[0]
+    assert reached == pytest.approx(10.0, rel=1e-9)
 
 
 def test_target_dose_counts_unreached_and_extrapolated_draws(mixed_fit):
     sd = scale_sd(mixed_fit, "koos_pain")
-    emax_units = sd * 1.4 * onset(12, 6)  # the delta = 1 draws
+    emax_units = sd * emax_of(1.0, 20) * onset(12, 6)  # the delta = 1 draws
     q = 5 / emax_units
-    row = mixed_fit.target_dose(effect=5, outcome="koos_pain").iloc[0]
+    row = mixed_fit.target_dose(effect=5, outcome="koos_pain", reference=0).iloc[0]
     assert row["geo_mean"] == pytest.approx(20 * q / (1 - q), rel=1e-9)
     assert row["median"] == pytest.approx(20 * q / (1 - q), rel=1e-9)
     assert row["prob_not_reached"] == pytest.approx(0.25)  # delta < 0: never reached
     assert row["prob_in_range"] == pytest.approx(0.75)
     assert row["ci_high"] == np.inf
     q = 0.9 * emax_units / emax_units
-    beyond = mixed_fit.target_dose(effect=0.9 * emax_units, outcome="koos_pain").iloc[0]
+    beyond = mixed_fit.target_dose(effect=0.9 * emax_units, outcome="koos_pain",
+                                   reference=0).iloc[0]
     assert beyond["median"] == pytest.approx(20 * q / (1 - q), rel=1e-6)  # 180 > 50
     assert beyond["prob_in_range"] == 0.0 and beyond["prob_beyond_range"] == 1.0
-    never = mixed_fit.target_dose(effect=1.1 * emax_units, outcome="koos_pain").iloc[0]
+    never = mixed_fit.target_dose(effect=1.1 * emax_units, outcome="koos_pain",
+                                  reference=0).iloc[0]
     assert never["prob_not_reached"] == 1.0 and np.isnan(never["geo_mean"])
     assert never["median"] == never["ci_low"] == never["ci_high"] == np.inf
 
@@ -300,9 +320,13 @@ def test_target_dose_on_a_quadratic_grid_matches_the_root():
     fit = make_fit("quadratic", "free", {
         "delta": np.ones((1, 1, 1)), "curvature": np.full((1, 1, 1), -0.5),
         "gamma": np.array([0.2, 0.4, 0.8]).reshape(1, 1, 1, 3)}, outcomes=("koos_pain",))
-    # f(x) = 1.5 x - 0.5 x^2 = 0.8 at x = (3 - sqrt(2.6)) / 2, x = d / 50
-    truth = 50 * (3 - np.sqrt(2.6)) / 2
-    row = fit.target_dose(effect=0.8, scale="standardised").iloc[0]
+    # x = d / 50, x_low = 1 / 50: f(x) = a x - 0.5 x (x - 1) with the slope
+    # a = (1 - 0.5 x_low (x_low - 1)) / (1 - x_low) that makes f(50) - f(1) = delta = 1;
+    # f(x) = (a + 0.5) x - 0.5 x^2 = 0.8 at x = (a + 0.5) - sqrt((a + 0.5)^2 - 1.6)
+    low = 1 / 50
+    b = (1 - 0.5 * low * (low - 1)) / (1 - low) + 0.5
+    truth = 50 * (b - np.sqrt(b**2 - 1.6))
+    row = fit.target_dose(effect=0.8, scale="standardised", reference=0).iloc[0]
     assert row["median"] == pytest.approx(truth, abs=0.01)
     assert row["method"].startswith("first crossing")
 

@@ -45,8 +45,11 @@ def emax_fit():
 
 
 def shape_factor(dose: float, time: float) -> float:
-    """Closed-form f(d) g(t) per unit delta for ED50 = 10, top dose 50, t_half = 3."""
-    return dose / (ED50 + dose) * (ED50 + 50) / 50 * (1 - 0.5 ** (time / T_HALF))
+    """Closed-form f(d) g(t) per unit delta for ED50 = 10, doses 1 to 50, t_half = 3, last
+    visit 12: delta is the effect of 50 against 1 at month 12."""
+    emax = 1 / (50 / (ED50 + 50) - 1 / (ED50 + 1))
+    onset = (1 - 0.5 ** (time / T_HALF)) / (1 - 0.5 ** (12 / T_HALF))
+    return emax * dose / (ED50 + dose) * onset
 
 
 def baseline_sd(fit: bd.DoseResponseFit, outcome: str) -> float:
@@ -127,10 +130,18 @@ def test_effect_draws_agree_with_deterministic_formula(emax_fit):
 
 
 def test_expected_change_adds_the_common_course(emax_fit):
-    change = emax_fit.expected_change(dose=50, time=12, outcome="koos_pain")
-    effect = emax_fit.effect(dose=50, time=12, outcome="koos_pain", reference=0)
+    # course (0.25 SDs) is the change at the lowest tested dose, 1: the change at 50 adds
+    # the contrast of 50 against 1, and at dose 0 it is 0.25 minus the effect of 1 vs 0
+    change = emax_fit.expected_change(dose=[0, 50], time=12, outcome="koos_pain")
+    change = change.set_index("dose")["mean"]
+    effect = emax_fit.effect(dose=50, time=12, outcome="koos_pain", reference=1)
     sd = baseline_sd(emax_fit, "koos_pain")
-    assert change["mean"].iloc[0] == pytest.approx(effect["mean"].iloc[0] + 0.25 * sd)
+    assert change[50] == pytest.approx(effect["mean"].iloc[0] + 0.25 * sd)
+    delta = emax_fit.idata.posterior["delta"].sel(outcome="koos_pain").to_numpy().mean()
+    lowest = delta * shape_factor(1, 12) * sd  # f(1) g(12) against dose 0
+    assert change[0] == pytest.approx(0.25 * sd - lowest)
+    assert emax_fit.contrast(dose=50, time=12, outcome="koos_pain")["mean"].iloc[0] == (
+        pytest.approx(delta * sd))
 
 
 def test_estimand_errors(emax_fit):
@@ -223,8 +234,8 @@ def test_intervals_are_equal_tailed_numpy_quantiles_by_default():
     fit = skewed_fit()
     delta = fit.idata.posterior["delta"].to_numpy()[..., 0].reshape(-1)
     sd = baseline_sd(fit, "koos_pain")
-    # linear shape with the plateau reached: contrast of 50 against 1 is delta * sd * 49/50
-    values = delta * sd * 49 / 50
+    # delta is the effect of 50 against 1 at the last visit: the contrast is delta * sd
+    values = delta * sd
     table = fit.contrast(dose=50, time=12, ci_prob=0.9)
     row = table.iloc[0]
     low, high = np.quantile(values, [0.05, 0.95])
@@ -234,6 +245,7 @@ def test_intervals_are_equal_tailed_numpy_quantiles_by_default():
     effect = fit.effect(dose=50, time=12, ci_prob=0.9).iloc[0]
     assert (effect["ci_low"], effect["ci_high"]) == pytest.approx((low, high), rel=1e-9)
     change = fit.expected_change(dose=50, time=12, ci_prob=0.9).iloc[0]
+    # the course (0) is the change at the lowest dose: the change at 50 is the contrast
     np.testing.assert_allclose([change["ci_low"], change["ci_high"]],
                                np.quantile(delta * sd, [0.05, 0.95]), rtol=1e-9)
     # highest density on request: the shortest interval holding 90% of the draws

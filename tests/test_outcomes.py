@@ -200,10 +200,11 @@ def test_family_effect_averages_standardised_effects(msc):
     draws = {"delta": np.tile([1.0, 0.5], (1, 10, 1)), "log_t_half": np.full((1, 10, 2), -9.0),
              "course": np.zeros((1, 10, 2, 4))}
     fit = fixed_fit(data, model, draws)
+    # delta is the effect of 50 against 1 (linear: slope delta / 49)
     table = fit.family_effect(dose=50, time=12, reference=0)
-    assert table["mean"].iloc[0] == pytest.approx(0.75)
+    assert table["mean"].iloc[0] == pytest.approx(0.75 * 50 / 49)
     default = fit.family_effect(dose=50, time=12)  # against the lowest tested dose, 1
-    assert default["mean"].iloc[0] == pytest.approx(0.75 * 49 / 50)
+    assert default["mean"].iloc[0] == pytest.approx(0.75)
     assert default["reference"].iloc[0] == 1.0
     assert list(table.columns[:2]) == ["family", "n_outcomes"]
     assert isinstance(table, pd.DataFrame)
@@ -260,16 +261,23 @@ def test_ordinal_expected_change_ignores_the_prior_only_course_at_the_first_visi
     first = one.expected_change(dose=[1, 50], time=6, outcome="mri_synovitis")
     pd.testing.assert_frame_equal(
         first, other.expected_change(dose=[1, 50], time=6, outcome="mri_synovitis"))
-    effect = one.effect(dose=[1, 50], time=6, outcome="mri_synovitis", reference=0)
-    np.testing.assert_allclose(first["mean"], effect["mean"], rtol=1e-12)  # course 0
+    # the course is the change at the lowest dose, 1: with it 0, the change is the effect
+    # against dose 1
+    effect = one.effect(dose=[1, 50], time=6, outcome="mri_synovitis", reference=1)
+    np.testing.assert_allclose(first["mean"], effect["mean"], rtol=1e-12, atol=1e-12)
     # later visits and continuous outcomes keep their course
     later = one.expected_change(dose=50, time=12, outcome="mri_synovitis")["mean"].iloc[0]
     course = one.idata.posterior["course"].sel(outcome="mri_synovitis", time=12).values
-    no_course = one.effect(dose=50, time=12, outcome="mri_synovitis", reference=0)
+    no_course = one.effect(dose=50, time=12, outcome="mri_synovitis", reference=1)
     assert later == pytest.approx(no_course["mean"].iloc[0] - course.mean(), rel=1e-12)
+    # the change at dose 0: the course minus the lowest dose's effect, f(1) g(t) with
+    # f(1) = delta / 49 (linear) and g(t) = (1 - 0.5^(t / 0.12)) / (1 - 0.5^(12 / 0.12))
     pain = one.posterior_view.common_course("koos_pain").to_numpy()
-    np.testing.assert_array_equal(pain, one.idata.posterior["course"].sel(
-        outcome="koos_pain").transpose("chain", "draw", "time").values[:, :, None, :])
+    post = one.idata.posterior.sel(outcome="koos_pain")
+    times = post["course"]["time"]
+    onset = (1 - 0.5 ** (times / 0.12)) / (1 - 0.5 ** (12 / 0.12))
+    expected = (post["course"] - post["delta"] / 49 * onset).transpose("chain", "draw", "time")
+    np.testing.assert_allclose(pain, expected.values[:, :, None, :], rtol=1e-12)
 
 
 def hand_grade_probabilities(fit, dose: float, time: float) -> np.ndarray:
@@ -286,7 +294,8 @@ def hand_grade_probabilities(fit, dose: float, time: float) -> np.ndarray:
             outcome="mri_synovitis", time=time)[0, s])
         cut = post["cutpoints_mri_synovitis"][0, s].values
         for x in centred:
-            eta = -1.0 * (delta * dose / 50 + course + beta * x)  # lower is better
+            # the course is the change at dose 1: f(d) - f(1) = delta (d - 1) / 49
+            eta = -1.0 * (delta * (dose - 1) / 49 + course + beta * x)  # lower is better
             below = [1 / (1 + np.exp(-(c - eta))) for c in cut]
             cumulative = [0.0, *below, 1.0]
             out[s] += np.diff(cumulative) / centred.size

@@ -231,7 +231,7 @@ def test_html_holds_verdict_checks_priors_estimands_and_versions(written, fit):
     for caption in ("ED50", "Minimum effective dose", "Probability that the response",
                     "Time after baseline"):
         assert f"<caption>{caption}" in page
-    assert "random_seed" in text and "f(d) = delta * d/(ED50 + d)" in text
+    assert "random_seed" in text and "f(d) = Emax * d/(ED50 + d)" in text
 
 
 def test_user_strings_appear_only_escaped_in_html(written):

@@ -11,15 +11,24 @@ from bayesdose.components.shapes import (
     DoseScale,
     DoseShape,
     Emax,
+    ExponentialDose,
     FreeMeans,
     Linear,
     LogLinear,
     Parameter,
+    Quadratic,
+    SigmoidEmax,
     dose_shape_names,
     get_dose_shape,
     register_dose_shape,
 )
-from bayesdose.components.timecourses import Exponential, FreeVisits, TimeScale, get_time_shape
+from bayesdose.components.timecourses import (
+    EmaxTime,
+    Exponential,
+    FreeVisits,
+    TimeScale,
+    get_time_shape,
+)
 from bayesdose.errors import EstimandError, SpecError
 
 SCALE = DoseScale((1.0, 10.0, 50.0))
@@ -27,21 +36,30 @@ TIMES = TimeScale((1.0, 3.0, 6.0, 12.0))
 DOSES = np.array([0.0, 1.0, 5.0, 10.0, 50.0, 100.0])
 
 
-def test_every_shape_is_zero_at_dose_zero_and_delta_at_top():
-    params = {"delta": 1.7, "log_ed50": 0.3}
-    for shape in (Linear(), LogLinear(), Emax()):
-        values = shape.evaluate(np.array([0.0, 50.0]), params, SCALE, np)
-        assert values == pytest.approx([0.0, 1.7])
+def test_every_shape_is_zero_at_dose_zero_and_delta_is_top_against_lowest():
+    params = {"delta": 1.7, "log_ed50": 0.3, "log_hill": 0.4, "log_kappa": -0.5,
+              "curvature": -0.8}
+    placebo = DoseScale((0.0, 10.0, 50.0))
+    for shape in (Linear(), LogLinear(), Emax(), SigmoidEmax(), ExponentialDose(),
+                  Quadratic()):
+        for scale in (SCALE, placebo):
+            values = shape.evaluate(np.array([0.0, scale.lowest, 50.0]), params, scale, np)
+            assert values[0] == pytest.approx(0.0, abs=1e-12), shape.name
+            assert values[2] - values[1] == pytest.approx(1.7, rel=1e-12), shape.name
 
 
 def test_linear_closed_form():
-    assert Linear().evaluate(DOSES, {"delta": 2.0}, SCALE, np) == pytest.approx(2 * DOSES / 50)
+    # the effect of 50 against 1 is delta: the slope is delta / (50 - 1)
+    assert Linear().evaluate(DOSES, {"delta": 2.0}, SCALE, np) == pytest.approx(2 * DOSES / 49)
+    placebo = DoseScale((0.0, 50.0))
+    assert Linear().evaluate(DOSES, {"delta": 2.0}, placebo, np) == pytest.approx(
+        2 * DOSES / 50)
 
 
 def test_log_linear_closed_form_and_default_offset():
     shape = LogLinear()
     assert shape.off(SCALE) == pytest.approx(5.0)  # 0.1 x the top dose
-    expected = 1.5 * np.log(1 + DOSES / 5) / np.log(1 + 50 / 5)
+    expected = 1.5 * np.log(1 + DOSES / 5) / (np.log(1 + 50 / 5) - np.log(1 + 1 / 5))
     assert shape.evaluate(DOSES, {"delta": 1.5}, SCALE, np) == pytest.approx(expected)
     with pytest.raises(SpecError, match="offset must be > 0"):
         LogLinear(offset=0)
@@ -49,7 +67,7 @@ def test_log_linear_closed_form_and_default_offset():
 
 def test_emax_closed_form_and_derived():
     ed50, emax = 10.0, 2.0
-    delta = emax * 50 / (ed50 + 50)  # effect at the top dose
+    delta = emax * (50 / (ed50 + 50) - 1 / (ed50 + 1))  # effect of the top dose vs 1
     log_ed50 = np.log(ed50 / SCALE.midpoint)
     values = Emax().evaluate(DOSES, {"delta": delta, "log_ed50": log_ed50}, SCALE, np)
     assert values == pytest.approx(emax * DOSES / (ed50 + DOSES))
@@ -58,6 +76,36 @@ def test_emax_closed_form_and_derived():
     assert derived["ed50"] == pytest.approx([ed50])
     assert derived["emax"] == pytest.approx([emax])
     assert SCALE.midpoint == pytest.approx(500 ** (1 / 3))
+    # with placebo, delta is the effect at the top dose against dose 0 (clinDR's form)
+    placebo = DoseScale((0.0, 10.0, 50.0))
+    delta0 = emax * 50 / (ed50 + 50)
+    log_ed50 = np.log(ed50 / placebo.midpoint)
+    values = Emax().evaluate(DOSES, {"delta": delta0, "log_ed50": log_ed50}, placebo, np)
+    assert values == pytest.approx(emax * DOSES / (ed50 + DOSES))
+
+
+def test_sigmoid_and_exponential_dose_closed_forms():
+    ed50, hill, emax = 10.0, 2.0, 1.5
+    h = DOSES**hill / (ed50**hill + DOSES**hill)
+    delta = emax * (h[4] - 1 / (ed50**hill + 1))  # h(50) - h(1)
+    params = {"delta": delta, "log_ed50": np.log(ed50 / SCALE.midpoint),
+              "log_hill": np.log(hill)}
+    assert SigmoidEmax().evaluate(DOSES, params, SCALE, np) == pytest.approx(emax * h)
+    assert SigmoidEmax().derived(params, SCALE)["emax"] == pytest.approx(emax)
+    kappa = 25.0
+    u = np.expm1(DOSES / kappa)
+    params = {"delta": 0.9, "log_kappa": np.log(kappa / 50)}
+    expected = 0.9 * u / (np.expm1(50 / kappa) - np.expm1(1 / kappa))
+    assert ExponentialDose().evaluate(DOSES, params, SCALE, np) == pytest.approx(expected)
+
+
+def test_quadratic_slope_keeps_delta_the_effect_against_the_lowest_dose():
+    x = DOSES / 50
+    low = 1 / 50
+    slope = (1.0 - 2.0 * low * (low - 1)) / (1 - low)  # curvature -2
+    expected = slope * x - 2.0 * x * (x - 1)
+    values = Quadratic().evaluate(DOSES, {"delta": 1.0, "curvature": -2.0}, SCALE, np)
+    assert values == pytest.approx(expected)
 
 
 def test_free_means_against_lowest_dose_and_untested_doses():
@@ -75,10 +123,23 @@ def test_free_means_against_lowest_dose_and_untested_doses():
 def test_exponential_onset_closed_form():
     t_half = 2.0
     params = {"log_t_half": np.log(t_half / 12)}
-    t = np.array([0.0, 2.0, 4.0, 12.0])
-    expected = 1 - 0.5 ** (t / t_half)
+    t = np.array([0.0, 2.0, 4.0, 12.0, 24.0])
+    # scaled to 1 at the last visit (12); the plateau is 1 / (1 - 0.5^(12 / t_half))
+    plateau = 1 / (1 - 0.5 ** (12 / t_half))
+    expected = (1 - 0.5 ** (t / t_half)) * plateau
     assert Exponential().evaluate(t, params, TIMES, np) == pytest.approx(expected)
-    assert Exponential().derived(params, TIMES)["t_half"] == pytest.approx(t_half)
+    derived = Exponential().derived(params, TIMES)
+    assert derived["t_half"] == pytest.approx(t_half)
+    assert derived["plateau"] == pytest.approx(plateau)
+
+
+def test_emax_onset_is_one_at_the_last_visit():
+    et50 = 3.0
+    params = {"log_et50": np.log(et50 / 12)}
+    t = np.array([0.0, 3.0, 12.0])
+    expected = t / (et50 + t) * (et50 + 12) / 12
+    assert EmaxTime().evaluate(t, params, TIMES, np) == pytest.approx(expected)
+    assert EmaxTime().derived(params, TIMES)["plateau"] == pytest.approx((et50 + 12) / 12)
 
 
 def test_free_visits_last_visit_is_one():

@@ -52,6 +52,33 @@ def test_simulate_in_process_gives_complete_replicates(tmp_path):
         "rep_000000.parquet", "rep_000001.parquet"]
 
 
+
+@pytest.mark.parametrize("failed_go", [False, True])
+def test_simulate_warns_when_the_failed_fits_move_the_operating_characteristics(
+        monkeypatch, failed_go):
+    """Replicate rows given (no MCMC): failed fits that all end in no-go move P(go) by
+    more than 2 MCSE and simulate() says so; failed fits like the others do not."""
+    import warnings
+
+    from bayesdose.design import simulation
+    from tests.test_design import known_replicates
+
+    rows = known_replicates(failed_go).assign(design="small")
+    monkeypatch.setattr(simulation, "run_replicates", lambda *args, **kwargs: rows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = simulation.simulate(tiny(), reps=40, progress=False)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    go = result.table.set_index("metric").loc["prob_go"]
+    if failed_go:
+        assert go["estimate"] == go["estimate_passing"] == 0.75
+        assert not any("failed their diagnostics" in m for m in messages)
+    else:
+        assert (go["estimate"], go["estimate_passing"]) == (0.375, 0.75)
+        assert any("design 'small': prob_go 0.375 over all 40 replicates" in m
+                   for m in messages), messages
+
+
 @pytest.mark.slow
 def test_same_seed_same_results_with_one_or_two_workers_and_after_a_resume(tmp_path):
     from bayesdose.design.simulation import simulate

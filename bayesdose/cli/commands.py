@@ -93,10 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="fit candidate model files on the same data and compare them",
         description="Fit every MODEL.toml on the same data (--data, else each file's own "
                     "source, which must be the same) with the same sampler settings; rank "
-                    "them by PSIS-LOO with stacking (or pseudo-BMA) weights and write "
-                    "comparison.csv, averaged_contrasts.csv (the first file's [estimands], "
-                    "averaged over the candidates by weight), signal.csv (Bayesian MCP-Mod "
-                    "test per candidate), diagnostics.csv, candidates.png, summary.txt and "
+                    "them by leave-one-patient-out cross-validation (PSIS-LOO, with refits "
+                    "where Pareto k is high) with stacking and pseudo-BMA+ weights and "
+                    "write comparison.csv, averaged_contrasts.csv (the first file's "
+                    "[estimands], averaged over the candidates by weight), signal.csv "
+                    "(Bayesian MCP-Mod test on per-dose estimates: the free candidate, or "
+                    "a free refit of the first), diagnostics.csv, candidates.png, summary.txt and "
                     "each candidate's fit.nc in a folder named after it.",
         epilog="Exit codes: 0 success, 1 a candidate failed its diagnostics, 2 bad input, "
                "3 internal error.")
@@ -107,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="overwrite the results in a non-empty output folder")
     comp.add_argument("--method", choices=["stacking", "BB-pseudo-BMA", "pseudo-BMA"],
                       default="stacking", help="how the weights are computed")
+    comp.add_argument("--unit", choices=["patient", "observation"], default="patient",
+                      help="what cross-validation leaves out: a whole patient (default) or "
+                           "one observation")
     _sampler_arguments(comp)
     sim = sub.add_parser(
         "simulate", help="operating characteristics of candidate designs by simulation",
@@ -196,7 +201,7 @@ def _compare(args: argparse.Namespace) -> int:
     check_folder(args.out, args.force)
     with staged_folder(args.out, replaces=COMPARE_NAMES) as stage:
         result = run_comparison(specs, args.data, stage, True, _overrides(args),
-                                method=args.method)
+                                method=args.method, unit=args.unit)
     print(f"Wrote {', '.join(result['files'])} to {args.out}")
     print(result["summary"])
     return EXIT_OK if result["ok"] else EXIT_DIAGNOSTICS

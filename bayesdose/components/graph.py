@@ -507,7 +507,11 @@ class ModelGraph:
         baseline_std = inputs.baseline_std if baseline_std is None else baseline_std
         k = inputs.outcome_idx
         shape_params = self._shape_params(rv, inputs, k, 0)
-        f = self.dose_shape.evaluate(inputs.dose, shape_params, inputs.dose_scale, pt)
+        scale = inputs.dose_scale
+        f = self.dose_shape.evaluate(inputs.dose, shape_params, scale, pt)
+        if scale.lowest > 0:  # the course is the change at the lowest tested dose
+            lowest = np.full(len(inputs.dose), scale.lowest)
+            f = f - self.dose_shape.evaluate(lowest, shape_params, scale, pt)
         g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
         course = rv["course"] * course_mask(inputs)
         return (f * g + course[k, inputs.time_idx]

@@ -28,7 +28,7 @@ COURSE = Parameter(
     Prior("Normal", mu=0, sigma=1),
     "Normal(0, 1) per outcome and visit: the change common to every dose (natural history "
     "and the injection itself) within about two scale SDs either way.",
-    "change from baseline at dose 0 at each visit, common to every dose",
+    "change from baseline at the lowest tested dose (placebo when tested) at each visit",
     levels="time",
 )
 

@@ -5,11 +5,15 @@ prior and the reason for it) and a vectorised :meth:`DoseShape.evaluate` that wo
 PyTensor tensors inside a PyMC model and on NumPy arrays of posterior draws alike, so a
 curve can be drawn at doses that were never tested.
 
-All shapes satisfy f(0) = 0 and are parameterised by ``delta``, the effect at the highest
-tested dose (clinDR's ``difTarget`` logic, Thomas et al. 2014): the effect at a tested
-dose is what three-dose data identify best, so a prior on it is easier to state and to
-check than a prior on an asymptote. Effects are on the standardised, direction-aligned
-scale (outcome units divided by the outcome's scale SD, positive = better).
+All shapes satisfy f(0) = 0 and are parameterised by ``delta``, the effect of the highest
+tested dose against the lowest tested dose, f(d_ref) - f(d_low) (against placebo when it
+was tested; clinDR's ``difTarget`` logic, Thomas et al. 2014): the difference between
+tested doses is what three-dose data identify best, so a prior on it is easier to state
+and to check than a prior on an asymptote, and it keeps ``delta`` identified by the data
+whatever the curve's other parameters, which lets the sampler move freely when the effect
+is null (with ``delta`` against an extrapolated dose 0, a small ED50 would trade the
+effect of the lowest dose against the common course). Effects are on the standardised,
+direction-aligned scale (outcome units divided by the outcome's SD, positive = better).
 
 New shapes are added with :func:`register_dose_shape`; they are then available by name in
 Python and in model files.
@@ -80,14 +84,21 @@ class DoseScale:
     --------
     >>> DoseScale((1.0, 10.0, 50.0)).reference
     50.0
+    >>> DoseScale((1.0, 10.0, 50.0)).lowest
+    1.0
     """
 
     tested: tuple[float, ...]
 
     @property
     def reference(self) -> float:
-        """The highest tested dose; ``delta`` is the effect there."""
+        """The highest tested dose; ``delta`` is its effect against :attr:`lowest`."""
         return float(max(self.tested))
+
+    @property
+    def lowest(self) -> float:
+        """The lowest tested dose (0 with placebo)."""
+        return float(min(self.tested))
 
     @property
     def positive(self) -> tuple[float, ...]:
@@ -140,7 +151,7 @@ class DoseShape:
     Examples
     --------
     >>> get_dose_shape("linear").formula
-    'f(d) = delta * d / d_ref'
+    'f(d) = delta * d / (d_ref - d_low)'
     """
 
     name: ClassVar[str] = ""
@@ -174,39 +185,42 @@ class DoseShape:
 
 
 DELTA_REASON = (
-    "Normal(0, 1) on the standardised scale: an effect at the top dose within about two "
-    "scale SDs either way, centred on no effect, so the data decide the direction."
+    "Normal(0, 1) on the standardised scale: an effect of the top dose against the lowest "
+    "within about two outcome SDs either way, centred on no effect, so the data decide "
+    "the direction."
 )
 
 
 def _delta() -> Parameter:
     return Parameter("delta", Prior("Normal", mu=0, sigma=1), DELTA_REASON,
-                     "effect at the highest tested dose against dose 0")
+                     "effect of the highest against the lowest tested dose")
 
 
 class Linear(DoseShape):
-    """Linear in dose: f(d) = delta * d / d_ref.
+    """Linear in dose: f(d) = delta * d / (d_ref - d_low).
 
     Examples
     --------
     >>> import numpy as np
     >>> Linear().evaluate(np.array([25.0]), {"delta": 2.0}, DoseScale((0.0, 50.0)), np)
     array([1.])
+    >>> Linear().evaluate(np.array([10.0, 50.0]), {"delta": 2.0}, DoseScale((10.0, 50.0)), np)
+    array([0.5, 2.5])
     """
 
     name = "linear"
-    formula = "f(d) = delta * d / d_ref"
+    formula = "f(d) = delta * d / (d_ref - d_low)"
 
     def parameters(self, scale: DoseScale) -> list[Parameter]:
         return [_delta()]
 
     def evaluate(self, dose, params, scale, xp):
-        return params["delta"] * dose / scale.reference
+        return params["delta"] * dose / (scale.reference - scale.lowest)
 
 
 @dataclass
 class LogLinear(DoseShape):
-    """Linear in log dose: f(d) = delta * log(1 + d/off) / log(1 + d_ref/off).
+    """Linear in log dose: f(d) = delta * u(d) / (u(d_ref) - u(d_low)), u(d) = log(1 + d/off).
 
     Parameters
     ----------
@@ -218,13 +232,14 @@ class LogLinear(DoseShape):
     --------
     >>> import numpy as np
     >>> LogLinear(offset=1.0).evaluate(np.array([50.0]), {"delta": 1.5},
-    ...                                DoseScale((1.0, 50.0)), np)
+    ...                                DoseScale((0.0, 50.0)), np)
     array([1.5])
     """
 
     offset: float | None = None
     name: ClassVar[str] = "log_linear"
-    formula: ClassVar[str] = "f(d) = delta * log(1 + d/off) / log(1 + d_ref/off)"
+    formula: ClassVar[str] = ("f(d) = delta * u(d)/(u(d_ref) - u(d_low)), "
+                              "u(d) = log(1 + d/off)")
 
     def __post_init__(self) -> None:
         if self.offset is not None and not self.offset > 0:
@@ -239,7 +254,8 @@ class LogLinear(DoseShape):
 
     def evaluate(self, dose, params, scale, xp):
         off = self.off(scale)
-        return params["delta"] * xp.log1p(dose / off) / np.log1p(scale.reference / off)
+        span = np.log1p(scale.reference / off) - np.log1p(scale.lowest / off)
+        return params["delta"] * xp.log1p(dose / off) / span
 
     def options(self) -> dict[str, Any]:
         return {} if self.offset is None else {"offset": self.offset}
@@ -255,22 +271,30 @@ ED50_REASON = (
 
 
 class Emax(DoseShape):
-    """Hyperbolic Emax, parameterised by the effect at the top dose (clinDR's form).
+    """Hyperbolic Emax, parameterised by the effect of the top dose against the lowest
+    (clinDR's form, which has placebo as the lowest dose).
 
-    f(d) = delta * (d / (ED50 + d)) * (ED50 + d_ref) / d_ref, with
-    ED50 = p50 * exp(log_ed50); Emax = delta * (ED50 + d_ref) / d_ref.
+    f(d) = Emax * d / (ED50 + d), ED50 = p50 * exp(log_ed50), and
+    Emax = delta / (u(d_ref) - u(d_low)) with u(d) = d / (ED50 + d), that is
+    Emax = delta * (ED50 + d_ref) * (ED50 + d_low) / (ED50 * (d_ref - d_low)).
 
     Examples
     --------
     >>> import numpy as np
-    >>> s = DoseScale((1.0, 10.0, 50.0))
+    >>> s = DoseScale((0.0, 10.0, 50.0))
     >>> p = {"delta": 1.0, "log_ed50": np.log(10 / s.midpoint)}
     >>> float(Emax().evaluate(np.array(10.0), p, s, np))  # half of Emax = 0.5 * 60 / 50
     0.6
+    >>> s = DoseScale((1.0, 10.0, 50.0))
+    >>> p = {"delta": 1.0, "log_ed50": np.log(10 / s.midpoint)}
+    >>> f = Emax().evaluate(np.array([1.0, 50.0]), p, s, np)
+    >>> round(float(f[1] - f[0]), 12)  # delta is the effect of 50 against 1
+    1.0
     """
 
     name = "emax"
-    formula = "f(d) = delta * d/(ED50 + d) * (ED50 + d_ref)/d_ref, ED50 = p50 * exp(log_ed50)"
+    formula = ("f(d) = Emax * d/(ED50 + d), Emax = delta * (ED50 + d_ref)(ED50 + d_low) / "
+               "(ED50 (d_ref - d_low)), ED50 = p50 * exp(log_ed50)")
 
     def parameters(self, scale: DoseScale) -> list[Parameter]:
         return [
@@ -280,13 +304,21 @@ class Emax(DoseShape):
                       pool_sd=1.0),
         ]
 
+    @staticmethod
+    def _emax(delta: Any, ed50: Any, scale: DoseScale) -> Any:
+        """The asymptote whose curve rises by ``delta`` from the lowest to the top dose."""
+        ref, low = scale.reference, scale.lowest
+        if low == 0:
+            return delta * (ed50 + ref) / ref
+        return delta * (ed50 + ref) * (ed50 + low) / (ed50 * (ref - low))
+
     def evaluate(self, dose, params, scale, xp):
         ed50 = scale.midpoint * xp.exp(params["log_ed50"])
-        return params["delta"] * dose / (ed50 + dose) * (ed50 + scale.reference) / scale.reference
+        return self._emax(params["delta"], ed50, scale) * dose / (ed50 + dose)
 
     def derived(self, params, scale):
         ed50 = scale.midpoint * np.exp(params["log_ed50"])
-        return {"ed50": ed50, "emax": params["delta"] * (ed50 + scale.reference) / scale.reference}
+        return {"ed50": ed50, "emax": self._emax(params["delta"], ed50, scale)}
 
 
 class FreeMeans(DoseShape):
@@ -345,11 +377,13 @@ HILL_REASON = (
 
 
 class SigmoidEmax(DoseShape):
-    """Sigmoid Emax (Hill) model, parameterised by the effect at the top dose.
+    """Sigmoid Emax (Hill) model, parameterised by the effect of the top dose against the
+    lowest.
 
-    f(d) = delta * h(d) / h(d_ref), h(d) = d^n / (ED50^n + d^n), ED50 = p50 * exp(log_ed50),
-    n = exp(log_hill). With three doses and no placebo, ED50 and the Hill exponent are not
-    both identified by the data; their priors carry them (a warning says so).
+    f(d) = delta * h(d) / (h(d_ref) - h(d_low)), h(d) = d^n / (ED50^n + d^n),
+    ED50 = p50 * exp(log_ed50), n = exp(log_hill); Emax = delta / (h(d_ref) - h(d_low)).
+    With three doses and no placebo, ED50 and the Hill exponent are not both identified
+    by the data; their priors carry them (a warning says so).
 
     Examples
     --------
@@ -361,7 +395,7 @@ class SigmoidEmax(DoseShape):
     """
 
     name = "sigmoid_emax"
-    formula = ("f(d) = delta * h(d)/h(d_ref), h(d) = d^n/(ED50^n + d^n), "
+    formula = ("f(d) = delta * h(d)/(h(d_ref) - h(d_low)), h(d) = d^n/(ED50^n + d^n), "
                "ED50 = p50 * exp(log_ed50), n = exp(log_hill)")
 
     def parameters(self, scale: DoseScale) -> list[Parameter]:
@@ -369,22 +403,31 @@ class SigmoidEmax(DoseShape):
                 Parameter("log_hill", Prior("StudentT", nu=5, mu=0, sigma=0.425), HILL_REASON,
                           "log of the Hill exponent (steepness; 0 = hyperbolic Emax)")]
 
+    @staticmethod
+    def _emax(delta: Any, ed50: Any, hill: Any, scale: DoseScale) -> Any:
+        """The asymptote whose curve rises by ``delta`` from the lowest to the top dose:
+        delta / (h(d_ref) - h(d_low)), with h(d_ref) - h(d_low) = (r_ref - r_low) /
+        ((1 + r_ref)(1 + r_low)), r = (d / ED50)^n."""
+        ratio_ref = (scale.reference / ed50) ** hill
+        if scale.lowest == 0:
+            return delta * (1 + ratio_ref) / ratio_ref
+        ratio_low = (scale.lowest / ed50) ** hill
+        return delta * (1 + ratio_ref) * (1 + ratio_low) / (ratio_ref - ratio_low)
+
     def evaluate(self, dose, params, scale, xp):
         hill = xp.exp(params["log_hill"])
         ed50 = scale.midpoint * xp.exp(params["log_ed50"])
-        ratio_ref = (scale.reference / ed50) ** hill
         # (0 / ED50)^n has an undefined gradient in n: evaluate at dose 1 and mask to 0
         dose = np.asarray(dose, dtype=float)
         positive = (dose > 0).astype(float)
         ratio = positive * (np.where(dose > 0, dose, 1.0) / ed50) ** hill
-        return params["delta"] * ratio / (1 + ratio) * (1 + ratio_ref) / ratio_ref
+        return self._emax(params["delta"], ed50, hill, scale) * ratio / (1 + ratio)
 
     def derived(self, params, scale):
         ed50 = scale.midpoint * np.exp(params["log_ed50"])
         hill = np.exp(params["log_hill"])
-        ratio_ref = (scale.reference / ed50) ** hill
         return {"ed50": ed50, "hill": hill,
-                "emax": params["delta"] * (1 + ratio_ref) / ratio_ref}
+                "emax": self._emax(params["delta"], ed50, hill, scale)}
 
 
 RATE_REASON = (
@@ -396,7 +439,8 @@ RATE_REASON = (
 class ExponentialDose(DoseShape):
     """Exponential (convex) dose-response, DoseFinding's ``exponential`` model.
 
-    f(d) = delta * (exp(d/kappa) - 1) / (exp(d_ref/kappa) - 1), kappa = d_ref * exp(log_kappa).
+    f(d) = delta * (exp(d/kappa) - 1) / (exp(d_ref/kappa) - exp(d_low/kappa)),
+    kappa = d_ref * exp(log_kappa).
 
     Examples
     --------
@@ -408,7 +452,7 @@ class ExponentialDose(DoseShape):
     """
 
     name = "exponential"
-    formula = ("f(d) = delta * (exp(d/kappa) - 1)/(exp(d_ref/kappa) - 1), "
+    formula = ("f(d) = delta * (exp(d/kappa) - 1)/(exp(d_ref/kappa) - exp(d_low/kappa)), "
                "kappa = d_ref * exp(log_kappa)")
 
     def parameters(self, scale: DoseScale) -> list[Parameter]:
@@ -418,8 +462,8 @@ class ExponentialDose(DoseShape):
 
     def evaluate(self, dose, params, scale, xp):
         kappa = scale.reference * xp.exp(params["log_kappa"])
-        return (params["delta"] * xp.expm1(dose / kappa)
-                / xp.expm1(scale.reference / kappa))
+        span = xp.expm1(scale.reference / kappa) - xp.expm1(scale.lowest / kappa)
+        return params["delta"] * xp.expm1(dose / kappa) / span
 
 
 CURVATURE_REASON = (
@@ -431,7 +475,9 @@ CURVATURE_REASON = (
 class Quadratic(DoseShape):
     """Quadratic dose-response (may rise then fall), with x = d / d_ref.
 
-    f(d) = delta * x + curvature * x * (x - 1), so f(0) = 0 and f(d_ref) = delta.
+    f(d) = a * x + curvature * x * (x - 1), so f(0) = 0, with the slope a set so that
+    f(d_ref) - f(d_low) = delta: a = (delta + curvature * x_low * (x_low - 1)) / (1 - x_low)
+    (a = delta with placebo).
 
     Examples
     --------
@@ -442,7 +488,8 @@ class Quadratic(DoseShape):
     """
 
     name = "quadratic"
-    formula = "f(d) = delta * x + curvature * x * (x - 1), x = d / d_ref"
+    formula = ("f(d) = a * x + curvature * x * (x - 1), x = d / d_ref, "
+               "a = (delta + curvature * x_low * (x_low - 1)) / (1 - x_low)")
 
     def parameters(self, scale: DoseScale) -> list[Parameter]:
         return [_delta(),
@@ -450,8 +497,9 @@ class Quadratic(DoseShape):
                           "departure from linearity (negative = concave)")]
 
     def evaluate(self, dose, params, scale, xp):
-        x = dose / scale.reference
-        return params["delta"] * x + params["curvature"] * x * (x - 1)
+        x, low = dose / scale.reference, scale.lowest / scale.reference
+        slope = (params["delta"] + params["curvature"] * low * (low - 1)) / (1 - low)
+        return slope * x + params["curvature"] * x * (x - 1)
 
 
 MONOTONE_DIRECTIONS = ("increasing", "decreasing")

@@ -1,10 +1,13 @@
 """Time courses g(t) of the dose effect: how the effect of dose builds up after baseline.
 
 The dose effect at time t is f(d) * g(t), where f is the dose shape (see
-:mod:`bayesdose.components.shapes`) and g is a time course scaled so that f(d) is the effect at the
-plateau (parametric courses) or at the last visit (free per-visit courses). Time is
-counted from the baseline visit. The course common to every dose (natural history and
-the injection itself) is a separate term of the model, not part of g.
+:mod:`bayesdose.components.shapes`) and g is a time course scaled so that g = 1 at the last
+visit: f(d) is the dose effect at the last visit, which the data identify best whatever
+the speed of onset (``bateman``, whose effect wanes, is scaled to 1 at its peak instead).
+Parametric courses say how large the plateau is against the last visit's effect
+(``plateau`` in :meth:`TimeShape.derived`). Time is counted from the baseline visit. The
+course common to every dose (natural history and the injection itself) is a separate term
+of the model, not part of g.
 
 Like dose shapes, time courses evaluate on PyTensor tensors and NumPy draws alike and can
 be extended with :func:`register_time_shape`.
@@ -88,20 +91,26 @@ T_HALF_REASON = (
 
 
 class Exponential(TimeShape):
-    """Exponential onset: g(t) = 1 - exp(-ln 2 * t / t_half).
+    """Exponential onset scaled to the last visit: g(t) = h(t) / h(t_last),
+    h(t) = 1 - exp(-ln 2 * t / t_half).
 
-    ``t_half`` (time to half the plateau effect) = last visit * exp(log_t_half).
+    ``t_half`` (time to half the plateau effect) = last visit * exp(log_t_half); the
+    plateau is 1 / h(t_last) times the effect at the last visit.
 
     Examples
     --------
     >>> import numpy as np
     >>> s = TimeScale((1.0, 12.0))
-    >>> float(Exponential().evaluate(np.array(3.0), {"log_t_half": np.log(3 / 12)}, s, np))
-    0.5
+    >>> p = {"log_t_half": np.log(3 / 12)}
+    >>> float(Exponential().evaluate(np.array([3.0, 12.0]), p, s, np)[1])
+    1.0
+    >>> round(float(Exponential().evaluate(np.array(3.0), p, s, np)), 4)  # 0.5 / (15 / 16)
+    0.5333
     """
 
     name = "exponential"
-    formula = "g(t) = 1 - exp(-ln2 * t / t_half), t_half = t_last * exp(log_t_half)"
+    formula = ("g(t) = h(t)/h(t_last), h(t) = 1 - exp(-ln2 * t / t_half), "
+               "t_half = t_last * exp(log_t_half)")
 
     def parameters(self, scale: TimeScale) -> list[Parameter]:
         return [Parameter("log_t_half", Prior("Normal", mu=float(np.log(0.2)), sigma=1),
@@ -110,11 +119,13 @@ class Exponential(TimeShape):
                           "last visit")]
 
     def evaluate(self, time, params, scale, xp):
-        t_half = scale.reference * xp.exp(params["log_t_half"])
-        return 1 - xp.exp(-np.log(2.0) * time / t_half)
+        rate = np.log(2.0) / (scale.reference * xp.exp(params["log_t_half"]))
+        return xp.expm1(-rate * time) / xp.expm1(-rate * scale.reference)
 
     def derived(self, params, scale):
-        return {"t_half": scale.reference * np.exp(params["log_t_half"])}
+        t_half = scale.reference * np.exp(params["log_t_half"])
+        return {"t_half": t_half,
+                "plateau": -1 / np.expm1(-np.log(2.0) * scale.reference / t_half)}
 
 
 class FreeVisits(TimeShape):
@@ -228,20 +239,22 @@ ET50_REASON = (
 
 
 class EmaxTime(TimeShape):
-    """Emax in time: g(t) = t / (ET50 + t), ET50 = last visit * exp(log_et50).
+    """Emax in time scaled to the last visit: g(t) = t / (ET50 + t) * (ET50 + t_last) /
+    t_last, ET50 = last visit * exp(log_et50).
 
-    The dose shape gives the plateau effect (t -> infinity), as for ``exponential``.
+    The plateau (t -> infinity) is (ET50 + t_last) / t_last times the effect at the last
+    visit.
 
     Examples
     --------
     >>> import numpy as np
     >>> s = TimeScale((1.0, 12.0))
     >>> float(EmaxTime().evaluate(np.array(3.0), {"log_et50": np.log(3 / 12)}, s, np))
-    0.5
+    0.625
     """
 
     name = "emax"
-    formula = "g(t) = t / (ET50 + t), ET50 = t_last * exp(log_et50)"
+    formula = "g(t) = t/(ET50 + t) * (ET50 + t_last)/t_last, ET50 = t_last * exp(log_et50)"
 
     def parameters(self, scale: TimeScale) -> list[Parameter]:
         return [Parameter("log_et50", Prior("Normal", mu=float(np.log(0.2)), sigma=1),
@@ -250,10 +263,11 @@ class EmaxTime(TimeShape):
 
     def evaluate(self, time, params, scale, xp):
         et50 = scale.reference * xp.exp(params["log_et50"])
-        return time / (et50 + time)
+        return time / (et50 + time) * (et50 + scale.reference) / scale.reference
 
     def derived(self, params, scale):
-        return {"et50": scale.reference * np.exp(params["log_et50"])}
+        et50 = scale.reference * np.exp(params["log_et50"])
+        return {"et50": et50, "plateau": (et50 + scale.reference) / scale.reference}
 
 
 def hat_basis(time: Any, knots: tuple[float, ...]) -> np.ndarray:

@@ -23,7 +23,10 @@ and Vehtari 2022: under uniformity the whole ECDF stays inside the band with pro
 scenario (:class:`~bayesdose.design.designs.Scenario`), fits the model and records whether
 the credible interval of each contrast against the reference, and of the minimum effective
 dose (MED), covers the truth, and whether the decision rule picks the true MED among the
-tested doses.
+tested doses. It also records each contrast's posterior mean and SD and their standardised
+error ``z = (mean - truth) / sd``: averaged over replicates (``bias_z`` in
+:func:`coverage_table`), how far off the posterior is systematically, in posterior SDs.
+``calibrate(..., reps=0, truths=..., coverage_reps=R)`` runs this check alone.
 
 Every replicate is fitted with the model built and compiled once per design and worker
 process (:class:`~bayesdose.inference.compiled.CompiledModel`; the prior predictive is
@@ -463,11 +466,13 @@ class CalibrationAnalysis:
 
     # -------------------------------------------------------------- replicates
     def layout(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Per observation: standardised baselines (a fresh draw per patient) and weights
-        (0 after a patient's dropout, as :func:`~bayesdose.design.simulation.dropout_weights`)."""
+        """Per observation: standardised baselines (a fresh draw per patient, spread by
+        the design's ``baseline_spread`` over its ``sd``) and weights (0 after a patient's
+        dropout, as :func:`~bayesdose.design.simulation.dropout_weights`)."""
         inputs = self.inputs
         n_patients = len(inputs.patients)
-        baseline = rng.standard_normal(n_patients)
+        spread = self.design.baseline_spread / self.design.sd
+        baseline = rng.standard_normal(n_patients) * spread
         kept = dropout_weights(self.arms, n_patients, rng)
         return {"baseline_std": baseline[inputs.patient_idx],
                 "weight": kept[inputs.patient_idx, inputs.time_idx]}
@@ -540,10 +545,11 @@ class CalibrationAnalysis:
         Returns
         -------
         pandas.DataFrame
-            One row per tested dose but the reference: dose, reference, estimate,
-            ci_low, ci_high, truth, covered; med_low, med_high, med_truth, med_covered;
-            go, chosen_dose, true_choice, correct; divergences, max_rhat, min_ess,
-            failed_diagnostics.
+            One row per tested dose but the reference: dose, reference, estimate (the
+            posterior mean of the contrast), sd (its posterior SD), ci_low, ci_high,
+            truth, covered, z (the standardised error ``(estimate - truth) / sd``);
+            med_low, med_high, med_truth, med_covered; go, chosen_dose, true_choice,
+            correct; divergences, max_rhat, min_ess, failed_diagnostics.
         """
         sim_seed, fit_seed = (int(s) for s in seed.generate_state(2))
         idata = self.fit(self.simulate(sim_seed, scenario), settings, fit_seed)
@@ -560,9 +566,10 @@ class CalibrationAnalysis:
         med_truth = self.true_med(scenario)
         rows = pd.DataFrame({
             "design": self.arms.name, "dose": self.doses, "reference": self.reference,
-            "estimate": flat.mean(axis=0), "ci_low": low, "ci_high": high,
-            "truth": [truth[d] for d in self.doses]})
+            "estimate": flat.mean(axis=0), "sd": flat.std(axis=0, ddof=1), "ci_low": low,
+            "ci_high": high, "truth": [truth[d] for d in self.doses]})
         rows["covered"] = (rows["ci_low"] <= rows["truth"]) & (rows["truth"] <= rows["ci_high"])
+        rows["z"] = standardised_errors(rows["estimate"], rows["truth"], rows["sd"])
         rows = rows.assign(
             med_low=med[0], med_high=med[1], med_truth=med_truth,
             med_covered=bool(med[0] <= med_truth <= med[1]), go=bool(passing),
@@ -699,6 +706,42 @@ def _proportion(values: Any) -> tuple[float, float]:
     return p, float(np.sqrt(p * (1 - p) / values.size))
 
 
+def _mean(values: Any) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    if values.size < 2:
+        return float(values.mean()) if values.size else np.nan, np.nan
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
+
+
+def standardised_errors(estimate: Any, truth: Any, sd: Any) -> np.ndarray:
+    """The error of the posterior mean in posterior SDs: ``(estimate - truth) / sd``.
+
+    Averaged over replicates, it says whether the posterior is systematically off: near 0
+    when the posterior mean is unbiased for the truth, and its SD near 1 when the
+    posterior SD is the right size (a calibrated normal posterior).
+
+    Parameters
+    ----------
+    estimate, truth, sd : array_like
+        Posterior means, true values and posterior SDs (broadcast together).
+
+    Returns
+    -------
+    numpy.ndarray
+        NaN where the SD is not positive.
+
+    Examples
+    --------
+    >>> standardised_errors([12.0, 9.0], [10.0, 10.0], [4.0, 0.0]).tolist()
+    [0.5, nan]
+    """
+    estimate, truth, sd = np.broadcast_arrays(*(np.asarray(v, dtype=float)
+                                                for v in (estimate, truth, sd)))
+    out = np.full(estimate.shape, np.nan)
+    np.divide(estimate - truth, sd, out=out, where=sd > 0)
+    return out
+
+
 def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
     """Coverage and decisions under each fixed truth, with Monte Carlo standard errors.
 
@@ -712,9 +755,12 @@ def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         Columns scenario (the truth's name), design, metric, dose (NaN for design-level
         metrics), estimate, mcse, n. Metrics: coverage (of each contrast's interval, per
-        dose), med_coverage (of the MED's interval), prob_correct (the decision picks the
-        true MED among the tested doses, or no-go when none reaches the MCID), prob_go,
-        failed_diagnostics.
+        dose), bias_z (per dose, the mean standardised error ``(estimate - truth) / sd``
+        of the contrast's posterior mean, in posterior SDs, with MCSE ``sd(z) / sqrt(n)``;
+        near 0 when the posterior is not systematically off; from replicates that
+        recorded ``z``), med_coverage (of the MED's interval), prob_correct (the decision
+        picks the true MED among the tested doses, or no-go when none reaches the MCID),
+        prob_go, failed_diagnostics.
 
     Examples
     --------
@@ -727,6 +773,10 @@ def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
     >>> table = coverage_table(rows)
     >>> table.loc[table["metric"] == "med_coverage", "estimate"].tolist()
     [0.5]
+    >>> rows["z"] = [0.5, -1.0, 1.5, 0.0]
+    >>> table = coverage_table(rows).query("metric == 'bias_z'")
+    >>> table[["dose", "estimate", "mcse"]].to_numpy().tolist()
+    [[10.0, 1.0, 0.5], [50.0, -0.5, 0.5]]
     """
     rows = []
     for (scenario, name), part in replicates.groupby(["scenario", "design"], sort=False):
@@ -736,6 +786,10 @@ def coverage_table(replicates: pd.DataFrame) -> pd.DataFrame:
             rows.append({**base, "metric": "coverage", "dose": dose,
                          **dict(zip(("estimate", "mcse"), _proportion(rows_d["covered"]),
                                     strict=True))})
+            if "z" in rows_d:
+                z = rows_d["z"].dropna()
+                rows.append({**base, "metric": "bias_z", "dose": dose, "n": len(z),
+                             **dict(zip(("estimate", "mcse"), _mean(z), strict=True))})
         for metric, column in (("med_coverage", "med_covered"), ("prob_correct", "correct"),
                                ("prob_go", "go"), ("failed_diagnostics",
                                                    "failed_diagnostics")):
@@ -756,7 +810,8 @@ class CalibrationResult:
     ranks : pandas.DataFrame
         One row per candidate design, replicate and quantity: design, replicate,
         variable, rank (0 to L), L, truth (the prior draw), and the replicate fit's
-        divergences, max_rhat, min_ess and failed_diagnostics.
+        divergences, max_rhat, min_ess and failed_diagnostics. Empty (with these
+        columns) for a coverage-only run (``reps=0``).
     coverage_replicates : pandas.DataFrame
         Fixed-truth replicates (empty when none ran): scenario (the truth's name), design,
         replicate, and the columns of :meth:`CalibrationAnalysis.coverage`.
@@ -777,14 +832,27 @@ class CalibrationResult:
 
     @property
     def designs(self) -> list[str]:
-        """The candidate designs calibrated, in order.
+        """The candidate designs calibrated, in order (those of the coverage check when
+        no ranks were computed).
 
         Examples
         --------
         >>> CalibrationResult(pd.DataFrame({"design": ["a", "a", "b"]})).designs
         ['a', 'b']
         """
-        return list(dict.fromkeys(self.ranks["design"]))
+        if len(self.ranks) or "design" not in self.coverage_replicates:
+            return list(dict.fromkeys(self.ranks.get("design", [])))
+        return list(dict.fromkeys(self.coverage_replicates["design"]))
+
+    def _require_ranks(self, what: str) -> None:
+        """Refuse a read-out of the ranks when the calibration computed none."""
+        if len(self.ranks) == 0:
+            coverage = (" Its coverage under the fixed truths is in .coverage."
+                        if len(self.coverage) else "")
+            raise DataError(f"{what}: the calibration holds no ranks (it ran no "
+                            "simulation-based calibration replicates, e.g. reps=0 for a "
+                            f"coverage-only run).{coverage} Run calibrate with reps >= 2 "
+                            "(100 or more) for ranks.")
 
     def summary(self, band_prob: float = 0.95, bins: int | None = None) -> pd.DataFrame:
         """Uniformity of the ranks per candidate design and quantity (:func:`rank_summary`).
@@ -808,6 +876,7 @@ class CalibrationResult:
           variable  outside_band
         0    sigma         False
         """
+        self._require_ranks("summary()")
         return rank_summary(self.ranks, band_prob, bins)
 
     def ecdf(self, variable: str, design: str | None = None, band_prob: float = 0.95,
@@ -835,6 +904,7 @@ class CalibrationResult:
         >>> points.tolist(), ecdf.tolist()
         ([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.5, 0.5, 0.5, 1.0])
         """
+        self._require_ranks("ecdf()")
         name = self.design_name(design)
         part = self.ranks[(self.ranks["design"] == name) & (self.ranks["variable"] == variable)]
         if part.empty:
@@ -863,6 +933,7 @@ class CalibrationResult:
         >>> CalibrationResult(ranks).to_datatree()["prior_sbc"]["delta"].values.tolist()
         [[0.005, 0.995]]
         """
+        self._require_ranks("to_datatree()")
         name = self.design_name(design)
         part = self.ranks[self.ranks["design"] == name]
         data = {}
@@ -882,6 +953,7 @@ class CalibrationResult:
         --------
         >>> fig = result.plot()    # doctest: +SKIP
         """
+        self._require_ranks("plot()")
         # matplotlib loads only when a figure is drawn
         from bayesdose.plots.calibration import plot_calibration
 
@@ -916,6 +988,26 @@ def _positive_int(value: Any, name: str, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise SpecError(f"{name} must be an integer >= {low} (got {value!r}).")
     return int(value)
+
+
+def _replicate_counts(reps: Any, coverage_reps: Any, truths: bool) -> tuple[int, int]:
+    """SBC and fixed-truth replicates per candidate: ``reps`` 0 (coverage only, with
+    truths and ``coverage_reps``) or >= 2; ``coverage_reps`` >= 2 (default ``reps``)."""
+    if isinstance(reps, (int, np.integer)) and not isinstance(reps, bool) and reps == 0:
+        if not truths:
+            raise SpecError("reps=0 runs no simulation-based calibration, and without "
+                            "truths there is nothing else to run: give reps >= 2, or "
+                            "truths and coverage_reps for a coverage-only run.")
+        if coverage_reps is None:
+            raise SpecError("reps=0 is a coverage-only run: give coverage_reps (the "
+                            "fixed-truth replicates per candidate and truth, >= 2).")
+        return 0, _positive_int(coverage_reps, "coverage_reps", 2)
+    if isinstance(reps, (int, np.integer)) and not isinstance(reps, bool) and reps == 1:
+        raise SpecError("reps must be 0 (coverage only, with truths) or an integer >= 2 "
+                        "(got 1).")
+    reps = _positive_int(reps, "reps", 2)
+    return reps, reps if coverage_reps is None else _positive_int(coverage_reps,
+                                                                 "coverage_reps", 2)
 
 
 def _truths(truths: Any) -> dict[str, Scenario]:
@@ -981,7 +1073,9 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
         The design study: outcome scale, decision (reference dose, time, MCID, level),
         candidate designs and ``[sampler]`` settings.
     reps : int
-        SBC replicates per candidate design (100 or more to read the ranks).
+        SBC replicates per candidate design (100 or more to read the ranks). 0, with
+        ``truths`` and ``coverage_reps``: a coverage-only run, no SBC (the result holds
+        no ranks; ``summary()`` and ``plot()`` then say so).
     seed : int
         Seed; replicate i gets the i-th seed spawned from it: same seed, same ranks,
         whatever the number of workers. As in :func:`~bayesdose.design.simulation.simulate`,
@@ -999,7 +1093,8 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
         ``{"dose_shape": "emax", "emax": 20, "ed50": 10}``); ``design.scenario`` is the
         design file's. None: no coverage check.
     coverage_reps : int, optional
-        Fixed-truth replicates per candidate and truth (default: ``reps``).
+        Fixed-truth replicates per candidate and truth (default: ``reps``; needed when
+        ``reps`` is 0).
     ci_prob, ci_kind : float, str
         The contrasts' credible interval whose coverage is checked (``"eti"``
         equal-tailed or ``"hdi"``); the MED's interval is equal-tailed.
@@ -1021,7 +1116,9 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
     CalibrationResult
         ``ranks`` (tidy: design, replicate, variable, rank, L, ...), ``summary()``
         (uniformity per quantity), ``plot()`` (ECDF differences with simultaneous bands),
-        ``coverage`` (with Monte Carlo SEs).
+        ``coverage`` (with Monte Carlo SEs: :func:`coverage_table`) and its replicates
+        ``coverage_replicates`` (each contrast's posterior mean, SD, interval, truth and
+        standardised error, the MED's interval, the decision and the fit's diagnostics).
 
     Raises
     ------
@@ -1035,16 +1132,21 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
     >>> result = bd.calibrate(None, design, reps=100, draws=500, tune=500,
     ...                       truths=design.scenario, workers=2)        # doctest: +SKIP
     >>> result.summary()[["design", "variable", "p_value", "outside_band"]]  # doctest: +SKIP
+
+    Coverage only (no SBC), of the design's contrasts and MED under its own scenario:
+
+    >>> result = bd.calibrate(None, design, reps=0, truths=design.scenario,
+    ...                       coverage_reps=200, workers=2)             # doctest: +SKIP
+    >>> result.coverage.query("metric in ['coverage', 'bias_z']")      # doctest: +SKIP
     """
     model = design.analysis_model() if model is None else model
     _check_model(model, design)
-    reps = _positive_int(reps, "reps", 2)
+    scenarios = _truths(truths)
+    reps, coverage_reps = _replicate_counts(reps, coverage_reps, bool(scenarios))
     n_ranks = _positive_int(n_ranks, "n_ranks", 2)
     settings = _settings(design, draws, tune, chains, target_accept)
-    thin_draws(np.zeros((settings["chains"], settings["draws"])), n_ranks)  # enough draws?
-    scenarios = _truths(truths)
-    coverage_reps = reps if coverage_reps is None else _positive_int(coverage_reps,
-                                                                     "coverage_reps", 2)
+    if reps:
+        thin_draws(np.zeros((settings["chains"], settings["draws"])), n_ranks)  # enough?
     ci_prob = check_interval(ci_prob, ci_kind)
     arms = [design.arm(n) for n in candidates] if candidates else list(design.arms)
     sampler = sampler or fastest_sampler()
@@ -1062,13 +1164,14 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
         common["scheduler"] = scheduler
         ranks, covered = [], []
         for candidate in arms:
-            frame = run_replicates(
-                run_sbc_replicate, reps, seed, folder / candidate.name / SBC_FOLDER,
-                task_args=(CalibrationTask(shipped, design, candidate.name, settings,
-                                           sampler, n_ranks=n_ranks),),
-                identity={**identity, "arms": candidate.name, "n_ranks": n_ranks,
-                          "check": "sbc"}, **common)
-            ranks.append(frame.assign(design=candidate.name))
+            if reps:
+                frame = run_replicates(
+                    run_sbc_replicate, reps, seed, folder / candidate.name / SBC_FOLDER,
+                    task_args=(CalibrationTask(shipped, design, candidate.name, settings,
+                                               sampler, n_ranks=n_ranks),),
+                    identity={**identity, "arms": candidate.name, "n_ranks": n_ranks,
+                              "check": "sbc"}, **common)
+                ranks.append(frame.assign(design=candidate.name))
             for truth, scenario in scenarios.items():
                 frame = run_replicates(
                     run_coverage_replicate, coverage_reps, seed,
@@ -1080,8 +1183,8 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
                               "ci_prob": ci_prob, "ci_kind": ci_kind, "check": "coverage"},
                     **common)
                 covered.append(frame.assign(scenario=truth))
-    ranks_table = pd.concat(ranks, ignore_index=True)
     front = ["design", "replicate", "variable", "rank", "L"]
+    ranks_table = pd.concat(ranks, ignore_index=True) if ranks else pd.DataFrame(columns=front)
     ranks_table = ranks_table[front + [c for c in ranks_table if c not in front]]
     coverage_rows = (pd.concat(covered, ignore_index=True) if covered else pd.DataFrame())
     if len(coverage_rows):

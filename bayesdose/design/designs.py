@@ -7,8 +7,9 @@ one decision rule and one or more candidate designs, which are simulated side by
     [outcome]
     name = "koos_pain"
     direction = "higher_is_better"
-    sd = 15                 # between-patient SD of the baseline (outcome units)
+    sd = 15                 # the outcome's SD (outcome units): the scale of changes
     baseline_mean = 45
+    baseline_sd = 15        # optional: spread of the simulated baselines (default: sd)
     [scenario]              # the truth, in outcome, dose and time units
     dose_shape = "emax"     # "emax", "sigmoid_emax", "linear" or "none"
     emax = 20               # maximal improvement (positive = better)
@@ -35,6 +36,13 @@ one decision rule and one or more candidate designs, which are simulated side by
     n_per_arm = 4
     visits = [1, 3, 6, 12]
     dropout = 0.05          # probability of leaving before each visit
+
+``[outcome] sd`` is the outcome's SD: the scenario's effects, SDs and the simulated changes
+are in outcome units, and every simulated trial declares it as its outcome's SD, the scale
+its analysis standardises by. The simulated baselines are drawn from a normal distribution
+with mean ``baseline_mean`` and SD ``baseline_sd`` (default: ``sd``); a ``baseline_sd``
+other than ``sd`` (a trial enrolling a narrow or wide range of baselines) changes only the
+spread of the baselines, not the scale of the changes or of the analysis.
 
 ``[scenario] posterior = "fit.nc"`` (with ``outcome = "..."``) draws each replicate's truth
 from a saved fit's posterior instead (assurance).
@@ -72,7 +80,7 @@ TRUE_SHAPES = ("emax", "sigmoid_emax", "linear", "none")
 
 SECTIONS = {
     "name": None, "description": None,
-    "outcome": {"name", "direction", "sd", "baseline_mean"},
+    "outcome": {"name", "direction", "sd", "baseline_mean", "baseline_sd"},
     "scenario": {"dose_shape", "emax", "ed50", "hill", "slope", "t_half", "course",
                  "sigma", "patient_sd", "beta_baseline", "posterior", "outcome"},
     "analysis": {"dose_shape", "time_shape", "likelihood"},
@@ -281,14 +289,18 @@ class PosteriorScenario:
             return post[name].to_numpy().reshape(-1)
 
         delta = values("delta")
+        names = ("delta", "log_ed50", "log_hill", "log_t_half")
+        params = {n: values(n) for n in names if n in post}
+        # delta is the effect at the last visit; the scenario's curves are at the plateau
+        plateau = fit.model.time_shape.derived(params, fit.inputs.time_scale)["plateau"]
         out: dict[str, np.ndarray] = {}
         if shape == "linear":
-            out["slope"] = delta * sd / top
+            out["slope"] = delta * plateau * sd / (top - fit.inputs.dose_scale.lowest)
         else:
+            emax = fit.model.dose_shape.derived(params, fit.inputs.dose_scale)["emax"]
             ed50 = fit.inputs.dose_scale.midpoint * np.exp(values("log_ed50"))
             hill = np.exp(values("log_hill")) if shape == "sigmoid_emax" else np.ones_like(ed50)
-            out.update(emax=delta * sd * (ed50**hill + top**hill) / top**hill, ed50=ed50,
-                       hill=hill)
+            out.update(emax=emax * plateau * sd, ed50=ed50, hill=hill)
         out["t_half"] = fit.inputs.time_scale.reference * np.exp(values("log_t_half"))
         out["course"] = post["course"].to_numpy()[..., -1].reshape(-1) * sd
         out["sigma"] = values("sigma") * sd
@@ -383,8 +395,11 @@ class Design:
         The study's name and a line describing it.
     outcome, direction : str
         The simulated outcome's name and ``"higher_is_better"`` or ``"lower_is_better"``.
-    sd, baseline_mean : float
-        Between-patient SD and mean of the baseline (outcome units).
+    sd : float
+        The outcome's SD (outcome units; ``[outcome] sd``): the scale of the simulated
+        changes, declared as the SD of every simulated trial's outcome.
+    baseline_mean : float
+        Mean of the simulated baselines (outcome units).
     scenario : Scenario
         The true dose-response (``[scenario]``).
     decision : Decision
@@ -395,6 +410,9 @@ class Design:
         The ``[analysis]`` model and ``[sampler]`` settings as given.
     posterior : PosteriorScenario or None
         Truths drawn from a saved fit's posterior, when ``[scenario] posterior`` is set.
+    baseline_sd : float or None
+        SD of the simulated baselines (outcome units; ``[outcome] baseline_sd``); None:
+        ``sd`` (see :attr:`baseline_spread`).
 
     Examples
     --------
@@ -420,6 +438,24 @@ class Design:
     sampler: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     posterior: PosteriorScenario | None = None
+    baseline_sd: float | None = None
+
+    @property
+    def baseline_spread(self) -> float:
+        """The SD of the simulated baselines: ``baseline_sd``, or ``sd`` when not given.
+
+        Examples
+        --------
+        >>> raw = {"outcome": {"name": "koos_pain", "sd": 15, "baseline_sd": 5},
+        ...        "scenario": {"dose_shape": "emax", "emax": 20, "ed50": 10},
+        ...        "decision": {"time": 12, "mcid": 10},
+        ...        "designs": {"small": {"doses": [1, 10, 50], "n_per_arm": 4,
+        ...                              "visits": [3, 12]}}}
+        >>> design = Design.from_dict(raw)
+        >>> design.sd, design.baseline_spread
+        (15.0, 5.0)
+        """
+        return self.sd if self.baseline_sd is None else self.baseline_sd
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -530,6 +566,8 @@ class Design:
             direction=direction,
             sd=_number(outcome.get("sd", 15.0), "outcome.sd", 0.0, strict_low=True),
             baseline_mean=_number(outcome.get("baseline_mean", 50.0), "outcome.baseline_mean"),
+            baseline_sd=(None if "baseline_sd" not in outcome else _number(
+                outcome["baseline_sd"], "outcome.baseline_sd", 0.0, strict_low=True)),
             scenario=scenario,
             posterior=posterior,
             decision=Decision.from_mapping(raw["decision"]),
@@ -548,7 +586,9 @@ class Design:
     def to_dict(self) -> dict[str, Any]:
         """The design as plain data (JSON-safe), e.g. to identify a simulation run.
 
-        Posterior draws are represented by their hash, not listed.
+        Posterior draws are represented by their hash, not listed. ``baseline_sd`` is
+        recorded only when given (designs without it keep the record, and so the run
+        identity, of earlier versions).
 
         Returns
         -------
@@ -568,6 +608,8 @@ class Design:
         out = asdict(self)
         out["arms"] = [asdict(a) for a in self.arms]
         out["decision"] = self.decision.as_record()
+        if self.baseline_sd is None:
+            del out["baseline_sd"]
         if self.posterior is not None:
             draws = json.dumps(self.posterior.draws, sort_keys=True)
             out["posterior"] = {"source": self.posterior.source, "n_draws": len(self.posterior),

@@ -22,6 +22,7 @@ import contextlib
 import importlib.util
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,18 @@ def fastest_sampler() -> str:
 def scenario_parameters(design: Design, arms: Arms,
                         scenario: Scenario | None = None) -> dict[str, Any]:
     """A scenario (default: the design's) as :func:`bayesdose.design.trials.simulate_trial`
-    arguments for ``arms`` (standardised scale: outcome units divided by the design SD)."""
+    arguments for ``arms`` (standardised scale: outcome units divided by the design SD;
+    the baselines spread by ``design.baseline_spread``)."""
     scenario, sd = scenario or design.scenario, design.sd
     doses = np.asarray(arms.doses, dtype=float)
-    top = float(doses.max())
-    plateau = float(scenario.improvement(np.array(top), np.inf))
+    last = float(max(arms.visits))
+    # delta: the effect of the top dose against the lowest at the last visit (the
+    # parameterisation of the shapes, bayesdose.components.shapes)
+    top_vs_lowest = float(np.diff(scenario.improvement(
+        np.array([doses.min(), doses.max()]), last))[0])
     shape = {"none": "linear", "linear": "linear"}.get(scenario.dose_shape,
                                                        scenario.dose_shape)
-    params: dict[str, float] = {"delta": plateau / sd}
+    params: dict[str, float] = {"delta": top_vs_lowest / sd}
     if scenario.dose_shape in ("emax", "sigmoid_emax"):
         params["log_ed50"] = float(np.log(scenario.ed50 / DoseScale(tuple(doses)).midpoint))
     if scenario.dose_shape == "sigmoid_emax":
@@ -75,7 +80,8 @@ def scenario_parameters(design: Design, arms: Arms,
         "outcomes": (design.outcome,), "course": scenario.course / sd,
         "beta_baseline": scenario.beta_baseline, "patient_sd": scenario.patient_sd / sd,
         "sigma": scenario.sigma / sd, "baseline_mean": design.baseline_mean,
-        "baseline_sd": sd, "direction": design.direction,
+        "baseline_sd": sd, "baseline_spread": design.baseline_spread,
+        "direction": design.direction,
     }
 
 
@@ -275,18 +281,59 @@ def _proportion(values: np.ndarray) -> tuple[float, float]:
 
 def _mean(values: np.ndarray) -> tuple[float, float]:
     values = np.asarray(values, dtype=float)
+    if values.size < 2:  # no Monte Carlo SE from one replicate
+        return (float(values.mean()) if values.size else np.nan), np.nan
     return float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
 
 
 def _rmse(errors: np.ndarray) -> tuple[float, float]:
     squared = np.asarray(errors, dtype=float) ** 2
+    if squared.size < 2:
+        return (float(np.sqrt(squared.mean())) if squared.size else np.nan), np.nan
     rmse = float(np.sqrt(squared.mean()))
     se = float(squared.std(ddof=1) / np.sqrt(squared.size) / (2 * rmse)) if rmse > 0 else 0.0
     return rmse, se
 
 
+#: A metric whose estimate over all replicates lies more than this many Monte Carlo SEs
+#: from its estimate over the replicates that passed their diagnostics is reported.
+SHIFT_MCSE = 2.0
+
+
+def _design_metrics(part: pd.DataFrame, doses: list[float],
+                    ) -> list[tuple[str, float, tuple[float, float], int]]:
+    """(metric, dose, (estimate, mcse), n) of one design's replicate rows."""
+    per_rep = part.drop_duplicates("replicate")
+    n = len(per_rep)
+    out = [("prob_go", np.nan, _proportion(per_rep["go"]), n),
+           ("prob_correct", np.nan, _proportion(per_rep["correct"]), n)]
+    out += [("prob_pick", dose, _proportion(per_rep["chosen_dose"] == dose), n)
+            for dose in doses]
+    out.append(("prob_pick", np.nan, _proportion(per_rep["chosen_dose"].isna()), n))
+    out.append(("failed_diagnostics", np.nan, _proportion(per_rep["failed_diagnostics"]), n))
+    for dose in doses:
+        rows_d = part[part["dose"] == dose]
+        errors = rows_d["estimate"] - rows_d["truth"]
+        out += [("bias", dose, _mean(errors), len(rows_d)),
+                ("rmse", dose, _rmse(errors), len(rows_d)),
+                ("coverage", dose, _proportion(rows_d["covered"]), len(rows_d))]
+    ed50 = per_rep.dropna(subset=["ed50_median", "ed50_truth"])
+    if len(ed50):
+        errors = ed50["ed50_median"] - ed50["ed50_truth"]
+        out += [("ed50_bias", np.nan, _mean(errors), len(ed50)),
+                ("ed50_rmse", np.nan, _rmse(errors), len(ed50)),
+                ("ed50_coverage", np.nan, _proportion(ed50["ed50_covered"].astype(bool)),
+                 len(ed50))]
+    return out
+
+
+def _key(metric: str, dose: float) -> tuple[str, float | None]:
+    return metric, None if pd.isna(dose) else float(dose)
+
+
 def operating_characteristics(results: pd.DataFrame) -> pd.DataFrame:
-    """Operating characteristics with Monte Carlo standard errors, per design.
+    """Operating characteristics with Monte Carlo standard errors, per design, over all
+    replicates and over those whose fits passed their diagnostics.
 
     Parameters
     ----------
@@ -296,47 +343,149 @@ def operating_characteristics(results: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns design, metric, dose (NaN for design-level metrics), estimate, mcse, n
-        (replicates). Metrics: prob_go, prob_correct, prob_pick (per dose, and dose NaN
-        for no-go), failed_diagnostics (a replicate fails with R-hat > 1.01 on a shape
-        parameter or sigma, bulk ESS below 100 per chain, or any divergence), bias, rmse,
-        coverage (of the ``ci_prob`` credible interval of the contrast against the
-        reference, per dose, in outcome units with positive = better; equal-tailed unless
-        the decision asks for ``ci_kind = "hdi"``), ed50_bias, ed50_rmse, ed50_coverage
-        (of the ED50's interval of the same kind, when the analysis has an ED50).
+        One row per design, metric and dose. Columns:
+
+        - design, metric, dose (NaN for design-level metrics);
+        - estimate, mcse, n: over all replicates (n of them);
+        - estimate_passing, mcse_passing, n_passing: the same metric over the replicates
+          whose fits passed their diagnostics (NaN for failed_diagnostics itself, and
+          when none passed);
+        - shift_in_mcse: (estimate - estimate_passing) / mcse, how many Monte Carlo SEs
+          of the all-replicate estimate the failed fits move it. Beyond
+          :data:`SHIFT_MCSE` (2) the failed replicates are not like the others, and the
+          all-replicate number depends on fits that did not converge
+          (:func:`simulate` then warns). Leaving them out selects trials, so
+          ``estimate_passing`` is a sensitivity check, not a correction.
+
+        Metrics: prob_go, prob_correct, prob_pick (per dose, and dose NaN for no-go),
+        failed_diagnostics (a replicate fails with R-hat > 1.01 on a shape parameter or
+        sigma, bulk ESS below 100 per chain, or any divergence), bias, rmse, coverage (of
+        the ``ci_prob`` credible interval of the contrast against the reference, per
+        dose, in outcome units with positive = better; equal-tailed unless the decision
+        asks for ``ci_kind = "hdi"``), ed50_bias, ed50_rmse, ed50_coverage (of the
+        ED50's interval of the same kind, when the analysis has an ED50).
 
     Examples
     --------
-    >>> operating_characteristics(result.replicates)     # doctest: +SKIP
+    Ten replicates, the four whose fits failed all ending in no-go:
+
+    >>> rows = pd.DataFrame({"design": "A", "replicate": range(10), "dose": 50.0,
+    ...                      "estimate": 12.0, "truth": 12.0, "covered": True,
+    ...                      "go": [True] * 6 + [False] * 4,
+    ...                      "chosen_dose": [50.0] * 6 + [np.nan] * 4, "correct": True,
+    ...                      "failed_diagnostics": [False] * 6 + [True] * 4,
+    ...                      "ed50_median": np.nan, "ed50_truth": np.nan})
+    >>> table = operating_characteristics(rows).set_index("metric")
+    >>> row = table.loc["prob_go"]
+    >>> float(row["estimate"]), float(row["estimate_passing"]), int(row["n_passing"])
+    (0.6, 1.0, 6)
     """
     rows = []
     for name, part in results.groupby("design", sort=False):
-        per_rep = part.drop_duplicates("replicate")
-        n = len(per_rep)
-
-        def add(metric: str, dose: float, stat: tuple[float, float], _n: int = n,
-                _name: str = name) -> None:
-            rows.append({"design": _name, "metric": metric, "dose": dose,
-                         "estimate": stat[0], "mcse": stat[1], "n": _n})
-
-        add("prob_go", np.nan, _proportion(per_rep["go"]))
-        add("prob_correct", np.nan, _proportion(per_rep["correct"]))
-        for dose in sorted(part["dose"].unique()):
-            add("prob_pick", dose, _proportion(per_rep["chosen_dose"] == dose))
-        add("prob_pick", np.nan, _proportion(per_rep["chosen_dose"].isna()))
-        add("failed_diagnostics", np.nan, _proportion(per_rep["failed_diagnostics"]))
-        for dose, rows_d in part.groupby("dose"):
-            errors = rows_d["estimate"] - rows_d["truth"]
-            add("bias", dose, _mean(errors))
-            add("rmse", dose, _rmse(errors))
-            add("coverage", dose, _proportion(rows_d["covered"]))
-        ed50 = per_rep.dropna(subset=["ed50_median", "ed50_truth"])
-        if len(ed50):
-            errors = ed50["ed50_median"] - ed50["ed50_truth"]
-            add("ed50_bias", np.nan, _mean(errors))
-            add("ed50_rmse", np.nan, _rmse(errors))
-            add("ed50_coverage", np.nan, _proportion(ed50["ed50_covered"].astype(bool)))
+        doses = sorted(part["dose"].unique())
+        passing = part[~part["failed_diagnostics"].astype(bool)]
+        subset = {_key(m, d): (s, k) for m, d, s, k in _design_metrics(passing, doses)
+                  } if len(passing) else {}
+        for metric, dose, (estimate, mcse), n in _design_metrics(part, doses):
+            (est_p, mcse_p), n_p = subset.get(_key(metric, dose), ((np.nan, np.nan), 0))
+            if metric == "failed_diagnostics":
+                (est_p, mcse_p), n_p = (np.nan, np.nan), len(passing.drop_duplicates(
+                    "replicate"))
+            rows.append({"design": name, "metric": metric, "dose": dose,
+                         "estimate": estimate, "mcse": mcse, "n": n,
+                         "estimate_passing": est_p, "mcse_passing": mcse_p,
+                         "n_passing": n_p, "shift_in_mcse": _shift(estimate, est_p, mcse)})
     return pd.DataFrame(rows)
+
+
+def _shift(estimate: float, passing: float, mcse: float) -> float:
+    """(estimate - passing) / mcse; 0 when equal, infinite when the MCSE is 0."""
+    if not (np.isfinite(estimate) and np.isfinite(passing)):
+        return np.nan
+    difference = estimate - passing
+    if np.isclose(difference, 0.0, rtol=0.0, atol=1e-12):
+        return 0.0
+    return float(difference / mcse) if mcse > 0 else float(np.copysign(np.inf, difference))
+
+
+def failed_fit_shifts(table: pd.DataFrame, threshold: float = SHIFT_MCSE) -> pd.DataFrame:
+    """The operating characteristics that the replicates whose fits failed their
+    diagnostics move by more than ``threshold`` Monte Carlo SEs.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`operating_characteristics` of a simulation.
+    threshold : float
+        Shift, in Monte Carlo SEs of the all-replicate estimate, beyond which a metric is
+        reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``table`` whose ``|shift_in_mcse|`` exceeds ``threshold``, largest
+        first.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"design": "A", "metric": ["prob_go", "coverage"],
+    ...                       "dose": [np.nan, 50.0], "estimate": [0.6, 0.9],
+    ...                       "mcse": [0.05, 0.03], "estimate_passing": [0.75, 0.91],
+    ...                       "shift_in_mcse": [-3.0, -0.33]})
+    >>> failed_fit_shifts(table)["metric"].tolist()
+    ['prob_go']
+    """
+    if "shift_in_mcse" not in table:
+        return table.iloc[:0]
+    shifted = table[table["shift_in_mcse"].abs() > threshold]
+    return shifted.sort_values("shift_in_mcse", key=np.abs, ascending=False, kind="stable")
+
+
+def failed_fit_message(table: pd.DataFrame, threshold: float = SHIFT_MCSE) -> str | None:
+    """A plain-language warning when the replicates whose fits failed their diagnostics
+    change the operating characteristics beyond Monte Carlo error, or when no replicate
+    of a design passed; None otherwise.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"design": "A", "metric": ["prob_go", "failed_diagnostics"],
+    ...                       "dose": np.nan, "estimate": [0.6, 0.2], "mcse": [0.05, 0.04],
+    ...                       "n": 100, "estimate_passing": [0.75, np.nan],
+    ...                       "n_passing": 80, "shift_in_mcse": [-3.0, np.nan]})
+    >>> print(failed_fit_message(table))      # doctest: +NORMALIZE_WHITESPACE
+    The fits of some simulated trials failed their diagnostics (R-hat, ESS or
+    divergences). Leaving those trials out changes operating characteristics by more
+    than 2 Monte Carlo SEs: design 'A': prob_go 0.6 over all 100 replicates, 0.75 over
+    the 80 that passed (-3 MCSE). The failed trials are not like the others, so these
+    numbers depend on fits that did not converge: compare estimate with
+    estimate_passing in the table. Raise [sampler] draws, tune or chains (or
+    target_accept) and rerun.
+    """
+    none = []
+    if "n_passing" in table:
+        none = [f"{name!r} (none of {int(part['n'].max())})"
+                for name, part in table.groupby("design", sort=False)
+                if len(part) and (part["n_passing"] == 0).all()]
+    shifted = [
+        f"design {row.design!r}: "
+        f"{row.metric if pd.isna(row.dose) else f'{row.metric} at dose {row.dose:g}'} "
+        f"{row.estimate:.3g} over all {int(row.n)} replicates, {row.estimate_passing:.3g} "
+        f"over the {int(row.n_passing)} that passed ({row.shift_in_mcse:+.2g} MCSE)"
+        for row in failed_fit_shifts(table, threshold).itertuples()]
+    if not (none or shifted):
+        return None
+    text = ["The fits of some simulated trials failed their diagnostics (R-hat, ESS or "
+            "divergences)."]
+    if shifted:
+        text.append("Leaving those trials out changes operating characteristics by more "
+                    f"than {threshold:g} Monte Carlo SEs: " + "; ".join(shifted) + ". The "
+                    "failed trials are not like the others, so these numbers depend on "
+                    "fits that did not converge: compare estimate with estimate_passing "
+                    "in the table.")
+    if none:
+        text.append("No replicate passed in design " + ", ".join(none) + ".")
+    text.append("Raise [sampler] draws, tune or chains (or target_accept) and rerun.")
+    return " ".join(text)
 
 
 @dataclass
@@ -395,6 +544,14 @@ def simulate(design: Design, reps: int = 200, seed: int = 1, workers: int | None
     -------
     SimulationResult
 
+    Warns
+    -----
+    UserWarning
+        When the replicates whose fits failed their diagnostics move an operating
+        characteristic by more than 2 Monte Carlo SEs (see
+        :func:`operating_characteristics`, columns ``estimate_passing`` and
+        ``shift_in_mcse``), or when no replicate of a design passed.
+
     Examples
     --------
     >>> import bayesdose as bd
@@ -419,7 +576,11 @@ def simulate(design: Design, reps: int = 200, seed: int = 1, workers: int | None
                 scheduler=scheduler, progress=progress, key="rep",
                 task_args=(design, arms.name, sampler), identity=identity))
     replicates = pd.concat(frames, ignore_index=True)
-    return SimulationResult(design, replicates, operating_characteristics(replicates))
+    table = operating_characteristics(replicates)
+    message = failed_fit_message(table)
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return SimulationResult(design, replicates, table)
 
 
 def _local_client(stack: contextlib.ExitStack, workers: int | None):

@@ -61,6 +61,7 @@ def simulate_trial(
     sigma: float = 0.4,
     baseline_mean: float = 50.0,
     baseline_sd: float = 10.0,
+    baseline_spread: float | None = None,
     direction: str = "higher_is_better",
     outcome_params: Mapping[str, Mapping[str, Any]] | None = None,
     families: Mapping[str, str] | None = None,
@@ -95,7 +96,12 @@ def simulate_trial(
     patient_sd, sigma : float
         Patient-effect SD and residual SD.
     baseline_mean, baseline_sd : float
-        Distribution of baselines (outcome units).
+        Mean of the baselines, and the outcome's SD (outcome units): the unit of the
+        standardised scale (of the changes, the effects, and of the baseline in the
+        ``beta_baseline`` term).
+    baseline_spread : float, optional
+        SD of the simulated baselines (outcome units); default: ``baseline_sd``. Only the
+        spread of the baselines changes: the changes stay on the ``baseline_sd`` scale.
     direction : {"higher_is_better", "lower_is_better"}
         Direction of every outcome.
     outcome_params : mapping, optional
@@ -117,6 +123,14 @@ def simulate_trial(
     ...                                    "log_t_half": -1.6}, seed=1)
     >>> len(sim.data.patients)
     12
+
+    Baselines four times narrower than the outcome's SD, the changes as before:
+
+    >>> narrow = simulate_trial(shape_params={"delta": 1.0, "log_ed50": 0.0,
+    ...                                       "log_t_half": -1.6}, n_per_arm=500,
+    ...                         baseline_sd=10.0, baseline_spread=2.5, seed=1)
+    >>> round(float(narrow.data.baselines["baseline"].std()), 1)
+    2.5
     """
     rng = np.random.default_rng(seed)
     dose_obj, time_obj = get_dose_shape(dose_shape), get_time_shape(time_shape)
@@ -124,6 +138,7 @@ def simulate_trial(
     time_scale = TimeScale(tuple(float(t) for t in visits))
     course_arr = np.broadcast_to(np.asarray(course, dtype=float), (len(visits),))
     sign = 1.0 if direction == "higher_is_better" else -1.0
+    spread = baseline_sd if baseline_spread is None else float(baseline_spread)
     patient_dose = np.repeat(np.asarray(doses, dtype=float), n_per_arm)
     patients = [f"S{i + 1:03d}" for i in range(patient_dose.size)]
     visit_arr = np.asarray(visits, dtype=float)
@@ -137,7 +152,7 @@ def simulate_trial(
         used[outcome] = {k: v.tolist() for k, v in params.items()}
         effect_std = (dose_obj.evaluate(patient_dose[:, None], params, dose_scale, np)
                       * time_obj.evaluate(visit_arr, params, time_scale, np))
-        baseline = rng.normal(baseline_mean, baseline_sd, patient_dose.size)
+        baseline = rng.normal(baseline_mean, spread, patient_dose.size)
         z_base = (baseline - baseline_mean) / baseline_sd
         noise = rng.normal(0.0, sigma, (patient_dose.size, visit_arr.size))
         mean_std = (effect_std + course_arr + beta_baseline * z_base[:, None]

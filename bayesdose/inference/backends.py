@@ -223,9 +223,16 @@ def _add_log_likelihood(idata: xr.DataTree, model: pm.Model) -> None:
                                   progressbar=False)
 
 
+#: nutpie's mass-matrix adaptation: a diagonal plus a low-rank correction learnt from the
+#: draws and their gradients, which follows the correlation between the dose effect, the
+#: common course and the patients' arm means that a diagonal mass matrix cannot (see
+#: ``benchmarks/null_mixing.py`` for its effect on default fits of null trials).
+NUTPIE_OPTIONS: dict[str, Any] = {"low_rank_modified_mass_matrix": True}
+
+
 def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> xr.DataTree:
-    """nutpie, with its extra groups and values dropped."""
-    idata = pm.sample(cores=cores, **common)
+    """nutpie (with :data:`NUTPIE_OPTIONS`), its extra groups and values dropped."""
+    idata = pm.sample(cores=cores, nuts_sampler_kwargs=dict(NUTPIE_OPTIONS), **common)
     set_group(idata, "posterior", model_variables(group(idata, "posterior"), model))
     set_group(idata, "sample_stats", stored_stats(group(idata, "sample_stats")))
     for name in [g for g in idata.children if g.startswith("warmup_") or g == "constant_data"]:

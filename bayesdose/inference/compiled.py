@@ -49,7 +49,12 @@ from pytensor.tensor.random.op import RandomVariable
 from bayesdose.components.graph import OBSERVED_PREFIX, data_values
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.errors import SpecError
-from bayesdose.inference.backends import model_variables, sample_posterior, stored_stats
+from bayesdose.inference.backends import (
+    NUTPIE_OPTIONS,
+    model_variables,
+    sample_posterior,
+    stored_stats,
+)
 from bayesdose.inference.trees import drop_group, group, new_tree, set_group
 
 if TYPE_CHECKING:
@@ -418,7 +423,8 @@ class CompiledModel:
         idata = nutpie.sample(compiled, draws=common["draws"], tune=common["tune"],
                               chains=common["chains"], seed=common["random_seed"],
                               target_accept=common["target_accept"], cores=cores,
-                              progress_bar=common["progressbar"], save_warmup=False)
+                              progress_bar=common["progressbar"], save_warmup=False,
+                              **NUTPIE_OPTIONS)
         posterior = model_variables(group(idata, "posterior"), self.pymc_model)
         posterior.attrs.update({"sampling_time": time.perf_counter() - start,
                                 "tuning_steps": common["tune"]})

@@ -60,7 +60,12 @@ from bayesdose.files.output import first_line
 from bayesdose.inference.backends import check_sampler_settings, resolve_sampler
 from bayesdose.inference.compiled import CompiledCache, compiled_model
 from bayesdose.results.fit import DoseResponseFit
-from bayesdose.results.storage import attach_metadata, data_from_idata, read_fit_file
+from bayesdose.results.storage import (
+    attach_metadata,
+    data_from_idata,
+    read_fit_file,
+    upgrade_parameterisation,
+)
 
 POOLING = ("family", "family_normal", "none")
 
@@ -784,7 +789,9 @@ def load_fit(path: str | Path) -> DoseResponseFit:
     try:
         model = DoseResponseModel.from_config(config["model"])
         data = data_from_idata(idata, config)
-        return DoseResponseFit(model, data, idata)
+        fit = DoseResponseFit(model, data, idata)
+        upgrade_parameterisation(fit.idata, config, model, fit.inputs)
+        return fit
     except BayesdoseError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:

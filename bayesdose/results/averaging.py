@@ -271,17 +271,21 @@ def _per_draw(result: Any, name: str) -> np.ndarray:
 
 @dataclass
 class Comparison:
-    """Candidate fits compared by PSIS-LOO, with weights for model averaging.
+    """Candidate fits compared by leave-one-patient-out cross-validation, with weights
+    for model averaging (see :func:`bayesdose.compare`).
 
     Attributes
     ----------
     table : pandas.DataFrame
         One row per model, best first: model, rank, dose_shape, time_shape, elpd_loo, se
-        (its standard error), p_loo (effective number of parameters), elpd_diff (elpd_loo
-        of the best model minus this one's, >= 0), dse (standard error of that
-        difference), weight, n_obs, max_pareto_k, n_pareto_k_high (observations with
-        Pareto k > 0.7) and warning (True when there are any: that model's elpd_loo is
-        unreliable).
+        (its standard error, over the units left out), p_loo (effective number of
+        parameters), elpd_diff (elpd_loo of the best model minus this one's, >= 0), dse
+        (standard error of that difference), weight (by ``method``), weight_stacking,
+        weight_pseudo_bma (pseudo-BMA+), unit ("patient" or "observation"), n_units,
+        n_obs, loo_kind ("psis", "psis+exact" or "kfold"), n_refits, n_refitted,
+        max_pareto_k, n_pareto_k_high (units with Pareto k > 0.7 before refits),
+        n_unreliable and warning (True when units are left with unreliable PSIS-LOO
+        terms: that model's elpd_loo is unreliable).
     weights : pandas.Series
         The models' weights (index: model name), summing to 1.
     fits : dict of str to DoseResponseFit
@@ -289,7 +293,7 @@ class Comparison:
     ic, method : str
         The information criterion and the weighting method.
     loo : dict of str to arviz.ELPDData
-        Each model's PSIS-LOO, with pointwise values.
+        Each model's elpd, with pointwise values (one per unit left out).
 
     Examples
     --------
@@ -306,8 +310,9 @@ class Comparison:
     loo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
-        columns = ["model", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight",
-                   "max_pareto_k"]
+        columns = [c for c in ("model", "elpd_loo", "se", "p_loo", "elpd_diff", "dse",
+                               "weight_stacking", "weight_pseudo_bma", "unit", "loo_kind",
+                               "max_pareto_k") if c in self.table.columns]
         return (f"Comparison ({self.ic}, weights by {self.method}):\n"
                 + self.table[columns].to_string(index=False, float_format="{:.3g}".format))
 

@@ -331,17 +331,17 @@ def _invert(shape: DoseShape, params: dict[str, np.ndarray], level: np.ndarray,
             else:
                 dose = ed50 * odds
             ok = (q >= 0) & (q < 1)
-        else:
-            r = level / params["delta"]
+        else:  # f(d) = delta * u(d) / (u(ref) - u(low)): solve u(d) = r (u(ref) - u(low))
+            r, low = level / params["delta"], scale.lowest
             if isinstance(shape, Linear):
-                dose = r * ref
+                dose = r * (ref - low)
             elif isinstance(shape, LogLinear):
                 off = shape.off(scale)
-                dose = off * np.expm1(r * np.log1p(ref / off))
-            else:  # ExponentialDose: expm1(d / kappa) = r * expm1(ref / kappa)
+                dose = off * np.expm1(r * (np.log1p(ref / off) - np.log1p(low / off)))
+            else:  # ExponentialDose: expm1(d / kappa) = r * (exp(ref / kappa) - exp(low / kappa))
                 kappa = ref * np.exp(params["log_kappa"])
-                x = ref / kappa
-                dose = kappa * (x + np.log(r + (1 - r) * np.exp(-x)))
+                x, x_low = ref / kappa, low / kappa
+                dose = kappa * (x + np.log(np.exp(-x) + r * -np.expm1(x_low - x)))
             ok = r >= 0
         return np.where(ok & np.isfinite(dose), np.maximum(dose, 0.0), np.inf)
 
@@ -831,16 +831,15 @@ def target_dose(view: ViewLike, effect: float | dict[str, float], time: Any = No
     view : PosteriorView or DoseResponseFit
         The draws (of a fit: its :attr:`~bayesdose.results.fit.DoseResponseFit.posterior_view`).
     effect : float or dict
-        Target effect, non-zero, positive = improvement: in outcome units (or baseline
+        Target effect, non-zero, positive = improvement: in outcome units (or outcome
         SDs with ``scale="standardised"``); one number or one per outcome.
     time : float or sequence, optional
         Times (default: the last visit).
     outcome : str or list of str, optional
         Outcomes (default: all fitted; with a dict ``effect``, its outcomes).
     reference : float, optional
-        Reference dose (default: dose 0, extrapolated by the dose shape when it was not
-        tested, or the lowest tested dose for shapes that do not extrapolate to dose 0,
-        ``free`` and ``monotone``).
+        Reference dose (default: the lowest tested dose, placebo when tested; pass
+        ``reference=0`` for effects against dose 0 extrapolated by the dose shape).
     ci_prob : float
         Probability of the credible interval.
     ci_kind : {"eti", "hdi"}
@@ -874,8 +873,7 @@ def target_dose(view: ViewLike, effect: float | dict[str, float], time: Any = No
     times, elapsed = _times(view, time)
     dscale = view.inputs.dose_scale
     low, high = min(dscale.tested), dscale.reference
-    start = _origin(view) if reference is None else float(
-        as_list(reference, [], "reference")[0])
+    start = low if reference is None else float(as_list(reference, [], "reference")[0])
     dose, method = _target_draws(view, index, tau, elapsed, start)
     prior = _prior_view(view)
     prior_dose = None if prior is None else _target_draws(prior, index, tau, elapsed, start)[0]

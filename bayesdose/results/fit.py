@@ -422,8 +422,10 @@ class DoseResponseFit:
 
         What there is depends on the shapes: ``ed50`` and ``emax`` (``emax``, and
         ``hill`` for ``sigmoid_emax``), ``t_half`` (``exponential``; ``bateman`` also
-        ``t_wane`` and ``t_peak``), ``et50`` (the ``emax`` time course); nothing for
-        shapes without such quantities. Doses and times are in the user's units; ``emax``
+        ``t_wane`` and ``t_peak``), ``et50`` (the ``emax`` time course), ``plateau``
+        (``exponential`` and ``emax`` courses: the plateau effect over the effect at the
+        last visit); nothing for shapes without such quantities. Doses and times are in
+        the user's units; ``emax``
         (the asymptote of the dose shape) is on the standardised, direction-aligned
         scale (outcome SDs, positive = better).
 
@@ -443,7 +445,7 @@ class DoseResponseFit:
         >>> fit = bd.DoseResponseFit(model, data, draws)
         >>> derived = fit.derived()
         >>> sorted(derived.data_vars), derived["ed50"].dims
-        (['ed50', 'emax', 't_half'], ('chain', 'draw', 'outcome'))
+        (['ed50', 'emax', 'plateau', 't_half'], ('chain', 'draw', 'outcome'))
         """
         return readouts.derived(self.posterior_view)
 

@@ -26,7 +26,7 @@ from bayesdose.components.shapes import (
 from bayesdose.components.timecourses import TimeShape
 from bayesdose.data.trial import OutcomeInfo, TrialData
 from bayesdose.errors import EstimandError
-from bayesdose.results.estimands import credible_interval
+from bayesdose.results.estimands import credible_interval, effect_draws
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesdose.model.dose_response import DoseResponseModel
@@ -346,11 +346,16 @@ class PosteriorView:
     # ------------------------------------------------------------------ common course
     def common_course(self, outcome: str | list[str] | None = None,
                       times: list[float] | None = None) -> xr.DataArray:
-        """Draws of the common course h(t) as the model uses it (standardised scale).
+        """Draws of the common course h(t), the expected change at dose 0 (standardised
+        scale), as the model has it.
 
-        At the first visit of an ordinal outcome the model sets the course to 0 (its
-        cutpoints absorb the level there: :func:`bayesdose.components.graph.course_mask`),
-        so the ``course`` draws there are the prior's alone and are replaced by 0 here.
+        The model's ``course`` is the change at the lowest tested dose (at dose 0 with
+        placebo), which the data identify whatever the dose shape says below it; the
+        change at dose 0 is that minus f(d_low) g(t), the effect of the lowest dose
+        against dose 0 extrapolated by the dose shape. At the first visit of an ordinal
+        outcome the model sets ``course`` to 0 (its cutpoints absorb the level there:
+        :func:`bayesdose.components.graph.course_mask`), so the ``course`` draws there
+        are the prior's alone and are replaced by 0 here.
 
         Parameters
         ----------
@@ -372,7 +377,16 @@ class PosteriorView:
         course = course.sel(outcome=names)
         if times is not None:
             course = course.sel(time=times)
-        return course.transpose("chain", "draw", "outcome", "time")
+        course = course.transpose("chain", "draw", "outcome", "time")
+        scale = self.inputs.dose_scale
+        if scale.lowest == 0:
+            return course
+        index = [self.outcomes.index(n) for n in names]
+        lowest = effect_draws(self.posterior.isel(outcome=index), self.dose_shape,
+                              self.time_shape, scale, self.inputs.time_scale,
+                              [scale.lowest], self.elapsed(list(course["time"].values)),
+                              np.ones(len(index)))[:, :, :, 0, :]
+        return course - lowest
 
     # ------------------------------------------------------------------ MCIDs
     def mcids(self, names: list[str], mcid: float | dict[str, float] | None) -> np.ndarray:

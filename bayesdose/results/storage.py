@@ -4,6 +4,13 @@ arrays, never pickles), and read back from it.
 
 Fits are saved as DataTree netCDF (one netCDF group per ArviZ group). Files written by
 bayesdose 0.1.0 (ArviZ 0.x ``InferenceData.to_netcdf``) have the same layout and load.
+
+The configuration records the parameterisation of the shapes (:data:`PARAMETERISATION`).
+Fits saved before ``delta`` became the effect of the top dose against the lowest tested
+dose at the last visit and ``course`` the change at the lowest tested dose (parameterisation
+1: against dose 0 at the plateau, and the change at dose 0) are read with their ``delta``
+and ``course`` draws converted (:func:`upgrade_parameterisation`): the same curves, so the
+same read-outs.
 """
 
 from __future__ import annotations
@@ -20,14 +27,29 @@ import pandas as pd
 import xarray as xr
 
 from bayesdose.components.inputs import ModelInputs
+from bayesdose.components.shapes import (
+    Emax,
+    ExponentialDose,
+    Linear,
+    LogLinear,
+    Quadratic,
+    SigmoidEmax,
+)
+from bayesdose.components.timecourses import EmaxTime, Exponential
 from bayesdose.data.trial import OutcomeInfo, TrialData, outcome_info_from_mapping
 from bayesdose.errors import DataError
 from bayesdose.inference.trees import group, has_group, set_group
+from bayesdose.results.estimands import effect_draws
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayesdose.model.dose_response import DoseResponseModel
 
 CONFIG_ATTR = "bayesdose_config"
+
+#: The parameterisation of the dose shapes and time courses that a saved fit's draws use:
+#: 2 = ``delta`` is the effect of the top dose against the lowest tested dose at the last
+#: visit; 1 (fits without the key) = against dose 0 at the plateau.
+PARAMETERISATION = 2
 
 
 def _versions() -> dict[str, str]:
@@ -74,6 +96,7 @@ def attach_metadata(idata: xr.DataTree, model: DoseResponseModel, data: TrialDat
         "sampler": settings,
         "spec": spec,
         "versions": _versions(),
+        "parameterisation": PARAMETERISATION,
     }
     constant.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True, default=_json_default)
     if has_group(idata, "constant_data"):
@@ -150,6 +173,74 @@ def _with_stored_scales(const: xr.Dataset, info: dict[str, OutcomeInfo],
                 and np.isfinite(scales[name]) and scales[name] > 0):
             out[name] = replace(info[name], sd=float(scales[name]))
     return out
+
+
+def upgrade_parameterisation(idata: xr.DataTree, config: dict[str, Any],
+                             model: DoseResponseModel, inputs: ModelInputs) -> None:
+    """Convert the ``delta`` draws of a fit saved under parameterisation 1 in place.
+
+    Under parameterisation 1 the closed-form dose shapes were f(d) = delta_1 u(d) / u(d_ref)
+    (against dose 0) and the exponential and Emax time courses were 1 at the plateau;
+    now f(d) = delta u(d) / (u(d_ref) - u(d_low)) and g(t_last) = 1. The same curve has
+    delta = delta_1 (1 - u(d_low) / u(d_ref)) / plateau (quadratic: delta_1 - f_1(d_low)),
+    computed per draw in the ``posterior`` and ``prior`` groups, and ``course`` (then the
+    change at dose 0, now at the lowest tested dose) gains f(d_low) g(t). Free, monotone
+    and registered shapes, and the other time courses, keep their ``delta``.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        The stored fit (changed in place).
+    config : dict
+        Its stored configuration (:func:`read_config`).
+    model : DoseResponseModel
+        Its model.
+    inputs : ModelInputs
+        Its model inputs (the dose and time scales).
+    """
+    if int(config.get("parameterisation", 1)) >= PARAMETERISATION:
+        return
+    for name in ("posterior", "prior"):
+        if not has_group(idata, name) or "delta" not in idata[name]:
+            continue
+        draws = group(idata, name)
+        params = {v: draws[v].to_numpy() for v in draws.data_vars}
+        delta = _delta_now(model, inputs, params)
+        if delta is not params["delta"]:
+            draws = draws.assign(delta=(draws["delta"].dims, delta))
+        if inputs.dose_scale.lowest > 0 and "course" in draws:
+            draws = draws.assign(course=draws["course"] + _lowest_effect(draws, model, inputs))
+        set_group(idata, name, draws)
+
+
+def _lowest_effect(draws: xr.Dataset, model: DoseResponseModel,
+                   inputs: ModelInputs) -> xr.DataArray:
+    """f(d_low) g(t) at every visit of ``draws["course"]`` (standardised): parameterisation
+    1's course was the change at dose 0, the current one the change at the lowest dose."""
+    course = draws["course"].transpose("chain", "draw", "outcome", "time")
+    times = np.asarray(course["time"], dtype=float) - inputs.baseline_time
+    values = effect_draws(draws, model.dose_shape, model.time_shape, inputs.dose_scale,
+                          inputs.time_scale, [inputs.dose_scale.lowest], times,
+                          np.ones(len(inputs.outcomes)))[:, :, :, 0, :]
+    return xr.DataArray(values, dims=course.dims, coords=course.coords)
+
+
+def _delta_now(model: DoseResponseModel, inputs: ModelInputs,
+               params: dict[str, np.ndarray]) -> np.ndarray:
+    """Parameterisation 1's ``delta`` draws in the current parameterisation."""
+    shape, dscale, delta = model.dose_shape, inputs.dose_scale, params["delta"]
+    if dscale.lowest > 0 and isinstance(shape, (Emax, ExponentialDose, Linear, LogLinear,
+                                                SigmoidEmax)):
+        unit = {**params, "delta": 1.0}
+        ratio = (shape.evaluate(dscale.lowest, unit, dscale, np)
+                 / shape.evaluate(dscale.reference, unit, dscale, np))
+        delta = delta * (1 - ratio)
+    elif dscale.lowest > 0 and isinstance(shape, Quadratic):
+        low = dscale.lowest / dscale.reference
+        delta = delta - (delta * low + params["curvature"] * low * (low - 1))
+    if isinstance(model.time_shape, (Exponential, EmaxTime)):
+        delta = delta / model.time_shape.derived(params, inputs.time_scale)["plateau"]
+    return delta
 
 
 def read_fit_file(path: str | Path) -> tuple[xr.DataTree, dict[str, Any]]:
