@@ -92,3 +92,53 @@ def test_a_design_run_saved_before_the_move_resumes_without_running_again(tmp_pa
     expected = pd.read_csv(saved / "operating_characteristics.csv", index_col=0)
     pd.testing.assert_frame_equal(result.table.reset_index(drop=True),
                                   expected.reset_index(drop=True), check_dtype=False)
+
+
+@pytest.mark.parametrize(("dose_shape", "extra"), [
+    ("emax", {"log_ed50": np.log(10 / 500 ** (1 / 3))}),
+    ("linear", {}),
+    ("quadratic", {"curvature": -0.7}),
+    ("free", {}),
+])
+def test_draws_of_the_previous_parameterisation_load_as_the_same_curves(dose_shape, extra):
+    """Parameterisation 1 (fits saved without the key): delta against dose 0 at the
+    plateau, course the change at dose 0. Loading converts them to the same curves."""
+    from conftest import fixed_fit
+
+    from bayesdose.results.storage import read_config, upgrade_parameterisation
+
+    data = bd.datasets.load_msc_trial().select(["koos_pain"])  # doses 1, 10, 50: no placebo
+    model = bd.DoseResponseModel(dose_shape=dose_shape, time_shape="exponential")
+    course = np.array([0.1, 0.3, 0.2, 0.4])
+    delta = (np.broadcast_to([0.5, 1.2], (1, 2, 1, 2)).copy() if dose_shape == "free"
+             else np.full((1, 2, 1), 1.2))
+    draws = {"delta": delta, "log_t_half": np.full((1, 2, 1), np.log(0.25)),
+             "course": np.broadcast_to(course, (1, 2, 1, 4)).copy(),
+             **{k: np.full((1, 2, 1), v) for k, v in extra.items()}}
+    fit = fixed_fit(data, model, draws)
+    config = read_config(fit.idata)
+    del config["parameterisation"]
+    upgrade_parameterisation(fit.idata, config, model, fit.inputs)
+
+    def old_curve(dose: float) -> float:  # f_1(d): delta at the top dose against dose 0
+        x = dose / 50
+        if dose_shape == "emax":
+            return 1.2 * dose / (10 + dose) * 60 / 50
+        if dose_shape == "linear":
+            return 1.2 * x
+        if dose_shape == "free":  # against the lowest dose, 1 (and no curve below it)
+            return {1.0: 0.0, 10.0: 0.5, 50.0: 1.2}[dose]
+        return 1.2 * x - 0.7 * x * (x - 1)
+
+    times = np.array([1.0, 3.0, 6.0, 12.0])
+    onset = 1 - 0.5 ** (times / 3)  # g_1(t): 1 at the plateau, t_half 3
+    sd = float(fit.inputs.scales.sd[0]) * float(fit.inputs.scales.sign[0])
+    doses = [1.0, 10.0, 50.0] if dose_shape == "free" else [0.0, 1.0, 10.0, 50.0]
+    effect = fit.effect(dose=doses, time=list(times), reference=doses[0])
+    change = fit.expected_change(dose=[1.0, 10.0, 50.0], time=list(times))
+    for d in doses:
+        got = effect[effect["dose"] == d].sort_values("time")["mean"].to_numpy()
+        np.testing.assert_allclose(got, old_curve(d) * onset * sd, rtol=1e-10, atol=1e-12)
+    for d in (1.0, 10.0, 50.0):
+        got = change[change["dose"] == d].sort_values("time")["mean"].to_numpy()
+        np.testing.assert_allclose(got, (old_curve(d) * onset + course) * sd, rtol=1e-10)

@@ -175,17 +175,24 @@ def _with_stored_scales(const: xr.Dataset, info: dict[str, OutcomeInfo],
     return out
 
 
+#: Parameters on the scale of the dose effect: parameterisation 1's time courses (1 at the
+#: plateau) become the current ones (1 at the last visit) by dividing them by the plateau.
+EFFECT_SCALE_PARAMETERS = ("delta", "curvature", "increments")
+
+
 def upgrade_parameterisation(idata: xr.DataTree, config: dict[str, Any],
                              model: DoseResponseModel, inputs: ModelInputs) -> None:
-    """Convert the ``delta`` draws of a fit saved under parameterisation 1 in place.
+    """Convert the draws of a fit saved under parameterisation 1 in place.
 
     Under parameterisation 1 the closed-form dose shapes were f(d) = delta_1 u(d) / u(d_ref)
-    (against dose 0) and the exponential and Emax time courses were 1 at the plateau;
-    now f(d) = delta u(d) / (u(d_ref) - u(d_low)) and g(t_last) = 1. The same curve has
-    delta = delta_1 (1 - u(d_low) / u(d_ref)) / plateau (quadratic: delta_1 - f_1(d_low)),
-    computed per draw in the ``posterior`` and ``prior`` groups, and ``course`` (then the
-    change at dose 0, now at the lowest tested dose) gains f(d_low) g(t). Free, monotone
-    and registered shapes, and the other time courses, keep their ``delta``.
+    (against dose 0), the exponential and Emax time courses were 1 at the plateau, and
+    ``course`` was the change at dose 0. Now f(d) = delta u(d) / (u(d_ref) - u(d_low)),
+    g(t_last) = 1 and ``course`` is the change at the lowest tested dose. The same curves
+    have delta = delta_1 (1 - u(d_low) / u(d_ref)) (quadratic: delta_1 - f_1(d_low)), every
+    parameter on the effect's scale (:data:`EFFECT_SCALE_PARAMETERS`) divided by the
+    plateau over the last visit's effect, and ``course`` plus f(d_low) g(t); computed per
+    draw in the ``posterior`` and ``prior`` groups. Family-level hyperparameters of pooled
+    fits are left as they were sampled (they only appear in parameter tables).
 
     Parameters
     ----------
@@ -201,22 +208,30 @@ def upgrade_parameterisation(idata: xr.DataTree, config: dict[str, Any],
     if int(config.get("parameterisation", 1)) >= PARAMETERISATION:
         return
     for name in ("posterior", "prior"):
-        if not has_group(idata, name) or "delta" not in idata[name]:
-            continue
-        draws = group(idata, name)
-        params = {v: draws[v].to_numpy() for v in draws.data_vars}
-        delta = _delta_now(model, inputs, params)
-        if delta is not params["delta"]:
-            draws = draws.assign(delta=(draws["delta"].dims, delta))
-        if inputs.dose_scale.lowest > 0 and "course" in draws:
-            draws = draws.assign(course=draws["course"] + _lowest_effect(draws, model, inputs))
-        set_group(idata, name, draws)
+        if has_group(idata, name):
+            set_group(idata, name, _current_draws(group(idata, name), model, inputs))
+
+
+def _current_draws(draws: xr.Dataset, model: DoseResponseModel,
+                   inputs: ModelInputs) -> xr.Dataset:
+    """Parameterisation 1's draws in the current parameterisation."""
+    params = {v: draws[v].to_numpy() for v in draws.data_vars}
+    if "delta" in draws:
+        draws = draws.assign(delta=(draws["delta"].dims, _dose_delta(model, inputs, params)))
+    if isinstance(model.time_shape, (Exponential, EmaxTime)):
+        plateau = model.time_shape.derived(params, inputs.time_scale)["plateau"]
+        plateau = xr.DataArray(plateau, dims=("chain", "draw", "outcome"))
+        draws = draws.assign({v: draws[v] / plateau for v in EFFECT_SCALE_PARAMETERS
+                              if v in draws})
+    if inputs.dose_scale.lowest > 0 and "course" in draws:
+        draws = draws.assign(course=draws["course"] + _lowest_effect(draws, model, inputs))
+    return draws
 
 
 def _lowest_effect(draws: xr.Dataset, model: DoseResponseModel,
                    inputs: ModelInputs) -> xr.DataArray:
-    """f(d_low) g(t) at every visit of ``draws["course"]`` (standardised): parameterisation
-    1's course was the change at dose 0, the current one the change at the lowest dose."""
+    """f(d_low) g(t) at every visit of ``draws["course"]`` (standardised, current
+    parameterisation)."""
     course = draws["course"].transpose("chain", "draw", "outcome", "time")
     times = np.asarray(course["time"], dtype=float) - inputs.baseline_time
     values = effect_draws(draws, model.dose_shape, model.time_shape, inputs.dose_scale,
@@ -225,21 +240,20 @@ def _lowest_effect(draws: xr.Dataset, model: DoseResponseModel,
     return xr.DataArray(values, dims=course.dims, coords=course.coords)
 
 
-def _delta_now(model: DoseResponseModel, inputs: ModelInputs,
-               params: dict[str, np.ndarray]) -> np.ndarray:
-    """Parameterisation 1's ``delta`` draws in the current parameterisation."""
+def _dose_delta(model: DoseResponseModel, inputs: ModelInputs,
+                params: dict[str, np.ndarray]) -> np.ndarray:
+    """Parameterisation 1's ``delta`` (against dose 0) as the effect of the top dose
+    against the lowest, on the same time scale."""
     shape, dscale, delta = model.dose_shape, inputs.dose_scale, params["delta"]
     if dscale.lowest > 0 and isinstance(shape, (Emax, ExponentialDose, Linear, LogLinear,
                                                 SigmoidEmax)):
         unit = {**params, "delta": 1.0}
         ratio = (shape.evaluate(dscale.lowest, unit, dscale, np)
                  / shape.evaluate(dscale.reference, unit, dscale, np))
-        delta = delta * (1 - ratio)
-    elif dscale.lowest > 0 and isinstance(shape, Quadratic):
+        return delta * (1 - ratio)
+    if dscale.lowest > 0 and isinstance(shape, Quadratic):
         low = dscale.lowest / dscale.reference
-        delta = delta - (delta * low + params["curvature"] * low * (low - 1))
-    if isinstance(model.time_shape, (Exponential, EmaxTime)):
-        delta = delta / model.time_shape.derived(params, inputs.time_scale)["plateau"]
+        return delta - (delta * low + params["curvature"] * low * (low - 1))
     return delta
 
 
