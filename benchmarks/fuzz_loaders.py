@@ -221,8 +221,9 @@ class Report:
 
 
 def fuzz(seconds: float = 10.0, seed_value: int = 0, targets: tuple[str, ...] = TARGETS,
-         batch: int = 50, crash_dir: Path | None = None) -> Report:
-    """Run the fuzzer for about ``seconds``; return what it did.
+         batch: int = 50, crash_dir: Path | None = None, min_batches: int = 0) -> Report:
+    """Run the fuzzer for about ``seconds`` (and at least ``min_batches`` batches); return
+    what it did.
 
     Parameters
     ----------
@@ -236,6 +237,9 @@ def fuzz(seconds: float = 10.0, seed_value: int = 0, targets: tuple[str, ...] = 
         Inputs per Hypothesis run.
     crash_dir : Path, optional
         Where to write a failing input.
+    min_batches : int
+        Batches run whatever the time: with ``seconds=0``, exactly this many, so the same
+        seed gives the same inputs however fast the machine is.
 
     Returns
     -------
@@ -280,7 +284,7 @@ def fuzz(seconds: float = 10.0, seed_value: int = 0, targets: tuple[str, ...] = 
             report.outcomes[outcome] += 1
 
         number = seed_value
-        while time.monotonic() - start < seconds:
+        while time.monotonic() - start < seconds or number - seed_value < min_batches:
             run = settings(max_examples=batch, deadline=None, database=None,
                            phases=[Phase.generate, Phase.shrink], derandomize=False,
                            suppress_health_check=list(HealthCheck))(seed(number)(given(chosen)(
