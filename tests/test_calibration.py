@@ -387,6 +387,25 @@ def test_reps_zero_runs_the_coverage_check_alone(monkeypatch):
     assert calls == [("coverage", 3)]
 
 
+def test_a_coverage_only_result_writes_its_folder_without_ranks(monkeypatch, tmp_path):
+    from bayesdose.cli.calibrate_folder import write_calibration
+    from bayesdose.design import calibration
+
+    monkeypatch.setattr(calibration, "run_replicates", lambda task, n_reps, seed, folder,
+                        **kw: pd.concat([coverage_rows(i) for i in range(n_reps)],
+                                        ignore_index=True))
+    design = tiny()
+    result = calibrate(None, design, reps=0, truths={"base": design.scenario},
+                       coverage_reps=3, progress=False)
+    written = write_calibration(result, tmp_path / "out")
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(written["files"]) == sorted(
+        ["settings.json", "summary.txt", "coverage.csv", "coverage_replicates.csv"])
+    assert "coverage only" in written["summary"] and "bias_z" in written["summary"]
+    table = pd.read_csv(tmp_path / "out" / "coverage.csv")
+    assert set(table["metric"]) >= {"coverage", "bias_z", "med_coverage"}
+
+
 @pytest.mark.slow
 def test_cli_calibrate_writes_its_folder_and_resumes(tmp_path, capsys):
     design = tmp_path / "design.toml"

@@ -149,21 +149,23 @@ def write_calibration(result: CalibrationResult, out: Path) -> dict[str, Any]:
     dict
         ``files`` (names written) and ``summary`` (text).
     """
-    figures = [f"calibration_{name}.png" for name in result.designs]
-    files = [*CALIBRATION_FILES, *figures]
+    ranked = len(result.ranks) > 0  # none in a coverage-only run (reps=0)
+    figures = [f"calibration_{name}.png" for name in result.designs] if ranked else []
+    files = [*(CALIBRATION_FILES if ranked else ("settings.json", "summary.txt")), *figures]
     if len(result.coverage):
         files += COVERAGE_FILES
-    replaces = [*files, *COVERAGE_FILES]
+    replaces = [*CALIBRATION_FILES, *files, *COVERAGE_FILES]
     with staged_folder(out, replaces=replaces) as stage:
-        write_csv(result.ranks, stage / "ranks.csv")
-        write_csv(result.summary(), stage / "summary.csv")
+        if ranked:
+            write_csv(result.ranks, stage / "ranks.csv")
+            write_csv(result.summary(), stage / "summary.csv")
         if len(result.coverage):
             write_csv(result.coverage, stage / "coverage.csv")
             write_csv(result.coverage_replicates, stage / "coverage_replicates.csv")
         settings = {"name": result.name, **result.settings}
         write_text(json.dumps(settings, indent=2, default=str) + "\n",
                    stage / "settings.json")
-        for name, target in zip(result.designs, figures, strict=True):
+        for name, target in zip(result.designs if ranked else [], figures, strict=True):
             figure = result.plot(name)
             try:
                 write_atomic(stage / target,
@@ -176,21 +178,9 @@ def write_calibration(result: CalibrationResult, out: Path) -> dict[str, Any]:
 
 
 def format_calibration(result: CalibrationResult) -> str:
-    """The uniformity summary and the coverage table as text."""
-    summary = result.summary()
-    shown = summary[["design", "variable", "replicates", "L", "mean_pit", "p_value",
-                     "outside_band"]]
-    outside = summary.loc[summary["outside_band"], ["design", "variable"]]
-    flagged = ("none" if outside.empty else
-               ", ".join(f"{d}: {v}" for d, v in zip(outside["design"], outside["variable"],
-                                                     strict=True)))
-    lines = [
-        f"{result.name}: simulation-based calibration, {int(summary['replicates'].max())} "
-        "replicates per design; p_value: chi-square test of uniform ranks; outside_band: "
-        f"the rank ECDF leaves its simultaneous {summary['band_prob'].iloc[0]:.0%} band.",
-        shown.to_string(index=False),
-        f"Outside the band: {flagged}.",
-    ]
+    """The uniformity summary (when there are ranks) and the coverage table as text."""
+    lines = _rank_lines(result) if len(result.ranks) else [
+        f"{result.name}: coverage only (no simulation-based calibration: reps=0)."]
     if len(result.coverage):
         table = result.coverage.copy()
         table["estimate (mcse)"] = [f"{e:.3g} ({s:.2g})" for e, s in
@@ -198,7 +188,27 @@ def format_calibration(result: CalibrationResult) -> str:
         prob = result.settings.get("ci_prob", 0.9)
         kind = result.settings.get("ci_kind", "eti")
         lines += [f"Under the fixed truth: coverage of the {prob:.0%} {kind} intervals of "
-                  "the contrasts and the MED (equal-tailed), and the decision.",
+                  "the contrasts and the MED, bias_z (the mean of (posterior mean - truth) "
+                  "/ posterior SD of each contrast: near 0 when the posterior is not "
+                  "systematically off), and the decision.",
                   table[["scenario", "design", "metric", "dose", "estimate (mcse)", "n"]]
                   .to_string(index=False)]
     return "\n".join(lines)
+
+
+def _rank_lines(result: CalibrationResult) -> list[str]:
+    """The uniformity summary of the ranks as lines of text."""
+    summary = result.summary()
+    shown = summary[["design", "variable", "replicates", "L", "mean_pit", "p_value",
+                     "outside_band"]]
+    outside = summary.loc[summary["outside_band"], ["design", "variable"]]
+    flagged = ("none" if outside.empty else
+               ", ".join(f"{d}: {v}" for d, v in zip(outside["design"], outside["variable"],
+                                                     strict=True)))
+    return [
+        f"{result.name}: simulation-based calibration, {int(summary['replicates'].max())} "
+        "replicates per design; p_value: chi-square test of uniform ranks; outside_band: "
+        f"the rank ECDF leaves its simultaneous {summary['band_prob'].iloc[0]:.0%} band.",
+        shown.to_string(index=False),
+        f"Outside the band: {flagged}.",
+    ]
