@@ -5,7 +5,7 @@ doses 1, 10, 50 with 4 patients each; ``phase2b``: doses 1, 10, 25, 50 with 15 e
 its scenario with the Emax set to 0 (null) and to 8 points (weak), fits each with the
 design's analysis model (Emax x exponential onset, package default priors) and sampler
 settings (nutpie, 2 chains of 1000 tuning + 1000 draws), once with nutpie's low-rank
-modified mass matrix (the package default, ``bayesdose.inference.backends.NUTPIE_OPTIONS``)
+modified mass matrix (the package default for one outcome, ``nutpie_options``)
 and once with a diagonal mass matrix, and reports per design, scenario and mass matrix:
 the median and smallest bulk ESS of ``delta``, the smallest bulk or tail ESS over
 ``delta``, ``log_ed50`` and ``log_t_half``, the largest R-hat, and how many fits fail the

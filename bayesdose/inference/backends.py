@@ -223,18 +223,38 @@ def _add_log_likelihood(idata: xr.DataTree, model: pm.Model) -> None:
                                   progressbar=False)
 
 
-#: nutpie's mass-matrix adaptation: a diagonal plus a low-rank correction learnt from the
-#: draws and their gradients (``adaptation="low_rank"``, which nutpie 0.16 still calls
-#: experimental), which follows the correlation between the dose effect, the common
-#: course and the patients' arm means that a diagonal mass matrix cannot; see
-#: ``benchmarks/null_mixing.py`` for its effect on default fits of null trials. Every
-#: fit's R-hat, ESS and divergences are checked whatever the adaptation.
+#: nutpie's settings for a model of one outcome: a diagonal mass matrix plus a low-rank
+#: correction learnt from the draws and their gradients (``adaptation="low_rank"``, which
+#: nutpie 0.16 still calls experimental). It follows the correlation between the dose
+#: effect, the common course and the patients' arm means that a diagonal mass matrix
+#: cannot: see ``benchmarks/null_mixing.py`` (default fits of null and weak trials: 1 of
+#: 16 failed their diagnostics, against 9 of 16 with the diagonal one). Models of several
+#: outcomes keep nutpie's diagonal adaptation: with a patient factor shared across outcomes
+#: the low-rank one mixed worse (the embedded example's three patient-reported outcomes,
+#: seeds 1-3: 2 of 3 fits failed with it, none without). Every fit's R-hat, ESS and
+#: divergences are checked whatever the adaptation.
 NUTPIE_OPTIONS: dict[str, Any] = {"adaptation": "low_rank"}
 
 
+def nutpie_options(model: pm.Model) -> dict[str, Any]:
+    """nutpie's settings for ``model``: :data:`NUTPIE_OPTIONS` for a model of one outcome
+    (or with no outcome dimension), none (nutpie's defaults) for several outcomes.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> with pm.Model(coords={"outcome": ["a", "b"]}) as two:
+    ...     pass
+    >>> nutpie_options(two)
+    {}
+    """
+    outcomes = model.coords.get("outcome")
+    return dict(NUTPIE_OPTIONS) if outcomes is None or len(outcomes) <= 1 else {}
+
+
 def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> xr.DataTree:
-    """nutpie (with :data:`NUTPIE_OPTIONS`), its extra groups and values dropped."""
-    idata = pm.sample(cores=cores, nuts_sampler_kwargs=dict(NUTPIE_OPTIONS), **common)
+    """nutpie (with :func:`nutpie_options`), its extra groups and values dropped."""
+    idata = pm.sample(cores=cores, nuts_sampler_kwargs=nutpie_options(model), **common)
     set_group(idata, "posterior", model_variables(group(idata, "posterior"), model))
     set_group(idata, "sample_stats", stored_stats(group(idata, "sample_stats")))
     for name in [g for g in idata.children if g.startswith("warmup_") or g == "constant_data"]:

@@ -50,8 +50,8 @@ from bayesdose.components.graph import OBSERVED_PREFIX, data_values
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.errors import SpecError
 from bayesdose.inference.backends import (
-    NUTPIE_OPTIONS,
     model_variables,
+    nutpie_options,
     sample_posterior,
     stored_stats,
 )
@@ -424,7 +424,7 @@ class CompiledModel:
                               chains=common["chains"], seed=common["random_seed"],
                               target_accept=common["target_accept"], cores=cores,
                               progress_bar=common["progressbar"], save_warmup=False,
-                              **NUTPIE_OPTIONS)
+                              **nutpie_options(self.pymc_model))
         posterior = model_variables(group(idata, "posterior"), self.pymc_model)
         posterior.attrs.update({"sampling_time": time.perf_counter() - start,
                                 "tuning_steps": common["tune"]})
