@@ -43,8 +43,10 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
+# Result folders hold generated tables (Markdown among them) that pages read or link to,
+# not pages of their own.
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "jupyter_execute", ".jupyter_cache",
-                    "Thumbs.db", ".DS_Store"]
+                    "Thumbs.db", ".DS_Store", "**/coverage_results", "**/calibration_results"]
 templates_path = ["_templates"]
 
 # A glob toctree that matches nothing (a section whose pages are still to come) is left
