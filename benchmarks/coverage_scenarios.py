@@ -27,10 +27,15 @@ months against the lowest dose, MCID 10, level 0.8, ``ci_prob`` 0.9) run with
 workers=W, out=RUNS/<scenario>)``: coverage only, no simulation-based calibration,
 resumable (a rerun with the same settings reads the finished replicates back).
 
-Usage (the first command wrote ``docs/guides/coverage_results``)::
+Usage (the first command wrote ``docs/guides/coverage_results``, the next two
+``docs/guides/coverage_results/delta_sd_2``)::
 
     python benchmarks/coverage_scenarios.py --reps 80 --workers 1 \
         --runs /tmp/coverage_runs --out docs/guides/coverage_results
+    python benchmarks/coverage_scenarios.py --delta-sd 2 --scenarios small_arms --reps 200 \
+        --out docs/guides/coverage_results/delta_sd_2
+    python benchmarks/coverage_scenarios.py --delta-sd 2 --scenarios large_arms steep \
+        --reps 80 --out docs/guides/coverage_results/delta_sd_2
     python benchmarks/coverage_scenarios.py --scenarios null_effect steep --reps 50 \
         --out /tmp/coverage_check
 
@@ -62,6 +67,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pymc_extras.prior import Prior
 
 import bayesdose as bd
 from bayesdose.design.calibration import COVERAGE_FOLDER, coverage_table
@@ -119,18 +125,28 @@ def _fitted(folder: Path) -> int:
     return sum(1 for _ in folder.rglob(f"{COVERAGE_FOLDER}-*/rep_*.parquet"))
 
 
+def analysis_model(delta_sd: float | None) -> bd.DoseResponseModel | None:
+    """The design's default analysis model (None), or the same model with the prior of
+    ``delta`` widened or narrowed to Normal(0, ``delta_sd``)."""
+    if delta_sd is None:
+        return None
+    return bd.DoseResponseModel(dose_shape="emax", time_shape="exponential",
+                                priors={"delta": Prior("Normal", mu=0, sigma=delta_sd)})
+
+
 def run_scenario(name: str, args: argparse.Namespace) -> tuple[pd.DataFrame, float, int]:
     """The coverage replicates of one scenario, the seconds this run took and how many
     replicates it fitted (0 when all were read back)."""
     design = scenario_design(name, args.draws, args.tune)
-    folder = args.runs / name
+    folder = args.runs / (name if args.delta_sd is None
+                          else f"{name}_delta_sd{args.delta_sd:g}")
     folder.mkdir(parents=True, exist_ok=True)
     before = _fitted(folder)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # R-hat of constant draws
         warnings.simplefilter("ignore", FutureWarning)  # sampler keyword renames
-        result = bd.calibrate(None, design, reps=0, seed=args.seed,
+        result = bd.calibrate(analysis_model(args.delta_sd), design, reps=0, seed=args.seed,
                               truths={"truth": design.scenario}, coverage_reps=args.reps,
                               workers=args.workers, out=folder, progress=False)
     elapsed = time.perf_counter() - start
@@ -251,6 +267,10 @@ def main() -> None:
                              "coverage_results)")
     parser.add_argument("--runs", type=Path, default=RUNS,
                         help="folder for the per-replicate files (resumable)")
+    parser.add_argument("--delta-sd", type=float, default=None,
+                        help="analyse with delta ~ Normal(0, DELTA_SD) instead of the "
+                             "default prior (a sensitivity analysis; write it to its own "
+                             "--out)")
     args = parser.parse_args()
     logging.getLogger("distributed").setLevel(logging.ERROR)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,21 @@ def test_band_holds_its_level_with_more_replicates_than_rank_values():
     assert 0.025 < np.mean(runs) < 0.085
 
 
+def test_familywise_band_holds_every_quantity_of_a_design_at_once():
+    """Twelve quantities with uniform ranks: some single 95% band is left in about
+    1 - 0.95 ** 12 = 46% of runs, the family-wise band in at most about 5%."""
+    rng = np.random.default_rng(5)
+    any_single, any_familywise = [], []
+    for _ in range(200):
+        frames = [ranks_frame(rng.integers(0, 101, 200), 100, f"q{k}") for k in range(12)]
+        summary = rank_summary(pd.concat(frames))
+        any_single.append(summary["outside_band"].any())
+        any_familywise.append(summary["outside_familywise_band"].any())
+    assert 0.3 < np.mean(any_single) < 0.62
+    assert 0.005 < np.mean(any_familywise) < 0.1
+    assert abs(summary["z_mean_pit"]).max() < 5
+
+
 def test_conjugate_normal_calibrates_and_a_too_narrow_posterior_does_not():
     """Known truth: mu ~ N(0, 1), y ~ N(mu, 1), posterior N(y / 2, 1 / 2) exactly."""
     rng = np.random.default_rng(11)

@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bayesdose.design.calibration import CalibrationResult, calibrate
 from bayesdose.design.designs import Design
 from bayesdose.errors import SpecError
@@ -199,16 +201,26 @@ def format_calibration(result: CalibrationResult) -> str:
 def _rank_lines(result: CalibrationResult) -> list[str]:
     """The uniformity summary of the ranks as lines of text."""
     summary = result.summary()
-    shown = summary[["design", "variable", "replicates", "L", "mean_pit", "p_value",
-                     "outside_band"]]
-    outside = summary.loc[summary["outside_band"], ["design", "variable"]]
-    flagged = ("none" if outside.empty else
-               ", ".join(f"{d}: {v}" for d, v in zip(outside["design"], outside["variable"],
-                                                     strict=True)))
+    shown = summary[["design", "variable", "replicates", "L", "mean_pit", "z_mean_pit",
+                     "p_value", "outside_band", "outside_familywise_band"]]
+    prob = summary["band_prob"].iloc[0]
     return [
         f"{result.name}: simulation-based calibration, {int(summary['replicates'].max())} "
-        "replicates per design; p_value: chi-square test of uniform ranks; outside_band: "
-        f"the rank ECDF leaves its simultaneous {summary['band_prob'].iloc[0]:.0%} band.",
+        "replicates per design; z_mean_pit: the mean PIT's distance from 0.5 in SEs; "
+        "p_value: chi-square test of uniform ranks; outside_band: the rank ECDF leaves its "
+        f"simultaneous {prob:.0%} band; outside_familywise_band: it leaves the band that "
+        f"holds every quantity of a design at once with probability {prob:.0%} "
+        "(Bonferroni over the quantities).",
         shown.to_string(index=False),
-        f"Outside the band: {flagged}.",
+        f"Outside the band: {_flagged(summary, 'outside_band')}.",
+        f"Outside the family-wise band: {_flagged(summary, 'outside_familywise_band')}.",
     ]
+
+
+def _flagged(summary: pd.DataFrame, column: str) -> str:
+    """The design: variable pairs flagged in ``column``, or "none"."""
+    outside = summary.loc[summary[column], ["design", "variable"]]
+    if outside.empty:
+        return "none"
+    return ", ".join(f"{d}: {v}" for d, v in zip(outside["design"], outside["variable"],
+                                                 strict=True))

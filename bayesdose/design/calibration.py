@@ -191,7 +191,9 @@ def _band(n: int, n_ranks: int, band_prob: float) -> tuple[np.ndarray, np.ndarra
     simultaneous band of the ECDF of ``n`` ranks uniform on 0, ..., L (fixed seed)."""
     points = np.arange(1, n_ranks + 1) / (n_ranks + 1)
     rng = np.random.default_rng(214)
-    prob = simulate_confidence_bands(n, 1, points, band_prob, BAND_SIMULATIONS, rng)
+    # at least 20 simulated ECDFs beyond the band, so that narrow tails are estimated too
+    simulations = max(BAND_SIMULATIONS, int(np.ceil(20 / (1 - band_prob))))
+    prob = simulate_confidence_bands(n, 1, points, band_prob, simulations, rng)
     return get_pointwise_confidence_band(prob, n, points)
 
 
@@ -330,8 +332,12 @@ def rank_summary(ranks: pd.DataFrame, band_prob: float = 0.95,
         chi2, df, p_value (chi-square test of uniformity), ecdf_max_diff (largest
         distance between the ranks' ECDF and the uniform CDF at the points i / (L + 1)),
         outside_band (True when the ECDF leaves its simultaneous ``band_prob`` band: evidence of
-        miscalibration), band_prob, and divergent_fits (the share of replicates whose fit
-        had a divergent transition).
+        miscalibration), band_prob, outside_familywise_band (True when it leaves the
+        wider band of probability ``1 - (1 - band_prob) / k``, k the number of quantities
+        of the design: a Bonferroni bound, so that for calibrated ranks no quantity of the
+        design leaves it with probability at least ``band_prob``), z_mean_pit (mean_pit's
+        distance from 0.5 in SEs of a mean of uniform values, ``1 / sqrt(12 n)``), and
+        divergent_fits (the share of replicates whose fit had a divergent transition).
 
     Examples
     --------
@@ -342,6 +348,7 @@ def rank_summary(ranks: pd.DataFrame, band_prob: float = 0.95,
     (1.0, False)
     """
     check_interval(band_prob)
+    quantities = ranks.groupby("design", sort=False)["variable"].nunique()
     rows = []
     for (name, variable), part in ranks.groupby(["design", "variable"], sort=False):
         sizes = part["L"].unique()
@@ -353,11 +360,17 @@ def rank_summary(ranks: pd.DataFrame, band_prob: float = 0.95,
         pit = pit_values(ranks_v, size)
         chi2, df, p_value = chi_square_uniformity(ranks_v, size, bins)
         max_diff, outside = ecdf_band_check(ranks_v, size, band_prob)
+        familywise = 1 - (1 - band_prob) / int(quantities[name])
+        outside_familywise = ecdf_band_check(ranks_v, size, familywise)[1]
         divergent = (part["divergences"] > 0).mean() if "divergences" in part else np.nan
         rows.append({"design": name, "variable": variable, "replicates": len(part),
-                     "L": size, "mean_pit": float(pit.mean()), "chi2": chi2, "df": df,
+                     "L": size, "mean_pit": float(pit.mean()),
+                     "z_mean_pit": float((pit.mean() - 0.5) * np.sqrt(12 * len(part))),
+                     "chi2": chi2, "df": df,
                      "p_value": p_value, "ecdf_max_diff": max_diff, "outside_band": outside,
-                     "band_prob": float(band_prob), "divergent_fits": float(divergent)})
+                     "band_prob": float(band_prob),
+                     "outside_familywise_band": outside_familywise,
+                     "divergent_fits": float(divergent)})
     return pd.DataFrame(rows)
 
 
