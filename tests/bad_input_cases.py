@@ -43,12 +43,25 @@ def trial() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def frame_with(**cells) -> pd.DataFrame:
-    """The trial with cells replaced: ``column=(row, value)``."""
-    frame = trial()
+def frame_with(base: pd.DataFrame | None = None, **cells) -> pd.DataFrame:
+    """The trial (or ``base``) with cells replaced: ``column=(row, value)``."""
+    frame = trial() if base is None else base
     for column, (row, value) in cells.items():
         frame[column] = frame[column].astype(object)
         frame.at[row, column] = value
+    return frame
+
+
+def with_covariates(**patients) -> pd.DataFrame:
+    """The trial with a ``sex`` and an ``age`` per patient; ``column=(patient, value)``
+    sets a patient's value on all of the patient's rows."""
+    frame = trial()
+    frame["sex"] = frame["subject"].map(dict(zip([f"p{i}" for i in range(6)], "FMFMFM",
+                                                 strict=True)))
+    frame["age"] = frame["subject"].map({f"p{i}": 40 + 5 * i for i in range(6)})
+    for column, (patient, value) in patients.items():
+        frame[column] = frame[column].astype(object)
+        frame.loc[frame["subject"] == patient, column] = value
     return frame
 
 
@@ -165,6 +178,26 @@ CASES = [
          lambda: from_frame(trial(), outcome_info={"itch": {"mcid": 1}})),
     Case("data", "metadata of the wrong type", "`mcid=\"ten\"`",
          lambda: from_frame(trial(), outcome_info={"pain": {"mcid": "ten"}})),
+    # ------------------------------------------------------------ patient-level covariates
+    Case("covariates", "a covariate column not in the table", "`covariates=[\"sx\"]`",
+         lambda: from_frame(with_covariates(), covariates=["sx"])),
+    Case("covariates", "a missing covariate value", "no `age` for p1",
+         lambda: from_frame(with_covariates(age=("p1", None)), covariates=["age"])),
+    Case("covariates", "a covariate that varies within a patient",
+         "`sex` F then M for p0",
+         lambda: from_frame(frame_with(**{"sex": (1, "M")}, base=with_covariates()),
+                            covariates=["sex"])),
+    Case("covariates", "a categorical covariate with a single level", "every patient F",
+         lambda: from_frame(with_covariates().assign(sex="F"), covariates=["sex"])),
+    Case("covariates", "a numeric covariate without spread", "every patient aged 50",
+         lambda: from_frame(with_covariates().assign(age=50), covariates=["age"])),
+    Case("covariates", "text in a covariate declared numeric", "`age` of `fifty`",
+         lambda: from_frame(with_covariates(age=("p2", "fifty")),
+                            covariates={"age": "numeric"})),
+    Case("covariates", "an unknown kind", "`covariates={\"sex\": \"binary\"}`",
+         lambda: from_frame(with_covariates(), covariates={"sex": "binary"})),
+    Case("model file", "covariates of the wrong type", "`covariates = {sex = \"binary\"}`",
+         lambda: model_file(MODEL_HEAD + 'covariates = {sex = "binary"}\n')),
     # ------------------------------------------------------------ CSV files
     Case("CSV file", "a row with too many or too few fields", "line 4 has 6 fields",
          lambda: from_csv(csv_of(trial()).replace("p0,1,12,pain,48.0",

@@ -254,6 +254,11 @@ def censored_logp(dist: Any, response: Any, logp: Any, lower: Any, upper: Any) -
                      pt.switch(pt.ge(response, upper), above, logp))
 
 
+#: The dims after ``outcome`` of the parameters that :meth:`ModelGraph.build` creates
+#: from their priors directly (the others are per outcome).
+LEVEL_DIMS = {"course": ("time",), "beta_covariate": ("covariate",)}
+
+
 #: Prefix of the ``pm.Data`` container an observed variable observes.
 OBSERVED_PREFIX = "observed_"
 
@@ -269,8 +274,9 @@ def data_values(inputs: ModelInputs, swappable: bool = False) -> dict[str, np.nd
     ``upper`` (per observation) and ``outcome_sd``.
 
     Everything else a model is built from (doses, visits, patients, which observation
-    belongs to whom, signs; bounds outside the swappable form) is its design: data with
-    the same design fill the same compiled model (:mod:`bayesdose.inference.compiled`).
+    belongs to whom, signs, the patients' covariates in ``covariate_std``; bounds
+    outside the swappable form) is its design: data with the same design fill the same
+    compiled model (:mod:`bayesdose.inference.compiled`).
 
     Parameters
     ----------
@@ -362,6 +368,8 @@ def model_coords(inputs: ModelInputs, dose_shape: DoseShape, time_shape: TimeSha
         "time": list(inputs.visits),
         "family": inputs.families,
     }
+    if inputs.covariate_names:
+        coords["covariate"] = inputs.covariate_names
     for kind in inputs.kinds:
         rows = inputs.observations(kind)
         if kind == "ordinal":
@@ -427,9 +435,9 @@ class ModelGraph:
         priors = self.priors
         with pm.Model(coords=model_coords(inputs, self.dose_shape, self.time_shape)) as model:
             rv = self._shape_variables(priors, inputs)
-            for name in ("course", "beta_baseline", "sigma", "nu"):
+            for name in ("course", "beta_baseline", "beta_covariate", "sigma", "nu"):
                 if name in priors:
-                    dims = ("outcome", "time") if name == "course" else ("outcome",)
+                    dims = ("outcome", *LEVEL_DIMS.get(name, ()))
                     rv[name] = with_dims(priors[name], dims).create_variable(name)
             rv["patient_effect"] = self._patient_effects(priors, inputs)
             data = data_containers(inputs, swappable)
@@ -514,9 +522,13 @@ class ModelGraph:
             f = f - self.dose_shape.evaluate(lowest, shape_params, scale, pt)
         g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
         course = rv["course"] * course_mask(inputs)
-        return (f * g + course[k, inputs.time_idx]
+        mean = (f * g + course[k, inputs.time_idx]
                 + rv["beta_baseline"][k] * baseline_std
                 + rv["patient_effect"][k, inputs.patient_idx])
+        if "beta_covariate" in rv:
+            covariates = np.asarray(inputs.covariate_std, dtype=float)
+            mean = mean + (rv["beta_covariate"][k, :] * covariates).sum(axis=1)
+        return mean
 
     def _observe(self, rv, priors: dict[str, Prior], inputs: ModelInputs, mean_std,
                  data: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 :func:`prepare_inputs` turns validated :class:`~bayesdose.data.trial.TrialData` into index
 arrays (outcome, patient, visit), the response each outcome's likelihood models, the
-standardised baseline covariate, censoring bounds and the per-outcome scales that map the
+standardised baseline covariate, the design matrix of patient-level covariates
+(:class:`CovariateCoding`), censoring bounds and the per-outcome scales that map the
 standardised, direction-aligned scale of the priors to the outcome's own units.
 
 The scale SD of an outcome is its declared SD (``OutcomeInfo.sd``) when its metadata give
@@ -24,7 +25,7 @@ import xarray as xr
 from bayesdose.components.likelihoods import Likelihood, ordinal_categories, resolve_likelihoods
 from bayesdose.components.shapes import DoseScale
 from bayesdose.components.timecourses import TimeScale
-from bayesdose.data.trial import TrialData
+from bayesdose.data.trial import TrialData, covariate_kind, covariate_label
 from bayesdose.errors import DataError
 
 
@@ -74,6 +75,160 @@ class OutcomeScales:
 
 
 @dataclass(frozen=True)
+class CovariateCoding:
+    """How patient-level covariates become the columns of the model's design matrix.
+
+    A numeric covariate is one column, centred on the trial's mean over patients and
+    divided by its SD over patients (ddof=1); its effect is that of one SD. A categorical
+    covariate is one column per level but the first in sorted order (the reference),
+    the indicator of that level minus the share of the trial's patients at it; its effect
+    is that of the level against the reference. Every column averages to zero over the
+    trial's patients, so the course and dose effects are those of a patient population
+    with the trial's mix of covariates.
+
+    Attributes
+    ----------
+    names : list of str
+        Column names: the covariate's for numeric ones, ``"<covariate>[<level>]"`` for
+        levels of categorical ones (for example ``["age", "sex[M]"]``).
+    sources : list of str
+        The covariate each column codes.
+    levels : list
+        The level each column indicates (None for numeric columns).
+    centre : numpy.ndarray
+        Per column: the trial's mean (numeric) or share of patients at the level.
+    scale : numpy.ndarray
+        Per column: the trial's SD over patients (numeric) or 1.
+    reference : dict of str to str
+        The reference level of each categorical covariate.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"age": [40.0, 50.0, 60.0], "sex": ["F", "M", "M"]})
+    >>> coding = CovariateCoding.from_table(table)
+    >>> coding.names, coding.reference
+    (['age', 'sex[M]'], {'sex': 'F'})
+    >>> coding.encode(table).round(3).tolist()
+    [[-1.0, -0.667], [0.0, 0.333], [1.0, 0.333]]
+    """
+
+    names: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    levels: list[str | None] = field(default_factory=list)
+    centre: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scale: np.ndarray = field(default_factory=lambda: np.ones(0))
+    reference: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, covariates: pd.DataFrame) -> CovariateCoding:
+        """The coding of a per-patient covariates table (:attr:`TrialData.covariates`).
+
+        Parameters
+        ----------
+        covariates : pandas.DataFrame
+            One row per patient; float columns are numeric, others categorical.
+
+        Returns
+        -------
+        CovariateCoding
+
+        Examples
+        --------
+        >>> CovariateCoding.from_table(pd.DataFrame({"kl": ["2", "3", "4", "3"]})).names
+        ['kl[3]', 'kl[4]']
+        """
+        names, sources, levels, centre, scale, reference = [], [], [], [], [], {}
+        for source in covariates.columns:
+            values = covariates[source]
+            if covariate_kind(values) == "numeric":
+                numbers = values.to_numpy(dtype=float)
+                names.append(str(source))
+                sources.append(str(source))
+                levels.append(None)
+                centre.append(float(numbers.mean()))
+                scale.append(float(numbers.std(ddof=1)))
+                continue
+            text = _labels(values)
+            found = sorted(set(text))
+            reference[str(source)] = found[0]
+            for level in found[1:]:
+                names.append(f"{source}[{level}]")
+                sources.append(str(source))
+                levels.append(level)
+                centre.append(float(np.mean(text == level)))
+                scale.append(1.0)
+        return cls(names, sources, levels, np.array(centre, dtype=float),
+                   np.array(scale, dtype=float), reference)
+
+    def encode(self, covariates: pd.DataFrame) -> np.ndarray:
+        """The standardised design rows of patients with the given covariate values.
+
+        Parameters
+        ----------
+        covariates : pandas.DataFrame
+            One row per patient (or per prediction), a column per covariate; values of a
+            categorical covariate must be among the trial's levels (numbers are read as
+            their labels, so ``1`` and ``1.0`` are the level ``"1"``).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (rows, columns), on the scale the model's ``beta_covariate`` multiplies.
+
+        Raises
+        ------
+        DataError
+            For a missing covariate column or an unknown level.
+
+        Examples
+        --------
+        >>> coding = CovariateCoding.from_table(pd.DataFrame({"sex": ["1", "2", "2", "2"]}))
+        >>> coding.encode(pd.DataFrame({"sex": [1, 2.0]})).tolist()
+        [[-0.75], [0.25]]
+        """
+        missing = [c for c in dict.fromkeys(self.sources) if c not in covariates.columns]
+        if missing:
+            raise DataError(f"covariate(s) {', '.join(map(repr, missing))} are needed (the "
+                            "model was fitted with them) but not given.")
+        out = np.empty((len(covariates), len(self.names)))
+        for j, (source, level) in enumerate(zip(self.sources, self.levels, strict=True)):
+            values = covariates[source]
+            if level is None:
+                out[:, j] = (values.to_numpy(dtype=float) - self.centre[j]) / self.scale[j]
+                continue
+            text = _labels(values)
+            known = {self.reference[source], *(lv for s, lv in zip(self.sources, self.levels,
+                                                                     strict=True)
+                                               if s == source)}
+            unknown = sorted(set(text) - known)
+            if unknown:
+                raise DataError(f"covariate {source!r}: level(s) {unknown} were not in the "
+                                f"trial (its levels are {sorted(known)}).")
+            out[:, j] = (text == level).astype(float) - self.centre[j]
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """The columns with their covariate, level, centre and scale (one row each).
+
+        Examples
+        --------
+        >>> coding = CovariateCoding.from_table(pd.DataFrame({"age": [40.0, 60.0]}))
+        >>> coding.table()[["column", "centre", "scale"]].round(2).values.tolist()
+        [['age', 50.0, 14.14]]
+        """
+        return pd.DataFrame({"column": self.names, "covariate": self.sources,
+                             "level": self.levels, "reference": [
+                                 self.reference.get(s) for s in self.sources],
+                             "centre": self.centre, "scale": self.scale})
+
+
+def _labels(values: pd.Series) -> np.ndarray:
+    """The levels of a categorical covariate's values, as text (``1`` and ``1.0`` are
+    ``"1"``)."""
+    return np.array([str(covariate_label(v)) for v in values.astype(object)], dtype=object)
+
+
+@dataclass(frozen=True)
 class ModelInputs:
     """Trial data arranged for the model: index arrays, responses, scales and coordinates."""
 
@@ -96,6 +251,18 @@ class ModelInputs:
     families: list[str]
     family_idx: np.ndarray
     categories: dict[str, np.ndarray]
+    covariate_std: np.ndarray | None = None
+    covariate_coding: CovariateCoding = field(default_factory=CovariateCoding)
+
+    def __post_init__(self) -> None:
+        if self.covariate_std is None:
+            object.__setattr__(self, "covariate_std",
+                               np.zeros((len(self.response), len(self.covariate_names))))
+
+    @property
+    def covariate_names(self) -> list[str]:
+        """Names of the covariate design columns (``age``, ``sex[M]``; empty when none)."""
+        return list(self.covariate_coding.names)
 
     @property
     def dose_scale(self) -> DoseScale:
@@ -134,7 +301,7 @@ class ModelInputs:
         keep = np.ones(len(self.response), dtype=bool)
         keep[np.asarray(rows, dtype=int)] = False
         per_row = ("outcome_idx", "patient_idx", "time_idx", "dose", "elapsed",
-                   "baseline_std", "response", "lower", "upper")
+                   "baseline_std", "response", "lower", "upper", "covariate_std")
         return replace(self, **{name: getattr(self, name)[keep] for name in per_row})
 
     def observations(self, kind: str) -> np.ndarray:
@@ -213,6 +380,9 @@ def prepare_inputs(data: TrialData,
     Returns
     -------
     ModelInputs
+        With ``covariate_std`` (observations x design columns) the patient-level
+        covariates of ``data`` coded by :class:`CovariateCoding` (no columns when the data
+        declare none) and ``covariate_coding`` the means, SDs and shares used.
 
     Examples
     --------
@@ -258,6 +428,8 @@ def prepare_inputs(data: TrialData,
     signs = np.array([data.info(o).sign for o in outcomes], dtype=float)
     families = [data.info(o).family or o for o in outcomes]
     family_names = list(dict.fromkeys(families))
+    patient_idx = changes["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy()
+    coding = CovariateCoding.from_table(data.covariates.loc[patients])
     return ModelInputs(
         outcomes=outcomes,
         patients=patients,
@@ -265,7 +437,7 @@ def prepare_inputs(data: TrialData,
         visits=visits,
         baseline_time=data.baseline_time,
         outcome_idx=k,
-        patient_idx=changes["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy(),
+        patient_idx=patient_idx,
         time_idx=changes["time"].map({t: i for i, t in enumerate(visits)}).to_numpy(),
         dose=changes["dose"].to_numpy(dtype=float),
         elapsed=changes["time"].to_numpy(dtype=float) - data.baseline_time,
@@ -279,6 +451,8 @@ def prepare_inputs(data: TrialData,
         families=family_names,
         family_idx=np.array([family_names.index(f) for f in families]),
         categories=categories,
+        covariate_std=coding.encode(data.covariates.loc[patients])[patient_idx],
+        covariate_coding=coding,
     )
 
 

@@ -42,6 +42,18 @@ BETA_BASELINE = Parameter(
 )
 
 
+BETA_COVARIATE = Parameter(
+    "beta_covariate",
+    Prior("Normal", mu=0, sigma=1),
+    "Normal(0, 1) per outcome and covariate column: the effect on the change of one "
+    "trial SD of a numeric covariate, or of a category against the reference level, "
+    "within about two scale SDs either way. The columns are centred over the trial's "
+    "patients, so the course and dose effects stay those of the trial's population.",
+    "effect of a patient-level covariate (per SD, or level against the reference)",
+    levels="covariate",
+)
+
+
 PATIENT_EFFECT = Parameter(
     "patient_effect",
     Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=0.5), centered=False),
@@ -176,7 +188,8 @@ def family_sd_parameter(param: Parameter) -> Parameter:
 
 def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: DoseScale,
                      time_scale: TimeScale, likelihood: str | set[str] = "normal",
-                     pooled: bool = False, correlated: str | bool = False) -> list[Parameter]:
+                     pooled: bool = False, correlated: str | bool = False,
+                     covariates: bool = False) -> list[Parameter]:
     """All parameters of a model, in a stable order, with their default priors.
 
     Parameters
@@ -196,6 +209,8 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         How patient effects are related across outcomes: independent (``patient_effect``),
         a shared factor (``patient_loading`` and own ``patient_sd``), or an LKJ correlation
         matrix (``patient_sd``). ``True`` means ``"lkj"``, ``False`` ``"none"``.
+    covariates : bool
+        Whether the data declare patient-level covariates (adds ``beta_covariate``).
 
     Returns
     -------
@@ -218,6 +233,8 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
                    if p.poolable]
     structure = {True: "lkj", False: "none"}.get(correlated, correlated)
     params += [COURSE, BETA_BASELINE]
+    if covariates:
+        params.append(BETA_COVARIATE)
     params += {"none": [PATIENT_EFFECT], "lkj": [PATIENT_SD],
                "factor": [PATIENT_LOADING, PATIENT_OWN_SD]}[structure]
     if kinds - {"ordinal"}:

@@ -15,6 +15,7 @@ import io
 import math
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -31,6 +32,9 @@ DIRECTIONS = ("higher_is_better", "lower_is_better")
 
 
 CANONICAL = ("patient", "dose", "time", "outcome", "value")
+
+#: The kinds a patient-level covariate can be declared as (``covariates={"sex": ...}``).
+COVARIATE_KINDS = ("numeric", "categorical")
 
 
 #: Cell texts that a CSV file uses for a missing value (as pandas reads them by default).
@@ -259,6 +263,11 @@ class TrialData:
         The time whose row is each patient's baseline.
     outcome_info : dict of str to OutcomeInfo
         Metadata per outcome (direction, MCID, bounds, ...).
+    covariates : pandas.DataFrame
+        Patient-level covariates declared with ``covariates=`` (one row per patient,
+        indexed by patient id, one column per covariate in the user's column names):
+        numeric ones as floats, categorical ones as text. No columns when none were
+        declared.
 
     Examples
     --------
@@ -275,6 +284,11 @@ class TrialData:
     columns: dict[str, Any]
     baseline_time: float
     outcome_info: dict[str, OutcomeInfo] = field(default_factory=dict)
+    covariates: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.covariates is None or len(self.covariates.columns) == 0:
+            self.covariates = pd.DataFrame(index=pd.Index(self.patients, name="patient"))
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -292,6 +306,7 @@ class TrialData:
         time_unit: str | None = None,
         baseline_time: float | None = None,
         outcome_info: Mapping[str, Mapping[str, Any] | OutcomeInfo] | None = None,
+        covariates: Sequence[str] | Mapping[str, str] | None = None,
     ) -> TrialData:
         """Validate a long or wide DataFrame and build a :class:`TrialData`.
 
@@ -314,6 +329,18 @@ class TrialData:
             Time of the baseline visit (default: the smallest time in the data).
         outcome_info : mapping, optional
             Per outcome, an :class:`OutcomeInfo` or a mapping of its fields.
+        covariates : sequence of str or mapping of str to str, optional
+            Columns of patient-level covariates (for example ``["sex", "age"]``), each
+            constant within a patient and given on every row. In a list, a column whose
+            values are all numbers is numeric; any other (text, booleans, a pandas
+            categorical) is categorical. A mapping from column to kind declares the kind,
+            ``"numeric"`` or ``"categorical"`` (for example ``{"sex": "categorical",
+            "age": "numeric"}`` for sex coded 1/2): a categorical covariate coded as
+            numbers is labelled by their values (``1``, ``1.0`` and ``"1"`` are the level
+            ``"1"``), and a numeric one must hold only numbers. The model adds an effect
+            of each to every outcome (see
+            :func:`bayesdose.components.inputs.prepare_inputs`). A missing value is an
+            error: impute it, or remove the patient's rows, before building the data.
 
         Returns
         -------
@@ -339,7 +366,7 @@ class TrialData:
                             f"{type(frame).__name__}); read a file with TrialData.from_csv.")
         cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
         labels = [f"row {label}" for label in frame.index]
-        return cls._build(frame, labels, cols, baseline_time, outcome_info)
+        return cls._build(frame, labels, cols, baseline_time, outcome_info, covariates)
 
     @classmethod
     def from_csv(
@@ -356,6 +383,7 @@ class TrialData:
         time_unit: str | None = None,
         baseline_time: float | None = None,
         outcome_info: Mapping[str, Mapping[str, Any] | OutcomeInfo] | None = None,
+        covariates: Sequence[str] | Mapping[str, str] | None = None,
     ) -> TrialData:
         """Read a long or wide CSV file and build a :class:`TrialData`.
 
@@ -370,7 +398,7 @@ class TrialData:
             The CSV file.
         patient, dose, time, outcome, value, outcomes : str or list of str
             As in :meth:`from_frame`.
-        dose_unit, time_unit, baseline_time, outcome_info
+        dose_unit, time_unit, baseline_time, outcome_info, covariates
             As in :meth:`from_frame`.
 
         Returns
@@ -389,7 +417,7 @@ class TrialData:
         """
         cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
         frame, labels = read_csv_table(path)
-        return cls._build(frame, labels, cols, baseline_time, outcome_info)
+        return cls._build(frame, labels, cols, baseline_time, outcome_info, covariates)
 
     @classmethod
     def _build(
@@ -399,6 +427,7 @@ class TrialData:
         cols: _Columns,
         baseline_time: float | None,
         outcome_info: Mapping[str, Any] | None,
+        covariates: Sequence[str] | Mapping[str, str] | None = None,
     ) -> TrialData:
         if isinstance(frame.columns, pd.MultiIndex):
             raise DataError("the trial table has multi-level column names; flatten them "
@@ -406,8 +435,11 @@ class TrialData:
                             "frame.columns]) and name the flat columns.")
         if len(frame) == 0:
             raise DataError("the trial table is empty: it has no rows. Check the file or filter.")
+        kinds = _covariate_kinds(covariates, cols, frame)
         table = _to_canonical_long(frame.reset_index(drop=True), labels, cols)
         table = _validate_long(table, cols)
+        per_patient = patient_covariates(frame.reset_index(drop=True), labels, table,
+                                         list(kinds), cols.patient, kinds)
         base = _resolve_baseline_time(table, baseline_time, cols)
         info = _resolve_outcome_info(table, outcome_info)
         _check_bounds(table, info, cols)
@@ -422,7 +454,8 @@ class TrialData:
             "dose_unit": cols.dose_unit or cols.dose,
             "time_unit": cols.time_unit or cols.time,
         }
-        return cls(table=table, columns=columns, baseline_time=base, outcome_info=info)
+        return cls(table=table, columns=columns, baseline_time=base, outcome_info=info,
+                   covariates=per_patient)
 
     # ------------------------------------------------------------------ views
     @property
@@ -595,8 +628,10 @@ class TrialData:
         self._check_outcomes(outcomes)
         table = self.table[self.table["outcome"].isin(outcomes)].reset_index(drop=True)
         info = {k: v for k, v in self.outcome_info.items() if k in outcomes}
+        kept = self.covariates.loc[list(pd.unique(table["patient"]))]
         return TrialData(table=table, columns=dict(self.columns),
-                         baseline_time=self.baseline_time, outcome_info=info)
+                         baseline_time=self.baseline_time, outcome_info=info,
+                         covariates=kept)
 
     def info(self, outcome: str) -> OutcomeInfo:
         """The :class:`OutcomeInfo` of ``outcome`` (defaults when none was given).
@@ -625,7 +660,8 @@ class TrialData:
         Returns
         -------
         pandas.DataFrame
-            Columns patient, dose, time, outcome and value, named as in the input.
+            Columns patient, dose, time, outcome and value, named as in the input, then
+            the covariates (each patient's value on every row of the patient).
 
         Examples
         --------
@@ -634,7 +670,34 @@ class TrialData:
         ['patient', 'dose', 'month', 'outcome', 'value']
         """
         names = {role: self.columns[role] or role for role in CANONICAL}
-        return self.table[list(CANONICAL)].rename(columns=names)
+        out = self.table[list(CANONICAL)].rename(columns=names)
+        for name in self.covariates.columns:
+            out[name] = self.table["patient"].map(self.covariates[name]).to_numpy()
+        return out
+
+    @property
+    def covariate_names(self) -> list[str]:
+        """Names of the declared patient-level covariates (empty when none)."""
+        return [str(name) for name in self.covariates.columns]
+
+    @property
+    def covariate_kinds(self) -> dict[str, str]:
+        """Each covariate's kind, ``"numeric"`` or ``"categorical"`` (empty when none).
+
+        Pass it as ``covariates=`` to rebuild the data from :meth:`to_frame` with the same
+        kinds (a categorical coded as numbers stays categorical).
+
+        Examples
+        --------
+        >>> frame = pd.DataFrame({"id": [1, 1, 2, 2], "mg": [0, 0, 5, 5], "wk": [0, 4] * 2,
+        ...                       "pain": [50.0, 45.0, 52.0, 40.0], "sex": [1, 1, 2, 2]})
+        >>> data = TrialData.from_frame(frame, patient="id", dose="mg", time="wk",
+        ...                             outcomes=["pain"], covariates={"sex": "categorical"})
+        >>> data.covariate_kinds, data.covariates["sex"].tolist()
+        ({'sex': 'categorical'}, ['1', '2'])
+        """
+        return {str(name): covariate_kind(self.covariates[name])
+                for name in self.covariates.columns}
 
     def _check_outcomes(self, names: Sequence[str]) -> None:
         unknown = [n for n in names if n not in set(self.table["outcome"])]
@@ -1047,3 +1110,260 @@ def _check_bounds(table: pd.DataFrame, info: dict[str, OutcomeInfo], cols: _Colu
                 f"[{meta.lower}, {meta.upper}] at {describe_rows(bad['source_row'].tolist())} "
                 f"(for example {bad['value'].iloc[0]:g}). Correct the values or the bounds."
             )
+
+
+# ---------------------------------------------------------------------- covariates
+def covariate_kind(values: pd.Series) -> str:
+    """The kind of a column of :attr:`TrialData.covariates`: ``"numeric"`` for floats,
+    ``"categorical"`` otherwise.
+
+    Examples
+    --------
+    >>> covariate_kind(pd.Series([1.0, 2.0])), covariate_kind(pd.Series(["1", "2"]))
+    ('numeric', 'categorical')
+    """
+    return "numeric" if pd.api.types.is_float_dtype(values.dtype) else "categorical"
+
+
+def covariate_label(value: Any) -> str | None:
+    """The level of a categorical covariate that a cell holds (None when it is missing).
+
+    A number, or text that reads as one, is labelled by its value, integers without a
+    decimal point (``1``, ``1.0`` and ``" 1 "`` are all ``"1"``, ``2.5`` is ``"2.5"``);
+    other text is stripped of surrounding spaces; booleans are ``"True"`` and ``"False"``.
+
+    Examples
+    --------
+    >>> [covariate_label(v) for v in (1, 1.0, " 1 ", "2.50", "F", True, None)]
+    ['1', '1', '1', '2.5', 'F', 'True', None]
+    """
+    if _is_missing(value) or value is pd.NaT:
+        return None
+    number, kind = _cell_number(value)
+    if kind == _NUMERIC and math.isfinite(number):
+        if number.is_integer() and abs(number) < 2**53:
+            return str(int(number))
+        return repr(number)
+    return str(value).strip()
+
+
+def _covariate_kinds(covariates: Any, cols: _Columns,
+                     frame: pd.DataFrame) -> dict[Any, str | None]:
+    """Check the ``covariates=`` argument: distinct columns of the table, none of them a
+    column with another role; each with its declared kind (None: decided by its values)."""
+    if covariates is None:
+        return {}
+    if isinstance(covariates, Mapping):
+        kinds = {_column_name(name, "covariates"): kind for name, kind in covariates.items()}
+        for name, kind in kinds.items():
+            if not isinstance(kind, str) or kind not in COVARIATE_KINDS:
+                raise DataError(
+                    f"covariates=: unknown kind {_short(kind)} for column {name!r}; the "
+                    f"kinds are {' and '.join(map(repr, COVARIATE_KINDS))}, e.g. "
+                    "covariates={'sex': 'categorical', 'age': 'numeric'}.")
+        _check_covariate_columns(list(kinds), cols, frame)
+        return kinds
+    if isinstance(covariates, (str, bytes)) or not isinstance(covariates, Sequence):
+        raise DataError(f"covariates= must be a list of column names, e.g. "
+                        f"covariates=['sex', 'age'], or a mapping from column name to "
+                        f"kind, e.g. covariates={{'sex': 'categorical'}} (got "
+                        f"{_short(covariates)}).")
+    names = [_column_name(name, "covariates") for name in covariates]
+    _check_covariate_columns(names, cols, frame)
+    return dict.fromkeys(names)
+
+
+def _check_covariate_columns(names: list[Any], cols: _Columns, frame: pd.DataFrame) -> None:
+    """Covariate columns are distinct, exist, and have no other role."""
+    twice = sorted({str(n) for n in names if names.count(n) > 1})
+    if twice:
+        raise DataError(f"covariates= names column(s) {', '.join(map(repr, twice))} more "
+                        "than once; list each covariate once.")
+    roles = {cols.patient: "patient", cols.dose: "dose", cols.time: "time",
+             cols.outcome: "outcome", cols.value: "value",
+             **{name: "outcomes" for name in cols.outcomes or []}}
+    for name in names:
+        if name in roles:
+            raise DataError(f"column {name!r} is given both as {roles[name]}= and in "
+                            "covariates=; a covariate needs a column of its own.")
+    unknown = [n for n in names if n not in frame.columns]
+    if unknown:
+        raise DataError(
+            f"covariate column(s) {', '.join(map(repr, unknown))} not found; the table has "
+            f"{', '.join(map(repr, map(str, frame.columns)))}. Check the spelling in "
+            "covariates=.")
+
+
+def patient_covariates(frame: pd.DataFrame, labels: list[str], table: pd.DataFrame,
+                       names: list[Any], patient: str,
+                       kinds: Mapping[Any, str | None] | None = None) -> pd.DataFrame:
+    """One row per patient with the value of each covariate, checked.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The user's table (index reset), one row per ``labels`` entry.
+    labels : list of str
+        Where each row of ``frame`` came from (``"row 3"``, ``"line 4"``).
+    table : pandas.DataFrame
+        The validated long table (its patients, in order of appearance).
+    names : list
+        The covariate columns.
+    patient : str
+        The patient column of ``frame``.
+    kinds : mapping, optional
+        Per covariate its declared kind, ``"numeric"`` or ``"categorical"``; a covariate
+        not in it (or mapped to None) is numeric when all its values are numbers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by patient id (name ``patient``), one column per covariate: floats for
+        numeric covariates, text for categorical ones.
+
+    Raises
+    ------
+    DataError
+        For a missing value, a value that changes within a patient, a categorical
+        covariate with a single level, a numeric one without spread or a declared numeric
+        one with values that are not numbers; the message names the column, the patients
+        and the rows.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"id": [1, 1, 2, 2], "sex": ["F", "F", "M", "M"]})
+    >>> table = pd.DataFrame({"patient": ["1", "1", "2", "2"]})
+    >>> patient_covariates(frame, ["row 0", "row 1", "row 2", "row 3"], table, ["sex"],
+    ...                    "id")["sex"].tolist()
+    ['F', 'M']
+    """
+    patients = list(pd.unique(table["patient"]))
+    out = pd.DataFrame(index=pd.Index(patients, name="patient"))
+    if not names:
+        return out
+    ids = frame[patient].astype(object).astype(str).str.strip().to_numpy()
+    rows = pd.Series(labels, dtype=object)
+    for name in names:
+        values, numeric = _covariate_values(frame[name], name, rows,
+                                            (kinds or {}).get(name))
+        _check_covariate_missing(values, name, ids, rows)
+        per_patient = _covariate_per_patient(values, name, ids, rows)
+        _check_covariate_spread(per_patient, name, numeric)
+        column = per_patient.reindex(patients)
+        out[name] = column.astype(float) if numeric else column.astype(object)
+    return out
+
+
+def _covariate_values(raw: pd.Series, name: Any, rows: pd.Series,
+                      kind: str | None = None) -> tuple[pd.Series, bool]:
+    """A covariate column's cells as floats (numeric) or text (categorical), None where
+    missing; and whether it is numeric. ``kind`` is the declared kind (None: numeric when
+    every value is a number)."""
+    dtype = raw.dtype
+    categorical = kind == "categorical" or (kind is None and (
+        isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype)
+        or (pd.api.types.is_string_dtype(dtype) and dtype != np.dtype(object))))
+    if not categorical:
+        parsed = [_cell_number(v) for v in raw.astype(object)]
+        kinds = np.array([p[1] for p in parsed], dtype=int)
+        bad = kinds == _BAD
+        if kind == "numeric" and bad.any():
+            example = raw.astype(object)[bad].iloc[0]
+            raise DataError(f"covariate {name!r} is declared numeric but has values that "
+                            f"are not numbers at {describe_rows(rows[bad].tolist())} (for "
+                            f"example {_short(example)}). Correct the values, or declare it "
+                            "categorical.")
+        if kinds.size and not bad.any() and (kind == "numeric" or (kinds == _NUMERIC).any()):
+            values = pd.Series([p[0] for p in parsed], index=raw.index, dtype=float)
+            infinite = np.isinf(values)
+            if infinite.any():
+                raise DataError(f"covariate {name!r} has infinite values at "
+                                f"{describe_rows(rows[infinite].tolist())}; use finite "
+                                "numbers.")
+            return values, True
+    cells = raw.astype(object)
+    odd = ~cells.map(lambda v: _is_missing(v) or _is_scalar_label(v)).astype(bool)
+    if odd.any():
+        raise DataError(f"covariate {name!r} has values that are not labels or numbers (for "
+                        f"example {_short(cells[odd].iloc[0])}) at "
+                        f"{describe_rows(rows[odd].tolist())}.")
+    text = [covariate_label(v) for v in cells]
+    _check_labels_distinct(cells, text, name)
+    return pd.Series(text, index=raw.index, dtype=object), False
+
+
+def _check_labels_distinct(cells: pd.Series, labels: list[str | None], name: Any) -> None:
+    """Say so when cells written differently become one level (``"01"`` and ``"1"``,
+    ``"2.0"`` and ``"2"``): numbers written as text are read by their value, and the user
+    should see which codes were read as one."""
+    written: dict[str, set[str]] = {}
+    for cell, label in zip(cells, labels, strict=True):
+        if label is not None and isinstance(cell, str):
+            written.setdefault(label, set()).add(cell.strip())
+    merged = {label: sorted(forms) for label, forms in written.items() if len(forms) > 1}
+    if merged:
+        shown = "; ".join(f"{', '.join(map(repr, forms))} as level {label!r}"
+                          for label, forms in list(merged.items())[:3])
+        warnings.warn(f"covariate {name!r}: codes written differently are read as one "
+                      f"level by their value ({shown}). If they are different categories, "
+                      "recode the column before building the data.", UserWarning,
+                      stacklevel=4)
+
+
+def _check_covariate_missing(values: pd.Series, name: Any, ids: np.ndarray,
+                             rows: pd.Series) -> None:
+    """Refuse missing covariate values, naming the patients and rows."""
+    blank = values.isna().to_numpy()
+    if not blank.any():
+        return
+    patients = list(dict.fromkeys(ids[blank]))
+    shown = "; ".join(
+        f"patient {p!r} ({describe_rows(rows[blank & (ids == p)].tolist(), 4)})"
+        for p in patients[:5])
+    more = f" ({len(patients)} patients in all)" if len(patients) > 5 else ""
+    raise DataError(
+        f"covariate {name!r} is missing for {shown}{more}. Every patient needs a value on "
+        "every row (a covariate is constant within a patient): fill it in, impute it "
+        "(and report how), or remove those patients' rows explicitly before building the "
+        "data; patients are never dropped silently.")
+
+
+def _covariate_per_patient(values: pd.Series, name: Any, ids: np.ndarray,
+                           rows: pd.Series) -> pd.Series:
+    """Each patient's one value of a covariate; refuses values that change within a
+    patient."""
+    frame = pd.DataFrame({"patient": ids, "value": values.to_numpy(dtype=object)})
+    counts = frame.groupby("patient", sort=False)["value"].nunique()
+    varying = counts[counts > 1].index.tolist()
+    if varying:
+        details = []
+        for patient in varying[:3]:
+            own = (ids == patient)
+            seen = ", ".join(_covariate_text(v) for v in pd.unique(values[own]))
+            details.append(f"patient {patient!r} has {seen} "
+                           f"({describe_rows(rows[own].tolist(), 4)})")
+        more = f" ({len(varying)} patients in all)" if len(varying) > 3 else ""
+        raise DataError(
+            f"covariate {name!r} must be constant within a patient (a characteristic at "
+            f"baseline), but " + "; ".join(details) + more + ". Correct the values, or "
+            "give the patients distinct ids.")
+    return frame.drop_duplicates("patient").set_index("patient")["value"]
+
+
+def _covariate_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _check_covariate_spread(per_patient: pd.Series, name: Any, numeric: bool) -> None:
+    """Refuse a covariate whose value is the same for every patient: no effect can be
+    estimated for it."""
+    if per_patient.nunique() > 1:
+        return
+    value = _covariate_text(per_patient.iloc[0])
+    if numeric:
+        raise DataError(f"numeric covariate {name!r} has the same value ({value}) for all "
+                        f"{len(per_patient)} patients, so it has no spread to standardise "
+                        "and no effect to estimate. Remove it from covariates=.")
+    raise DataError(f"categorical covariate {name!r} has a single level ({value}) over all "
+                    f"{len(per_patient)} patients, so it has no effect to estimate. Remove "
+                    "it from covariates=, or check the column.")

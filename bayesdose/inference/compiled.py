@@ -4,9 +4,9 @@ A fit's time is mostly spent outside the sampler: building the PyMC model, compi
 log density and gradient (to C for PyMC's NUTS, with numba for nutpie, with JAX for
 NumPyro and BlackJAX) and compiling the functions that draw the posterior predictive and
 the prior and evaluate the pointwise log likelihood. A :class:`CompiledModel` does all of
-this once for one *design* (the doses, visits, patients, outcomes, likelihoods, bounds and
-which observation belongs to whom) and holds the data that change between trials of that
-design (the responses, baselines and outcome scales, see
+this once for one *design* (the doses, visits, patients and their covariates, outcomes,
+likelihoods, bounds and which observation belongs to whom) and holds the data that change
+between trials of that design (the responses, baselines and outcome scales, see
 :func:`bayesdose.components.graph.data_values`) in ``pm.Data`` containers. Sampling new data of
 the same design swaps the containers' values (``pm.set_data``; for nutpie, the compiled
 model's ``with_data``) and reuses every compiled function.
@@ -80,6 +80,9 @@ READOUT_MODE = None
 DESIGN_ARRAYS = ("outcome_idx", "patient_idx", "time_idx", "dose", "elapsed", "lower",
                  "upper", "family_idx")
 
+#: Design arrays that only a model with patient-level covariates has.
+COVARIATE_ARRAYS = ("covariate_std",)
+
 
 def design_key(model: DoseResponseModel, inputs: ModelInputs, weighted: bool = False) -> str:
     """A hash of everything a compiled model is built from but its swappable data.
@@ -120,8 +123,11 @@ def design_key(model: DoseResponseModel, inputs: ModelInputs, weighted: bool = F
         "sign": [float(s) for s in inputs.scales.sign],
         "categories": {k: np.asarray(v).tolist() for k, v in inputs.categories.items()},
     }
+    if inputs.covariate_names:
+        plain["covariates"] = list(inputs.covariate_names)
     digest.update(json.dumps(plain, sort_keys=True, default=str).encode())
-    for name in DESIGN_ARRAYS:
+    arrays = DESIGN_ARRAYS + (COVARIATE_ARRAYS if inputs.covariate_names else ())
+    for name in arrays:
         array = np.ascontiguousarray(getattr(inputs, name))
         digest.update(f"{name}{array.dtype}{array.shape}".encode())
         digest.update(array.tobytes())

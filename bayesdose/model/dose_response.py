@@ -3,18 +3,22 @@
 For patient i, outcome k and visit t after baseline, on the standardised,
 direction-aligned scale (outcome units / s_k, times sign_k so that positive = better),
 
-    m_ikt = f_k(dose_i) * g_k(t) + h_k(t) + beta_k * (baseline_ik - mean_k) / s_k + u_ik
+    m_ikt = f_k(dose_i) * g_k(t) + h_k(t) + beta_k * (baseline_ik - mean_k) / s_k
+            + sum_c gamma_kc * x_ic + u_ik
 
 with f the dose shape (:mod:`bayesdose.components.shapes`, f(0) = 0), g the time course of the dose
 effect (:mod:`bayesdose.components.timecourses`), h the course common to every dose (free per
-visit) and u a patient effect. When several outcomes are modelled, a patient's effects
-are related across outcomes (``patient_correlation``): by default through one patient
-factor shared by all outcomes, with a non-negative loading per outcome, plus each
-outcome's own effect; optionally through a full correlation matrix with an LKJ prior, or
-not at all. Each outcome's likelihood (:mod:`bayesdose.components.likelihoods`) observes
-sign_k * s_k * m_ikt: the change from baseline (Normal or Student-t, censored at scale
-bounds), the change in log value (lognormal) or the grade (ordered logistic, with
-s_k = 1).
+visit), x_ic the patient-level covariates declared with the data (``TrialData.from_frame(...,
+covariates=[...])``; centred over the trial's patients, numeric ones per SD, categorical ones
+as levels against a reference, see :class:`~bayesdose.components.inputs.CovariateCoding`)
+with effects gamma (``beta_covariate``; none without covariates) and u a patient effect.
+When several outcomes are modelled, a patient's effects are related across outcomes
+(``patient_correlation``): by default through one patient factor shared by all outcomes,
+with a non-negative loading per outcome, plus each outcome's own effect; optionally
+through a full correlation matrix with an LKJ prior, or not at all. Each outcome's
+likelihood (:mod:`bayesdose.components.likelihoods`) observes sign_k * s_k * m_ikt: the
+change from baseline (Normal or Student-t, censored at scale bounds), the change in log
+value (lognormal) or the grade (ordered logistic, with s_k = 1).
 
 Outcomes of one family (``OutcomeInfo.family``) share their real-valued dose-shape
 parameters (``pooling="family"``, the default): each outcome's effect size ``delta``
@@ -413,7 +417,7 @@ class DoseResponseModel:
     def _parameters(self, inputs: ModelInputs) -> list[Parameter]:
         return model_parameters(self.dose_shape, self.time_shape, inputs.dose_scale,
                                 inputs.time_scale, inputs.kinds, self.pooled(inputs),
-                                self.correlated(inputs))
+                                self.correlated(inputs), bool(inputs.covariate_names))
 
     def parameters(self, data: TrialData) -> list[Parameter]:
         """The model's parameters on ``data``, with their default priors and reasons.

@@ -10,6 +10,8 @@ executed. The same :class:`ModelSpec` can be built from a Python dict. Example::
     time = "month"
     outcome = "outcome"
     value = "value"
+    covariates = ["sex", "age"]   # optional: patient-level columns, one effect each
+    # or with their kinds: covariates = {sex = "categorical", age = "numeric"}
 
     [outcomes.koos_pain]
     direction = "higher_is_better"
@@ -61,7 +63,7 @@ from bayesdose.components.likelihoods import LIKELIHOODS
 from bayesdose.components.priors import model_parameters, prior_from_mapping, prior_to_mapping
 from bayesdose.components.shapes import DoseScale
 from bayesdose.components.timecourses import TimeScale
-from bayesdose.data.trial import TrialData, outcome_info_from_mapping
+from bayesdose.data.trial import COVARIATE_KINDS, TrialData, outcome_info_from_mapping
 from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.files.toml import check_keys, read_toml, resolve_inside, section_table, write_toml
 from bayesdose.inference.backends import SAMPLERS
@@ -75,7 +77,7 @@ EMBEDDED = {"embedded:msc_trial"}
 SECTIONS = {
     "name": None, "description": None,
     "data": {"source", "patient", "dose", "time", "outcome", "value", "outcomes",
-             "dose_unit", "time_unit", "baseline_time"},
+             "dose_unit", "time_unit", "baseline_time", "covariates"},
     "outcomes": None,
     "model": {"outcomes", "dose_shape", "time_shape", "likelihood", "dose_options",
               "time_options", "pooling", "patient_correlation", "lkj_eta"},
@@ -106,7 +108,8 @@ class ModelSpec:
     name : str
         Name of the analysis.
     data : dict
-        Data source and column names.
+        Data source and column names, and the patient-level ``covariates`` (a list of
+        columns, or a table of column to ``"numeric"`` or ``"categorical"``).
     outcome_info : dict
         Per outcome metadata (direction, mcid, bounds, ...), added to or overriding the
         data's own.
@@ -326,7 +329,8 @@ class ModelSpec:
         for correlated in ("none", "lkj", "factor"):
             params = model_parameters(model.dose_shape, model.time_shape,
                                       DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
-                                      set(LIKELIHOODS), pooled=True, correlated=correlated)
+                                      set(LIKELIHOODS), pooled=True, correlated=correlated,
+                                      covariates=True)
             names += [p.name for p in params if p.name not in names]
         for name in self.priors:
             if name not in names:
@@ -435,10 +439,11 @@ class ModelSpec:
                 and source not in EMBEDDED:
             raise SpecError(f"data.source {source!r}: no such embedded data set; the embedded "
                             f"ones are {', '.join(sorted(EMBEDDED))}.")
+        covariates = self.data.get("covariates")
         if path is None and source in EMBEDDED:
             data = datasets.load_msc_trial()
-            if self.outcome_info:
-                data = _with_outcome_info(data, self.outcome_info)
+            if self.outcome_info or covariates:
+                data = _with_outcome_info(data, self.outcome_info, covariates)
             return data
         if path is None:
             if not source:
@@ -455,7 +460,7 @@ class ModelSpec:
             path, patient=columns["patient"], dose=columns["dose"], time=columns["time"],
             outcomes=wide, dose_unit=self.data.get("dose_unit"),
             time_unit=self.data.get("time_unit"), baseline_time=self.data.get("baseline_time"),
-            outcome_info=self.outcome_info or None, **long_cols,
+            outcome_info=self.outcome_info or None, covariates=covariates, **long_cols,
         )
 
     def _resolve_inside(self, source: str) -> Path:
@@ -557,6 +562,14 @@ def _is_text_list(value: Any) -> bool:
             and len(set(value)) == len(value))
 
 
+def _is_covariates(value: Any) -> bool:
+    """A list of distinct column names, or a non-empty table of column = kind."""
+    if isinstance(value, Mapping):
+        return bool(value) and all(_is_text(k) and v in COVARIATE_KINDS
+                                   for k, v in value.items())
+    return _is_text_list(value)
+
+
 def _is_options(value: Any) -> bool:
     """A table of shape options: text, finite numbers, or lists of finite numbers."""
     def ok(v: Any) -> bool:
@@ -591,6 +604,9 @@ DATA_FIELDS: dict[str, tuple[Any, str]] = {
     "dose_unit": (_is_text, "text in quotes, e.g. \"mg\""),
     "time_unit": (_is_text, "text in quotes, e.g. \"months\""),
     "baseline_time": (_is_finite, "a finite number (a time in the data)"),
+    "covariates": (_is_covariates, "a list of distinct column names of patient-level "
+                   "covariates, e.g. [\"sex\", \"age\"], or a table of column = "
+                   "\"numeric\" or \"categorical\", e.g. {sex = \"categorical\"}"),
 }
 
 
@@ -661,7 +677,8 @@ def _check_prior(prior: Prior, field: str) -> None:
             raise SpecError(f"{where} must be > 0 (got {_short(value)}).")
 
 
-def _with_outcome_info(data: TrialData, overrides: dict[str, dict[str, Any]]) -> TrialData:
+def _with_outcome_info(data: TrialData, overrides: dict[str, dict[str, Any]],
+                       covariates: list[str] | dict[str, str] | None = None) -> TrialData:
     merged: dict[str, Any] = {}
     for name in data.outcomes:
         current = data.info(name).to_dict()
@@ -675,7 +692,7 @@ def _with_outcome_info(data: TrialData, overrides: dict[str, dict[str, Any]]) ->
     return TrialData.from_frame(
         data.table.drop(columns="source_row"), patient="patient", dose="dose", time="time",
         outcome="outcome", value="value", dose_unit=data.dose_unit, time_unit=data.time_unit,
-        baseline_time=data.baseline_time, outcome_info=merged,
+        baseline_time=data.baseline_time, outcome_info=merged, covariates=covariates,
     )
 
 

@@ -36,7 +36,14 @@ from bayesdose.components.shapes import (
     SigmoidEmax,
 )
 from bayesdose.components.timecourses import EmaxTime, Exponential
-from bayesdose.data.trial import OutcomeInfo, TrialData, outcome_info_from_mapping
+from bayesdose.data.trial import (
+    COVARIATE_KINDS,
+    OutcomeInfo,
+    TrialData,
+    covariate_kind,
+    covariate_label,
+    outcome_info_from_mapping,
+)
 from bayesdose.errors import DataError
 from bayesdose.inference.trees import group, has_group, set_group
 from bayesdose.results.estimands import effect_draws
@@ -98,6 +105,8 @@ def attach_metadata(idata: xr.DataTree, model: DoseResponseModel, data: TrialDat
         "versions": _versions(),
         "parameterisation": PARAMETERISATION,
     }
+    if len(data.covariates.columns):
+        config["data"]["covariates"] = covariates_to_config(data.covariates)
     constant.attrs[CONFIG_ATTR] = json.dumps(config, sort_keys=True, default=_json_default)
     if has_group(idata, "constant_data"):
         constant = xr.merge([group(idata, "constant_data"), constant],
@@ -155,7 +164,94 @@ def data_from_idata(idata: xr.DataTree, config: dict[str, Any]) -> TrialData:
             for k, meta in stored.items()}
     info = _with_stored_scales(const, info, stored)
     return TrialData(table=table, columns=config["data"]["columns"],
-                     baseline_time=float(config["data"]["baseline_time"]), outcome_info=info)
+                     baseline_time=float(config["data"]["baseline_time"]), outcome_info=info,
+                     covariates=covariates_from_config(config["data"].get("covariates")))
+
+
+def covariates_to_config(covariates: pd.DataFrame) -> dict[str, Any]:
+    """The patient-level covariates of a trial as plain data (for a fit's configuration).
+
+    Parameters
+    ----------
+    covariates : pandas.DataFrame
+        :attr:`TrialData.covariates` (indexed by patient).
+
+    Returns
+    -------
+    dict
+        ``patients`` (ids) and ``columns``: per covariate its ``name``, ``kind``
+        (``"numeric"`` or ``"categorical"``, as declared or found when the data were
+        built) and per-patient ``values`` (numbers for a numeric covariate, the level's
+        text for a categorical one, also when its levels are coded as numbers).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"age": [40.0, 50.0], "grade": ["2", "3"]},
+    ...                      index=pd.Index(["a", "b"], name="patient"))
+    >>> [(c["kind"], c["values"]) for c in covariates_to_config(frame)["columns"]]
+    [('numeric', [40.0, 50.0]), ('categorical', ['2', '3'])]
+    """
+    columns = []
+    for name in covariates.columns:
+        kind = covariate_kind(covariates[name])
+        values = (covariates[name].astype(float).tolist() if kind == "numeric"
+                  else [covariate_label(v) for v in covariates[name].astype(object)])
+        columns.append({"name": name, "kind": kind, "values": values})
+    return {"patients": [str(p) for p in covariates.index], "columns": columns}
+
+
+def covariates_from_config(stored: dict[str, Any] | None) -> pd.DataFrame | None:
+    """The covariates table back from :func:`covariates_to_config` (None for fits saved
+    without covariates).
+
+    A column stored without a ``kind`` is numeric when all its values are numbers and
+    categorical otherwise; the values of a categorical column come back as the text of
+    its levels (a level stored as the number ``2`` is ``"2"``).
+
+    Parameters
+    ----------
+    stored : dict or None
+        The ``covariates`` entry of a fit's stored data configuration.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Indexed by patient, floats for numeric covariates and text for categorical ones.
+
+    Raises
+    ------
+    DataError
+        For a stored kind other than ``"numeric"`` or ``"categorical"``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"sex": ["F", "M"]}, index=pd.Index(["a", "b"], name="patient"))
+    >>> covariates_from_config(covariates_to_config(frame))["sex"].tolist()
+    ['F', 'M']
+    >>> stored = {"patients": ["a", "b"], "columns": [
+    ...     {"name": "grade", "kind": "categorical", "values": [2, 3]}]}
+    >>> covariates_from_config(stored)["grade"].tolist()
+    ['2', '3']
+    """
+    if not stored or not stored.get("columns"):
+        return None
+    out = pd.DataFrame(index=pd.Index([str(p) for p in stored["patients"]], name="patient"))
+    for column in stored["columns"]:
+        values = list(column["values"])
+        kind = column.get("kind")
+        if kind is None:
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                          for v in values)
+            kind = "numeric" if numbers else "categorical"
+        if kind not in COVARIATE_KINDS:
+            raise DataError(f"the stored covariate {column['name']!r} has an unknown kind "
+                            f"{kind!r} (the kinds are {', '.join(COVARIATE_KINDS)}).")
+        if kind == "numeric":
+            out[column["name"]] = pd.Series(values, index=out.index, dtype=float)
+        else:
+            out[column["name"]] = pd.Series([covariate_label(v) for v in values],
+                                            index=out.index, dtype=object)
+    return out
 
 
 def _with_stored_scales(const: xr.Dataset, info: dict[str, OutcomeInfo],
