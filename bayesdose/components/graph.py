@@ -403,8 +403,8 @@ class ModelGraph:
         Pool the dose-shape parameters within outcome families (refused, by
         :func:`check_family_scales`, for a family whose outcomes' effects are on
         different scales).
-    patient_structure : {"factor", "lkj", "none"}
-        How patient effects are related across outcomes.
+    patient_structure : {"factor", "lkj", "none", "off"}
+        How patient effects are related across outcomes (``"off"``: no patient effects).
     lkj_eta : float
         Shape of the LKJ prior (``patient_structure="lkj"``).
     family_form : {"mixture", "normal"}
@@ -472,6 +472,10 @@ class ModelGraph:
         """Patient effects (outcome, patient): independent, through a shared patient factor
         (loadings plus each outcome's own effect), or correlated through LKJ."""
         structure = self.patient_structure
+        if structure == "off":  # no patient effects: zeros, so read-outs stay uniform
+            shape = (len(inputs.outcomes), len(inputs.patients))
+            return pm.Deterministic("patient_effect", pt.zeros(shape),
+                                    dims=("outcome", "patient"))
         if structure == "none":
             return with_dims(priors["patient_effect"],
                              ("outcome", "patient")).create_variable("patient_effect")

@@ -205,10 +205,11 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         Whether dose-shape parameters are pooled within families of outcomes (adds a
         ``<name>_family_sd`` for each real-valued dose-shape parameter; the parameter's
         own prior is then the prior of its family mean).
-    correlated : {"none", "factor", "lkj"} or bool
+    correlated : {"none", "factor", "lkj", "off"} or bool
         How patient effects are related across outcomes: independent (``patient_effect``),
         a shared factor (``patient_loading`` and own ``patient_sd``), or an LKJ correlation
-        matrix (``patient_sd``). ``True`` means ``"lkj"``, ``False`` ``"none"``.
+        matrix (``patient_sd``), or none (``"off"``: no patient parameters). ``True`` means
+        ``"lkj"``, ``False`` ``"none"``.
     covariates : bool
         Whether the data declare patient-level covariates (adds ``beta_covariate``).
 
@@ -236,7 +237,7 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
     if covariates:
         params.append(BETA_COVARIATE)
     params += {"none": [PATIENT_EFFECT], "lkj": [PATIENT_SD],
-               "factor": [PATIENT_LOADING, PATIENT_OWN_SD]}[structure]
+               "factor": [PATIENT_LOADING, PATIENT_OWN_SD], "off": []}[structure]
     if kinds - {"ordinal"}:
         params.append(SIGMA)
     if "student_t" in kinds:

@@ -123,6 +123,12 @@ class DoseResponseModel:
         non-centred through its Cholesky factor (on the embedded example's 12 outcomes it
         did not mix: R-hat 1.03; the factor form mixed but had 0-5 divergences there).
         ``"none"``: independent. ``True``/``False`` mean ``"lkj"``/``"none"``.
+    patient_effects : bool
+        ``True`` (default): a lasting effect per patient and outcome (``u`` in the model).
+        ``False``: none; the patients' deviations are left to the residual. For trials
+        with one post-baseline value per patient (a parallel-group trial), where a
+        patient effect cannot be told apart from the residual, and for a model without
+        them to compare against.
     lkj_eta : float
         Shape of the LKJ prior (1 = uniform over correlation matrices; larger values
         shrink towards independence).
@@ -168,6 +174,7 @@ class DoseResponseModel:
         lkj_eta: float = 2.0,
         dose_options: dict[str, Any] | None = None,
         time_options: dict[str, Any] | None = None,
+        patient_effects: bool = True,
     ) -> None:
         self.dose_shape = get_dose_shape(dose_shape, **(dose_options or {}))
         self.time_shape = get_time_shape(time_shape, **(time_options or {}))
@@ -190,6 +197,9 @@ class DoseResponseModel:
             raise SpecError(f"patient_correlation {patient_correlation!r} is not one of "
                             f"{', '.join(PATIENT_STRUCTURES)}.")
         self.patient_correlation = structure
+        if not isinstance(patient_effects, (bool, np.bool_)):
+            raise SpecError(f"patient_effects must be true or false (got {patient_effects!r}).")
+        self.patient_effects = bool(patient_effects)
         self.lkj_eta = float(lkj_eta)
         #: Compiled models of this model, one per design (refits of a design are warm).
         self.compiled_models = CompiledCache()
@@ -204,7 +214,8 @@ class DoseResponseModel:
             Keys ``dose_shape``, ``dose_options``, ``time_shape``, ``time_options``,
             ``likelihood``, ``outcomes``, ``pooling``, ``patient_correlation``,
             ``lkj_eta`` and ``priors`` (each override as a mapping such as
-            ``{"distribution": "Normal", "mu": 0, "sigma": 0.5}``); JSON-serialisable.
+            ``{"distribution": "Normal", "mu": 0, "sigma": 0.5}``), and
+            ``patient_effects`` when they are switched off; JSON-serialisable.
 
         See Also
         --------
@@ -218,7 +229,7 @@ class DoseResponseModel:
         ('emax', 'exponential', 'factor')
         """
 
-        return {
+        config = {
             "dose_shape": self.dose_shape.name,
             "dose_options": self.dose_shape.options(),
             "time_shape": self.time_shape.name,
@@ -230,6 +241,9 @@ class DoseResponseModel:
             "lkj_eta": self.lkj_eta,
             "priors": {k: prior_to_mapping(v) for k, v in self.priors.items()},
         }
+        if not self.patient_effects:
+            config["patient_effects"] = False
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DoseResponseModel:
@@ -263,7 +277,7 @@ class DoseResponseModel:
         priors = {k: prior_from_mapping(v, f"priors.{k}")
                   for k, v in (config.get("priors") or {}).items()}
         keys = ("likelihood", "outcomes", "pooling", "patient_correlation", "lkj_eta",
-                "dose_options", "time_options")
+                "dose_options", "time_options", "patient_effects")
         return cls(dose_shape=config["dose_shape"], time_shape=config["time_shape"],
                    priors=priors, **{k: config[k] for k in keys if k in config})
 
@@ -368,7 +382,7 @@ class DoseResponseModel:
         -------
         str
             ``patient_correlation`` (``"factor"``, ``"lkj"`` or ``"none"``) with two or
-            more outcomes, ``"none"`` with one.
+            more outcomes, ``"none"`` with one, ``"off"`` without patient effects.
 
         Examples
         --------
@@ -380,6 +394,8 @@ class DoseResponseModel:
         >>> model.correlated(model.inputs(data.select(["koos_pain"])))
         'none'
         """
+        if not self.patient_effects:
+            return "off"
         return self.patient_correlation if len(inputs.outcomes) > 1 else "none"
 
     def default_target_accept(self, inputs: ModelInputs) -> float:
@@ -411,7 +427,7 @@ class DoseResponseModel:
         >>> model.default_target_accept(model.inputs(data.select(["koos_pain", "mri_t2"])))
         0.98
         """
-        across = self.pooled(inputs) or self.correlated(inputs) != "none"
+        across = self.pooled(inputs) or self.correlated(inputs) not in ("none", "off")
         return 0.98 if across else 0.95
 
     def _parameters(self, inputs: ModelInputs) -> list[Parameter]:

@@ -80,7 +80,8 @@ SECTIONS = {
              "dose_unit", "time_unit", "baseline_time", "covariates"},
     "outcomes": None,
     "model": {"outcomes", "dose_shape", "time_shape", "likelihood", "dose_options",
-              "time_options", "pooling", "patient_correlation", "lkj_eta"},
+              "time_options", "pooling", "patient_correlation", "lkj_eta",
+              "patient_effects"},
     "priors": None,
     "sampler": {"draws", "tune", "chains", "random_seed", "target_accept", "sampler",
                 "cores"},
@@ -623,6 +624,7 @@ MODEL_FIELDS: dict[str, tuple[Any, str]] = {
     "patient_correlation": (lambda v: isinstance(v, bool) or v in ("factor", "lkj", "none"),
                             "\"factor\", \"lkj\" or \"none\""),
     "lkj_eta": (lambda v: _is_finite(v) and v > 0, "a positive number"),
+    "patient_effects": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

@@ -80,6 +80,8 @@ PATIENT_TEXT = {
     "lkj": "patient effects correlated across outcomes, LKJ prior on the correlation "
            "matrix (non-centred through its Cholesky factor)",
     "none": "independent patient effects per outcome",
+    "off": "no patient effects (patient_effects=False): a patient's deviations are left "
+           "to the residual",
 }
 
 
@@ -437,7 +439,7 @@ def _model_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
          "formula / meaning": POOLING_TEXT.get(model.pooling, "")
          + ("" if pooled else " (no family has two outcomes here: nothing pooled)")},
         {"component": "patient effects u",
-         "choice": structure if structure == model.patient_correlation
+         "choice": structure if structure in (model.patient_correlation, "off")
          else f"{structure} (set: {model.patient_correlation}; one outcome)",
          "formula / meaning": PATIENT_TEXT.get(structure, "")},
     ]
