@@ -28,7 +28,7 @@ import pytensor
 from bayesdose import datasets
 from bayesdose.components.shapes import register_dose_shape
 from bayesdose.components.timecourses import register_time_shape
-from bayesdose.data.safety import SafetyData
+from bayesdose.data.safety import SafetyCountData, SafetyData
 from bayesdose.data.trial import OutcomeInfo, TrialData
 from bayesdose.design.calibration import calibrate
 from bayesdose.design.designs import Design
@@ -36,7 +36,7 @@ from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
 from bayesdose.model.comparison import Comparison, compare, fit_candidates
 from bayesdose.model.dose_response import DoseResponseModel, load_fit
-from bayesdose.model.safety import SafetyModel
+from bayesdose.model.safety import SafetyCountFit, SafetyCountModel, SafetyModel
 from bayesdose.model.spec import ModelSpec, fit
 from bayesdose.results.crossval import CrossValidation, loo
 from bayesdose.results.fit import DoseResponseFit
@@ -125,6 +125,9 @@ __all__ = [
     "EstimandError",
     "ModelSpec",
     "OutcomeInfo",
+    "SafetyCountData",
+    "SafetyCountFit",
+    "SafetyCountModel",
     "SafetyData",
     "SafetyFit",
     "SafetyModel",
