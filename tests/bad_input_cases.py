@@ -137,6 +137,27 @@ class Case:
     run: Callable[[], None]
 
 
+COUNT_COLUMNS = {"patient": "subject", "dose": "dose_mg", "count": "n_events",
+                 "exposure": "years"}
+
+
+def counts() -> pd.DataFrame:
+    """Adverse-event counts of six patients with their follow-up in years."""
+    return pd.DataFrame({"subject": [f"p{i}" for i in range(6)],
+                         "dose_mg": [0, 0, 10, 10, 50, 50],
+                         "n_events": [0, 1, 2, 0, 3, 1],
+                         "years": [1.0, 0.5, 1.0, 1.0, 0.75, 1.0]})
+
+
+def event_counts(**patients) -> None:
+    """Counts with the given (patient, value) cells set, read as SafetyCountData."""
+    frame = counts()
+    for column, (patient, value) in patients.items():
+        frame[column] = frame[column].astype(object)
+        frame.loc[frame["subject"] == patient, column] = value
+    bd.SafetyCountData.from_frame(frame, **COUNT_COLUMNS)
+
+
 def _copy_forward() -> pd.DataFrame:
     frame = trial()
     frame["score"] = frame.groupby("subject")["score"].transform("first")
@@ -252,6 +273,14 @@ CASES = [
          lambda: model_file(MODEL_HEAD.replace("trial.csv", "/etc/passwd"))),
     Case("model file", "an unknown embedded data set", "`source = \"embedded:other\"`",
          lambda: model_file(MODEL_HEAD.replace("trial.csv", "embedded:other"))),
+    # ------------------------------------------------------------ adverse-event counts
+    Case("event counts", "a negative or fractional count", "`n_events` of `-1`",
+         lambda: event_counts(n_events=("p1", -1))),
+    Case("event counts", "no follow-up time, or none left", "`years` of `0`",
+         lambda: event_counts(years=("p2", 0.0))),
+    Case("event counts", "the same patient and event type twice", "p0's rows repeated",
+         lambda: bd.SafetyCountData.from_frame(
+             pd.concat([counts(), counts().iloc[:1]], ignore_index=True), **COUNT_COLUMNS)),
     # ------------------------------------------------------------ saved fits
     Case("saved fit", "not a netCDF file (a CSV, a pickle, ...)", "a pickle named `fit.nc`",
          lambda: fit_file(content=b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.")),
