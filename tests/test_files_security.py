@@ -454,10 +454,20 @@ bd.fit(spec, draws=30, tune=30, chains=1, progressbar=False).save(sys.argv[2])
 TIMING = {"sampling_time", "process_time_diff", "perf_counter_diff", "perf_counter_start"}
 
 
+#: Deterministics recomputed from the draws, and the predictive draws made from them:
+#: equal up to rounding.
+ROUNDED = {(group, name) for group in ("posterior", "prior")
+           for name in ("effect", "patient_effect")} | {
+    (group, "change") for group in ("posterior_predictive", "prior_predictive")}
+
+
 def test_the_same_data_spec_and_seed_give_identical_numbers_in_another_process(
         small_fit, trial_folder, tmp_path):
     """The module's fit, run again in a fresh Python process (another hash seed too),
-    gives the same draws, bit for bit, in every group."""
+    gives the same draws, bit for bit, in every group. Only the deterministic read-outs
+    computed from the draws (``effect``, ``patient_effect``) and the predictive draws made
+    from them may differ, by a few units in the last place, where the other process
+    compiled their function differently."""
     target = tmp_path / "again.nc"
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "12345"}
     result = subprocess.run([sys.executable, "-c", REFIT, str(trial_folder / "model.toml"),
@@ -476,13 +486,17 @@ def test_the_same_data_spec_and_seed_give_identical_numbers_in_another_process(
             same = (values.dtype == theirs[name].dtype
                     or values.dtype.kind == theirs[name].dtype.kind == "U")  # text width
             assert same, f"{group}/{name}"
-            np.testing.assert_array_equal(theirs[name].to_numpy(), values.to_numpy(),
-                                          err_msg=f"{group}/{name} differs")
+            if (group, name) in ROUNDED and values.dtype.kind == "f":
+                np.testing.assert_array_max_ulp(theirs[name].to_numpy(), values.to_numpy(),
+                                                maxulp=8)
+            else:
+                np.testing.assert_array_equal(theirs[name].to_numpy(), values.to_numpy(),
+                                              err_msg=f"{group}/{name} differs")
             compared += 1
     assert compared > 10
     pd.testing.assert_frame_equal(again.contrast(dose=50, reference=1, time=12),
                                   small_fit.contrast(dose=50, reference=1, time=12),
-                                  check_exact=True)
+                                  check_exact=False, rtol=1e-12, atol=1e-12)
     assert read_config(again.idata)["sampler"] == read_config(small_fit.idata)["sampler"]
 
 
