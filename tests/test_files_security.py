@@ -455,7 +455,7 @@ TIMING = {"sampling_time", "process_time_diff", "perf_counter_diff", "perf_count
 
 
 #: Deterministics recomputed from the draws, and the predictive draws made from them:
-#: equal up to rounding.
+#: equal up to rounding (relative 1e-12).
 ROUNDED = {(group, name) for group in ("posterior", "prior")
            for name in ("effect", "patient_effect")} | {
     (group, "change") for group in ("posterior_predictive", "prior_predictive")}
@@ -466,7 +466,7 @@ def test_the_same_data_spec_and_seed_give_identical_numbers_in_another_process(
     """The module's fit, run again in a fresh Python process (another hash seed too),
     gives the same draws, bit for bit, in every group. Only the deterministic read-outs
     computed from the draws (``effect``, ``patient_effect``) and the predictive draws made
-    from them may differ, by a few units in the last place, where the other process
+    from them may differ by rounding (relative 1e-12), where the other process
     compiled their function differently."""
     target = tmp_path / "again.nc"
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "12345"}
@@ -487,8 +487,9 @@ def test_the_same_data_spec_and_seed_give_identical_numbers_in_another_process(
                     or values.dtype.kind == theirs[name].dtype.kind == "U")  # text width
             assert same, f"{group}/{name}"
             if (group, name) in ROUNDED and values.dtype.kind == "f":
-                np.testing.assert_array_max_ulp(theirs[name].to_numpy(), values.to_numpy(),
-                                                maxulp=8)
+                np.testing.assert_allclose(theirs[name].to_numpy(), values.to_numpy(),
+                                           rtol=1e-12, atol=1e-12,
+                                           err_msg=f"{group}/{name} differs")
             else:
                 np.testing.assert_array_equal(theirs[name].to_numpy(), values.to_numpy(),
                                               err_msg=f"{group}/{name} differs")
