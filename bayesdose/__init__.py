@@ -36,11 +36,11 @@ from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
 from bayesdose.model.comparison import Comparison, compare, fit_candidates
 from bayesdose.model.dose_response import DoseResponseModel, load_fit
-from bayesdose.model.safety import SafetyCountFit, SafetyCountModel, SafetyModel
+from bayesdose.model.safety import SafetyCountModel, SafetyModel
 from bayesdose.model.spec import ModelSpec, fit
 from bayesdose.results.crossval import CrossValidation, loo
 from bayesdose.results.fit import DoseResponseFit
-from bayesdose.results.safety import SafetyFit
+from bayesdose.results.safety import SafetyCountFit, SafetyFit
 from bayesdose.results.signal import signal_test
 
 #: The Fortran BLAS routines, single and double precision, that PyTensor's C code may call

@@ -76,6 +76,27 @@ autosummary_generate = True
 # is no longer listed (an orphan page would be a warning).
 shutil.rmtree(Path(__file__).resolve().parent / "generated", ignore_errors=True)
 autosummary_imported_members = False
+
+
+def _bayesdose_methods(cls: type) -> list[str]:
+    """Public methods of ``cls`` defined in bayesdose, inherited ones included."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("bayesdose"):
+            names.update(name for name, member in vars(klass).items()
+                         if not name.startswith("_") and callable(member))
+    return sorted(names)
+
+
+# A class page lists the methods a user calls on it, including those it inherits from a
+# bayesdose base class, and leaves out what Python's own bases bring.
+autosummary_context = {
+    "bayesdose_methods": {
+        name: _bayesdose_methods(obj)
+        for name in bayesdose.__all__
+        if isinstance(obj := getattr(bayesdose, name), type)
+    },
+}
 autodoc_typehints = "none"
 autodoc_default_options = {"member-order": "bysource"}
 

@@ -14,7 +14,8 @@ from pymc_extras.prior import Prior
 
 from bayesdose.data.safety import SafetyCountData
 from bayesdose.errors import DataError, EstimandError, SpecError
-from bayesdose.model.safety import SafetyCountFit, SafetyCountModel
+from bayesdose.model.safety import SafetyCountModel
+from bayesdose.results.safety import SafetyCountFit
 
 SLOPE, RATE, DISPERSION = 0.4, 2.0, 5.0
 DOSES = (1.0, 10.0, 50.0)

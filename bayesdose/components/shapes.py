@@ -588,6 +588,7 @@ def register_dose_shape(factory: Callable[..., DoseShape], name: str | None = No
     >>> register_dose_shape(Cubic)
     >>> get_dose_shape("cubic_demo").formula
     'f(d) = delta * (d/d_ref)**3'
+    >>> del _DOSE_SHAPES["cubic_demo"]  # the example leaves the registry as it found it
     """
     key = name or getattr(factory, "name", "")
     if not key:

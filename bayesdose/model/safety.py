@@ -34,11 +34,9 @@ rate ratio against a reference dose.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -46,22 +44,13 @@ from pymc_extras.prior import Prior
 
 from bayesdose.data.safety import SafetyCountData, SafetyData
 from bayesdose.datasets import load_msc_adverse_events
-from bayesdose.errors import DataError, EstimandError, SpecError
+from bayesdose.errors import SpecError
 from bayesdose.inference.backends import (
     check_sampler_settings,
     resolve_sampler,
     sample_posterior,
 )
-from bayesdose.inference.trees import has_group
-from bayesdose.results.diagnostics import Diagnostics, diagnose
-from bayesdose.results.estimands import (
-    as_list,
-    check_interval,
-    dose_status,
-    interval_label,
-    summarise,
-)
-from bayesdose.results.safety import PARAMETERS, SafetyFit
+from bayesdose.results.safety import PARAMETERS, SafetyCountFit, SafetyFit
 
 DEFAULT_PRIORS = {
     "alpha": Prior("Normal", mu=-1, sigma=1.5),
@@ -251,14 +240,42 @@ class SafetyModel:
         >>> fit.settings["sampler"]  # doctest: +SKIP
         'nutpie'
         """
-        check_sampler_settings(draws, tune, chains, target_accept, sampler)
         settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
-                    "target_accept": target_accept, "sampler": resolve_sampler(sampler)}
-        idata = sample_posterior(self.build(data), settings["sampler"], draws=draws, tune=tune,
-                                 chains=chains, random_seed=random_seed,
-                                 target_accept=target_accept, cores=cores,
-                                 progressbar=progressbar)
+                    "target_accept": target_accept, "sampler": sampler}
+        idata, settings = sample_safety(self.build(data), settings, cores, progressbar)
         return SafetyFit(data, idata, model=self, settings=settings)
+
+
+def sample_safety(model: pm.Model, settings: dict[str, Any], cores: int | None,
+                  progressbar: bool) -> tuple[Any, dict[str, Any]]:
+    """Sample a safety model's posterior with the dose-response model's sampler settings.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The built model.
+    settings : dict
+        ``draws``, ``tune``, ``chains``, ``random_seed``, ``target_accept`` and
+        ``sampler`` (``"auto"`` or a backend name), checked here.
+    cores : int, optional
+        Parallel chains (default: min(chains, CPU count)).
+    progressbar : bool
+        Show the sampler's progress bar.
+
+    Returns
+    -------
+    (xarray.DataTree, dict)
+        The draws, and the settings with the backend that ran as ``sampler``.
+    """
+    check_sampler_settings(settings["draws"], settings["tune"], settings["chains"],
+                           settings["target_accept"], settings["sampler"])
+    settings = {**settings, "sampler": resolve_sampler(settings["sampler"])}
+    idata = sample_posterior(model, settings["sampler"], draws=settings["draws"],
+                             tune=settings["tune"], chains=settings["chains"],
+                             random_seed=settings["random_seed"],
+                             target_accept=settings["target_accept"], cores=cores,
+                             progressbar=progressbar)
+    return idata, settings
 
 
 def _check_prior(name: str, prior: Any) -> None:
@@ -525,296 +542,8 @@ class SafetyCountModel:
         >>> fit = SafetyCountModel().fit(data, draws=300, tune=300, chains=2)  # doctest: +SKIP
         >>> fit.rate_ratio()  # doctest: +SKIP
         """
-        check_sampler_settings(draws, tune, chains, target_accept, sampler)
         settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
-                    "target_accept": target_accept, "sampler": resolve_sampler(sampler),
-                    "family": self.family}
-        idata = sample_posterior(self.build(data), settings["sampler"], draws=draws, tune=tune,
-                                 chains=chains, random_seed=random_seed,
-                                 target_accept=target_accept, cores=cores,
-                                 progressbar=progressbar)
-        return SafetyCountFit(data, idata, model=self, settings=settings)
-
-
-class SafetyCountFit:
-    """A fitted :class:`SafetyCountModel`: event rates and rate ratios by dose.
-
-    Every read-out is computed with NumPy from the draws of ``alpha`` and ``beta``, so it
-    is available at any dose, tested or not.
-
-    Parameters
-    ----------
-    data : SafetyCountData
-        The data that were fitted (their doses set the log-dose scale).
-    idata : xarray.DataTree
-        Its ``posterior`` must hold ``alpha`` and ``beta`` (dims chain, draw and, with
-        several event types, event_type).
-    model : SafetyCountModel, optional
-        The model that was fitted.
-    settings : dict, optional
-        Sampler settings and seed.
-
-    Examples
-    --------
-    >>> import arviz as az, pandas as pd
-    >>> df = pd.DataFrame({"patient": ["a", "b"], "dose": [1, 4], "n_events": [1, 3],
-    ...                    "exposure": [2.0, 1.0]})
-    >>> data = SafetyCountData.from_frame(df)
-    >>> idata = az.from_dict({"posterior": {"alpha": np.zeros((1, 4)),
-    ...                                      "beta": np.full((1, 4), 0.5)}})
-    >>> fit = SafetyCountFit(data, idata)
-    >>> fit.rate_ratio()[["event_type", "dose", "reference", "mean", "prob_gt_1"]]
-      event_type  dose  reference  mean  prob_gt_1
-    0        any   4.0        1.0   2.0        1.0
-    """
-
-    def __init__(self, data: SafetyCountData, idata: Any,
-                 model: SafetyCountModel | None = None,
-                 settings: dict[str, Any] | None = None) -> None:
-        posterior = idata["posterior"] if has_group(idata, "posterior") else None
-        missing = [n for n in ("alpha", "beta") if posterior is None or n not in posterior]
-        if missing:
-            raise DataError(f"the sampling results have no posterior draws of "
-                            f"{', '.join(map(repr, missing))}; it is not a count-model fit.")
-        self.data = data
-        self.idata = idata
-        self.model = model
-        self.settings = dict(settings or {})
-
-    def _draws(self, name: str) -> np.ndarray:
-        """Draws ``(chain, draw, event_type)``; a scalar parameter is shared by all types."""
-        values = self.idata["posterior"][name]
-        if "event_type" in values.dims:
-            return values.transpose("chain", "draw", "event_type").to_numpy()
-        array = values.transpose("chain", "draw").to_numpy()[..., None]
-        return np.broadcast_to(array, (*array.shape[:2], len(self.data.event_types)))
-
-    def _doses(self, dose: Any) -> list[float]:
-        doses = as_list(dose, self.data.doses, "dose")
-        self.data.scale.check(doses)
-        return doses
-
-    def _types(self, event_type: str | Sequence[str] | None) -> list[str]:
-        known = self.data.event_types
-        if event_type is None:
-            return known
-        wanted = [event_type] if isinstance(event_type, str) else list(event_type)
-        unknown = [t for t in wanted if t not in known]
-        if unknown:
-            raise EstimandError(f"unknown event type(s) {unknown}; the data have "
-                                f"{', '.join(map(repr, known))}.")
-        return wanted
-
-    def log_rate_draws(self, dose: Any = None,
-                       event_type: str | Sequence[str] | None = None) -> np.ndarray:
-        """Draws of the log event rate per unit exposure, ``(chain, draw, type, dose)``.
-
-        Parameters
-        ----------
-        dose : float or sequence, optional
-            Doses in the data's unit (default: the tested doses).
-        event_type : str or sequence of str, optional
-            Event types (default: all).
-
-        Returns
-        -------
-        numpy.ndarray
-
-        Examples
-        --------
-        >>> import arviz as az, pandas as pd
-        >>> df = pd.DataFrame({"patient": ["a", "b"], "dose": [1, 4], "n_events": [1, 3],
-        ...                    "exposure": [2.0, 1.0]})
-        >>> data = SafetyCountData.from_frame(df)
-        >>> idata = az.from_dict({"posterior": {"alpha": np.zeros((1, 4)),
-        ...                                      "beta": np.ones((1, 4))}})
-        >>> SafetyCountFit(data, idata).log_rate_draws(dose=[1, 4]).shape
-        (1, 4, 1, 2)
-        """
-        x = self.data.scale.transform(self._doses(dose))
-        index = [self.data.event_types.index(t) for t in self._types(event_type)]
-        alpha = self._draws("alpha")[..., index]
-        beta = self._draws("beta")[..., index]
-        return alpha[..., None] + beta[..., None] * x
-
-    def event_rate(self, dose: Any = None, event_type: str | Sequence[str] | None = None,
-                   ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
-        """Posterior event rate per unit exposure at each dose and event type.
-
-        Parameters
-        ----------
-        dose : float or sequence, optional
-            Doses in the data's unit (default: the tested doses).
-        event_type : str or sequence of str, optional
-            Event types (default: all).
-        ci_prob : float
-            Probability of the credible interval.
-        ci_kind : {"eti", "hdi"}
-            Equal-tailed (default) or highest-density interval.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns event_type, dose, mean, sd, median, ci_low, ci_high (events per unit
-            exposure), crude_rate (observed events / exposure; NaN at untested doses) and
-            dose_status; ``attrs["ci"]`` names the interval.
-
-        Examples
-        --------
-        >>> import arviz as az, pandas as pd
-        >>> df = pd.DataFrame({"patient": ["a", "b"], "dose": [1, 4], "n_events": [1, 3],
-        ...                    "exposure": [2.0, 1.0]})
-        >>> data = SafetyCountData.from_frame(df)
-        >>> idata = az.from_dict({"posterior": {"alpha": np.zeros((1, 4)),
-        ...                                      "beta": np.ones((1, 4))}})
-        >>> SafetyCountFit(data, idata).event_rate()[["dose", "mean", "crude_rate"]]
-           dose  mean  crude_rate
-        0   1.0   0.5         0.5
-        1   4.0   2.0         3.0
-        """
-        check_interval(ci_prob, ci_kind)
-        doses, types = self._doses(dose), self._types(event_type)
-        stats = summarise(np.exp(self.log_rate_draws(doses, types)), ci_prob, ci_kind)
-        table = _tidy(stats, types, doses)
-        crude = self.data.by_dose().set_index(["event_type", "dose"])["crude_rate"]
-        table["crude_rate"] = [_lookup(crude, t, d) for t, d in
-                               zip(table["event_type"], table["dose"], strict=True)]
-        table["dose_status"] = dose_status(table["dose"].tolist(), self.data.doses)
-        table.attrs["ci"] = interval_label(ci_prob, ci_kind)
-        return table
-
-    def rate_ratio(self, dose: Any = None, reference: float | None = None,
-                   event_type: str | Sequence[str] | None = None, ci_prob: float = 0.95,
-                   ci_kind: str = "eti") -> pd.DataFrame:
-        """Posterior rate ratio of each dose against a reference dose, per event type.
-
-        The ratio ``exp(beta_k * (x(dose) - x(reference)))`` does not depend on the
-        exposure unit.
-
-        Parameters
-        ----------
-        dose : float or sequence, optional
-            Doses in the data's unit (default: the tested doses other than the reference).
-        reference : float, optional
-            Reference dose (default: the lowest tested dose).
-        event_type : str or sequence of str, optional
-            Event types (default: all).
-        ci_prob : float
-            Probability of the credible interval (default 0.95).
-        ci_kind : {"eti", "hdi"}
-            Equal-tailed (default) or highest-density interval.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns event_type, dose, reference, mean, sd, median, ci_low, ci_high and
-            prob_gt_1 (posterior probability that the rate at the dose exceeds the rate at
-            the reference); ``attrs["ci"]`` names the interval.
-
-        Examples
-        --------
-        >>> import arviz as az, pandas as pd
-        >>> df = pd.DataFrame({"patient": ["a", "b", "c"], "dose": [1, 2, 4],
-        ...                    "n_events": [1, 3, 2], "exposure": [2.0, 1.0, 1.0]})
-        >>> data = SafetyCountData.from_frame(df)
-        >>> idata = az.from_dict({"posterior": {"alpha": np.zeros((1, 2)),
-        ...                                      "beta": np.array([[1.0, -1.0]])}})
-        >>> SafetyCountFit(data, idata).rate_ratio(reference=2)[["dose", "prob_gt_1"]]
-           dose  prob_gt_1
-        0   1.0        0.5
-        1   4.0        0.5
-        """
-        check_interval(ci_prob, ci_kind)
-        ref = self.data.doses[0] if reference is None else float(reference)
-        self.data.scale.check([ref])
-        default = [d for d in self.data.doses if not np.isclose(d, ref)]
-        doses, types = self._doses(dose if dose is not None else default), self._types(event_type)
-        log_ratio = (self.log_rate_draws(doses, types)
-                     - self.log_rate_draws([ref], types))
-        stats = summarise(np.exp(log_ratio), ci_prob, ci_kind)
-        stats["prob_gt_1"] = (log_ratio > 0).reshape((-1, *log_ratio.shape[2:])).mean(axis=0)
-        table = _tidy(stats, types, doses)
-        table.insert(2, "reference", ref)
-        table.attrs["ci"] = interval_label(ci_prob, ci_kind)
-        return table
-
-    def parameter_summary(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
-        """ArviZ summary of the model's parameters and the event rates at the tested doses.
-
-        Parameters
-        ----------
-        ci_prob : float
-            Probability of the credible interval.
-        ci_kind : {"eti", "hdi"}
-            Equal-tailed (default) or highest-density interval.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per parameter (and element), with ArviZ's columns.
-
-        Examples
-        --------
-        >>> import arviz as az, pandas as pd
-        >>> df = pd.DataFrame({"patient": ["a", "b"], "dose": [1, 4], "n_events": [1, 3],
-        ...                    "exposure": [2.0, 1.0]})
-        >>> data = SafetyCountData.from_frame(df)
-        >>> idata = az.from_dict({"posterior": {"alpha": np.zeros((1, 4)),
-        ...                                      "beta": np.ones((1, 4))}})
-        >>> SafetyCountFit(data, idata).parameter_summary()["parameter"].tolist()
-        ['alpha', 'beta']
-        """
-        check_interval(ci_prob, ci_kind)
-        names = [n for n in ("alpha", "beta", "mu_alpha", "mu_beta", "sigma_alpha",
-                             "sigma_beta", "dispersion", "event_rate")
-                 if n in self.idata["posterior"]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            table = az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind=ci_kind,
-                               round_to="none")
-        return table.rename_axis("parameter").reset_index()
-
-    def diagnostics(self) -> Diagnostics:
-        """R-hat, bulk/tail ESS, divergences, E-BFMI and tree depth, with a verdict.
-
-        Returns
-        -------
-        Diagnostics
-            See :func:`bayesdose.results.diagnostics.diagnose`.
-
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> df = pd.DataFrame({"patient": ["a", "b"], "dose": [1, 4], "n_events": [1, 3],
-        ...                    "exposure": [2.0, 1.0]})
-        >>> data = SafetyCountData.from_frame(df)
-        >>> fit = SafetyCountModel().fit(data, draws=500, tune=500, chains=2)  # doctest: +SKIP
-        >>> fit.diagnostics().ok  # doctest: +SKIP
-        True
-        """
-        return diagnose(self.idata)
-
-    def __repr__(self) -> str:
-        post = self.idata["posterior"]
-        family = self.settings.get("family", self.model.family if self.model else "?")
-        return (f"SafetyCountFit({family}, {self.data.n_patients} patients, "
-                f"{len(self.data.event_types)} event type(s), doses {self.data.doses}, "
-                f"{post.sizes['chain']} chains x {post.sizes['draw']} draws)")
-
-
-def _tidy(stats: Mapping[str, np.ndarray], types: Sequence[str],
-          doses: Sequence[float]) -> pd.DataFrame:
-    """Flatten ``(type, dose)`` arrays of statistics into a tidy DataFrame."""
-    index = pd.MultiIndex.from_product([list(types), [float(d) for d in doses]],
-                                       names=["event_type", "dose"])
-    frame = pd.DataFrame({k: np.asarray(v).reshape(-1) for k, v in stats.items()}, index=index)
-    return frame.reset_index()
-
-
-def _lookup(crude: pd.Series, event_type: str, dose: float) -> float:
-    """The crude rate of a tested dose and type, NaN otherwise."""
-    rows = crude.loc[event_type] if event_type in crude.index.get_level_values(0) else None
-    if rows is None:
-        return np.nan
-    match = np.isclose(rows.index.to_numpy(dtype=float), dose)
-    return float(rows.to_numpy()[match][0]) if match.any() else np.nan
+                    "target_accept": target_accept, "sampler": sampler}
+        idata, settings = sample_safety(self.build(data), settings, cores, progressbar)
+        return SafetyCountFit(data, idata, model=self, settings={**settings,
+                                                                 "family": self.family})
