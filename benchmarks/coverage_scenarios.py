@@ -62,6 +62,7 @@ import logging
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,17 @@ import pandas as pd
 from pymc_extras.prior import Prior
 
 import bayesdose as bd
-from bayesdose.design.calibration import COVERAGE_FOLDER, coverage_table
+from bayesdose.components.residuals import ar1_lag
+from bayesdose.components.timecourses import TimeScale
+from bayesdose.design import calibration
+from bayesdose.design.calibration import (
+    COVERAGE_FOLDER,
+    CalibrationAnalysis,
+    CalibrationTask,
+    coverage_table,
+    run_coverage_replicate,
+)
+from bayesdose.design.runner import run_replicates
 
 ROOT = Path(__file__).parents[1]
 OUT = ROOT / "docs" / "guides" / "coverage_results"
@@ -105,11 +116,12 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]]
 
 def scenario_design(name: str, draws: int, tune: int) -> bd.Design:
     """The design of one scenario: its one candidate trial, truth and the default model."""
-    _, layout, truth, outcome = SCENARIOS[name]
+    spec = SERIAL_SPEC if name == SERIAL_NAME else SCENARIOS[name]
+    _, layout, truth, outcome = spec
     trial = {"doses": DOSES, "visits": VISITS, "dropout": 0.0, **layout}
     return bd.Design.from_dict({
         "name": name,
-        "description": SCENARIOS[name][0],
+        "description": spec[0],
         "outcome": {"name": "koos_pain", "direction": "higher_is_better", "sd": SD,
                     "baseline_mean": 45.0, **outcome},
         "scenario": {**TRUTH, **truth},
@@ -159,9 +171,12 @@ def _row(table: pd.DataFrame, metric: str, dose: float | None = None) -> pd.Seri
     return part.iloc[0]
 
 
-def summarise(name: str, rows: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
-    """One scenario's wide row and its long coverage table (all and passing replicates)."""
-    description, layout, truth, outcome = SCENARIOS[name]
+def summarise(name: str, rows: pd.DataFrame,
+              spec: tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]] | None = None
+              ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One scenario's wide row and its long coverage table (all and passing replicates);
+    ``spec`` as an entry of :data:`SCENARIOS` (default: ``name``'s)."""
+    description, layout, truth, outcome = spec or SCENARIOS[name]
     failed = rows["failed_diagnostics"].astype(bool)
     passing = rows[~failed]
     table = coverage_table(rows)
@@ -251,6 +266,138 @@ def markdown(wide: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------- serial correlation
+#: The serially correlated scenario (``--serial``): the phase II truth, 15 patients per
+#: dose, patient effects (SD 7) and residuals of SD 6 at every visit correlated within a
+#: patient as ``SERIAL_RHO ** (|t_i - t_j| / lag)``, lag the median gap between
+#: consecutive visits, baseline included (2.5 months for visits 1, 3, 6 and 12: the lag
+#: of ``serial_correlation="ar1"``), so visits 1 and 3 correlate 0.75 beyond the patient
+#: effect and visits 6 and 12 0.42.
+SERIAL_NAME = "serial_ar1"
+SERIAL_RHO = 0.7
+SERIAL_SPEC = (f"AR(1) residuals, rho {SERIAL_RHO:g} at the median visit gap",
+               {"n_per_arm": 15}, {}, {})
+#: The analysis models the serial scenario is fitted with: the default (independent
+#: residuals) and the same model with ``serial_correlation="ar1"``.
+SERIAL_ANALYSES: dict[str, dict[str, Any]] = {"none": {}, "ar1": {"serial_correlation": "ar1"}}
+
+
+def ar1_errors(inputs: Any, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """Standard Normal residuals of every observation of ``inputs``, correlated within a
+    patient as ``rho ** (|t_i - t_j| / lag)`` (lag: :func:`ar1_lag` of the visits)."""
+    times = np.asarray(inputs.time_scale.visits, dtype=float)
+    corr = rho ** (np.abs(times[:, None] - times[None, :]) / ar1_lag(inputs.time_scale))
+    z = rng.multivariate_normal(np.zeros(times.size), corr, size=len(inputs.patients))
+    return z[inputs.patient_idx, inputs.time_idx]
+
+
+class SerialAnalysis(CalibrationAnalysis):
+    """A coverage analysis whose trials have AR(1) residuals: the design's trial without
+    residual noise, plus ``scenario.sigma`` times :func:`ar1_errors`."""
+
+    def simulate(self, seed: int, scenario: Any) -> dict[str, np.ndarray]:
+        arrays = dict(super().simulate(seed, replace(scenario, sigma=1e-9)))
+        errors = ar1_errors(self.inputs, SERIAL_RHO, np.random.default_rng([seed, 1]))
+        arrays["response"] = arrays["response"] + scenario.sigma * errors
+        return arrays
+
+
+@dataclass(frozen=True)
+class SerialTask(CalibrationTask):
+    """The coverage task of the serial scenario (kept per worker like calibrate's)."""
+
+    def analysis(self) -> CalibrationAnalysis:
+        config = json.dumps(self.model.config(), sort_keys=True, default=str)
+        key = ("serial", SERIAL_RHO, config, self.design.identity, self.arms_name,
+               self.sampler)
+        if key not in calibration._ANALYSES:
+            calibration._ANALYSES[key] = SerialAnalysis(
+                self.model, self.design, self.design.arm(self.arms_name), self.sampler)
+        return calibration._ANALYSES[key]
+
+
+def run_serial(analysis: str, args: argparse.Namespace) -> tuple[pd.DataFrame, float, int]:
+    """The coverage replicates of the serial scenario under one analysis model (the same
+    simulated trials for every model: same seeds)."""
+    design = scenario_design(SERIAL_NAME, args.draws, args.tune)
+    model = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential",
+                                 **SERIAL_ANALYSES[analysis])
+    folder = args.runs / SERIAL_NAME / analysis
+    folder.mkdir(parents=True, exist_ok=True)
+    before = _fitted(folder)
+    settings = design.sampler_settings()
+    sampler = "nutpie"
+    task = SerialTask(model, design, "trial", settings, sampler, scenario=design.scenario,
+                      ci_prob=NOMINAL)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        rows = run_replicates(
+            run_coverage_replicate, args.reps, args.seed, folder / f"{COVERAGE_FOLDER}-truth",
+            workers=args.workers, progress=False, key="rep", task_args=(task,),
+            identity={"design": design.to_dict(), "model": model.config(),
+                      "sampler": sampler, "settings": settings, "rho": SERIAL_RHO,
+                      "check": "coverage-serial"})
+    elapsed = time.perf_counter() - start
+    rows = rows.assign(scenario=SERIAL_NAME, design="trial")
+    return rows, elapsed, _fitted(folder) - before
+
+
+def serial_markdown(wide: pd.DataFrame) -> str:
+    """The table of the serial scenario: one row per analysis model."""
+    head = ("| analysis | trials | coverage 50 vs 1 | bias_z 50 vs 1 | sd_z | mean 90% width "
+            "(points) | MED coverage | failed diagnostics | coverage 50 vs 1 (passing) | "
+            "bias_z (passing) |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in wide.itertuples():
+        lines.append(
+            f"| serial_correlation=\"{r.analysis}\" | {r.reps} | "
+            f"{_pm(r.coverage_50v1, r.coverage_50v1_mcse)}"
+            f"{_flag_coverage(r.coverage_50v1, r.n)} | "
+            f"{_pm(r.bias_z_50v1, r.bias_z_50v1_mcse, 2)}"
+            f"{_flag_bias(r.bias_z_50v1, r.bias_z_50v1_mcse)} | {r.sd_z_50v1:.2f} | "
+            f"{r.width_50v1:.2f} ± {r.width_50v1_mcse:.2f} | "
+            f"{_pm(r.med_coverage, r.med_coverage_mcse)} | "
+            f"{_pm(r.failed_share, r.failed_share_mcse)} | "
+            f"{_pm(r.coverage_50v1_passing, r.coverage_50v1_passing_mcse)} | "
+            f"{_pm(r.bias_z_50v1_passing, r.bias_z_50v1_passing_mcse, 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main_serial(args: argparse.Namespace) -> None:
+    """Run the serial scenario under both analysis models and write its files."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    timing_path = args.out / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {}
+    wide, long = [], []
+    for analysis in SERIAL_ANALYSES:
+        rows, elapsed, fitted = run_serial(analysis, args)
+        if fitted:
+            timing[analysis] = {"seconds": round(elapsed, 1), "fitted": fitted,
+                                "workers": args.workers, "draws": args.draws,
+                                "tune": args.tune}
+        row, table = summarise(SERIAL_NAME, rows, SERIAL_SPEC)
+        width = rows.loc[rows["dose"] == TOP, "ci_high"] - rows.loc[rows["dose"] == TOP,
+                                                                    "ci_low"]
+        row.update({"analysis": analysis, "rho": SERIAL_RHO,
+                    "lag": ar1_lag(TimeScale(tuple(float(v) for v in VISITS))),
+                    "width_50v1": float(width.mean()),
+                    "width_50v1_mcse": float(width.std(ddof=1) / np.sqrt(width.size))})
+        wide.append(row)
+        long.append(table.assign(analysis=analysis))
+        print(f"{analysis}: {fitted} replicates fitted in {elapsed:.0f} s; coverage 50 vs 1 "
+              f"{_pm(row['coverage_50v1'], row['coverage_50v1_mcse'])}, bias_z "
+              f"{_pm(row['bias_z_50v1'], row['bias_z_50v1_mcse'], 2)}, width "
+              f"{row['width_50v1']:.2f}, failed {row['failed_share']:.3f}", flush=True)
+    frame = pd.DataFrame(wide)
+    frame.to_csv(args.out / "coverage_scenarios.csv", index=False)
+    pd.concat(long, ignore_index=True).to_csv(args.out / "coverage_table.csv", index=False)
+    (args.out / "coverage_scenarios.md").write_text(serial_markdown(frame), encoding="utf-8")
+    timing_path.write_text(json.dumps(timing, indent=2) + "\n", encoding="utf-8")
+    print(serial_markdown(frame))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=80,
@@ -271,8 +418,15 @@ def main() -> None:
                         help="analyse with delta ~ Normal(0, DELTA_SD) instead of the "
                              "default prior (a sensitivity analysis; write it to its own "
                              "--out)")
+    parser.add_argument("--serial", action="store_true",
+                        help="run the AR(1) scenario instead, fitted without and with "
+                             "serial_correlation=\"ar1\" (write it to its own --out, e.g. "
+                             "docs/guides/coverage_results/serial_ar1)")
     args = parser.parse_args()
     logging.getLogger("distributed").setLevel(logging.ERROR)
+    if args.serial:
+        main_serial(args)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     timing_path = args.out / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {}

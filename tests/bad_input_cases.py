@@ -158,6 +158,29 @@ def event_counts(**patients) -> None:
     bd.SafetyCountData.from_frame(frame, **COUNT_COLUMNS)
 
 
+def with_flag(row: int, flag: str, value: float | None = None) -> pd.DataFrame:
+    """The trial with a censoring flag column ``blq``: ``flag`` at ``row``, whose value
+    becomes ``value`` (empty by default)."""
+    return frame_with(base=trial().assign(blq=""), blq=(row, flag), score=(row, value))
+
+
+def censored_fit(frame: pd.DataFrame, analysis: str = "auto", **info) -> None:
+    data = bd.TrialData.from_frame(frame, **LONG, censored="blq",
+                                   outcome_info={"pain": info})
+    bd.DoseResponseModel(analysis=analysis).prior_table(data)
+
+
+SAFETY_HEAD = ('[safety]\nsource = "ae.csv"\npatient = "subject"\ndose = "dose_mg"\n'
+               'count = "n_events"\n')
+
+
+def safety_file(text: str) -> None:
+    """A model file with a ``[safety]`` section over :func:`counts`, read and its data loaded."""
+    counts().to_csv("ae.csv", index=False)
+    Path("model.toml").write_text(text, encoding="utf-8")
+    bd.ModelSpec.from_toml("model.toml").safety.load_data()
+
+
 def _copy_forward() -> pd.DataFrame:
     frame = trial()
     frame["score"] = frame.groupby("subject")["score"].transform("first")
@@ -185,8 +208,20 @@ CASES = [
          lambda: from_frame(frame_with(dose_mg=(2, 10)))),
     Case("data", "duplicated patient x time x outcome rows", "row 7 twice",
          lambda: from_frame(pd.concat([trial(), trial().iloc[[7]]], ignore_index=True))),
-    Case("data", "no baseline row", "p5 has no week 0",
-         lambda: from_frame(trial().drop(index=15))),
+    Case("model", "no baseline row in the change-from-baseline analysis",
+         "p5 has no week 0, `analysis=\"change\"`",
+         lambda: to_fit(trial().drop(index=15), analysis="change")),
+    Case("model", "an unknown analysis of the baseline", "`analysis=\"ancova\"`",
+         lambda: to_fit(trial(), analysis="ancova")),
+    Case("model", "an ordinal outcome with missing baselines", "p5 has no week 0",
+         lambda: to_fit(trial().drop(index=15).assign(score=lambda f: (f["score"] // 10)),
+                        likelihood="ordinal")),
+    Case("data", "an empty actual time after baseline", "`actual_time=\"day\"`, row 4 empty",
+         lambda: from_frame(frame_with(trial().assign(day=trial()["week"] * 7.0),
+                                       day=(4, None)), actual_time="day")),
+    Case("data", "an actual time at or before the baseline", "row 4 at day -2",
+         lambda: from_frame(frame_with(trial().assign(day=trial()["week"] * 1.0),
+                                       day=(4, -2.0)), actual_time="day")),
     Case("data", "rows before the baseline time", "`baseline_time=3`",
          lambda: from_frame(trial(), baseline_time=3)),
     Case("data", "a value outside the declared scale", "bounds [0, 50]",
@@ -219,6 +254,21 @@ CASES = [
          lambda: from_frame(with_covariates(), covariates={"sex": "binary"})),
     Case("model file", "covariates of the wrong type", "`covariates = {sex = \"binary\"}`",
          lambda: model_file(MODEL_HEAD + 'covariates = {sex = "binary"}\n')),
+    # ------------------------------------------------------------ detection limits
+    Case("detection limits", "an unknown censoring flag", "`BLQ` in the flag column",
+         lambda: from_frame(with_flag(4, "BLQ", 47.0), censored="blq")),
+    Case("detection limits", "a flagged value left empty, no limit declared",
+         "`<` and no `lloq`", lambda: from_frame(with_flag(4, "<"), censored="blq")),
+    Case("detection limits", "a limit that is not a positive number", "`lloq=0`",
+         lambda: from_frame(trial(), outcome_info={"pain": {"lloq": 0}})),
+    Case("detection limits", "a censoring flag on an ordinal outcome", "`<` on a grade",
+         lambda: from_frame(with_flag(4, "<", 1.0), censored="blq",
+                            outcome_info={"pain": {"likelihood": "ordinal"}})),
+    Case("detection limits", "a censored baseline (change from baseline)",
+         "p1's week 0 flagged `<`, `analysis=\"change\"`",
+         lambda: censored_fit(with_flag(3, "<"), analysis="change", lloq=40.0)),
+    Case("model file", "a censoring flag column of the wrong type", "`censored = 3`",
+         lambda: model_file(MODEL_HEAD + "censored = 3\n")),
     # ------------------------------------------------------------ CSV files
     Case("CSV file", "a row with too many or too few fields", "line 4 has 6 fields",
          lambda: from_csv(csv_of(trial()).replace("p0,1,12,pain,48.0",
@@ -273,6 +323,22 @@ CASES = [
          lambda: model_file(MODEL_HEAD.replace("trial.csv", "/etc/passwd"))),
     Case("model file", "an unknown embedded data set", "`source = \"embedded:other\"`",
          lambda: model_file(MODEL_HEAD.replace("trial.csv", "embedded:other"))),
+    # ------------------------------------------------------------ [safety] in model files
+    Case("model file", "an unknown `[safety]` field (a typo)", "`exposre = \"years\"`",
+         lambda: safety_file(SAFETY_HEAD + 'exposre = "years"\n')),
+    Case("model file", "a count model without follow-up time", "`count` and no `exposure`",
+         lambda: safety_file(SAFETY_HEAD)),
+    Case("model file", "a `[safety]` field the chosen model does not use",
+         "`exposure` with `model = \"binary\"`",
+         lambda: safety_file(SAFETY_HEAD + 'exposure = "years"\nmodel = "binary"\n')),
+    Case("model file", "a safety prior for a parameter the model lacks",
+         "`[safety.priors.betta]`",
+         lambda: safety_file(SAFETY_HEAD + 'exposure = "years"\n[safety.priors.betta]\n'
+                                           'distribution = "Normal"\nsigma = 1\n')),
+    Case("model file", "an adverse-event file outside the model file's folder",
+         "`source = \"../ae.csv\"`",
+         lambda: safety_file(SAFETY_HEAD.replace("ae.csv", "../ae.csv")
+                             + 'exposure = "years"\n')),
     # ------------------------------------------------------------ adverse-event counts
     Case("event counts", "a negative or fractional count", "`n_events` of `-1`",
          lambda: event_counts(n_events=("p1", -1))),
@@ -299,6 +365,11 @@ CASES = [
                   command("fit", "model.toml", "--out", "notes.txt"))),
     Case("command line", "no such model file", "`bayesdose fit nope.toml`",
          lambda: command("fit", "nope.toml", "--out", "results")),
+    Case("command line", "`--data` for a model file with only `[safety]`",
+         "`bayesdose fit safety.toml --data trial.csv`",
+         lambda: (counts().to_csv("ae.csv", index=False),
+                  Path("safety.toml").write_text(SAFETY_HEAD + 'exposure = "years"\n'),
+                  command("fit", "safety.toml", "--data", "trial.csv", "--out", "results"))),
 ]
 
 

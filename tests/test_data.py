@@ -92,16 +92,20 @@ def test_duplicate_rows(frame):
         build(doubled)
 
 
-def test_patient_without_baseline(frame):
+def test_patient_without_baseline_loads_and_the_change_analysis_names_them(frame):
     no_base = frame.drop(index=frame[(frame["subject"] == "p5") & (frame["week"] == 0)].index)
-    with pytest.raises(DataError, match=r"no baseline value .*patient 'p5' outcome 'pain'"):
-        build(no_base)
+    data = build(no_base)
+    assert bd.DoseResponseModel().inputs(data).analysis == "clda"
+    with pytest.raises(DataError, match=r"no baseline value .*patient 'p5' outcome 'pain' "
+                                        r"\(rows 1[0-9], 1[0-9]\).*analysis=\"clda\""):
+        bd.DoseResponseModel(analysis="change").inputs(data)
 
 
 def test_empty_baseline_value_is_no_baseline(frame):
     frame.loc[0, "score"] = np.nan
+    data = build(frame)
     with pytest.raises(DataError, match=r"patient 'p0' outcome 'pain'"):
-        build(frame)
+        bd.DoseResponseModel(analysis="change").inputs(data)
 
 
 def test_non_numeric_values(frame):

@@ -90,7 +90,7 @@ def test_well_formed_tables_load_and_survive_a_csv_round_trip(trial):
 
 # ---------------------------------------------------------------------- malformed data
 MUTATIONS = ["drop_column", "rename_column", "text_in_number", "empty_required",
-             "infinite_number", "duplicate_row", "two_doses", "no_baseline",
+             "infinite_number", "duplicate_row", "two_doses",
              "negative_dose", "no_rows", "bool_doses", "list_in_cell", "bad_argument",
              "unknown_outcome_info"]
 
@@ -142,19 +142,6 @@ def mutate(trial: Trial, kind: str, data: st.DataObject,
         row = int(np.flatnonzero(patients.to_numpy() == patient)[-1])
         put(roles["dose"], float(frame.at[row, roles["dose"]]) + 1.5)
         return frame, {}, [repr(roles["dose"]), repr(patient), "one dose"], []
-    if kind == "no_baseline":
-        baseline = frame[roles["time"]].min()
-        at_base = frame[roles["time"]] == baseline
-        with_post = sorted(set(patients[~at_base]))
-        assume(with_post)
-        patient = data.draw(st.sampled_from(with_post))
-        drop = at_base & (patients == patient)
-        if not trial.wide:  # one outcome's baseline, for an outcome seen after baseline
-            seen = sorted(set(frame.loc[~at_base & (patients == patient), roles["outcome"]]))
-            outcome = data.draw(st.sampled_from(seen))
-            drop &= frame[roles["outcome"]] == outcome
-        frame = frame[~drop].reset_index(drop=True)
-        return frame, {}, ["no baseline value", repr(patient)], []
     if kind == "negative_dose":
         patient = data.draw(st.sampled_from(sorted(set(patients))))
         rows = np.flatnonzero(patients.to_numpy() == patient)

@@ -22,6 +22,7 @@ import bayesdose as bd
 from bayesdose.cli.calibrate_folder import add_calibrate_parser, run_calibrate
 from bayesdose.cli.compare_folder import run_comparison
 from bayesdose.cli.fit_folder import RESULT_NAMES, write_results
+from bayesdose.cli.safety_folder import SAFETY_FOLDER, write_safety_results
 from bayesdose.cli.simulate_folder import SIMULATION_FILES, write_simulation
 from bayesdose.design.designs import Design
 from bayesdose.design.simulation import simulate
@@ -82,9 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit", help="run a model file end to end",
         description="Fit MODEL.toml and write fit.nc, CSV tables, figures and a report "
-                    "(report.html, report.md).")
+                    "(report.html, report.md). A model file with a [safety] section also "
+                    "fits its adverse-event model, with the same sampler settings, and "
+                    "writes its tables and summary into safety/; a file with only [safety] "
+                    "and [sampler] runs the safety analysis alone.")
     fit.add_argument("model", type=Path, help="model file (TOML)")
-    fit.add_argument("--data", type=Path, help="CSV data (overrides the model file's source)")
+    fit.add_argument("--data", type=Path, help="CSV data of the dose-response fit (overrides "
+                     "the model file's [data] source; [safety] names its own)")
     fit.add_argument("--out", type=Path, required=True, help="output folder")
     fit.add_argument("--force", action="store_true",
                      help="overwrite the results in a non-empty output folder")
@@ -163,21 +168,46 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _run(spec, data_path: Path | None, out: Path | None, force: bool,
          overrides: dict[str, Any]) -> int:
 
-    data = spec.load_data(data_path)
-    spec.build_model().prior_table(data)  # every check that needs the data, before any output
+    if data_path is not None and not spec.has_dose_response:
+        raise SpecError("--data gives the data of a dose-response fit, but this model file "
+                        "has only a [safety] analysis (no [data] or [model]); name the "
+                        "adverse-event file in [safety] source instead.")
+    data = spec.load_data(data_path) if spec.has_dose_response else None
+    if data is not None:
+        spec.build_model().prior_table(data)  # every check that needs the data, before output
+    safety_data = spec.safety.load_data() if spec.safety is not None else None
+    if safety_data is not None:
+        spec.safety.check_data(safety_data)
     folder = check_folder(out, force) if out is not None else None
-    fit = bd.fit(spec, data=data, **overrides)
+    fit = bd.fit(spec, data=data, **overrides) if data is not None else None
+    safety_fit = (spec.safety.fit(safety_data, **{**spec.sampler, **overrides})
+                  if safety_data is not None else None)
     if folder is None:
 
         with tempfile.TemporaryDirectory() as tmp:
-            result = write_results(fit, Path(tmp), spec.estimands)
+            results = _write_all(spec, fit, safety_fit, Path(tmp))
     else:
         # all or nothing: the results replace an earlier run's only once all are written
-        with staged_folder(folder, replaces=RESULT_NAMES) as stage:
-            result = write_results(fit, stage, spec.estimands)
-        print(f"Wrote {', '.join(result['files'])} to {folder}")
-    print(result["summary"])
-    return EXIT_OK if result["diagnostics"].ok else EXIT_DIAGNOSTICS
+        with staged_folder(folder, replaces=(*RESULT_NAMES, SAFETY_FOLDER)) as stage:
+            results = _write_all(spec, fit, safety_fit, stage)
+        files = [name for result in results for name in result["files"]]
+        print(f"Wrote {', '.join(files)} to {folder}")
+    print("\n\n".join(result["summary"] for result in results))
+    ok = all(result["diagnostics"].ok for result in results)
+    return EXIT_OK if ok else EXIT_DIAGNOSTICS
+
+
+def _write_all(spec, fit, safety_fit, out: Path) -> list[dict[str, Any]]:
+    """Write the dose-response results (when fitted) and the safety ones into ``out``."""
+    results = []
+    if fit is not None:
+        results.append(write_results(fit, out, spec.estimands))
+    if safety_fit is not None:
+        result = write_safety_results(safety_fit, out / SAFETY_FOLDER, spec.safety,
+                                      spec.estimands)
+        result["files"] = [f"{SAFETY_FOLDER}/{name}" for name in result["files"]]
+        results.append(result)
+    return results
 
 
 def _report(path: Path, out: Path, force: bool) -> int:

@@ -15,6 +15,16 @@ from pymc_extras.prior import Prior
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.components.likelihoods import LIKELIHOODS
 from bayesdose.components.priors import FAMILY_WEIGHT, MIXED_PARAMETERS, with_dims
+from bayesdose.components.residuals import (
+    ar1_conditional,
+    ar1_lag,
+    check_ar1_likelihoods,
+    check_rho_prior,
+    earlier_rows,
+    present_links,
+    residual_scale,
+    series_links,
+)
 from bayesdose.components.shapes import DoseShape, Parameter
 from bayesdose.components.timecourses import TimeShape
 from bayesdose.errors import SpecError
@@ -267,8 +277,9 @@ def data_values(inputs: ModelInputs, swappable: bool = False) -> dict[str, np.nd
     """The values of the ``pm.Data`` containers of a model built by
     :meth:`DoseResponseModel.build_inputs`, by container name.
 
-    The usual form holds ``baseline_std`` (per observation), ``outcome_sd`` (per outcome)
-    and each observed variable's values as ``observed_<variable>`` (``change``,
+    The usual form holds ``baseline_std`` (per observation), ``outcome_sd`` (per outcome),
+    in the constrained longitudinal analysis ``outcome_offset`` (per outcome: the level
+    the standardised mean is centred on), and each observed variable's values as ``observed_<variable>`` (``change``,
     ``change_t``, ``log_change``, ``grade_<outcome>`` as 0-based grade positions). The
     swappable form holds ``response``, ``baseline_std``, ``weight`` (all 1), ``lower``,
     ``upper`` (per observation) and ``outcome_sd``.
@@ -301,6 +312,8 @@ def data_values(inputs: ModelInputs, swappable: bool = False) -> dict[str, np.nd
     """
     values = {"baseline_std": np.asarray(inputs.baseline_std, dtype=float),
               "outcome_sd": np.asarray(inputs.scales.sd, dtype=float)}
+    if inputs.analysis == "clda":
+        values["outcome_offset"] = np.asarray(inputs.offset, dtype=float)
     if swappable:
         per_row = {"response": inputs.response, "weight": np.ones(len(inputs.response)),
                    "lower": inputs.lower, "upper": inputs.upper}
@@ -411,6 +424,14 @@ class ModelGraph:
         The family distribution of the pooled effect size ``delta`` (see
         :func:`pooled_variable`); other pooled parameters take ``"normal"``
         (:data:`MIXED_PARAMETERS`).
+    residual_sd : {"common", "per_visit"}
+        One residual SD per outcome, or one per outcome and visit (``sigma`` with dims
+        ``outcome, time``); see :mod:`bayesdose.components.residuals`.
+    serial_correlation : {"none", "ar1"}
+        Independent residuals, or a continuous-time AR(1) within each patient and outcome
+        (``rho`` per outcome, at the lag :func:`~bayesdose.components.residuals.ar1_lag`),
+        written as each observation's Normal given the previous observed value of its
+        series (:func:`~bayesdose.components.residuals.ar1_conditional`).
 
     Examples
     --------
@@ -428,16 +449,22 @@ class ModelGraph:
     patient_structure: str
     lkj_eta: float
     family_form: str = "mixture"
+    residual_sd: str = "common"
+    serial_correlation: str = "none"
 
     def build(self, inputs: ModelInputs, swappable: bool = False) -> pm.Model:
         """Build the PyMC model on prepared inputs (see
         :meth:`bayesdose.model.dose_response.DoseResponseModel.build_inputs`)."""
         priors = self.priors
+        if self.serial_correlation == "ar1":
+            check_ar1_likelihoods(inputs)
+            check_rho_prior(priors["rho"])
         with pm.Model(coords=model_coords(inputs, self.dose_shape, self.time_shape)) as model:
             rv = self._shape_variables(priors, inputs)
-            for name in ("course", "beta_baseline", "beta_covariate", "sigma", "nu"):
+            for name in ("course", "beta_baseline", "baseline_mean", "beta_covariate",
+                         "sigma", "nu", "rho"):
                 if name in priors:
-                    dims = ("outcome", *LEVEL_DIMS.get(name, ()))
+                    dims = ("outcome", *self._level_dims(name))
                     rv[name] = with_dims(priors[name], dims).create_variable(name)
             rv["patient_effect"] = self._patient_effects(priors, inputs)
             data = data_containers(inputs, swappable)
@@ -449,6 +476,13 @@ class ModelGraph:
                 self._effect_deterministic(rv, inputs, data["outcome_sd"])
         return model
 
+
+    def _level_dims(self, name: str) -> tuple[str, ...]:
+        """The dims after ``outcome`` of a parameter created from its prior directly
+        (``sigma`` has the visit dim with ``residual_sd="per_visit"``)."""
+        if name == "sigma" and self.residual_sd == "per_visit":
+            return ("time",)
+        return LEVEL_DIMS.get(name, ())
 
     def _shape_variables(self, priors: dict[str, Prior], inputs: ModelInputs) -> dict:
         """The shape parameters, pooled within families where asked and possible."""
@@ -514,21 +548,39 @@ class ModelGraph:
                 out[param.name] = value[expand + ((slice(None),) if param.levels else ())]
         return out
 
+    def _dose_effect(self, inputs: ModelInputs, shape_params: dict[str, Any]):
+        """Per observation, the dose effect against the lowest tested dose (dose 0 with
+        placebo), f(d) g(d, t) - f(d_low) g(d_low, t): the course is the change at the
+        lowest tested dose. For a dose-independent course, (f(d) - f(d_low)) g(t)."""
+        scale, tscale = inputs.dose_scale, inputs.time_scale
+        f = self.dose_shape.evaluate(inputs.dose, shape_params, scale, pt)
+        g = self.time_shape.evaluate_at(inputs.elapsed, inputs.dose, shape_params, tscale,
+                                        scale, pt)
+        if scale.lowest > 0:  # the course is the change at the lowest tested dose
+            lowest = np.full(len(inputs.dose), scale.lowest)
+            f_low = self.dose_shape.evaluate(lowest, shape_params, scale, pt)
+            if self.time_shape.dose_dependent:
+                g_low = self.time_shape.evaluate_at(inputs.elapsed, lowest, shape_params,
+                                                    tscale, scale, pt)
+                return f * g - f_low * g_low
+            f = f - f_low
+        return f * g
+
     def _mean(self, rv, inputs: ModelInputs, baseline_std: Any = None):
         """The standardised, direction-aligned mean of every observation."""
         baseline_std = inputs.baseline_std if baseline_std is None else baseline_std
         k = inputs.outcome_idx
         shape_params = self._shape_params(rv, inputs, k, 0)
-        scale = inputs.dose_scale
-        f = self.dose_shape.evaluate(inputs.dose, shape_params, scale, pt)
-        if scale.lowest > 0:  # the course is the change at the lowest tested dose
-            lowest = np.full(len(inputs.dose), scale.lowest)
-            f = f - self.dose_shape.evaluate(lowest, shape_params, scale, pt)
-        g = self.time_shape.evaluate(inputs.elapsed, shape_params, inputs.time_scale, pt)
+        effect = self._dose_effect(inputs, shape_params)
         course = rv["course"] * course_mask(inputs)
-        mean = (f * g + course[k, inputs.time_idx]
-                + rv["beta_baseline"][k] * baseline_std
-                + rv["patient_effect"][k, inputs.patient_idx])
+        change = effect + course[k, inputs.time_idx]
+        if inputs.analysis == "clda":  # a baseline row's mean is the common baseline mean
+            mean = (1.0 - np.asarray(inputs.is_baseline, dtype=float)) * change
+            if "baseline_mean" in rv:
+                mean = mean + rv["baseline_mean"][k]
+        else:
+            mean = change + rv["beta_baseline"][k] * baseline_std
+        mean = mean + rv["patient_effect"][k, inputs.patient_idx]
         if "beta_covariate" in rv:
             covariates = np.asarray(inputs.covariate_std, dtype=float)
             mean = mean + (rv["beta_covariate"][k, :] * covariates).sum(axis=1)
@@ -538,7 +590,10 @@ class ModelGraph:
                  data: dict[str, Any]) -> None:
         """One observed variable per likelihood in use (``change``, ``change_t``,
         ``log_change``, ``grade_<outcome>``), each with its own observation dim, observing
-        its ``pm.Data`` container (see :func:`data_values`)."""
+        its ``pm.Data`` container (see :func:`data_values`). With
+        ``serial_correlation="ar1"`` each observation's distribution is its conditional
+        one given the previous observed value of its series (so predictive draws are
+        one-step-ahead and pointwise log likelihoods conditional terms)."""
         sd, sign = data["outcome_sd"], inputs.scales.sign
         for kind in sorted(inputs.kinds):
             rows = inputs.observations(kind)
@@ -547,8 +602,14 @@ class ModelGraph:
                 continue
             k = inputs.outcome_idx[rows]
             mu = (sd * sign)[k] * mean_std[rows]
-            sigma = rv["sigma"][k] * sd[k]
+            if "outcome_offset" in data:  # levels, not changes (constrained analysis)
+                mu = data["outcome_offset"][k] + mu
+            sigma = residual_scale(rv["sigma"], sd, inputs, rows,
+                                   self.residual_sd == "per_visit")
             name = LIKELIHOODS[kind].variable
+            if self.serial_correlation == "ar1":
+                mu, sigma = self._serial(rv, inputs, rows, mu, sigma,
+                                         data[OBSERVED_PREFIX + name])
             if kind == "student_t":
                 dist = pm.StudentT.dist(nu=rv["nu"][k], mu=mu, sigma=sigma)
             else:
@@ -560,8 +621,21 @@ class ModelGraph:
             model.register_rv(dist, name, observed=data[OBSERVED_PREFIX + name],
                               dims=(f"obs_{name}",))
 
+    def _serial(self, rv, inputs: ModelInputs, rows: np.ndarray, mu, sigma, observed):
+        """The AR(1) conditional location and scale of the observations ``rows`` (those
+        of one likelihood, ``observed`` their values) given the previous observation of
+        each one's patient x outcome series among the rows present."""
+        links = series_links(inputs.patient_idx, inputs.outcome_idx,
+                             inputs.elapsed).within(rows)
+        rho = rv["rho"][inputs.outcome_idx[rows]]
+        return ar1_conditional(mu, sigma, observed, rho, links.previous, links.has_previous,
+                               links.gap, ar1_lag(inputs.time_scale))
+
     def _observe_swappable(self, rv, inputs: ModelInputs, mean_std, data: dict) -> None:
-        """The likelihood as one weighted potential over swappable data."""
+        """The likelihood as one weighted potential over swappable data. With
+        ``serial_correlation="ar1"`` an observation's term conditions on the previous
+        observation of its series among those with a positive weight (chosen from the
+        weights in the graph, so observations left out at weight 0 are skipped exactly)."""
         kinds = inputs.kinds
         if kinds - {"normal", "student_t", "lognormal"}:
             raise SpecError("swappable models take continuous likelihoods only (normal, "
@@ -569,7 +643,16 @@ class ModelGraph:
         sd, sign = data["outcome_sd"], inputs.scales.sign
         k = inputs.outcome_idx
         mu = (sd * sign)[k] * mean_std
-        sigma = rv["sigma"][k] * sd[k]
+        if "outcome_offset" in data:  # levels, not changes (constrained analysis)
+            mu = data["outcome_offset"][k] + mu
+        sigma = residual_scale(rv["sigma"], sd, inputs, np.arange(k.size),
+                               self.residual_sd == "per_visit")
+        if self.serial_correlation == "ar1":
+            candidates, valid = earlier_rows(inputs.patient_idx, k, inputs.elapsed)
+            previous, has_previous, gap = present_links(candidates, valid, data["weight"],
+                                                        inputs.elapsed)
+            mu, sigma = ar1_conditional(mu, sigma, data["response"], rv["rho"][k], previous,
+                                        has_previous, gap, ar1_lag(inputs.time_scale))
         total = 0.0
         for kind in sorted(kinds):
             rows = inputs.observations(kind)
@@ -591,6 +674,7 @@ class ModelGraph:
         dose = np.asarray(inputs.doses)[:, None]
         elapsed = np.asarray(inputs.time_scale.visits)
         f = self.dose_shape.evaluate(dose, shape_params, inputs.dose_scale, pt)
-        g = self.time_shape.evaluate(elapsed, shape_params, inputs.time_scale, pt)
+        g = self.time_shape.evaluate_at(elapsed, dose, shape_params, inputs.time_scale,
+                                        inputs.dose_scale, pt)
         unit = (outcome_sd * inputs.scales.sign)[:, None, None]
         pm.Deterministic("effect", unit * f * g, dims=("outcome", "dose", "time"))

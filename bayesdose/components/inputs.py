@@ -22,11 +22,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayesdose.components.likelihoods import Likelihood, ordinal_categories, resolve_likelihoods
+from bayesdose.components.censoring import detection_limit_bounds
+from bayesdose.components.likelihoods import (
+    Likelihood,
+    ordinal_categories,
+    pooled_change_sd,
+    resolve_likelihoods,
+)
 from bayesdose.components.shapes import DoseScale
 from bayesdose.components.timecourses import TimeScale
 from bayesdose.data.trial import TrialData, covariate_kind, covariate_label
-from bayesdose.errors import DataError
+from bayesdose.errors import DataError, SpecError, describe_rows
 
 
 @dataclass(frozen=True)
@@ -253,11 +259,37 @@ class ModelInputs:
     categories: dict[str, np.ndarray]
     covariate_std: np.ndarray | None = None
     covariate_coding: CovariateCoding = field(default_factory=CovariateCoding)
+    analysis: str = "change"
+    is_baseline: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.covariate_std is None:
             object.__setattr__(self, "covariate_std",
                                np.zeros((len(self.response), len(self.covariate_names))))
+        if self.is_baseline is None:
+            object.__setattr__(self, "is_baseline", np.zeros(len(self.response), dtype=bool))
+
+    @property
+    def offset(self) -> np.ndarray:
+        """Per outcome, the level the standardised mean is centred on: 0 for the change
+        from baseline (the response is a change), the mean observed baseline level in the
+        constrained longitudinal analysis (the response is the level itself)."""
+        if self.analysis == "clda":
+            return np.asarray(self.scales.baseline_mean, dtype=float)
+        return np.zeros(len(self.outcomes))
+
+    @property
+    def nominal_elapsed(self) -> np.ndarray:
+        """Each observation's nominal visit, counted from baseline (0 at baseline rows),
+        whatever its actual time (:attr:`elapsed`)."""
+        visits = np.asarray(self.time_scale.visits, dtype=float)
+        return np.where(self.is_baseline, 0.0, visits[self.time_idx])
+
+    @property
+    def has_baseline_rows(self) -> bool:
+        """Whether baseline values are among the observations (constrained longitudinal
+        analysis with at least one observed baseline)."""
+        return bool(np.any(self.is_baseline))
 
     @property
     def covariate_names(self) -> list[str]:
@@ -301,7 +333,8 @@ class ModelInputs:
         keep = np.ones(len(self.response), dtype=bool)
         keep[np.asarray(rows, dtype=int)] = False
         per_row = ("outcome_idx", "patient_idx", "time_idx", "dose", "elapsed",
-                   "baseline_std", "response", "lower", "upper", "covariate_std")
+                   "baseline_std", "response", "lower", "upper", "covariate_std",
+                   "is_baseline")
         return replace(self, **{name: getattr(self, name)[keep] for name in per_row})
 
     def observations(self, kind: str) -> np.ndarray:
@@ -366,8 +399,120 @@ def by_row(group: xr.Dataset, n_obs: int, what: str) -> xr.DataArray:
                         name=what)
 
 
+#: The analyses of the baseline: chosen by the data, change from baseline, constrained
+#: longitudinal analysis.
+ANALYSES = ("auto", "change", "clda")
+
+
+def lacking_baselines(data: TrialData) -> pd.DataFrame:
+    """The patient x outcome pairs without an observed baseline value.
+
+    Parameters
+    ----------
+    data : TrialData
+        The trial.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns patient, outcome and rows (the source rows of that patient's values of
+        that outcome, for messages); empty when every pair has its baseline.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> len(lacking_baselines(bd.datasets.load_msc_trial()))
+    0
+    """
+    table = data.table
+    at_base = table[(table["time"] == data.baseline_time) & table["value"].notna()]
+    have = set(zip(at_base["patient"], at_base["outcome"], strict=True))
+    keys = list(zip(table["patient"], table["outcome"], strict=True))
+    lacking = table[[key not in have for key in keys]]
+    grouped = lacking.groupby(["patient", "outcome"], sort=False)["source_row"]
+    return grouped.agg(list).reset_index().rename(columns={"source_row": "rows"})
+
+
+def resolve_analysis(data: TrialData, analysis: str,
+                     likelihoods: dict[str, Likelihood]) -> str:
+    """The analysis of the baseline to use on ``data``.
+
+    ``"auto"`` is the change from baseline when every patient has a baseline value of
+    every outcome, and the constrained longitudinal analysis (cLDA: the baseline is a
+    response, its mean common to every dose) when some baseline is missing, beyond a
+    detection limit (censored: no change can be computed from it) or the data have none.
+
+    Parameters
+    ----------
+    data : TrialData
+        The trial (the outcomes to model).
+    analysis : {"auto", "change", "clda"}
+        The choice.
+    likelihoods : dict of str to Likelihood
+        Each outcome's likelihood (ordinal outcomes need the change analysis).
+
+    Returns
+    -------
+    str
+        ``"change"`` or ``"clda"``.
+
+    Raises
+    ------
+    SpecError
+        An unknown choice, or cLDA with an ordinal outcome.
+    DataError
+        The change analysis with a baseline missing (names patients, outcomes and rows).
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> from bayesdose.components.likelihoods import get_likelihood
+    >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+    >>> resolve_analysis(data, "auto", {"koos_pain": get_likelihood("normal")})
+    'change'
+    """
+    if analysis not in ANALYSES:
+        raise SpecError(f"analysis {analysis!r} is not one of {', '.join(ANALYSES)} "
+                        "(\"auto\" chooses by the data).")
+    lacking = lacking_baselines(data)
+    if analysis == "auto":
+        ordinal = any(likelihoods[o].name == "ordinal" for o in data.outcomes)
+        censored = _censored_baselines(data) and not ordinal  # ordinal: refused below
+        analysis = "clda" if len(lacking) or censored else "change"
+    if analysis == "change" and len(lacking):
+        shown = "; ".join(f"patient {p!r} outcome {o!r} ({describe_rows(rows)})"
+                          for p, o, rows in lacking.head(6).itertuples(index=False))
+        more = f" ({len(lacking)} in all)" if len(lacking) > 6 else ""
+        raise DataError(
+            f"no baseline value (a non-empty row at {data.columns['time']} = "
+            f"{data.baseline_time:g}) for {shown}{more}. The change from baseline needs "
+            "one: use the constrained longitudinal analysis (analysis=\"clda\", the "
+            "default \"auto\" chooses it), add the baseline rows, or remove those rows.")
+    ordinal = [o for o in data.outcomes if likelihoods[o].name == "ordinal"]
+    if analysis == "clda" and ordinal:
+        lacking_ordinal = lacking[lacking["outcome"].isin(ordinal)]
+        where = ("; some baselines are missing, e.g. patient "
+                 f"{lacking_ordinal['patient'].iloc[0]!r} outcome "
+                 f"{lacking_ordinal['outcome'].iloc[0]!r}") if len(lacking_ordinal) else ""
+        raise SpecError(
+            f"ordinal outcome(s) {', '.join(map(repr, ordinal))} need the change-from-"
+            f"baseline analysis (the baseline grade is a covariate){where}. Fit them "
+            "separately on the patients with a baseline grade, or use another likelihood.")
+    return analysis
+
+
+def _censored_baselines(data: TrialData) -> bool:
+    """Whether some baseline value lies beyond a detection limit."""
+    table = data.table
+    if "censored" not in table:
+        return False
+    at_base = table["time"] == data.baseline_time
+    return bool((at_base & (table["censored"] != 0) & table["value"].notna()).any())
+
+
 def prepare_inputs(data: TrialData,
-                   likelihood: str | dict[str, str] | None = None) -> ModelInputs:
+                   likelihood: str | dict[str, str] | None = None,
+                   analysis: str = "auto") -> ModelInputs:
     """Arrange validated trial data for the model.
 
     Parameters
@@ -376,6 +521,12 @@ def prepare_inputs(data: TrialData,
         The trial (already restricted to the outcomes to model).
     likelihood : str, dict or None
         Likelihood choice (see :func:`bayesdose.components.likelihoods.resolve_likelihoods`).
+    analysis : {"auto", "change", "clda"}
+        How the baseline enters (see :func:`resolve_analysis`): in the change analysis
+        each post-baseline value's change from its baseline is the response, the
+        baseline a covariate; in the constrained longitudinal analysis every observed
+        value, baselines included, is a response (its level), with one baseline mean per
+        outcome common to all doses.
 
     Returns
     -------
@@ -391,14 +542,15 @@ def prepare_inputs(data: TrialData,
     >>> inputs.doses
     (1.0, 10.0, 50.0)
     """
-    changes = data.changes.merge(data.table[["patient", "time", "outcome", "source_row"]],
-                                 on=["patient", "time", "outcome"], how="left")
-    if changes.empty:
-        raise DataError("no post-baseline values to model: every patient has only a baseline "
-                        "(or only missing values after it).")
     outcomes, patients, visits = data.outcomes, data.patients, tuple(data.visits)
     likelihoods = resolve_likelihoods(
         outcomes, likelihood, {o: data.info(o).likelihood for o in outcomes})
+    analysis = resolve_analysis(data, analysis, likelihoods)
+    changes = observed_rows(data, analysis)
+    if not (~changes["is_baseline"]).any():
+        raise DataError("no post-baseline values to model: every patient has only a baseline "
+                        "(or only missing values after it).")
+    clda = analysis == "clda"
     k = changes["outcome"].map({o: i for i, o in enumerate(outcomes)}).to_numpy()
     response = np.empty(len(changes))
     baseline_t = np.empty(len(changes))
@@ -410,17 +562,26 @@ def prepare_inputs(data: TrialData,
         part = changes[rows]
         lik.check(outcome, part)
         _warn_on_scattered_times(data, outcome)
-        response[rows] = lik.response(part)
-        baseline_t[rows] = lik.baseline_covariate(part["baseline"].to_numpy())
-        scales.append(_outcome_scale(data, outcome, lik, part, response[rows]))
+        if clda:
+            response[rows] = lik.level(part)
+            baseline_t[rows] = 0.0
+            scales.append(_level_scale(data, outcome, lik, part, response[rows]))
+        else:
+            response[rows] = lik.response(part)
+            baseline_t[rows] = lik.baseline_covariate(part["baseline"].to_numpy())
+            scales.append(_outcome_scale(data, outcome, lik, part, response[rows]))
         _check_changes_vary(outcome, lik, response[rows])
         info = data.info(outcome)
         if lik.name in ("normal", "student_t"):
-            base = part["baseline"].to_numpy(dtype=float)
+            base = (np.zeros(len(part)) if clda
+                    else part["baseline"].to_numpy(dtype=float))
             if info.lower is not None:
                 lower[rows] = info.lower - base
             if info.upper is not None:
                 upper[rows] = info.upper - base
+        censoring = detection_limit_bounds(data, outcome, lik.name, part, levels=clda)
+        response[rows], lower[rows], upper[rows] = censoring.apply(
+            response[rows], lower[rows], upper[rows])
         if lik.name == "ordinal":
             values = np.concatenate([response[rows], part["baseline"].to_numpy(dtype=float)])
             categories[outcome] = ordinal_categories(values, info.lower, info.upper)
@@ -430,6 +591,9 @@ def prepare_inputs(data: TrialData,
     family_names = list(dict.fromkeys(families))
     patient_idx = changes["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy()
     coding = CovariateCoding.from_table(data.covariates.loc[patients])
+    is_baseline = changes["is_baseline"].to_numpy(dtype=bool)
+    time_idx = changes["time"].map({t: i for i, t in enumerate(visits)})
+    baseline_std = _standardise_baseline(baseline_t, k, mean.astype(float), sd.astype(float))
     return ModelInputs(
         outcomes=outcomes,
         patients=patients,
@@ -438,10 +602,10 @@ def prepare_inputs(data: TrialData,
         baseline_time=data.baseline_time,
         outcome_idx=k,
         patient_idx=patient_idx,
-        time_idx=changes["time"].map({t: i for i, t in enumerate(visits)}).to_numpy(),
+        time_idx=time_idx.fillna(0).to_numpy(dtype=int),  # baseline rows: masked
         dose=changes["dose"].to_numpy(dtype=float),
-        elapsed=changes["time"].to_numpy(dtype=float) - data.baseline_time,
-        baseline_std=_standardise_baseline(baseline_t, k, mean.astype(float), sd.astype(float)),
+        elapsed=measured_at(changes) - data.baseline_time,
+        baseline_std=np.zeros(len(changes)) if clda else baseline_std,
         response=response,
         lower=lower,
         upper=upper,
@@ -453,7 +617,63 @@ def prepare_inputs(data: TrialData,
         categories=categories,
         covariate_std=coding.encode(data.covariates.loc[patients])[patient_idx],
         covariate_coding=coding,
+        analysis=analysis,
+        is_baseline=is_baseline,
     )
+
+
+def measured_at(rows: pd.DataFrame) -> np.ndarray:
+    """When each row was measured: its actual time where the data have actual times
+    (the baseline time at a baseline row), else its (nominal) time.
+
+    Examples
+    --------
+    >>> measured_at(pd.DataFrame({"time": [0.0, 3.0], "actual_time": [0.0, 3.2]})).tolist()
+    [0.0, 3.2]
+    """
+    column = "actual_time" if "actual_time" in rows else "time"
+    return rows[column].to_numpy(dtype=float)
+
+
+def observed_rows(data: TrialData, analysis: str) -> pd.DataFrame:
+    """The observed values the model takes as responses, one row each.
+
+    Parameters
+    ----------
+    data : TrialData
+        The trial.
+    analysis : {"change", "clda"}
+        The change analysis takes the post-baseline values (with their baseline);
+        the constrained longitudinal analysis every observed value, baselines included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns patient, dose, time, outcome, baseline (NaN when missing), value,
+        change, source_row and is_baseline; ``actual_time`` too when the data have
+        actual times (``time`` is then the nominal visit).
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> data = bd.datasets.load_msc_trial().select(["koos_pain"])
+    >>> len(observed_rows(data, "clda")) - len(observed_rows(data, "change"))  # baselines
+    12
+    """
+    extra = ["actual_time"] if "actual_time" in data.table else []
+    if analysis == "change":
+        keys = ["patient", "time", "outcome"]
+        rows = data.changes.merge(data.table[[*keys, "source_row", *extra]], on=keys,
+                                  how="left")
+        return rows.assign(is_baseline=False)
+    table = data.table[data.table["value"].notna()]
+    rows = table.merge(data.baselines.dropna(subset=["baseline"]),
+                       on=["patient", "outcome"], how="left")
+    rows["change"] = rows["value"] - rows["baseline"]
+    rows["is_baseline"] = rows["time"] == data.baseline_time
+    cols = ["patient", "dose", "time", "outcome", "baseline", "value", "change",
+            "source_row", "is_baseline", *extra]
+    return rows[cols].reset_index(drop=True)
 
 
 def scale_units(data: TrialData, outcome: str, lik: Likelihood) -> str:
@@ -485,6 +705,34 @@ def _outcome_scale(data: TrialData, outcome: str, lik: Likelihood, part: pd.Data
     if not (np.isfinite(sd) and sd > 0):
         _refuse_scale(outcome, lik, baseline, response, sd)
     return sd, source, float(np.mean(baseline))
+
+
+def _level_scale(data: TrialData, outcome: str, lik: Likelihood, part: pd.DataFrame,
+                 level: np.ndarray) -> tuple[float, str, float]:
+    """Scale SD and centre of one outcome in the constrained longitudinal analysis.
+
+    The SD is the declared one, else the pooled within-arm SD of the changes of the
+    patients who have a baseline (the scale of the change analysis), else, when no arm
+    has two such changes, the pooled within-arm SD of the post-baseline levels. The
+    centre is the mean observed baseline level, or the mean level when none is observed.
+    """
+    post = ~part["is_baseline"].to_numpy(dtype=bool)
+    paired = post & part["baseline"].notna().to_numpy()
+    arm = part["dose"].to_numpy(dtype=float)
+    time = part["time"].to_numpy(dtype=float)
+    declared = data.info(outcome).sd
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        sd, source = np.nan, ""
+        if declared is not None or paired.sum() >= 2:
+            sd, source = lik.scale_sd(lik.response(part[paired]), arm[paired], time[paired],
+                                      declared)
+        if not (np.isfinite(sd) and sd > 0):
+            what = "log value" if lik.name == "lognormal" else "value"
+            sd, source = pooled_change_sd(level[post], arm[post], time[post], what)
+    if not (np.isfinite(sd) and sd > 0):
+        _refuse_scale(outcome, lik, level[~post], level[post], sd)
+    centre = level[~post] if (~post).any() else level
+    return float(sd), source, float(np.mean(centre))
 
 
 def _refuse_scale(outcome: str, lik: Likelihood, baseline: np.ndarray, response: np.ndarray,
@@ -544,7 +792,8 @@ def _warn_on_scattered_times(data: TrialData, outcome: str) -> None:
         "common course at every distinct time, so times that differ by patient (actual "
         "days since dosing instead of the scheduled visit) leave most visits with a "
         "handful of values. If they are visits, map each time to its scheduled visit "
-        "before fitting.",
+        "and give the actual times as actual_time= (the dose effect's time course is "
+        "then evaluated at them).",
         UserWarning, stacklevel=3)
 
 

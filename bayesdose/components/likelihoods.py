@@ -7,7 +7,10 @@ Each outcome has one likelihood, chosen by name:
   likelihood is the probability of reaching the bound), so posterior predictions stay
   inside the scale.
 - ``lognormal``: for positive, right-skewed outcomes (biomarkers): the change in log value,
-  log(y_t / y_0); effects are log ratios (exp(effect) is the ratio to baseline).
+  log(y_t / y_0); effects are log ratios (exp(effect) is the ratio to baseline). Values
+  beyond the assay's limits of quantification are censored at them (see
+  :mod:`bayesdose.components.censoring`), as are those of normal and student_t outcomes
+  that declare limits.
 - ``ordinal``: for graded scores (for example synovitis 0-3): the grade after baseline,
   ordered logistic with the baseline grade as a covariate; effects are on the latent
   logit scale (log odds ratios of a better grade).
@@ -46,6 +49,20 @@ class Likelihood:
     def baseline_covariate(self, baseline: np.ndarray) -> np.ndarray:
         """The baseline on the scale the covariate uses."""
         return np.asarray(baseline, dtype=float)
+
+    def level(self, rows: pd.DataFrame) -> np.ndarray:
+        """The modelled level of each value (baseline rows included), for the constrained
+        longitudinal analysis: the value itself, its log for lognormal outcomes.
+
+        Examples
+        --------
+        >>> rows = pd.DataFrame({"value": [10.0, 20.0]})
+        >>> get_likelihood("normal").level(rows).tolist()
+        [10.0, 20.0]
+        >>> np.exp(get_likelihood("lognormal").level(rows)).round(6).tolist()
+        [10.0, 20.0]
+        """
+        return rows["value"].to_numpy(dtype=float)
 
     def check(self, outcome: str, rows: pd.DataFrame) -> None:
         """Raise :class:`DataError` when the outcome's values do not suit the likelihood."""
@@ -119,13 +136,18 @@ class LogNormalChange(Likelihood):
     def baseline_covariate(self, baseline: np.ndarray) -> np.ndarray:
         return np.log(np.asarray(baseline, dtype=float))
 
+    def level(self, rows: pd.DataFrame) -> np.ndarray:
+        return np.log(rows["value"].to_numpy(dtype=float))
+
     def check(self, outcome: str, rows: pd.DataFrame) -> None:
         bad = rows[(rows["value"] <= 0) | (rows["baseline"] <= 0)]
         if len(bad):
             raise DataError(
                 f"outcome {outcome!r} uses the lognormal likelihood but has values <= 0 at "
                 f"{describe_rows(bad['source_row'].tolist())}. Use likelihood 'normal', or "
-                "correct the values (below-detection values need a positive substitute)."
+                "correct the values; for values below the assay's limit of quantification, "
+                "declare the outcome's lloq (values at or below it are then censored there) "
+                "or flag them in a column (censored=)."
             )
 
 

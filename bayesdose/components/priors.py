@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from pymc_extras.prior import Prior
 
+from bayesdose.components.residuals import ar1_lag
 from bayesdose.components.shapes import DoseScale, DoseShape, Parameter
 from bayesdose.components.timecourses import TimeScale, TimeShape
 from bayesdose.errors import SpecError
@@ -39,6 +40,16 @@ BETA_BASELINE = Parameter(
     "Normal(0, 1): regression to the mean makes the change depend on the baseline, "
     "usually with a slope between -1 and 0 on the standardised scale; 0 +/- 2 allows it.",
     "slope of the change on the centred, standardised baseline",
+)
+
+
+BASELINE_MEAN = Parameter(
+    "baseline_mean",
+    Prior("Normal", mu=0, sigma=1),
+    "Normal(0, 1) per outcome: the mean at baseline, common to every dose as "
+    "randomisation implies, within about two scale SDs of the mean observed baseline.",
+    "mean at baseline (constrained longitudinal analysis), against the observed baseline "
+    "mean",
 )
 
 
@@ -71,6 +82,53 @@ SIGMA = Parameter(
     "HalfNormal(1): visit-to-visit noise up to about two scale SDs; most mass below one.",
     "residual SD of the change (standardised)",
 )
+
+
+SIGMA_PER_VISIT = Parameter(
+    "sigma",
+    Prior("HalfNormal", sigma=1),
+    "HalfNormal(1) per outcome and visit (residual_sd=\"per_visit\"): the default prior "
+    "of sigma at every visit, each visit's noise up to about two scale SDs; the visits' "
+    "SDs are not pooled, so each is learnt from that visit's values.",
+    "residual SD of the change at each visit (standardised)",
+    levels="time",
+)
+
+
+def rho_parameter(lag: float) -> Parameter:
+    """The serial correlation of a patient's residuals (``serial_correlation="ar1"``).
+
+    Parameters
+    ----------
+    lag : float
+        The time span ``rho`` is the correlation at
+        (:func:`bayesdose.components.residuals.ar1_lag`).
+
+    Returns
+    -------
+    Parameter
+        ``rho`` per outcome, Beta(2, 2) by default, its reason and meaning stating the
+        lag.
+
+    Examples
+    --------
+    >>> rho = rho_parameter(2.5)
+    >>> rho.name, rho.prior
+    ('rho', Prior("Beta", alpha=2, beta=2))
+    """
+    return Parameter(
+        "rho",
+        Prior("Beta", alpha=2, beta=2),
+        f"Beta(2, 2) per outcome (mean 0.5, 95% between 0.09 and 0.91): the correlation "
+        f"of two residuals of one patient and outcome {lag:g} time units apart (the lag: "
+        "the median gap between consecutive scheduled visits, baseline included), "
+        f"rho ** (dt / {lag:g}) at a gap dt, beyond the patient effect. Weakly "
+        "informative; kept off 1, where values close in time would be copies of each "
+        "other and the conditional SD vanishes, and off 0, which the default "
+        "serial_correlation=\"none\" already is.",
+        f"serial correlation of a patient's residuals {lag:g} time units apart "
+        "(continuous-time AR(1))",
+    )
 
 
 NU = Parameter(
@@ -189,7 +247,9 @@ def family_sd_parameter(param: Parameter) -> Parameter:
 def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: DoseScale,
                      time_scale: TimeScale, likelihood: str | set[str] = "normal",
                      pooled: bool = False, correlated: str | bool = False,
-                     covariates: bool = False) -> list[Parameter]:
+                     covariates: bool = False, analysis: str = "change",
+                     baseline_rows: bool = True, residual_sd: str = "common",
+                     serial_correlation: str = "none") -> list[Parameter]:
     """All parameters of a model, in a stable order, with their default priors.
 
     Parameters
@@ -212,6 +272,17 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         ``"lkj"``, ``False`` ``"none"``.
     covariates : bool
         Whether the data declare patient-level covariates (adds ``beta_covariate``).
+    analysis : {"change", "clda"}
+        The change from baseline has the baseline slope ``beta_baseline``; the
+        constrained longitudinal analysis has the common ``baseline_mean`` instead (when
+        ``baseline_rows``: some baseline is observed) and no baseline slope.
+    baseline_rows : bool
+        Whether observed baselines are among the responses (constrained analysis).
+    residual_sd : {"common", "per_visit"}
+        One residual SD ``sigma`` per outcome, or one per outcome and visit.
+    serial_correlation : {"none", "ar1"}
+        With ``"ar1"``, adds ``rho`` (continuous residuals only; see
+        :mod:`bayesdose.components.residuals`).
 
     Returns
     -------
@@ -233,15 +304,21 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         params += [family_sd_parameter(p) for p in dose_shape.parameters(dose_scale)
                    if p.poolable]
     structure = {True: "lkj", False: "none"}.get(correlated, correlated)
-    params += [COURSE, BETA_BASELINE]
+    params.append(COURSE)
+    if analysis == "change":
+        params.append(BETA_BASELINE)
+    elif baseline_rows:
+        params.append(BASELINE_MEAN)
     if covariates:
         params.append(BETA_COVARIATE)
     params += {"none": [PATIENT_EFFECT], "lkj": [PATIENT_SD],
                "factor": [PATIENT_LOADING, PATIENT_OWN_SD], "off": []}[structure]
     if kinds - {"ordinal"}:
-        params.append(SIGMA)
+        params.append(SIGMA_PER_VISIT if residual_sd == "per_visit" else SIGMA)
     if "student_t" in kinds:
         params.append(NU)
+    if serial_correlation == "ar1" and kinds - {"ordinal"}:
+        params.append(rho_parameter(ar1_lag(time_scale)))
     if "ordinal" in kinds:
         params.append(CUTPOINTS)
     return params

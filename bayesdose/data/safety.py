@@ -141,6 +141,49 @@ class SafetyData:
         0   1.0           1             0
         1  10.0           2             1
         """
+        labels = [f"row {label}" for label in frame.index]
+        return cls._build(frame.reset_index(drop=True), labels, patient, dose, event,
+                          n_events, dose_unit)
+
+    @classmethod
+    def from_csv(cls, path: str | Path, patient: str = "patient", dose: str = "dose",
+                 event: str | None = "event", n_events: str | None = None,
+                 dose_unit: str | None = None) -> SafetyData:
+        """Read a CSV file strictly and build a :class:`SafetyData`.
+
+        Error messages cite CSV line numbers (the header is line 1).
+
+        Parameters
+        ----------
+        path : str or Path
+            The CSV file (see :func:`bayesdose.data.trial.read_csv_table`).
+        patient, dose, event, n_events, dose_unit
+            As in :meth:`from_frame`.
+
+        Returns
+        -------
+        SafetyData
+
+        Raises
+        ------
+        DataError
+            On a malformed file or malformed values (naming the column and the lines).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "ae.csv")
+        >>> _ = open(path, "w").write("patient,dose,event\\n"
+        ...                           "a,1,0\\nb,10,1\\n")
+        >>> SafetyData.from_csv(path).table["event"].tolist()
+        [0, 1]
+        """
+        frame, labels = read_csv_table(path)
+        return cls._build(frame, labels, patient, dose, event, n_events, dose_unit)
+
+    @classmethod
+    def _build(cls, frame: pd.DataFrame, row_labels: list[str], patient: str, dose: str,
+               event: str | None, n_events: str | None, dose_unit: str | None) -> SafetyData:
         if event is None and n_events is None:
             raise DataError("name the event column (event=) or the event-count column "
                             "(n_events=), or both.")
@@ -148,8 +191,7 @@ class SafetyData:
             raise DataError("the adverse-event table is empty: it has no rows.")
         needed = [c for c in (patient, dose, event, n_events) if c is not None]
         require_columns(frame, needed, hint="patient=, dose=, event=, n_events=")
-        labels = pd.Series([f"row {label}" for label in frame.index])
-        frame = frame.reset_index(drop=True)
+        labels = pd.Series(row_labels)
         table = pd.DataFrame({
             "patient": _patients(frame[patient], labels, patient),
             "dose": _doses(frame[dose], labels, dose),

@@ -85,6 +85,13 @@ class OutcomeInfo:
         :func:`bayesdose.components.inputs.prepare_inputs`); when it is not given, the
         pooled within-arm SD of the trial's changes at the last visit is used. Ordinal
         outcomes are on the latent logit scale and take no ``sd``.
+    lloq, uloq : float, optional
+        Lower and upper limits of quantification of the assay (positive, ``lloq <
+        uloq``), in the outcome's units. A value below the LLOQ or above the ULOQ is
+        censored at the limit: its likelihood is the probability of lying beyond it (see
+        :meth:`TrialData.from_frame`, ``censored``). Without a flag column, values at or
+        below ``lloq`` (0 and negative values included) are read as below it, and values
+        at or above ``uloq`` as above it. Ordinal outcomes take no limits.
 
     Examples
     --------
@@ -92,6 +99,8 @@ class OutcomeInfo:
     -1
     >>> OutcomeInfo("koos_pain", sd=12).sd
     12
+    >>> OutcomeInfo("crp", likelihood="lognormal", lloq=0.5).lloq
+    0.5
     """
 
     name: str
@@ -104,11 +113,13 @@ class OutcomeInfo:
     label: str | None = None
     likelihood: str | None = None
     sd: float | None = None
+    lloq: float | None = None
+    uloq: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise DataError(f"an outcome's name must be a non-empty string (got {self.name!r}).")
-        for key in ("mcid", "lower", "upper", "sd"):
+        for key in ("mcid", "lower", "upper", "sd", "lloq", "uloq"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, (bool, np.bool_))
                                       or not isinstance(value, (int, float, np.number))):
@@ -136,6 +147,7 @@ class OutcomeInfo:
                 f"units (got {self.mcid!r}); the direction is given separately."
             )
         self._check_sd()
+        self._check_limits()
         if self.lower is not None and self.upper is not None and self.lower >= self.upper:
             raise DataError(
                 f"outcome {self.name!r}: lower bound {self.lower} is not below upper bound "
@@ -158,6 +170,25 @@ class OutcomeInfo:
                 "ordinal, whose effects are on the latent logit scale (SD 1) whatever its "
                 "grades; remove sd, or choose another likelihood."
             )
+
+    def _check_limits(self) -> None:
+        """Detection limits: positive, finite, the lower below the upper; not ordinal."""
+        for key in ("lloq", "uloq"):
+            value = getattr(self, key)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise DataError(
+                    f"outcome {self.name!r}: {key} must be a positive, finite number (the "
+                    f"assay's {'lower' if key == 'lloq' else 'upper'} limit of "
+                    f"quantification in the outcome's units), got {value!r}. Leave it out "
+                    "if the assay has none.")
+        if self.lloq is not None and self.uloq is not None and self.lloq >= self.uloq:
+            raise DataError(f"outcome {self.name!r}: lloq {self.lloq!r} is not below uloq "
+                            f"{self.uloq!r}; the lower limit of quantification must be the "
+                            "smaller.")
+        if self.likelihood == "ordinal" and (self.lloq is not None or self.uloq is not None):
+            raise DataError(f"outcome {self.name!r}: lloq/uloq are given but the outcome is "
+                            "ordinal, whose grades cannot be censored; remove them, or "
+                            "choose another likelihood.")
 
     @property
     def sign(self) -> int:
@@ -256,7 +287,9 @@ class TrialData:
     ----------
     table : pandas.DataFrame
         Long table with columns ``patient, dose, time, outcome, value`` (canonical names)
-        and ``source_row`` (where each row came from, for error messages).
+        and ``source_row`` (where each row came from, for error messages); with a flag
+        column or declared limits of quantification also ``censored`` (-1 below the lower
+        limit, 0 observed, +1 above the upper one; a censored row's value is its limit).
     columns : dict
         The user's names for the canonical columns and the units of dose and time.
     baseline_time : float
@@ -307,6 +340,8 @@ class TrialData:
         baseline_time: float | None = None,
         outcome_info: Mapping[str, Mapping[str, Any] | OutcomeInfo] | None = None,
         covariates: Sequence[str] | Mapping[str, str] | None = None,
+        censored: str | Mapping[str, str] | None = None,
+        actual_time: str | None = None,
     ) -> TrialData:
         """Validate a long or wide DataFrame and build a :class:`TrialData`.
 
@@ -326,7 +361,11 @@ class TrialData:
         dose_unit, time_unit : str, optional
             Units, used in labels and outputs (default: the column names).
         baseline_time : float, optional
-            Time of the baseline visit (default: the smallest time in the data).
+            Time of the baseline visit (default: the smallest time in the data). A
+            patient may lack a baseline value; for data without any (one measurement per
+            patient after dosing) give a time before every time in the data, such as 0.
+            The model then uses the constrained longitudinal analysis (see
+            :class:`~bayesdose.DoseResponseModel`, ``analysis``).
         outcome_info : mapping, optional
             Per outcome, an :class:`OutcomeInfo` or a mapping of its fields.
         covariates : sequence of str or mapping of str to str, optional
@@ -341,6 +380,26 @@ class TrialData:
             of each to every outcome (see
             :func:`bayesdose.components.inputs.prepare_inputs`). A missing value is an
             error: impute it, or remove the patient's rows, before building the data.
+        censored : str or mapping of str to str, optional
+            A flag column saying, per row, whether the value is beyond an assay's limit
+            of quantification: ``"<"``, ``"below"`` or ``"lloq"`` below the lower limit;
+            ``">"``, ``"above"`` or ``"uloq"`` above the upper one; empty, ``"no"`` or
+            ``"0"`` observed (case and surrounding spaces ignored). A flagged row's value
+            is its limit (an assay-specific one), or empty for the outcome's declared
+            ``lloq``/``uloq`` (see :class:`OutcomeInfo`). For wide data, a mapping from
+            outcome column to its flag column. Without a flag column, values at or
+            beyond an outcome's declared limits are censored there (with a warning that
+            counts them). The model treats a censored value as lying beyond its limit
+            (see :mod:`bayesdose.components.censoring`); :attr:`table` gets a
+            ``censored`` column (-1 below, 0 observed, +1 above).
+        actual_time : str, optional
+            A column of the actual time of each measurement, on the clock of ``time``
+            (same unit, same origin), when ``time`` holds the nominal (scheduled) visit.
+            The common course is then estimated at the nominal visits and the time
+            course of the dose effect is evaluated at the actual times (time since
+            ``baseline_time``). Needed on every row with a value after baseline and later
+            than ``baseline_time`` there; it may be empty at the baseline visit. Two
+            rows of one patient, outcome and nominal visit are duplicates (an error).
 
         Returns
         -------
@@ -360,13 +419,23 @@ class TrialData:
         >>> TrialData.from_frame(long, patient="pt", dose="d", time="t",
         ...                      outcome="out", value="y").doses
         [1.0, 10.0]
+
+        A biomarker with a lower limit of quantification of 0.5, one value below it:
+
+        >>> long = long.assign(out="crp", y=[2.0, None, 3.0, 1.5], flag=["", "<", "", ""])
+        >>> data = TrialData.from_frame(long, patient="pt", dose="d", time="t",
+        ...                             outcome="out", value="y", censored="flag",
+        ...                             outcome_info={"crp": {"lloq": 0.5}})
+        >>> data.table["value"].tolist(), data.table["censored"].tolist()
+        ([2.0, 0.5, 3.0, 1.5], [0, -1, 0, 0])
         """
         if not isinstance(frame, pd.DataFrame):
             raise DataError(f"the trial table must be a pandas DataFrame (got "
                             f"{type(frame).__name__}); read a file with TrialData.from_csv.")
         cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
         labels = [f"row {label}" for label in frame.index]
-        return cls._build(frame, labels, cols, baseline_time, outcome_info, covariates)
+        return cls._build(frame, labels, cols, baseline_time, outcome_info, covariates,
+                          censored, actual_time)
 
     @classmethod
     def from_csv(
@@ -384,6 +453,8 @@ class TrialData:
         baseline_time: float | None = None,
         outcome_info: Mapping[str, Mapping[str, Any] | OutcomeInfo] | None = None,
         covariates: Sequence[str] | Mapping[str, str] | None = None,
+        censored: str | Mapping[str, str] | None = None,
+        actual_time: str | None = None,
     ) -> TrialData:
         """Read a long or wide CSV file and build a :class:`TrialData`.
 
@@ -398,7 +469,7 @@ class TrialData:
             The CSV file.
         patient, dose, time, outcome, value, outcomes : str or list of str
             As in :meth:`from_frame`.
-        dose_unit, time_unit, baseline_time, outcome_info, covariates
+        dose_unit, time_unit, baseline_time, outcome_info, covariates, censored, actual_time
             As in :meth:`from_frame`.
 
         Returns
@@ -417,7 +488,8 @@ class TrialData:
         """
         cols = _columns(patient, dose, time, outcome, value, outcomes, dose_unit, time_unit)
         frame, labels = read_csv_table(path)
-        return cls._build(frame, labels, cols, baseline_time, outcome_info, covariates)
+        return cls._build(frame, labels, cols, baseline_time, outcome_info, covariates,
+                          censored, actual_time)
 
     @classmethod
     def _build(
@@ -428,6 +500,8 @@ class TrialData:
         baseline_time: float | None,
         outcome_info: Mapping[str, Any] | None,
         covariates: Sequence[str] | Mapping[str, str] | None = None,
+        censored: str | Mapping[str, str] | None = None,
+        actual_time: str | None = None,
     ) -> TrialData:
         if isinstance(frame.columns, pd.MultiIndex):
             raise DataError("the trial table has multi-level column names; flatten them "
@@ -436,14 +510,19 @@ class TrialData:
         if len(frame) == 0:
             raise DataError("the trial table is empty: it has no rows. Check the file or filter.")
         kinds = _covariate_kinds(covariates, cols, frame)
+        flag_columns = _flag_columns(censored, cols, frame, list(kinds))
         table = _to_canonical_long(frame.reset_index(drop=True), labels, cols)
         table = _validate_long(table, cols)
         per_patient = patient_covariates(frame.reset_index(drop=True), labels, table,
                                          list(kinds), cols.patient, kinds)
         base = _resolve_baseline_time(table, baseline_time, cols)
         info = _resolve_outcome_info(table, outcome_info)
+        table = _apply_detection_limits(
+            table, info, _flag_codes(frame, labels, cols, flag_columns), flag_columns)
         _check_bounds(table, info, cols)
-        _check_baselines(table, base, cols)
+        if actual_time is not None:
+            table["actual_time"] = actual_times(frame.reset_index(drop=True), labels, table,
+                                                actual_time, cols, base)
         columns = {
             "patient": cols.patient,
             "dose": cols.dose,
@@ -454,6 +533,10 @@ class TrialData:
             "dose_unit": cols.dose_unit or cols.dose,
             "time_unit": cols.time_unit or cols.time,
         }
+        if censored is not None:
+            columns["censored"] = dict(censored) if isinstance(censored, Mapping) else censored
+        if actual_time is not None:
+            columns["actual_time"] = actual_time
         return cls(table=table, columns=columns, baseline_time=base, outcome_info=info,
                    covariates=per_patient)
 
@@ -588,7 +671,10 @@ class TrialData:
         Returns
         -------
         pandas.DataFrame
-            Columns outcome, dose, time, n, mean_change, sd_change.
+            Columns outcome, dose, time, n, mean_change, sd_change; for data with
+            censored values (a ``censored`` column in :attr:`table`) also n_censored, the
+            number of values beyond a limit of quantification, which enter the mean and SD
+            at their limit.
 
         Examples
         --------
@@ -599,10 +685,21 @@ class TrialData:
         """
         grouped = self.changes.groupby(["outcome", "dose", "time"], sort=True)["change"]
         out = grouped.agg(n="count", mean_change="mean", sd_change="std").reset_index()
+        if "censored" in self.table:
+            out["n_censored"] = self._censored_counts(["outcome", "dose", "time"])
         order = {name: i for i, name in enumerate(self.outcomes)}
         out = out.sort_values(["outcome", "dose", "time"], key=lambda s: s.map(order)
                               if s.name == "outcome" else s, kind="stable")
         return out.reset_index(drop=True)
+
+    def _censored_counts(self, keys: list[str]) -> np.ndarray:
+        """Number of censored post-baseline values per group of ``keys`` (in the sorted
+        order of :meth:`summary`)."""
+        post = self.table[(self.table["time"] > self.baseline_time)
+                          & self.table["value"].notna()]
+        counts = (post["censored"] != OBSERVED).groupby([post[k] for k in keys],
+                                                       sort=True).sum()
+        return counts.to_numpy(dtype=int)
 
     def select(self, outcomes: Sequence[str]) -> TrialData:
         """Keep only the named outcomes.
@@ -661,7 +758,12 @@ class TrialData:
         -------
         pandas.DataFrame
             Columns patient, dose, time, outcome and value, named as in the input, then
-            the covariates (each patient's value on every row of the patient).
+            the covariates (each patient's value on every row of the patient), then, for
+            data with censored values, the flag column (``"<"`` below the lower limit of
+            quantification, ``">"`` above the upper one, empty when observed; named as
+            the input's flag column, else ``censored``), so that ``from_frame(...,
+            censored=...)`` rebuilds the same data; for data with actual times, their
+            column (``actual_time=`` rebuilds them).
 
         Examples
         --------
@@ -673,6 +775,13 @@ class TrialData:
         out = self.table[list(CANONICAL)].rename(columns=names)
         for name in self.covariates.columns:
             out[name] = self.table["patient"].map(self.covariates[name]).to_numpy()
+        if "censored" in self.table:
+            flag = self.columns.get("censored")
+            out[flag if isinstance(flag, str) else "censored"] = (
+                self.table["censored"].map(FLAG_TEXT).to_numpy())
+        if "actual_time" in self.table:
+            out[self.columns.get("actual_time") or "actual_time"] = (
+                self.table["actual_time"].to_numpy())
         return out
 
     @property
@@ -1007,6 +1116,79 @@ def _validate_long(table: pd.DataFrame, cols: _Columns) -> pd.DataFrame:
     return table[["patient", "dose", "time", "outcome", "value", "source_row"]]
 
 
+def actual_times(frame: pd.DataFrame, labels: list[str], table: pd.DataFrame, column: Any,
+                 cols: _Columns, baseline_time: float) -> np.ndarray:
+    """The actual time of each row of the canonical table, from the column ``column``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The user's table (one row per label).
+    labels : list of str
+        Each frame row's label for messages (the canonical rows' ``source_row``).
+    table : pandas.DataFrame
+        The validated canonical long table (``time`` is the nominal visit).
+    column : str
+        The actual-time column.
+    cols : _Columns
+        The user's column names (to refuse a column with another role).
+    baseline_time : float
+        The (nominal) baseline time.
+
+    Returns
+    -------
+    numpy.ndarray
+        One float per canonical row; the baseline time where a baseline row leaves it
+        empty, NaN where a row has no value and no time.
+
+    Raises
+    ------
+    DataError
+        A column that is missing or has another role, a value that is not a number,
+        an empty actual time on a row with a value after baseline, or an actual time
+        at or before the baseline time on a row after baseline (names column and rows).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"id": [1, 1, 2, 2], "mg": [0, 0, 5, 5], "visit": [0, 4] * 2,
+    ...                       "day": [None, 4.3, 0.0, 3.9], "pain": [50.0, 45, 52, 40]})
+    >>> data = TrialData.from_frame(frame, patient="id", dose="mg", time="visit",
+    ...                             outcomes=["pain"], actual_time="day")
+    >>> data.table["actual_time"].tolist()
+    [0.0, 4.3, 0.0, 3.9]
+    """
+    roles = {cols.patient: "patient", cols.dose: "dose", cols.time: "time",
+             cols.outcome: "outcome", cols.value: "value"}
+    roles.update({name: "outcomes" for name in cols.outcomes or []})
+    if column in roles:
+        raise DataError(f"column {column!r} is given both as {roles[column]}= and as "
+                        "actual_time=; the actual times need a column of their own.")
+    require_columns(frame, [column], hint="actual_time=")
+    by_label = pd.Series(frame[column].to_numpy(), index=pd.Index(labels))
+    raw = table[["source_row"]].assign(t=table["source_row"].map(by_label).to_numpy())
+    times = _numeric(raw.rename(columns={"t": "actual"}), "actual", column,
+                     allow_missing=True).to_numpy(dtype=float)
+    at_base = table["time"].to_numpy(dtype=float) == baseline_time
+    times = np.where(at_base & np.isnan(times), baseline_time, times)
+    has_value = table["value"].notna().to_numpy()
+    post = ~at_base
+    empty = post & has_value & np.isnan(times)
+    if empty.any():
+        rows = table.loc[empty, "source_row"].tolist()
+        raise DataError(f"column {column!r} (actual time) is empty at {describe_rows(rows)}, "
+                        "where a value after baseline was measured. Fill in when each was "
+                        f"measured (on the clock of {cols.time!r}).")
+    early = post & has_value & (times <= baseline_time)
+    if early.any():
+        rows = table.loc[early, "source_row"].tolist()
+        raise DataError(
+            f"column {column!r} (actual time) is at or before the baseline time "
+            f"{_fmt(baseline_time)} at {describe_rows(rows)} (later nominal visits in "
+            f"{cols.time!r}). Actual times count on the clock of {cols.time!r} (same unit "
+            "and origin); check the unit (days against months?) or the visit.")
+    return times
+
+
 def _check_one_dose_per_patient(table: pd.DataFrame, cols: _Columns) -> None:
     per_patient = table.groupby("patient", sort=False)["dose"].nunique()
     several = per_patient[per_patient > 1].index.tolist()
@@ -1048,10 +1230,11 @@ def _resolve_baseline_time(table: pd.DataFrame, baseline_time: float | None,
         raise DataError(f"baseline_time must be a finite number, a time in column "
                         f"{cols.time!r} (got {_short(baseline_time)}).")
     baseline_time = float(baseline_time)
-    if not (table["time"] == baseline_time).any():
+    if not (table["time"] == baseline_time).any() and baseline_time >= table["time"].min():
         times = ", ".join(_fmt(t) for t in sorted(table["time"].unique()))
         raise DataError(f"baseline_time {_fmt(baseline_time)} does not occur in column "
-                        f"{cols.time!r} (times present: {times}).")
+                        f"{cols.time!r} (times present: {times}). Give one of them, or a "
+                        "time before all of them for data without baseline values.")
     early = table["time"] < baseline_time
     if early.any():
         rows = table.loc[early, "source_row"].tolist()
@@ -1061,21 +1244,6 @@ def _resolve_baseline_time(table: pd.DataFrame, baseline_time: float | None,
             "baseline_time."
         )
     return baseline_time
-
-
-def _check_baselines(table: pd.DataFrame, baseline_time: float, cols: _Columns) -> None:
-    at_base = table[(table["time"] == baseline_time) & table["value"].notna()]
-    have = set(zip(at_base["patient"], at_base["outcome"], strict=True))
-    pairs = table[["patient", "outcome"]].drop_duplicates()
-    lacking = [(p, o) for p, o in pairs.itertuples(index=False, name=None) if (p, o) not in have]
-    if lacking:
-        shown = "; ".join(f"patient {p!r} outcome {o!r}" for p, o in lacking[:6])
-        more = f" ({len(lacking)} in all)" if len(lacking) > 6 else ""
-        raise DataError(
-            f"no baseline value (a non-empty row at {cols.time} = {_fmt(baseline_time)}) for "
-            f"{shown}{more}. Change from baseline needs one: add the baseline row, or remove "
-            "that patient's rows for that outcome."
-        )
 
 
 def _resolve_outcome_info(table: pd.DataFrame,
@@ -1110,6 +1278,223 @@ def _check_bounds(table: pd.DataFrame, info: dict[str, OutcomeInfo], cols: _Colu
                 f"[{meta.lower}, {meta.upper}] at {describe_rows(bad['source_row'].tolist())} "
                 f"(for example {bad['value'].iloc[0]:g}). Correct the values or the bounds."
             )
+
+
+# ---------------------------------------------------------------------- detection limits
+#: The codes of the ``censored`` column of :attr:`TrialData.table`: below the lower limit
+#: of quantification, observed, above the upper limit.
+BELOW_LIMIT, OBSERVED, ABOVE_LIMIT = -1, 0, 1
+
+#: The cells a censoring flag column may hold (case and surrounding spaces ignored; an
+#: empty or missing cell is observed) and the code each stands for.
+CENSORING_FLAGS = {"<": BELOW_LIMIT, "below": BELOW_LIMIT, "lloq": BELOW_LIMIT,
+                   ">": ABOVE_LIMIT, "above": ABOVE_LIMIT, "uloq": ABOVE_LIMIT,
+                   "": OBSERVED, "no": OBSERVED, "0": OBSERVED}
+
+#: How :meth:`TrialData.to_frame` writes each code in the flag column.
+FLAG_TEXT = {BELOW_LIMIT: "<", OBSERVED: "", ABOVE_LIMIT: ">"}
+
+_ACCEPTED_FLAGS = ("'<', 'below' or 'lloq' for a value below the lower limit of "
+                   "quantification, '>', 'above' or 'uloq' for one above the upper limit, "
+                   "and empty, 'no' or '0' for an observed value (case is ignored)")
+
+
+def _flag_columns(censored: Any, cols: _Columns, frame: pd.DataFrame,
+                  covariates: list[Any]) -> dict[Any, Any]:
+    """Check ``censored=``: per outcome column its flag column (key None: the one flag
+    column of long data, or of wide data with one outcome column)."""
+    if censored is None:
+        return {}
+    if isinstance(censored, Mapping):
+        if cols.outcomes is None:
+            raise DataError("censored= is a mapping from outcome column to flag column, which "
+                            "is for wide data (outcomes=[...]); for long data name the one "
+                            "flag column, e.g. censored='flag'.")
+        flags = {_column_name(k, "censored"): _column_name(v, "censored")
+                 for k, v in censored.items()}
+        unknown = [str(k) for k in flags if k not in cols.outcomes]
+        if unknown:
+            raise DataError(f"censored= names outcome column(s) {', '.join(map(repr, unknown))} "
+                            f"that are not in outcomes= ({', '.join(map(repr, cols.outcomes))}).")
+    else:
+        name = _column_name(censored, "censored")
+        if cols.outcomes is not None and len(cols.outcomes) > 1:
+            raise DataError(
+                f"censored={name!r}: with several outcome columns (wide data) one flag column "
+                "does not say which value it flags; give a mapping from outcome column to "
+                f"its flag column, e.g. censored={{{cols.outcomes[0]!r}: {name!r}}}.")
+        flags = {None: name}
+    roles = {cols.patient: "patient", cols.dose: "dose", cols.time: "time",
+             cols.outcome: "outcome", cols.value: "value",
+             **{name: "outcomes" for name in cols.outcomes or []},
+             **{name: "covariates" for name in covariates}}
+    for name in flags.values():
+        if name in roles:
+            raise DataError(f"column {name!r} is given both as {roles[name]}= and as "
+                            "censored=; the censoring flags need a column of their own.")
+    missing = [str(n) for n in flags.values() if n not in frame.columns]
+    if missing:
+        raise DataError(
+            f"censoring flag column(s) {', '.join(map(repr, missing))} not found; the table "
+            f"has {', '.join(map(repr, map(str, frame.columns)))}. Check the spelling in "
+            "censored=.")
+    return flags
+
+
+def _flag_codes(frame: pd.DataFrame, labels: list[str], cols: _Columns,
+                flags: Mapping[Any, Any]) -> np.ndarray | None:
+    """The censoring code of each row of the canonical long table (None without flags)."""
+    if not flags:
+        return None
+    frame = frame.reset_index(drop=True)
+    if None in flags:
+        return censoring_codes(frame[flags[None]], flags[None], labels)
+    return np.concatenate([
+        censoring_codes(frame[flags[name]], flags[name], labels) if name in flags
+        else np.zeros(len(frame), dtype=int) for name in cols.outcomes])
+
+
+def censoring_codes(cells: pd.Series, column: Any, labels: Sequence[str]) -> np.ndarray:
+    """Read a censoring flag column: -1 below the lower limit, 0 observed, +1 above.
+
+    Parameters
+    ----------
+    cells : pandas.Series
+        The flag column (text, or numbers where only 0 is accepted).
+    column : str
+        Its name, for messages.
+    labels : sequence of str
+        Where each cell came from (``"row 3"``, ``"line 4"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        One code per cell (see :data:`CENSORING_FLAGS`).
+
+    Raises
+    ------
+    DataError
+        For a cell that is not a flag; the message names the column, the rows and the
+        accepted codes.
+
+    Examples
+    --------
+    >>> censoring_codes(pd.Series(["<", " Above", None, "no", "LLOQ"]), "flag",
+    ...                 ["row 0", "row 1", "row 2", "row 3", "row 4"]).tolist()
+    [-1, 1, 0, 0, -1]
+    """
+    codes = [_flag_code(cell) for cell in cells.astype(object)]
+    bad = [i for i, code in enumerate(codes) if code is None]
+    if bad:
+        shown = list(dict.fromkeys(_short(cells.iloc[i]) for i in bad))[:3]
+        raise DataError(
+            f"column {column!r} (censored=) has values that are not censoring flags "
+            f"({', '.join(shown)}) at {describe_rows([labels[i] for i in bad])}. Use "
+            f"{_ACCEPTED_FLAGS}.")
+    return np.array(codes, dtype=int)
+
+
+def _flag_code(cell: Any) -> int | None:
+    """The code of one flag cell, None when it is not a flag."""
+    if _is_missing(cell) or cell is pd.NaT:
+        return OBSERVED
+    if isinstance(cell, (bool, np.bool_)):
+        return None
+    if isinstance(cell, (int, float, np.number)):
+        return OBSERVED if cell == 0 else None
+    if isinstance(cell, str):
+        return CENSORING_FLAGS.get(cell.strip().lower())
+    return None
+
+
+def _apply_detection_limits(table: pd.DataFrame, info: Mapping[str, OutcomeInfo],
+                            codes: np.ndarray | None,
+                            flags: Mapping[Any, Any]) -> pd.DataFrame:
+    """Add the ``censored`` column and put each censored value at its limit.
+
+    With flags, a flagged row keeps its value (its own limit) or, when empty, takes the
+    outcome's declared limit. Without flags, values at or beyond an outcome's declared
+    limits are censored at them (with a warning per outcome). The table is returned as it
+    is when there are neither flags nor declared limits.
+    """
+    if codes is None:
+        if all(m.lloq is None and m.uloq is None for m in info.values()):
+            return table
+        table = table.copy()
+        table["censored"] = _inferred_codes(table, info)
+        table.loc[table["censored"] != OBSERVED, "value"] = np.nan  # filled with the limit
+    else:
+        table = table.copy()
+        table["censored"] = codes
+        _check_flagged_outcomes(table, info, flags)
+    _fill_limits(table, info, flags)
+    return table
+
+
+def _flag_name(flags: Mapping[Any, Any], outcome: str) -> Any:
+    return flags.get(None, flags.get(outcome, "censored"))
+
+
+def _inferred_codes(table: pd.DataFrame, info: Mapping[str, OutcomeInfo]) -> np.ndarray:
+    """Codes of values at or beyond the declared limits; warns once per outcome."""
+    codes = np.zeros(len(table), dtype=int)
+    values = table["value"].to_numpy(dtype=float)
+    outcome = table["outcome"].to_numpy()
+    for name, meta in info.items():
+        own = outcome == name
+        parts = []
+        for limit, code, side, key in ((meta.lloq, BELOW_LIMIT, "below", "lloq"),
+                                       (meta.uloq, ABOVE_LIMIT, "above", "uloq")):
+            if limit is None:
+                continue
+            with np.errstate(invalid="ignore"):
+                beyond = own & ((values <= limit) if code == BELOW_LIMIT else (values >= limit))
+            codes[beyond] = code
+            if beyond.any():
+                rows = table.loc[beyond, "source_row"].tolist()
+                parts.append(f"{int(beyond.sum())} at or {side} its {key} {limit:g} "
+                             f"({describe_rows(rows, 4)})")
+        if parts:
+            warnings.warn(
+                f"outcome {name!r}: values beyond its limits of quantification are censored "
+                f"there: {'; '.join(parts)}. To say which values are censored, give a flag "
+                "column (censored=).", UserWarning, stacklevel=5)
+    return codes
+
+
+def _check_flagged_outcomes(table: pd.DataFrame, info: Mapping[str, OutcomeInfo],
+                            flags: Mapping[Any, Any]) -> None:
+    """Refuse flags on an outcome declared ordinal (grades cannot be censored)."""
+    flagged = table[table["censored"] != OBSERVED]
+    for name in pd.unique(flagged["outcome"]):
+        if info[name].likelihood == "ordinal":
+            rows = flagged.loc[flagged["outcome"] == name, "source_row"].tolist()
+            raise DataError(
+                f"column {_flag_name(flags, name)!r} flags values of outcome {name!r} as "
+                f"censored at {describe_rows(rows)}, but the outcome is ordinal, whose "
+                "grades cannot be censored. Clear those flags, or choose another "
+                "likelihood.")
+
+
+def _fill_limits(table: pd.DataFrame, info: Mapping[str, OutcomeInfo],
+                 flags: Mapping[Any, Any]) -> None:
+    """Give each censored row with an empty value its outcome's declared limit."""
+    for code, key, side in ((BELOW_LIMIT, "lloq", "below the lower"),
+                            (ABOVE_LIMIT, "uloq", "above the upper")):
+        empty = (table["censored"] == code) & table["value"].isna()
+        for name in pd.unique(table.loc[empty, "outcome"]):
+            rows = empty & (table["outcome"] == name)
+            limit = getattr(info[name], key)
+            if limit is None:
+                raise DataError(
+                    f"column {_flag_name(flags, name)!r} flags values of outcome {name!r} "
+                    f"as {side} limit of quantification at "
+                    f"{describe_rows(table.loc[rows, 'source_row'].tolist())} with an "
+                    f"empty value, and the outcome declares no {key}. Declare it "
+                    f"(outcome_info={{{name!r}: {{{key!r}: ...}}}}, or {key} = ... under "
+                    f"[outcomes.{name}] in a model file), or give each such row's limit "
+                    "as its value.")
+            table.loc[rows, "value"] = float(limit)
 
 
 # ---------------------------------------------------------------------- covariates

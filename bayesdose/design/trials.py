@@ -151,7 +151,8 @@ def simulate_trial(
         params = {k: np.asarray(v, dtype=float) for k, v in merged.items()}
         used[outcome] = {k: v.tolist() for k, v in params.items()}
         effect_std = (dose_obj.evaluate(patient_dose[:, None], params, dose_scale, np)
-                      * time_obj.evaluate(visit_arr, params, time_scale, np))
+                      * time_obj.evaluate_at(visit_arr, patient_dose[:, None], params,
+                                             time_scale, dose_scale, np))
         baseline = rng.normal(baseline_mean, spread, patient_dose.size)
         z_base = (baseline - baseline_mean) / baseline_sd
         noise = rng.normal(0.0, sigma, (patient_dose.size, visit_arr.size))
@@ -162,8 +163,9 @@ def simulate_trial(
             rows.append((patient, patient_dose[i], 0.0, outcome, baseline[i]))
             rows.extend((patient, patient_dose[i], t, outcome, baseline[i] + change[i, b])
                         for b, t in enumerate(visit_arr))
-        grid = (dose_obj.evaluate(np.asarray(dose_scale.tested)[:, None], params, dose_scale, np)
-                * time_obj.evaluate(visit_arr, params, time_scale, np))
+        tested = np.asarray(dose_scale.tested)[:, None]
+        grid = (dose_obj.evaluate(tested, params, dose_scale, np)
+                * time_obj.evaluate_at(visit_arr, tested, params, time_scale, dose_scale, np))
         truth.extend({"outcome": outcome, "dose": d, "time": t,
                       "effect": float(sign * baseline_sd * grid[a, b])}
                      for a, d in enumerate(dose_scale.tested) for b, t in enumerate(visit_arr))

@@ -125,8 +125,12 @@ def design_key(model: DoseResponseModel, inputs: ModelInputs, weighted: bool = F
     }
     if inputs.covariate_names:
         plain["covariates"] = list(inputs.covariate_names)
+    if inputs.analysis != "change":
+        plain["analysis"] = inputs.analysis
     digest.update(json.dumps(plain, sort_keys=True, default=str).encode())
     arrays = DESIGN_ARRAYS + (COVARIATE_ARRAYS if inputs.covariate_names else ())
+    if inputs.analysis != "change":
+        arrays = (*arrays, "is_baseline")
     for name in arrays:
         array = np.ascontiguousarray(getattr(inputs, name))
         digest.update(f"{name}{array.dtype}{array.shape}".encode())

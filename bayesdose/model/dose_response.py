@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ import pymc as pm
 from pymc_extras.prior import Prior
 
 from bayesdose.components.graph import POOLING_FORMS, ModelGraph, check_family_scales
-from bayesdose.components.inputs import ModelInputs, prepare_inputs
+from bayesdose.components.inputs import ANALYSES, ModelInputs, prepare_inputs
 from bayesdose.components.likelihoods import LIKELIHOODS
 from bayesdose.components.priors import (
     model_parameters,
@@ -56,6 +57,7 @@ from bayesdose.components.priors import (
     prior_to_mapping,
     resolve_priors,
 )
+from bayesdose.components.residuals import check_ar1_likelihoods, check_residual_options
 from bayesdose.components.shapes import DoseScale, DoseShape, Parameter, get_dose_shape
 from bayesdose.components.timecourses import TimeShape, get_time_shape
 from bayesdose.data.trial import TrialData
@@ -132,6 +134,41 @@ class DoseResponseModel:
     lkj_eta : float
         Shape of the LKJ prior (1 = uniform over correlation matrices; larger values
         shrink towards independence).
+    analysis : {"auto", "change", "clda"}
+        How the baseline enters. ``"change"``: the response is each post-baseline
+        value's change from the patient's baseline, with the centred baseline as a
+        covariate (``beta_baseline``), an ANCOVA at every visit; it needs every patient's
+        baseline. ``"clda"``: the constrained longitudinal analysis (Liang and Zeger
+        2000): every observed value, baselines included, is a response (its level), the
+        mean at baseline (``baseline_mean``) is common to every dose, as randomisation
+        implies, and the patient effects carry the correlation between a patient's
+        baseline and later values; patients with a missing baseline, or data without
+        baselines (one measurement per patient after dosing: give a ``baseline_time``
+        before the first visit), contribute what they have. ``"auto"`` (default): the
+        change analysis when every patient has a baseline of every modelled outcome (it
+        is the more efficient and the standard one then), the cLDA otherwise. Ordinal
+        outcomes need the change analysis. Dose effects, contrasts and the common course
+        mean the same in both (differences in mean change from baseline).
+    residual_sd : {"common", "per_visit"}
+        ``"common"`` (default): one residual SD ``sigma`` per outcome. ``"per_visit"``:
+        one per outcome and visit (``sigma`` with dims ``outcome, time``, each with the
+        default prior of ``sigma``), for outcomes whose visit-to-visit noise changes over
+        the trial. Continuous likelihoods only (ordinal outcomes have no ``sigma``).
+    serial_correlation : {"none", "ar1"}
+        ``"none"`` (default): given the mean and the patient effect, a patient's residuals
+        are independent. ``"ar1"``: within each patient and outcome they follow a
+        continuous-time AR(1), ``corr(e_i, e_j) = rho ** (|t_i - t_j| / lag)``, with
+        ``rho`` per outcome (Beta(2, 2)) and ``lag`` the median gap between consecutive
+        scheduled visits, baseline included (stated in :meth:`prior_table`); with the
+        patient effects (the intended combination) residuals of visits close in time are
+        more alike than those far apart. The likelihood is exact (each observation given
+        the previous observed value of its series, so missing visits and unequal gaps are
+        handled); pointwise log likelihoods are then conditional terms, so leave-one-
+        patient-out (:func:`bayesdose.loo`'s default) stays valid but leave-one-
+        observation-out does not, and predictive draws are one-step-ahead (each given the
+        patient's previous observed value). Normal, Student-t (t innovations) and
+        lognormal outcomes (on the log scale); refused for ordinal ones. See
+        :mod:`bayesdose.components.residuals`.
     dose_options, time_options : dict, optional
         Settings of the shapes (for example ``{"offset": 1.0}`` for ``log_linear`` or
         ``{"knots": [3, 12]}`` for ``piecewise_linear``).
@@ -175,6 +212,9 @@ class DoseResponseModel:
         dose_options: dict[str, Any] | None = None,
         time_options: dict[str, Any] | None = None,
         patient_effects: bool = True,
+        analysis: str = "auto",
+        residual_sd: str = "common",
+        serial_correlation: str = "none",
     ) -> None:
         self.dose_shape = get_dose_shape(dose_shape, **(dose_options or {}))
         self.time_shape = get_time_shape(time_shape, **(time_options or {}))
@@ -200,6 +240,13 @@ class DoseResponseModel:
         if not isinstance(patient_effects, (bool, np.bool_)):
             raise SpecError(f"patient_effects must be true or false (got {patient_effects!r}).")
         self.patient_effects = bool(patient_effects)
+        if analysis not in ANALYSES:
+            raise SpecError(f"analysis {analysis!r} is not one of {', '.join(ANALYSES)} "
+                            "(\"auto\" chooses by the data).")
+        self.analysis = analysis
+        check_residual_options(residual_sd, serial_correlation)
+        self.residual_sd = residual_sd
+        self.serial_correlation = serial_correlation
         self.lkj_eta = float(lkj_eta)
         #: Compiled models of this model, one per design (refits of a design are warm).
         self.compiled_models = CompiledCache()
@@ -215,7 +262,9 @@ class DoseResponseModel:
             ``likelihood``, ``outcomes``, ``pooling``, ``patient_correlation``,
             ``lkj_eta`` and ``priors`` (each override as a mapping such as
             ``{"distribution": "Normal", "mu": 0, "sigma": 0.5}``), and
-            ``patient_effects`` when they are switched off; JSON-serialisable.
+            ``patient_effects`` when they are switched off, ``analysis`` when it is not
+            ``"auto"``, ``residual_sd`` and ``serial_correlation`` when they are not
+            ``"common"`` and ``"none"``; JSON-serialisable.
 
         See Also
         --------
@@ -243,6 +292,12 @@ class DoseResponseModel:
         }
         if not self.patient_effects:
             config["patient_effects"] = False
+        if self.analysis != "auto":
+            config["analysis"] = self.analysis
+        if self.residual_sd != "common":
+            config["residual_sd"] = self.residual_sd
+        if self.serial_correlation != "none":
+            config["serial_correlation"] = self.serial_correlation
         return config
 
     @classmethod
@@ -277,7 +332,8 @@ class DoseResponseModel:
         priors = {k: prior_from_mapping(v, f"priors.{k}")
                   for k, v in (config.get("priors") or {}).items()}
         keys = ("likelihood", "outcomes", "pooling", "patient_correlation", "lkj_eta",
-                "dose_options", "time_options", "patient_effects")
+                "dose_options", "time_options", "patient_effects", "analysis",
+                "residual_sd", "serial_correlation")
         return cls(dose_shape=config["dose_shape"], time_shape=config["time_shape"],
                    priors=priors, **{k: config[k] for k in keys if k in config})
 
@@ -319,9 +375,12 @@ class DoseResponseModel:
         Returns
         -------
         ModelInputs
-            One entry per post-baseline observation (its outcome, patient, visit, dose,
+            One entry per modelled observation (its outcome, patient, visit, dose,
             response and standardised baseline, bounds), with the doses, visits, outcome
-            scales, likelihoods and families (see :func:`prepare_inputs`).
+            scales, likelihoods and families (see :func:`prepare_inputs`). With actual
+            times in the data, ``elapsed`` holds them (time since baseline), except for
+            time courses with one value per visit (``free``), which take the nominal
+            visits.
 
         Examples
         --------
@@ -331,7 +390,11 @@ class DoseResponseModel:
         >>> inputs.outcomes, inputs.doses, inputs.visits
         (['koos_pain'], (1.0, 10.0, 50.0), (1.0, 3.0, 6.0, 12.0))
         """
-        return prepare_inputs(self.select_data(data), self.likelihood)
+        inputs = prepare_inputs(self.select_data(data), self.likelihood, self.analysis)
+        if callable(getattr(self.time_shape, "levels", None)):
+            # a course with one value per visit is evaluated at the nominal visits
+            return replace(inputs, elapsed=inputs.nominal_elapsed)
+        return inputs
 
     def pooled(self, inputs: ModelInputs) -> bool:
         """Whether any family has two or more outcomes to pool.
@@ -431,9 +494,14 @@ class DoseResponseModel:
         return 0.98 if across else 0.95
 
     def _parameters(self, inputs: ModelInputs) -> list[Parameter]:
+        if self.serial_correlation == "ar1":
+            check_ar1_likelihoods(inputs)
         return model_parameters(self.dose_shape, self.time_shape, inputs.dose_scale,
                                 inputs.time_scale, inputs.kinds, self.pooled(inputs),
-                                self.correlated(inputs), bool(inputs.covariate_names))
+                                self.correlated(inputs), bool(inputs.covariate_names),
+                                inputs.analysis, inputs.has_baseline_rows,
+                                residual_sd=self.residual_sd,
+                                serial_correlation=self.serial_correlation)
 
     def parameters(self, data: TrialData) -> list[Parameter]:
         """The model's parameters on ``data``, with their default priors and reasons.
@@ -567,7 +635,9 @@ class DoseResponseModel:
         warn_if_unidentified(self.dose_shape, inputs.dose_scale)
         priors = resolve_priors(self._parameters(inputs), self.priors)
         graph = ModelGraph(self.dose_shape, self.time_shape, priors, self.pooled(inputs),
-                           self.correlated(inputs), self.lkj_eta, POOLING_FORMS[self.pooling])
+                           self.correlated(inputs), self.lkj_eta, POOLING_FORMS[self.pooling],
+                           residual_sd=self.residual_sd,
+                           serial_correlation=self.serial_correlation)
         return graph.build(inputs, swappable)
 
     # ------------------------------------------------------------------ sampling

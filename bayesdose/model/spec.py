@@ -12,6 +12,11 @@ executed. The same :class:`ModelSpec` can be built from a Python dict. Example::
     value = "value"
     covariates = ["sex", "age"]   # optional: patient-level columns, one effect each
     # or with their kinds: covariates = {sex = "categorical", age = "numeric"}
+    censored = "flag"             # optional: "<" below the LLOQ, ">" above the ULOQ
+
+    [outcomes.crp]
+    likelihood = "lognormal"
+    lloq = 0.5                    # limits of quantification (censored values)
 
     [outcomes.koos_pain]
     direction = "higher_is_better"
@@ -42,6 +47,9 @@ Effects are against ``reference`` (default: the lowest tested dose); dose 0 with
 placebo arm is extrapolated by the dose shape and is used only when asked for
 (``reference = 0``). An older ``hdi_prob`` key is read as ``ci_prob`` with
 ``ci_kind = "hdi"`` (with a :class:`DeprecationWarning`).
+
+A ``[safety]`` section adds an adverse-event analysis, fitted with the same ``[sampler]``
+settings; a file may hold it alone (see :mod:`bayesdose.model.safety_spec`).
 """
 
 from __future__ import annotations
@@ -63,11 +71,17 @@ from bayesdose.components.likelihoods import LIKELIHOODS
 from bayesdose.components.priors import model_parameters, prior_from_mapping, prior_to_mapping
 from bayesdose.components.shapes import DoseScale
 from bayesdose.components.timecourses import TimeScale
-from bayesdose.data.trial import COVARIATE_KINDS, TrialData, outcome_info_from_mapping
+from bayesdose.data.trial import (
+    COVARIATE_KINDS,
+    FLAG_TEXT,
+    TrialData,
+    outcome_info_from_mapping,
+)
 from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.files.toml import check_keys, read_toml, resolve_inside, section_table, write_toml
 from bayesdose.inference.backends import SAMPLERS
 from bayesdose.model.dose_response import DoseResponseModel
+from bayesdose.model.safety_spec import SAFETY_MODELS, SafetySpec
 from bayesdose.results.estimands import CI_KINDS
 from bayesdose.results.storage import record_spec
 
@@ -77,21 +91,26 @@ EMBEDDED = {"embedded:msc_trial"}
 SECTIONS = {
     "name": None, "description": None,
     "data": {"source", "patient", "dose", "time", "outcome", "value", "outcomes",
-             "dose_unit", "time_unit", "baseline_time", "covariates"},
+             "dose_unit", "time_unit", "baseline_time", "covariates", "censored",
+             "actual_time"},
     "outcomes": None,
     "model": {"outcomes", "dose_shape", "time_shape", "likelihood", "dose_options",
               "time_options", "pooling", "patient_correlation", "lkj_eta",
-              "patient_effects"},
+              "patient_effects", "analysis", "residual_sd", "serial_correlation"},
     "priors": None,
     "sampler": {"draws", "tune", "chains", "random_seed", "target_accept", "sampler",
                 "cores"},
     "estimands": {"times", "contrasts", "reference", "ci_prob", "ci_kind", "hdi_prob",
                   "doses"},
+    # the adverse-event analysis (bayesdose.model.safety_spec); its fields: SAFETY_FIELDS
+    "safety": {"source", "patient", "dose", "event", "count", "exposure", "event_type",
+               "model", "dose_unit", "exposure_unit", "reference", "doses", "thresholds",
+               "ci_prob", "ci_kind", "priors"},
 }
 
 
 OUTCOME_FIELDS = {"direction", "mcid", "lower", "upper", "family", "unit", "label",
-                  "likelihood", "sd"}
+                  "likelihood", "sd", "lloq", "uloq"}
 
 
 DEFAULT_COLUMNS = {"patient": "patient", "dose": "dose", "time": "time",
@@ -125,6 +144,11 @@ class ModelSpec:
         ``ci_kind``) of the result tables.
     base_dir : Path, optional
         Folder that relative data paths are resolved against (the model file's folder).
+    safety : SafetySpec, optional
+        The ``[safety]`` section: an adverse-event analysis fitted beside the
+        dose-response one (see :mod:`bayesdose.model.safety_spec`). A file with
+        ``[safety]`` and no ``[data]``, ``[outcomes]``, ``[model]``, ``[priors]`` or
+        ``[estimands]`` is a safety analysis only (:attr:`has_dose_response` is False).
 
     Examples
     --------
@@ -143,6 +167,7 @@ class ModelSpec:
     sampler: dict[str, Any] = field(default_factory=dict)
     estimands: dict[str, Any] = field(default_factory=dict)
     base_dir: Path | None = None
+    safety: SafetySpec | None = None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ModelSpec:
@@ -172,7 +197,7 @@ class ModelSpec:
         ----------
         raw : mapping
             Sections ``data``, ``outcomes``, ``model``, ``priors``, ``sampler``,
-            ``estimands`` (and ``name``, ``description``).
+            ``estimands``, ``safety`` (and ``name``, ``description``).
         base_dir : str or Path, optional
             Folder for relative data paths.
 
@@ -229,6 +254,7 @@ class ModelSpec:
             sampler=section_table(raw, "sampler"),
             estimands=read_estimands(section_table(raw, "estimands")),
             base_dir=None if base_dir is None else Path(base_dir),
+            safety=read_safety(raw, base_dir),
         )
         spec._check_prior_names(spec.build_model())
         spec._check_sampler()
@@ -250,7 +276,7 @@ class ModelSpec:
         >>> ModelSpec.from_dict(spec.to_dict()).to_dict() == spec.to_dict()
         True
         """
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "data": dict(self.data),
@@ -260,6 +286,23 @@ class ModelSpec:
             "sampler": dict(self.sampler),
             "estimands": dict(self.estimands),
         }
+        if self.safety is not None:
+            out["safety"] = self.safety.to_dict()
+        return out
+
+    @property
+    def has_dose_response(self) -> bool:
+        """Whether the spec describes a dose-response fit: False only for a file with a
+        ``[safety]`` section and none of ``[data]``, ``[outcomes]``, ``[model]``,
+        ``[priors]`` and ``[estimands]``.
+
+        Examples
+        --------
+        >>> ModelSpec.from_dict({"safety": {"source": "embedded:msc_trial"}}).has_dose_response
+        False
+        """
+        return self.safety is None or bool(self.data or self.outcome_info or self.model
+                                           or self.priors or self.estimands)
 
     def to_toml(self, path: str | Path) -> Path:
         """Write the spec as a model file (atomically); :meth:`from_toml` reads it back.
@@ -293,13 +336,16 @@ class ModelSpec:
         True
         """
         path = Path(path)
-        source = str(self.data.get("source", ""))
-        relative = source and source not in EMBEDDED and not Path(source).is_absolute()
-        if relative and self.base_dir is not None and \
-                path.resolve().parent != Path(self.base_dir).resolve():
-            raise SpecError(f"data.source {source!r} is relative to {str(self.base_dir)!r}; "
-                            f"write the model file into that folder, or give data.source "
-                            "as a path from the new file's folder first.")
+        sources = {"data.source": str(self.data.get("source", ""))}
+        if self.safety is not None:
+            sources["safety.source"] = str(self.safety.fields.get("source", ""))
+        for key, source in sources.items():
+            relative = source and source not in EMBEDDED and not Path(source).is_absolute()
+            if relative and self.base_dir is not None and \
+                    path.resolve().parent != Path(self.base_dir).resolve():
+                raise SpecError(f"{key} {source!r} is relative to {str(self.base_dir)!r}; "
+                                f"write the model file into that folder, or give {key} "
+                                "as a path from the new file's folder first.")
         return write_toml(self.to_dict(), path)
 
     def build_model(self) -> DoseResponseModel:
@@ -331,7 +377,8 @@ class ModelSpec:
             params = model_parameters(model.dose_shape, model.time_shape,
                                       DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
                                       set(LIKELIHOODS), pooled=True, correlated=correlated,
-                                      covariates=True)
+                                      covariates=True,
+                                      serial_correlation=model.serial_correlation)
             names += [p.name for p in params if p.name not in names]
         for name in self.priors:
             if name not in names:
@@ -361,7 +408,7 @@ class ModelSpec:
     def _check_outcome_info(self) -> None:
 
         for name, meta in self.outcome_info.items():
-            for key in ("mcid", "lower", "upper", "sd"):
+            for key in ("mcid", "lower", "upper", "sd", "lloq", "uloq"):
                 if meta.get(key) is not None and not _is_finite(meta[key]):
                     raise SpecError(f"outcomes.{name}.{key} must be a finite number "
                                     f"(got {_short(meta[key])}).")
@@ -441,16 +488,19 @@ class ModelSpec:
             raise SpecError(f"data.source {source!r}: no such embedded data set; the embedded "
                             f"ones are {', '.join(sorted(EMBEDDED))}.")
         covariates = self.data.get("covariates")
+        censored = self.data.get("censored")
         if path is None and source in EMBEDDED:
             data = datasets.load_msc_trial()
-            if self.outcome_info or covariates:
-                data = _with_outcome_info(data, self.outcome_info, covariates)
+            if self.outcome_info or covariates or censored:
+                data = _with_outcome_info(data, self.outcome_info, covariates, censored)
             return data
         if path is None:
             if not source:
-                raise SpecError("[data] has no source: add source = \"file.csv\" (relative to "
-                                "the model file) or pass the data on the command line "
-                                "(--data FILE).")
+                only = (" (this model file has only a [safety] analysis)"
+                        if not self.has_dose_response else "")
+                raise SpecError(f"[data] has no source{only}: add source = \"file.csv\" "
+                                "(relative to the model file) or pass the data on the "
+                                "command line (--data FILE).")
             path = self._resolve_inside(str(source))
         columns = {role: self.data.get(role, default)
                    for role, default in DEFAULT_COLUMNS.items()}
@@ -461,7 +511,9 @@ class ModelSpec:
             path, patient=columns["patient"], dose=columns["dose"], time=columns["time"],
             outcomes=wide, dose_unit=self.data.get("dose_unit"),
             time_unit=self.data.get("time_unit"), baseline_time=self.data.get("baseline_time"),
-            outcome_info=self.outcome_info or None, covariates=covariates, **long_cols,
+            outcome_info=self.outcome_info or None, covariates=covariates, censored=censored,
+            actual_time=self.data.get("actual_time"),
+            **long_cols,
         )
 
     def _resolve_inside(self, source: str) -> Path:
@@ -571,6 +623,13 @@ def _is_covariates(value: Any) -> bool:
     return _is_text_list(value)
 
 
+def _is_censored(value: Any) -> bool:
+    """A column name, or a non-empty table of outcome column = flag column."""
+    if isinstance(value, Mapping):
+        return bool(value) and all(_is_text(k) and _is_text(v) for k, v in value.items())
+    return _is_text(value)
+
+
 def _is_options(value: Any) -> bool:
     """A table of shape options: text, finite numbers, or lists of finite numbers."""
     def ok(v: Any) -> bool:
@@ -608,6 +667,12 @@ DATA_FIELDS: dict[str, tuple[Any, str]] = {
     "covariates": (_is_covariates, "a list of distinct column names of patient-level "
                    "covariates, e.g. [\"sex\", \"age\"], or a table of column = "
                    "\"numeric\" or \"categorical\", e.g. {sex = \"categorical\"}"),
+    "actual_time": (_is_text, "the name of the column of actual measurement times in "
+                    "quotes, e.g. \"study_day\" (the time column then holds the nominal "
+                    "visits)"),
+    "censored": (_is_censored, "the name of the column of censoring flags in quotes, e.g. "
+                 "\"flag\" (\"<\" below the LLOQ, \">\" above the ULOQ), or for wide data a "
+                 "table of outcome column = flag column"),
 }
 
 
@@ -625,7 +690,88 @@ MODEL_FIELDS: dict[str, tuple[Any, str]] = {
                             "\"factor\", \"lkj\" or \"none\""),
     "lkj_eta": (lambda v: _is_finite(v) and v > 0, "a positive number"),
     "patient_effects": (lambda v: isinstance(v, bool), "true or false"),
+    "analysis": (lambda v: v in ("auto", "change", "clda"),
+                 "\"auto\", \"change\" or \"clda\""),
+    "residual_sd": (lambda v: v in ("common", "per_visit"),
+                    "\"common\" (one residual SD per outcome) or \"per_visit\" (one per "
+                    "outcome and visit)"),
+    "serial_correlation": (lambda v: v in ("none", "ar1"),
+                           "\"none\" (independent residuals) or \"ar1\" (a continuous-time "
+                           "AR(1) within patient and outcome)"),
 }
+
+
+#: Per field of [safety] (but ``priors``): the check its value must pass and what it should be.
+SAFETY_FIELDS: dict[str, tuple[Any, str]] = {
+    "source": (_is_text, "a file name in quotes (relative to the model file) or "
+               "\"embedded:msc_trial\""),
+    **{role: (_is_text, "a column name in quotes")
+       for role in ("patient", "dose", "event", "count", "exposure", "event_type")},
+    "model": (lambda v: v in SAFETY_MODELS,
+              "\"binary\" (yes/no per patient), \"poisson\" or \"negative_binomial\" "
+              "(event counts)"),
+    "dose_unit": (_is_text, "text in quotes, e.g. \"mg\""),
+    "exposure_unit": (_is_text, "text in quotes, e.g. \"patient-years\""),
+    "reference": (_is_dose, "a dose (a finite number >= 0)"),
+    "doses": (lambda v: isinstance(v, list) and bool(v) and all(_is_dose(x) for x in v),
+              "a list of doses (finite numbers >= 0), e.g. [1, 10, 50]"),
+    "thresholds": (lambda v: isinstance(v, list) and bool(v)
+                   and all(_is_number(x) and 0 < x < 1 for x in v),
+                   "a list of event probabilities between 0 and 1, e.g. [0.2, 0.33]"),
+    "ci_prob": (lambda v: _is_number(v) and 0 < v < 1, "a number between 0 and 1"),
+    "ci_kind": (lambda v: v in CI_KINDS,
+                "\"eti\" (equal-tailed interval) or \"hdi\" (highest-density interval)"),
+}
+
+
+def read_safety(raw: Mapping[str, Any], base_dir: str | Path | None = None) -> SafetySpec | None:
+    """The checked ``[safety]`` section of a model file, or None when it has none.
+
+    Each field is checked against :data:`SAFETY_FIELDS`, each ``[safety.priors.<name>]``
+    as a ``[priors]`` table is, then how they go together
+    (:meth:`SafetySpec.from_table <bayesdose.model.safety_spec.SafetySpec.from_table>`).
+
+    Parameters
+    ----------
+    raw : mapping
+        The whole model file (its unknown keys already refused).
+    base_dir : str or Path, optional
+        Folder for a relative ``safety.source``.
+
+    Returns
+    -------
+    SafetySpec or None
+
+    Raises
+    ------
+    SpecError
+        Naming the field (``safety.<field>``) and what it should be.
+
+    Examples
+    --------
+    >>> read_safety({"safety": {"source": "embedded:msc_trial"}}).model_name
+    'binary'
+    >>> read_safety({"safety": {"source": "ae.csv", "model": "logistic"}})
+    Traceback (most recent call last):
+    ...
+    bayesdose.errors.SpecError: safety.model must be "binary" (yes/no per patient), \
+"poisson" or "negative_binomial" (event counts) (got 'logistic').
+    """
+    if "safety" not in raw:
+        return None
+    table = section_table(raw, "safety")
+    prior_tables = table.pop("priors", {})
+    if not isinstance(prior_tables, Mapping):
+        raise SpecError(f"safety.priors must be a table of priors by parameter name, e.g. "
+                        f"[safety.priors.beta] (got {_short(prior_tables)}).")
+    _check_fields(table, SAFETY_FIELDS, "safety")
+    priors = {}
+    for name, value in prior_tables.items():
+        where = f"safety.priors.{name}"
+        _check_distributions(value, where)
+        priors[name] = prior_from_mapping(value, where)
+        _check_prior(priors[name], where)
+    return SafetySpec.from_table(table, priors, base_dir)
 
 
 #: Prior parameters that must be positive (scales, rates, degrees of freedom, shapes).
@@ -680,7 +826,8 @@ def _check_prior(prior: Prior, field: str) -> None:
 
 
 def _with_outcome_info(data: TrialData, overrides: dict[str, dict[str, Any]],
-                       covariates: list[str] | dict[str, str] | None = None) -> TrialData:
+                       covariates: list[str] | dict[str, str] | None = None,
+                       censored: str | dict[str, str] | None = None) -> TrialData:
     merged: dict[str, Any] = {}
     for name in data.outcomes:
         current = data.info(name).to_dict()
@@ -691,10 +838,15 @@ def _with_outcome_info(data: TrialData, overrides: dict[str, dict[str, Any]],
     if unknown:
         raise SpecError(f"[outcomes] names outcome(s) {unknown} not in the data "
                         f"({', '.join(data.outcomes)}).")
+    frame = data.table.drop(columns="source_row")
+    if "censored" in frame and censored is None:  # keep the data's own flags
+        frame["censored"] = frame["censored"].map(FLAG_TEXT)
+        censored = "censored"
     return TrialData.from_frame(
-        data.table.drop(columns="source_row"), patient="patient", dose="dose", time="time",
+        frame, patient="patient", dose="dose", time="time",
         outcome="outcome", value="value", dose_unit=data.dose_unit, time_unit=data.time_unit,
         baseline_time=data.baseline_time, outcome_info=merged, covariates=covariates,
+        censored=censored,
     )
 
 

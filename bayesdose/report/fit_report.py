@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from bayesdose.components.residuals import ar1_lag
 from bayesdose.errors import BayesdoseError
 from bayesdose.files.output import check_folder, staged_folder
 from bayesdose.model.spec import estimand_interval
@@ -82,6 +83,29 @@ PATIENT_TEXT = {
     "none": "independent patient effects per outcome",
     "off": "no patient effects (patient_effects=False): a patient's deviations are left "
            "to the residual",
+}
+
+
+RESIDUAL_TEXT = {
+    ("common", "none"): "one residual SD per outcome (sigma); a patient's residuals "
+                        "independent given the patient effect",
+    ("per_visit", "none"): "one residual SD per outcome and visit (sigma[outcome, time]); "
+                           "a patient's residuals independent given the patient effect",
+    ("common", "ar1"): "one residual SD per outcome (sigma); a patient's residuals "
+                       "correlated over time, corr = rho ** (|t_i - t_j| / lag) "
+                       "(continuous-time AR(1) within patient and outcome)",
+    ("per_visit", "ar1"): "one residual SD per outcome and visit (sigma[outcome, time]); "
+                          "a patient's residuals correlated over time, corr = rho ** "
+                          "(|t_i - t_j| / lag) (continuous-time AR(1) within patient and "
+                          "outcome)",
+}
+
+
+ANALYSIS_TEXT = {
+    "change": "change from baseline, the centred baseline a covariate (every patient has "
+              "a baseline)",
+    "clda": "constrained longitudinal analysis: every observed value, baselines included, "
+            "is a response; the baseline mean is common to every dose",
 }
 
 
@@ -423,12 +447,31 @@ def _predictive_section(fit: DoseResponseFit) -> Section:
     return Section("predictive", "Predictive checks", blocks)
 
 
+def _residual_component(model: Any, inputs: Any) -> dict[str, str]:
+    """The model-components row of the residual structure (residual_sd and
+    serial_correlation, with the AR(1) lag)."""
+    sd = getattr(model, "residual_sd", "common")
+    serial = getattr(model, "serial_correlation", "none")
+    choice = f"residual_sd={sd}, serial_correlation={serial}"
+    meaning = RESIDUAL_TEXT.get((sd, serial), "")
+    if serial == "ar1":
+        lag = ar1_lag(inputs.time_scale)
+        meaning += (f", lag {lag:g} (the median gap between scheduled visits); pointwise "
+                    "log likelihoods are conditional on the previous value, so LOO is valid "
+                    "by patient, not by observation")
+    return {"component": "residual", "choice": choice, "formula / meaning": meaning}
+
+
 def _model_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
     model = fit.model
     inputs = fit.inputs
     pooled = model.pooled(inputs)
     structure = model.correlated(inputs)
+    analysis = inputs.analysis
     components = [
+        {"component": "baseline", "choice": analysis
+         + ("" if model.analysis == analysis else f" ({model.analysis})"),
+         "formula / meaning": ANALYSIS_TEXT.get(analysis, "")},
         {"component": "dose shape f", "choice": model.dose_shape.name,
          "formula / meaning": model.dose_shape.formula},
         {"component": "time course g", "choice": model.time_shape.name,
@@ -442,6 +485,7 @@ def _model_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
          "choice": structure if structure in (model.patient_correlation, "off")
          else f"{structure} (set: {model.patient_correlation}; one outcome)",
          "formula / meaning": PATIENT_TEXT.get(structure, "")},
+        _residual_component(model, inputs),
     ]
     for name in fit.outcomes:
         likelihood = inputs.likelihoods[name]

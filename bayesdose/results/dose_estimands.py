@@ -184,13 +184,30 @@ def _curve(view: PosteriorView, index: list[int], params: dict[str, np.ndarray],
 
 
 def _course(view: PosteriorView, index: list[int], params: dict[str, np.ndarray],
-            vectors: set[str], elapsed: Sequence[float]) -> np.ndarray:
-    """Draws of g at times since baseline: (chain, draw, outcome, T)."""
+            vectors: set[str], elapsed: Sequence[float], dose: Any = None) -> np.ndarray:
+    """Draws of g at times since baseline: (chain, draw, outcome, T). ``dose`` (a number,
+    or per draw ``(chain, draw, outcome, 1)``) is the dose of a course whose onset varies
+    with dose; dose-independent courses ignore it."""
     time_arr = np.asarray(elapsed, dtype=float)
     shape, scale = view.time_shape, view.inputs.time_scale
     shape.check_times(time_arr, scale)
-    values = shape.evaluate(time_arr, _on_axis(params, vectors), scale, np)
+    values = shape.evaluate_at(time_arr, dose, _on_axis(params, vectors), scale,
+                               view.inputs.dose_scale, np)
     return np.broadcast_to(values, (*_lead(view, index), time_arr.size))
+
+
+def _course_by_dose(view: PosteriorView, index: list[int], params: dict[str, np.ndarray],
+                    vectors: set[str], elapsed: Sequence[float],
+                    doses: Sequence[float]) -> np.ndarray:
+    """Draws of g(d, t) at each dose and time since baseline: (chain, draw, outcome, D, T)."""
+    time_arr, dose_arr = np.asarray(elapsed, dtype=float), np.asarray(doses, dtype=float)
+    shape, scale = view.time_shape, view.inputs.time_scale
+    shape.check_times(time_arr, scale)
+    grid = {k: v[..., None, None, :] if k in vectors else v[..., None, None]
+            for k, v in params.items()}
+    values = shape.evaluate_at(time_arr, dose_arr[:, None], grid, scale,
+                               view.inputs.dose_scale, np)
+    return np.broadcast_to(values, (*_lead(view, index), dose_arr.size, time_arr.size))
 
 
 def _origin(view: PosteriorView) -> float:
@@ -431,7 +448,10 @@ def effective_dose(view: ViewLike, p: float = 0.5, time: Any = None,
 
     For an effect f(d) g(t) the fraction of the maximal effect does not depend on the
     time, so EDp is the same at every time; ``time`` sets the time at which the effect
-    reached at EDp (column ``effect_at_ed``) is read.
+    reached at EDp (column ``effect_at_ed``) is read. With a time course whose onset
+    varies with dose (``exponential_by_dose``, ``emax_by_dose``), EDp is that of f, the
+    effect at the last visit; ``effect_at_ed`` follows the course of the EDp dose. For a
+    dose reaching an effect at an earlier time, use :func:`target_dose`.
 
     Parameters
     ----------
@@ -498,9 +518,10 @@ def effective_dose(view: ViewLike, p: float = 0.5, time: Any = None,
     floors = ed.attrs["min_effect"]
     params, vectors = _params(view, index)
     maximal = _maximal_effect(view, index, params, vectors)
-    g = _course(view, index, params, vectors, elapsed)  # (chain, draw, outcome, T)
     values = ed.transpose("chain", "draw", "outcome").to_numpy()
     reached = np.isfinite(values)
+    at_dose = np.where(reached, values, view.inputs.dose_scale.reference)[..., None]
+    g = _course(view, index, params, vectors, elapsed, at_dose)  # (chain, draw, outcome, T)
     at_ed = np.where(reached[..., None], p * maximal[..., None] * g * unit[:, None], np.nan)
     prior = _prior_view(view)
     prior_ed = None if prior is None else effective_dose_draws(
@@ -788,6 +809,8 @@ def _target_draws(view: PosteriorView, index: list[int], tau: np.ndarray,
     shape, dscale = view.dose_shape, view.inputs.dose_scale
     high = dscale.reference
     params, vectors = _params(view, index)
+    if view.time_shape.dose_dependent:
+        return _target_draws_by_dose(view, index, params, vectors, tau, elapsed, start)
     g = _course(view, index, params, vectors, elapsed)  # (chain, draw, outcome, T)
     f_ref = _curve(view, index, params, vectors, [start])[..., 0]
     if isinstance(shape, _CLOSED_FORM_DOSE):
@@ -806,6 +829,28 @@ def _target_draws(view: PosteriorView, index: list[int], tau: np.ndarray,
                   else "linear interpolation between the tested doses")
 
 
+def _target_draws_by_dose(view: PosteriorView, index: list[int],
+                          params: dict[str, np.ndarray], vectors: set[str], tau: np.ndarray,
+                          elapsed: np.ndarray, start: float) -> tuple[np.ndarray, str]:
+    """:func:`_target_draws` for a course whose onset varies with dose: the contrast
+    f(d) g(d, t) - f(start) g(start, t) has no closed-form inverse, so it is searched over
+    the tested range."""
+    high = view.inputs.dose_scale.reference
+    nodes, dense = _dose_grid(view, start, high)
+    f = _curve(view, index, params, vectors, nodes)  # (chain, draw, outcome, D)
+    g = _course_by_dose(view, index, params, vectors, elapsed, nodes)  # (..., D, T)
+    f_ref = _curve(view, index, params, vectors, [start])  # (..., 1)
+    g_ref = _course_by_dose(view, index, params, vectors, elapsed, [start])[..., 0, :]
+    effect = np.swapaxes(f[..., :, None] * g, -1, -2)  # (chain, draw, outcome, T, D)
+    contrast = effect - (f_ref * g_ref)[..., None]
+    aligned = contrast * np.sign(tau)[:, None, None]
+    level = np.broadcast_to(np.abs(tau)[:, None], contrast.shape[:-1])
+    dose = _first_crossing(nodes, aligned, level)
+    return dose, ((f"first crossing on a grid of {nodes.size} doses up to {high:g}" if dense
+                   else "linear interpolation between the tested doses")
+                  + " (the onset varies with dose: no closed form)")
+
+
 def target_dose(view: ViewLike, effect: float | dict[str, float], time: Any = None,
                 outcome: Any = None, reference: float | None = None,
                 ci_prob: float = 0.95, ci_kind: str = "eti",
@@ -817,7 +862,9 @@ def target_dose(view: ViewLike, effect: float | dict[str, float], time: Any = No
     direction (``effect = 10`` on a lower-is-better score asks for a 10-point
     reduction). A draw in which the effect is not an improvement, or never as large as
     ``effect``, does not reach it ("not reached", ``inf``; for example an Emax curve
-    whose asymptote is below the target). A negative ``effect`` asks for the smallest
+    whose asymptote is below the target). With a time course whose onset varies with
+    dose the effect is f(d) g(d, t) - f(reference) g(reference, t), searched over the
+    tested range whatever the dose shape. A negative ``effect`` asks for the smallest
     dose at which the outcome is worse by at least its size. Solved in closed form for
     ``emax``, ``sigmoid_emax``, ``linear``, ``log_linear`` and ``exponential`` (the
     solution may lie beyond the tested doses: an extrapolation, see ``prob_in_range``);
@@ -942,9 +989,35 @@ def _half_draws(view: PosteriorView, index: list[int], doses: list[float]
     not an improvement: (chain, draw, outcome, D); the effects f(d); definition; method."""
     params, vectors = _params(view, index)
     f = _curve(view, index, params, vectors, doses)
-    half, definition, method = _half_time(view.time_shape, view, index, params, vectors)
+    if view.time_shape.dose_dependent:
+        half, definition, method = _half_time_by_dose(view, index, params, vectors, doses)
+    else:
+        half, definition, method = _half_time(view.time_shape, view, index, params, vectors)
+        half = half[..., None]
     half = _not_reached_as_inf(half)
-    return np.where(f > 0, half[..., None], np.inf), f, definition, method
+    return np.where(f > 0, half, np.inf), f, definition, method
+
+
+def _half_time_by_dose(view: PosteriorView, index: list[int], params: dict[str, np.ndarray],
+                       vectors: set[str], doses: list[float]
+                       ) -> tuple[np.ndarray, str, str]:
+    """Per draw and dose, the time to half the effect of a course whose onset varies with
+    dose: (chain, draw, outcome, D), definition, method."""
+    shape, tscale = view.time_shape, view.inputs.time_scale
+    dscale = view.inputs.dose_scale
+    if callable(getattr(shape, "half_time", None)):  # closed form: t_half(d) or ET50(d)
+        half = shape.half_time(_on_axis(params, vectors), tscale, np.asarray(doses, float),
+                               dscale)
+        return (np.broadcast_to(half, (*_lead(view, index), len(doses))),
+                "half the plateau effect of the dose", "closed form: t_half(d) or ET50(d)")
+    last = tscale.reference
+    nodes = np.unique(np.concatenate([np.linspace(0.0, last, GRID_POINTS), tscale.visits]))
+    values = _course_by_dose(view, index, params, vectors, nodes, doses)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = values / values[..., -1:]
+    return (_first_crossing(nodes, ratio, np.full(ratio.shape[:-1], 0.5)),
+            f"half the effect of the dose at the last visit ({last:g} after baseline)",
+            f"numeric: first crossing on a grid of {nodes.size} times")
 
 
 def time_to_half_effect(view: ViewLike, dose: Any = None, outcome: Any = None,
@@ -964,7 +1037,9 @@ def time_to_half_effect(view: ViewLike, dose: Any = None, outcome: Any = None,
     lowest tested dose for ``free`` and ``monotone``): in the others there is no effect
     to reach half of, and the time is "not reached" (``inf``). For an effect f(d) g(t)
     the time itself does not depend on the dose, but which draws have an effect does,
-    so each dose has its own row.
+    so each dose has its own row. For a course whose onset varies with dose
+    (``exponential_by_dose``, ``emax_by_dose``) the time is the dose's own half-time,
+    t_half(d) or ET50(d), in closed form.
 
     Parameters
     ----------

@@ -163,6 +163,9 @@ def effect_draws(
 ) -> np.ndarray:
     """Draws of the dose effect f(d) g(t) on a dose x time grid.
 
+    For a time course whose onset varies with dose (``time_shape.dose_dependent``) the
+    effect is f(d) g(d, t), each dose with its own course.
+
     Parameters
     ----------
     posterior : xarray.Dataset
@@ -194,7 +197,7 @@ def effect_draws(
                                 *time_shape.parameters(time_scale)) if p.levels]
     params = shape_parameters(posterior, dose_names + time_names, vectors)
     f = dose_shape.evaluate(dose_arr[:, None], params, dose_scale, np)
-    g = time_shape.evaluate(time_arr, params, time_scale, np)
+    g = time_shape.evaluate_at(time_arr, dose_arr[:, None], params, time_scale, dose_scale, np)
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     n_out = posterior.sizes["outcome"]
     grid = np.broadcast_to(f * g, (n_chain, n_draw, n_out, dose_arr.size, time_arr.size))

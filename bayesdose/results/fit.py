@@ -632,7 +632,9 @@ class DoseResponseFit:
         """Observed mean of each outcome's modelled response per dose and visit.
 
         The response is what the likelihood models: the change from baseline (normal,
-        Student-t), the log ratio to baseline (lognormal) or the grade (ordinal).
+        Student-t), the log ratio to baseline (lognormal) or the grade (ordinal); in the
+        constrained longitudinal analysis the level minus the outcome's centre (see
+        :func:`bayesdose.results.readouts.observed_means`).
 
         Returns
         -------

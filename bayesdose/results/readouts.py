@@ -229,6 +229,10 @@ def expected_change(view: ViewLike, dose: Any = None, time: Any = None,
     """Mean change from baseline at each dose and visit (outcome units): the common
     course plus the dose effect, for a patient at the mean baseline.
 
+    In the constrained longitudinal analysis it is the change from the common baseline
+    mean; for data without baselines, the level against the outcome's centre (the mean
+    of all values), as :func:`observed_means` reports the data.
+
     The common course is the one the model uses (:meth:`PosteriorView.common_course`): 0
     at the first visit of an ordinal outcome, whose cutpoints hold the level there.
 
@@ -580,15 +584,21 @@ def observed_means(view: ViewLike) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns outcome, likelihood, dose, time, n, mean, sd (sorted by dose and time).
+        Columns outcome, likelihood, dose, time, n, mean, sd (sorted by dose and time),
+        at the nominal visits after baseline. In the constrained longitudinal analysis,
+        whose responses are levels, the mean is that of the level minus the outcome's
+        centre (the mean observed baseline; the mean of all values when no baseline is
+        observed): the observed counterpart of :func:`expected_change`.
     """
     inputs = view_of(view).inputs
+    post = ~np.asarray(inputs.is_baseline, dtype=bool)
+    centre = np.asarray(inputs.offset, dtype=float)[inputs.outcome_idx]
     frame = pd.DataFrame({
         "outcome": np.asarray(inputs.outcomes)[inputs.outcome_idx],
         "dose": inputs.dose,
-        "time": inputs.elapsed + inputs.baseline_time,
-        "response": inputs.response,
-    })
+        "time": inputs.nominal_elapsed + inputs.baseline_time,
+        "response": inputs.response - centre,
+    })[post]
     frame["likelihood"] = frame["outcome"].map(
         {o: lik.name for o, lik in inputs.likelihoods.items()})
     grouped = frame.groupby(["outcome", "likelihood", "dose", "time"], sort=False)

@@ -75,8 +75,10 @@ def attach_metadata(idata: xr.DataTree, model: DoseResponseModel, data: TrialDat
                     spec: dict[str, Any] | None = None) -> None:
     """Store the trial data, the model, the settings and versions inside ``idata``.
 
-    The data go to the ``constant_data`` group (one variable per column, dim ``row``);
-    the rest is JSON in that group's ``bayesdose_config`` attribute.
+    The data go to the ``constant_data`` group (one variable per column, dim ``row``;
+    ``data_censored`` only for data with censored values, ``data_actual_time`` only for
+    data with actual times); the rest is JSON in that
+    group's ``bayesdose_config`` attribute.
     """
     table = data.table
     rows = np.arange(len(table))
@@ -93,6 +95,10 @@ def attach_metadata(idata: xr.DataTree, model: DoseResponseModel, data: TrialDat
         },
         coords={"row": rows, "outcome": inputs.outcomes},
     )
+    if "censored" in table:
+        constant["data_censored"] = ("row", table["censored"].to_numpy(dtype="int64"))
+    if "actual_time" in table:
+        constant["data_actual_time"] = ("row", table["actual_time"].to_numpy(dtype=float))
     config = {
         "model": model.config(),
         "data": {
@@ -159,6 +165,10 @@ def data_from_idata(idata: xr.DataTree, config: dict[str, Any]) -> TrialData:
         "value": const["data_value"].to_numpy(),
     })
     table["source_row"] = [f"row {i}" for i in range(len(table))]
+    if "data_censored" in const:
+        table["censored"] = const["data_censored"].to_numpy().astype(int)
+    if "data_actual_time" in const:
+        table["actual_time"] = const["data_actual_time"].to_numpy().astype(float)
     stored = config["data"]["outcome_info"]
     info = {k: outcome_info_from_mapping(k, {f: v for f, v in meta.items() if f != "name"})
             for k, meta in stored.items()}
