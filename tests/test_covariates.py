@@ -461,3 +461,67 @@ def test_levels_written_two_ways_are_read_as_one_with_a_warning():
                                    pd.DataFrame({"patient": ["a", "b", "c", "d"]}),
                                    ["grade"], "patient", {"grade": "categorical"})
     assert table["grade"].tolist() == ["1", "1", "2", "2"]
+
+
+def test_grade_probabilities_average_over_the_patients_covariates_too():
+    """Ordinal grade probabilities are averaged over the trial's patients with their
+    covariates: with a zero covariate effect they are those of the same draws without
+    covariates; with a large one they differ."""
+    import xarray as xr
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(12):
+        dose, sex = (1, 10, 50)[i % 3], "FM"[i % 2]
+        for week in (0, 4, 12):
+            rows.append({"id": f"p{i}", "mg": dose, "wk": week, "sex": sex,
+                         "kl": int(rng.integers(0, 4))})
+    frame = pd.DataFrame(rows)
+    info = {"kl": {"likelihood": "ordinal", "direction": "lower_is_better"}}
+    with_sex = bd.TrialData.from_frame(frame, patient="id", dose="mg", time="wk",
+                                       outcomes=["kl"], outcome_info=info, covariates=["sex"])
+    without = bd.TrialData.from_frame(frame, patient="id", dose="mg", time="wk",
+                                      outcomes=["kl"], outcome_info=info)
+    model = bd.DoseResponseModel(dose_shape="linear", time_shape="free")
+    prior = model.sample_prior_predictive(with_sex, draws=30, random_seed=2)["prior"]
+    prior = prior.to_dataset()
+    ordered = np.sort(prior["cutpoints_kl"].to_numpy(), axis=-1)
+    prior["cutpoints_kl"] = (prior["cutpoints_kl"].dims, ordered)
+
+    def probabilities(data, beta):
+        draws = prior.copy()
+        if beta is None:
+            draws = draws.drop_vars("beta_covariate")
+        else:
+            draws["beta_covariate"] = xr.full_like(draws["beta_covariate"], beta)
+        fit = bd.DoseResponseFit(model, data, xr.DataTree.from_dict({"posterior": draws}))
+        return fit.grade_probabilities(time=12)["mean"].to_numpy()
+
+    np.testing.assert_allclose(probabilities(with_sex, 0.0), probabilities(without, None))
+    assert np.abs(probabilities(with_sex, 3.0) - probabilities(without, None)).max() > 0.01
+
+
+def test_expected_change_for_a_covariate_profile_adds_its_coded_effect():
+    """expected_change(covariates=...) is the trial-mix change plus beta times the
+    profile's coded covariates (outcome units); bad profiles are named."""
+    import xarray as xr
+
+    from bayesdose.errors import EstimandError
+
+    data = build(small_frame(), ["sex", "age"])
+    model = bd.DoseResponseModel(dose_shape="linear", time_shape="free")
+    prior = model.sample_prior_predictive(data, draws=20, random_seed=5)["prior"]
+    fit = bd.DoseResponseFit(model, data,
+                             xr.DataTree.from_dict({"posterior": prior.to_dataset()}))
+    mix = fit.expected_change(dose=5, time=4)["mean"].to_numpy()
+    profile = {"sex": "M", "age": 70.0}
+    person = fit.expected_change(dose=5, time=4, covariates=profile)["mean"].to_numpy()
+    inputs = fit.inputs
+    coded = inputs.covariate_coding.encode(pd.DataFrame({k: [v] for k, v in profile.items()}))
+    gamma = prior["beta_covariate"].to_numpy()  # chain, draw, outcome, covariate
+    shift = (gamma @ coded[0]).mean() * inputs.scales.sd[0] * inputs.scales.sign[0]
+    np.testing.assert_allclose(person - mix, shift, rtol=1e-9, atol=1e-9)
+    with pytest.raises(EstimandError, match=r"covariates= names \['weight'\]"):
+        fit.expected_change(covariates={"weight": 80})
+    with pytest.raises(DataError, match=r"covariate 'sex': level\(s\) \['X'\]"):
+        fit.expected_change(covariates={"sex": "X", "age": 50})

@@ -279,8 +279,9 @@ def data_values(inputs: ModelInputs, swappable: bool = False) -> dict[str, np.nd
 
     The usual form holds ``baseline_std`` (per observation), ``outcome_sd`` (per outcome),
     in the constrained longitudinal analysis ``outcome_offset`` (per outcome: the level
-    the standardised mean is centred on), and each observed variable's values as ``observed_<variable>`` (``change``,
-    ``change_t``, ``log_change``, ``grade_<outcome>`` as 0-based grade positions). The
+    the standardised mean is centred on), and each observed variable's values as
+    ``observed_<variable>`` (``change``, ``change_t``, ``log_change``,
+    ``grade_<outcome>`` as 0-based grade positions). The
     swappable form holds ``response``, ``baseline_std``, ``weight`` (all 1), ``lower``,
     ``upper`` (per observation) and ``outcome_sd``.
 

@@ -9,6 +9,7 @@ versions are stored inside it (never pickled).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -981,7 +982,8 @@ class DoseResponseFit:
     # ------------------------------------------------------------------ end of dose estimands
 
     def expected_change(self, dose: Any = None, time: Any = None, outcome: Any = None,
-                        ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
+                        ci_prob: float = 0.95, ci_kind: str = "eti",
+                        covariates: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Posterior mean change from baseline at each dose and visit (outcome units).
 
         The common course plus the dose effect, for a patient at the mean baseline: the
@@ -1004,6 +1006,11 @@ class DoseResponseFit:
             Probability of the credible interval.
         ci_kind : {"eti", "hdi"}
             Equal-tailed (default) or highest-density interval.
+        covariates : mapping, optional
+            A patient profile, one value per covariate of the model (``{"sex": "F",
+            "age": 60}``): the change of such a patient rather than of the trial's
+            covariate mix. Dose effects and contrasts do not depend on it (covariates
+            are additive).
 
         Returns
         -------
@@ -1028,7 +1035,8 @@ class DoseResponseFit:
         3  womac_pain  50.0  12.0
         """
         return readouts.expected_change(self.posterior_view, dose, time, outcome,
-                                        ci_prob=ci_prob, ci_kind=ci_kind)
+                                        ci_prob=ci_prob, ci_kind=ci_kind,
+                                        covariates=covariates)
 
     def grade_probabilities(self, dose: Any = None, time: Any = None, outcome: Any = None,
                             ci_prob: float = 0.9, ci_kind: str = "eti") -> pd.DataFrame:

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -225,7 +226,8 @@ def contrast(view: ViewLike, dose: Any, reference: float | None = None, time: An
 
 def expected_change(view: ViewLike, dose: Any = None, time: Any = None,
                     outcome: Any = None, ci_prob: float = 0.95,
-                    ci_kind: str = "eti") -> pd.DataFrame:
+                    ci_kind: str = "eti",
+                    covariates: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Mean change from baseline at each dose and visit (outcome units): the common
     course plus the dose effect, for a patient at the mean baseline.
 
@@ -250,6 +252,10 @@ def expected_change(view: ViewLike, dose: Any = None, time: Any = None,
         Probability of the credible interval.
     ci_kind : {"eti", "hdi"}
         Equal-tailed (default) or highest-density interval.
+    covariates : mapping, optional
+        A patient profile, one value per covariate the model was fitted with (for
+        example ``{"sex": "F", "age": 60}``): the change of such a patient. Default: the
+        trial's covariate mix (the coded covariates are centred on it).
 
     Returns
     -------
@@ -265,10 +271,51 @@ def expected_change(view: ViewLike, dose: Any = None, time: Any = None,
     names = [view.outcomes[i] for i in index]
     effects = _shape_draws(view, doses, times, index, "outcome")
     course = view.common_course(names, times).to_numpy()
+    if covariates is not None:
+        course = course + profile_shift(view, covariates)[:, :, index, None]
     unit = view.unit("outcome")[index]
     total = effects + (course * unit[:, None])[:, :, :, None, :]
     table = tidy_grid(summarise(total, ci_prob, ci_kind), names, doses, times)
     return _with_interval(table, ci_prob, ci_kind)
+
+
+def profile_shift(view: ViewLike, covariates: Mapping[str, Any]) -> np.ndarray:
+    """Per draw and outcome, the covariate term of a patient with the given covariates
+    (standardised scale): ``beta_covariate`` times the profile's coded covariates.
+
+    Parameters
+    ----------
+    view : PosteriorView or DoseResponseFit
+        The draws (with ``beta_covariate``) and inputs.
+    covariates : mapping
+        One value per covariate of the model.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(chain, draw, outcome)``.
+
+    Raises
+    ------
+    EstimandError
+        When the model has no covariates, or a name is not one of them.
+    DataError
+        For a missing covariate or a level the trial did not have.
+    """
+    view = view_of(view)
+    coding = view.inputs.covariate_coding
+    known = list(dict.fromkeys(coding.sources))
+    if not known:
+        raise EstimandError("covariates= needs a model fitted with covariates; this one "
+                            "has none.")
+    unknown = [str(name) for name in covariates if name not in known]
+    if unknown:
+        raise EstimandError(f"covariates= names {unknown}, not covariates of the model "
+                            f"({', '.join(map(str, known))}).")
+    coded = coding.encode(pd.DataFrame({k: [v] for k, v in covariates.items()}))[0]
+    gamma = view.posterior["beta_covariate"].transpose(
+        "chain", "draw", "outcome", "covariate").to_numpy()
+    return gamma @ coded
 
 
 def _visits(view: PosteriorView, time: Any) -> list[float]:
@@ -432,6 +479,36 @@ def trial_baselines(view: PosteriorView, outcome: str) -> np.ndarray:
     return np.asarray(inputs.baseline_std[rows[first]], dtype=float)
 
 
+def covariate_shift(view: ViewLike, outcome: str) -> np.ndarray | float:
+    """Per draw, each of the trial's patients' covariate term of ``outcome`` (the sum of
+    ``beta_covariate`` times the patient's coded covariates), in the patient order of
+    :func:`trial_baselines`; 0 when the model has no covariates.
+
+    Parameters
+    ----------
+    view : PosteriorView or DoseResponseFit
+        The draws and inputs.
+    outcome : str
+        An outcome of the view.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        Shape ``(chain * draw, n_patients)``, or 0.0 without covariates.
+    """
+    view = view_of(view)
+    inputs = view.inputs
+    if not inputs.covariate_names or "beta_covariate" not in view.posterior:
+        return 0.0
+    k = view.outcomes.index(outcome)
+    rows = np.flatnonzero(inputs.outcome_idx == k)
+    _, first = np.unique(inputs.patient_idx[rows], return_index=True)
+    coded = np.asarray(inputs.covariate_std, dtype=float)[rows[first]]
+    gamma = view.posterior["beta_covariate"].isel(outcome=k).transpose(
+        "chain", "draw", "covariate").to_numpy()
+    return gamma.reshape(-1, gamma.shape[-1]) @ coded.T
+
+
 def ordinal_probabilities(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
     """Ordered-logistic probabilities of each grade.
 
@@ -485,13 +562,13 @@ def grade_probabilities(view: ViewLike, dose: Any = None, time: Any = None,
                         ci_kind: str = "eti") -> pd.DataFrame:
     """Predicted grade probabilities of ordinal outcomes by dose and visit.
 
-    For a patient of the trial with centred baseline grade b at dose d and visit t, the
-    latent mean is ``eta = sign * (f(d) g(t) + h(t) + beta * b)`` (patient effect 0) and
-    ``P(grade <= j) = logistic(c_j - eta)`` with the outcome's cutpoints c. Per posterior
-    draw, these probabilities are averaged over the baseline grades of the trial's
-    patients (each patient once): the grade distribution at dose d and visit t in a
-    population with the trial's baselines. The expected grade is the sum of grade times
-    its probability.
+    For a patient of the trial with centred baseline grade b and coded covariates x at
+    dose d and visit t, the latent mean is ``eta = sign * (f(d) g(t) + h(t) + beta * b
+    + gamma' x)`` (patient effect 0) and ``P(grade <= j) = logistic(c_j - eta)`` with the
+    outcome's cutpoints c. Per posterior draw, these probabilities are averaged over the
+    trial's patients (each once, with their baseline grade and covariates): the grade
+    distribution at dose d and visit t in a population like the trial's. The expected
+    grade is the sum of grade times its probability.
 
     Parameters
     ----------
@@ -547,6 +624,7 @@ def grade_probabilities(view: ViewLike, dose: Any = None, time: Any = None,
         beta = view.posterior["beta_baseline"].isel(outcome=k).transpose(
             "chain", "draw").to_numpy().reshape(-1)
         baselines = trial_baselines(view, name)
+        shift = covariate_shift(view, name)
         effect = _shape_draws(view, doses, times, [k], "standardised")[:, :, 0]
         effect = effect.reshape(-1, len(doses), len(times))
         course = view.common_course(name, times).to_numpy().reshape(-1, len(times))
@@ -555,7 +633,7 @@ def grade_probabilities(view: ViewLike, dose: Any = None, time: Any = None,
         for d_i in range(len(doses)):
             for t_i in range(len(times)):
                 level = effect[:, d_i, t_i] + course[:, t_i]
-                eta = sign * (level[:, None] + beta[:, None] * baselines[None, :])
+                eta = sign * (level[:, None] + beta[:, None] * baselines[None, :] + shift)
                 probs[:, d_i, t_i] = ordinal_probabilities(eta, cut[:, None, :]).mean(axis=1)
         expected = probs @ grades
         prob_stats = summarise(probs[None], ci_prob, ci_kind)
