@@ -359,3 +359,24 @@ def test_serial_correlation_is_recovered_with_patient_effects():
     cv = bd.loo(fit, unit="patient", refit=False)
     assert len(cv.pointwise) == len(data.patients) and np.isfinite(cv.elpd)
     assert isinstance(cv.pointwise, pd.DataFrame)
+
+
+def test_observation_loo_and_calibration_are_refused_with_ar1():
+    """Leave-one-observation-out and simulation-based calibration would be wrong with the
+    conditional (one-step-ahead) terms of the AR(1) likelihood: both say so."""
+    import xarray as xr
+
+    from bayesdose.errors import EstimandError, SpecError
+    from bayesdose.results.crossval import unit_labels
+
+    data = _small_trial()
+    model = bd.DoseResponseModel(serial_correlation="ar1")
+    prior = model.sample_prior_predictive(data, draws=5, random_seed=1)["prior"]
+    fit = bd.DoseResponseFit(model, data,
+                             xr.DataTree.from_dict({"posterior": prior.to_dataset()}))
+    with pytest.raises(EstimandError, match=r"use unit=\"patient\""):
+        unit_labels(fit, "observation")
+    assert len(unit_labels(fit, "patient")[1]) == len(data.patients)
+    design = bd.Design.from_toml("models/msc_phase2_design.toml")
+    with pytest.raises(SpecError, match=r"serial_correlation=\"ar1\".*reps=0"):
+        bd.calibrate(bd.DoseResponseModel(serial_correlation="ar1"), design, reps=10)

@@ -224,8 +224,9 @@ def visit_index(inputs: ModelInputs) -> np.ndarray:
     baseline = getattr(inputs, "is_baseline", None)
     if baseline is not None and np.any(baseline):
         raise SpecError("residual_sd=\"per_visit\" has one SD per post-baseline visit, but "
-                        "baseline values are among the observations here; use "
-                        "residual_sd=\"common\".")
+                        "baseline values are among the observations here (the constrained "
+                        "longitudinal analysis); use residual_sd=\"common\", or "
+                        "analysis=\"change\" when every patient has a baseline value.")
     return np.asarray(inputs.time_idx, dtype=int)
 
 

@@ -1156,6 +1156,12 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
     _check_model(model, design)
     scenarios = _truths(truths)
     reps, coverage_reps = _replicate_counts(reps, coverage_reps, bool(scenarios))
+    if reps and getattr(model, "serial_correlation", "none") != "none":
+        raise SpecError("simulation-based calibration needs trials drawn from the model's "
+                        "joint prior predictive, and with serial_correlation=\"ar1\" it "
+                        "draws each value given the template trial's previous one (one step "
+                        "ahead): run calibrate with reps=0 and truths= (coverage only), or "
+                        "calibrate the model without the serial correlation.")
     n_ranks = _positive_int(n_ranks, "n_ranks", 2)
     settings = _settings(design, draws, tune, chains, target_accept)
     if reps:

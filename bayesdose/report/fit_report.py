@@ -88,9 +88,9 @@ PATIENT_TEXT = {
 
 RESIDUAL_TEXT = {
     ("common", "none"): "one residual SD per outcome (sigma); a patient's residuals "
-                        "independent given the patient effect",
+                        "independent given the mean",
     ("per_visit", "none"): "one residual SD per outcome and visit (sigma[outcome, time]); "
-                           "a patient's residuals independent given the patient effect",
+                           "a patient's residuals independent given the mean",
     ("common", "ar1"): "one residual SD per outcome (sigma); a patient's residuals "
                        "correlated over time, corr = rho ** (|t_i - t_j| / lag) "
                        "(continuous-time AR(1) within patient and outcome)",

@@ -91,6 +91,10 @@ def unit_labels(fit: DoseResponseFit, unit: str) -> tuple[np.ndarray, list[str]]
     """
     if unit not in UNITS:
         raise EstimandError(f"unit must be 'patient' or 'observation' (got {unit!r}).")
+    if unit == "observation" and getattr(fit.model, "serial_correlation", "none") != "none":
+        raise EstimandError("with serial_correlation=\"ar1\" an observation's likelihood "
+                            "term is conditional on the patient's previous value, so leaving "
+                            "one observation out is not what it computes: use unit=\"patient\".")
     inputs = fit.inputs
     if unit == "patient":
         present = np.unique(inputs.patient_idx)
