@@ -28,12 +28,14 @@ import pytensor
 from bayesdose import datasets
 from bayesdose.components.shapes import register_dose_shape
 from bayesdose.components.timecourses import register_time_shape
+from bayesdose.data.arms import ArmData
 from bayesdose.data.safety import SafetyCountData, SafetyData
 from bayesdose.data.trial import OutcomeInfo, TrialData
 from bayesdose.design.calibration import calibrate
 from bayesdose.design.designs import Design
 from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
+from bayesdose.model.arms import ArmModel
 from bayesdose.model.comparison import Comparison, compare, fit_candidates
 from bayesdose.model.dose_response import DoseResponseModel, load_fit
 from bayesdose.model.safety import SafetyCountModel, SafetyModel
@@ -115,6 +117,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'bayesdose' has no attribute {name!r}")
 
 __all__ = [
+    "ArmData",
+    "ArmModel",
     "BayesdoseError",
     "Comparison",
     "CrossValidation",

@@ -84,7 +84,9 @@ def _bayesdose_methods(cls: type) -> list[str]:
     for klass in cls.__mro__:
         if klass.__module__.startswith("bayesdose"):
             names.update(name for name, member in vars(klass).items()
-                         if not name.startswith("_") and callable(member))
+                         if not name.startswith("_")
+                         and (callable(member)
+                              or isinstance(member, (classmethod, staticmethod))))
     return sorted(names)
 
 

@@ -181,6 +181,24 @@ def safety_file(text: str) -> None:
     bd.ModelSpec.from_toml("model.toml").safety.load_data()
 
 
+ARM_COLUMNS = {"study": "trial", "agent": "drug", "dose": "mg", "time": "week",
+               "mean": "cfb", "se": "se", "n": "n"}
+
+
+def arm_summaries() -> pd.DataFrame:
+    """Arm-level summaries of two studies (placebo and X at 10 and 50 mg; placebo and
+    50 mg) at weeks 4 and 12."""
+    rows = [{"trial": study, "drug": "placebo" if dose == 0 else "X", "mg": dose,
+             "week": week, "cfb": -0.01 * dose - 0.02 * week, "se": 0.2, "n": 40}
+            for study, doses in (("S1", (0, 10, 50)), ("S2", (0, 50)))
+            for dose in doses for week in (4, 12)]
+    return pd.DataFrame(rows)
+
+
+def arm_data(frame: pd.DataFrame, **extra) -> None:
+    bd.ArmData.from_frame(frame, **{**ARM_COLUMNS, **extra})
+
+
 def _copy_forward() -> pd.DataFrame:
     frame = trial()
     frame["score"] = frame.groupby("subject")["score"].transform("first")
@@ -269,6 +287,24 @@ CASES = [
          lambda: censored_fit(with_flag(3, "<"), analysis="change", lloq=40.0)),
     Case("model file", "a censoring flag column of the wrong type", "`censored = 3`",
          lambda: model_file(MODEL_HEAD + "censored = 3\n")),
+    # ------------------------------------------------------------ arm-level summaries
+    Case("arm summaries", "no standard error, and no SD and n", "empty `se` in row 2",
+         lambda: arm_data(frame_with(arm_summaries(), se=(2, None)))),
+    Case("arm summaries", "neither an SE column nor SDs", "no `se=` and no `sd=`",
+         lambda: arm_data(arm_summaries(), se=None)),
+    Case("arm summaries", "an SE, SD or n that is not positive", "`se` of `0`",
+         lambda: arm_data(frame_with(arm_summaries(), se=(7, 0.0)))),
+    Case("arm summaries", "a number of patients that is not whole", "`n` of `40.5`",
+         lambda: arm_data(frame_with(arm_summaries(), n=(4, 40.5)))),
+    Case("arm summaries", "an arm with two doses (or two agents) in a study",
+         "arm `50` at 50 and 40 mg",
+         lambda: arm_data(frame_with(arm_summaries().assign(group=lambda f: f["mg"]),
+                                     mg=(5, 40)), arm="group")),
+    Case("arm summaries", "duplicated study x arm x time x outcome rows", "row 3 twice",
+         lambda: arm_data(pd.concat([arm_summaries(), arm_summaries().iloc[[3]]],
+                                    ignore_index=True))),
+    Case("arm summaries", "a placebo agent at a positive dose", "`Placebo` at 10 mg",
+         lambda: arm_data(frame_with(arm_summaries(), drug=(2, "Placebo")))),
     # ------------------------------------------------------------ CSV files
     Case("CSV file", "a row with too many or too few fields", "line 4 has 6 fields",
          lambda: from_csv(csv_of(trial()).replace("p0,1,12,pain,48.0",

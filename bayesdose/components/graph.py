@@ -433,6 +433,12 @@ class ModelGraph:
         (``rho`` per outcome, at the lag :func:`~bayesdose.components.residuals.ar1_lag`),
         written as each observation's Normal given the previous observed value of its
         series (:func:`~bayesdose.components.residuals.ar1_conditional`).
+    patient_slopes : bool
+        Add a slope in time per patient and outcome, ``patient_slope[k, i] * t / t_last``
+        (``t`` the time since baseline, 0 on baseline rows; ``t_last`` the last visit), so
+        ``patient_slope`` is the patient's own change by the last visit beyond the patient
+        effect; non-centred Normal(0, ``patient_slope_sd``), independent of the patient
+        effects and across outcomes.
 
     Examples
     --------
@@ -452,6 +458,7 @@ class ModelGraph:
     family_form: str = "mixture"
     residual_sd: str = "common"
     serial_correlation: str = "none"
+    patient_slopes: bool = False
 
     def build(self, inputs: ModelInputs, swappable: bool = False) -> pm.Model:
         """Build the PyMC model on prepared inputs (see
@@ -468,6 +475,8 @@ class ModelGraph:
                     dims = ("outcome", *self._level_dims(name))
                     rv[name] = with_dims(priors[name], dims).create_variable(name)
             rv["patient_effect"] = self._patient_effects(priors, inputs)
+            if self.patient_slopes:
+                rv["patient_slope"] = self._patient_slopes(priors, inputs)
             data = data_containers(inputs, swappable)
             mean_std = self._mean(rv, inputs, data["baseline_std"])
             if swappable:
@@ -535,6 +544,19 @@ class ModelGraph:
         z = pm.Normal("patient_z", 0.0, 1.0, dims=("outcome", "patient"))
         return pm.Deterministic("patient_effect", pt.dot(chol, z), dims=("outcome", "patient"))
 
+    def _patient_slopes(self, priors: dict[str, Prior], inputs: ModelInputs):
+        """Patient slopes (outcome, patient): each patient's own change by the last visit,
+        ``patient_slope_sd[k]`` times a standard Normal (non-centred), independent of the
+        patient effects."""
+        if self.patient_structure == "off":
+            raise SpecError("patient_slopes=True needs patient effects; this model has "
+                            "none (patient_effects=False).")
+        sd = with_dims(priors["patient_slope_sd"], ("outcome",)).create_variable(
+            "patient_slope_sd")
+        offset = pm.Normal("patient_slope_offset", 0.0, 1.0, dims=("outcome", "patient"))
+        return pm.Deterministic("patient_slope", sd[:, None] * offset,
+                                dims=("outcome", "patient"))
+
     def _shape_params(self, rv, inputs: ModelInputs, index, extra_axes: int) -> dict[str, Any]:
         """Shape parameters picked per observation (index) or per outcome (extra axes)."""
         shape_params = [*self.dose_shape.parameters(inputs.dose_scale),
@@ -582,6 +604,10 @@ class ModelGraph:
         else:
             mean = change + rv["beta_baseline"][k] * baseline_std
         mean = mean + rv["patient_effect"][k, inputs.patient_idx]
+        if "patient_slope" in rv:  # 0 at baseline, patient_slope by the last visit
+            since = np.where(inputs.is_baseline, 0.0, np.asarray(inputs.elapsed, dtype=float))
+            fraction = since / inputs.time_scale.reference
+            mean = mean + rv["patient_slope"][k, inputs.patient_idx] * fraction
         if "beta_covariate" in rv:
             covariates = np.asarray(inputs.covariate_std, dtype=float)
             mean = mean + (rv["beta_covariate"][k, :] * covariates).sum(axis=1)

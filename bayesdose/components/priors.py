@@ -76,6 +76,20 @@ PATIENT_EFFECT = Parameter(
 )
 
 
+PATIENT_SLOPE_SD = Parameter(
+    "patient_slope_sd",
+    Prior("HalfNormal", sigma=0.5),
+    "HalfNormal(0.5) per outcome (patient_slopes=True): patients' own changes by the last "
+    "visit, beyond their lasting patient effect, differ by up to about one scale SD; most "
+    "mass below 0.5, and 0 (no patient slopes) allowed, so the data decide. Each "
+    "patient's slope is non-centred, patient_slope = patient_slope_sd x a standard Normal "
+    "(patient_slope_offset), and independent of the patient effects (intercepts) and "
+    "across outcomes.",
+    "SD between patients of their own change by the last visit (a slope in time since "
+    "baseline), beyond the patient effect",
+)
+
+
 SIGMA = Parameter(
     "sigma",
     Prior("HalfNormal", sigma=1),
@@ -249,7 +263,8 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
                      pooled: bool = False, correlated: str | bool = False,
                      covariates: bool = False, analysis: str = "change",
                      baseline_rows: bool = True, residual_sd: str = "common",
-                     serial_correlation: str = "none") -> list[Parameter]:
+                     serial_correlation: str = "none",
+                     patient_slopes: bool = False) -> list[Parameter]:
     """All parameters of a model, in a stable order, with their default priors.
 
     Parameters
@@ -283,6 +298,9 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
     serial_correlation : {"none", "ar1"}
         With ``"ar1"``, adds ``rho`` (continuous residuals only; see
         :mod:`bayesdose.components.residuals`).
+    patient_slopes : bool
+        Adds ``patient_slope_sd``, the SD of the patients' slopes in time, unless there
+        are no patient effects (``correlated="off"``).
 
     Returns
     -------
@@ -313,6 +331,8 @@ def model_parameters(dose_shape: DoseShape, time_shape: TimeShape, dose_scale: D
         params.append(BETA_COVARIATE)
     params += {"none": [PATIENT_EFFECT], "lkj": [PATIENT_SD],
                "factor": [PATIENT_LOADING, PATIENT_OWN_SD], "off": []}[structure]
+    if patient_slopes and structure != "off":
+        params.append(PATIENT_SLOPE_SD)
     if kinds - {"ordinal"}:
         params.append(SIGMA_PER_VISIT if residual_sd == "per_visit" else SIGMA)
     if "student_t" in kinds:

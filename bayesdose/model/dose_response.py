@@ -11,7 +11,8 @@ effect (:mod:`bayesdose.components.timecourses`), h the course common to every d
 visit), x_ic the patient-level covariates declared with the data (``TrialData.from_frame(...,
 covariates=[...])``; centred over the trial's patients, numeric ones per SD, categorical ones
 as levels against a reference, see :class:`~bayesdose.components.inputs.CovariateCoding`)
-with effects gamma (``beta_covariate``; none without covariates) and u a patient effect.
+with effects gamma (``beta_covariate``; none without covariates) and u a patient effect
+(with ``patient_slopes=True`` also + v_ik * t / t_last, a patient's own slope in time).
 When several outcomes are modelled, a patient's effects are related across outcomes
 (``patient_correlation``): by default through one patient factor shared by all outcomes,
 with a non-negative loading per outcome, plus each outcome's own effect; optionally
@@ -169,6 +170,20 @@ class DoseResponseModel:
         patient's previous observed value). Normal, Student-t (t innovations) and
         lognormal outcomes (on the log scale); refused for ordinal ones. See
         :mod:`bayesdose.components.residuals`.
+    patient_slopes : bool
+        ``False`` (default): a patient's deviation from the mean is the same at every
+        visit (the patient effect ``u``). ``True``: add a slope in time per patient and
+        outcome, ``v_ik * t / t_last`` on the standardised scale (``t`` the time since
+        baseline, 0 at baseline; ``t_last`` the last visit), so ``v_ik``
+        (``patient_slope``) is the patient's own change by the last visit beyond ``u``:
+        patients who keep improving or worsening at their own rates. Non-centred
+        Normal(0, ``patient_slope_sd``) with ``patient_slope_sd`` ~ HalfNormal(0.5) per
+        outcome, independent of the patient effects and across outcomes (no
+        intercept-slope correlation). Needs patient effects (refused with
+        ``patient_effects=False``) and at least two measurement times per outcome (with
+        one, a slope is a second intercept). Every likelihood; for ordinal outcomes the
+        slope is on the latent logit scale, as the patient effect is. Choose by
+        leave-one-patient-out (:func:`bayesdose.compare`).
     dose_options, time_options : dict, optional
         Settings of the shapes (for example ``{"offset": 1.0}`` for ``log_linear`` or
         ``{"knots": [3, 12]}`` for ``piecewise_linear``).
@@ -215,6 +230,7 @@ class DoseResponseModel:
         analysis: str = "auto",
         residual_sd: str = "common",
         serial_correlation: str = "none",
+        patient_slopes: bool = False,
     ) -> None:
         self.dose_shape = get_dose_shape(dose_shape, **(dose_options or {}))
         self.time_shape = get_time_shape(time_shape, **(time_options or {}))
@@ -247,6 +263,7 @@ class DoseResponseModel:
         check_residual_options(residual_sd, serial_correlation)
         self.residual_sd = residual_sd
         self.serial_correlation = serial_correlation
+        self.patient_slopes = check_patient_slopes(patient_slopes, self.patient_effects)
         self.lkj_eta = float(lkj_eta)
         #: Compiled models of this model, one per design (refits of a design are warm).
         self.compiled_models = CompiledCache()
@@ -264,7 +281,8 @@ class DoseResponseModel:
             ``{"distribution": "Normal", "mu": 0, "sigma": 0.5}``), and
             ``patient_effects`` when they are switched off, ``analysis`` when it is not
             ``"auto"``, ``residual_sd`` and ``serial_correlation`` when they are not
-            ``"common"`` and ``"none"``; JSON-serialisable.
+            ``"common"`` and ``"none"``, ``patient_slopes`` when it is on;
+            JSON-serialisable.
 
         See Also
         --------
@@ -298,6 +316,8 @@ class DoseResponseModel:
             config["residual_sd"] = self.residual_sd
         if self.serial_correlation != "none":
             config["serial_correlation"] = self.serial_correlation
+        if self.patient_slopes:
+            config["patient_slopes"] = True
         return config
 
     @classmethod
@@ -333,7 +353,7 @@ class DoseResponseModel:
                   for k, v in (config.get("priors") or {}).items()}
         keys = ("likelihood", "outcomes", "pooling", "patient_correlation", "lkj_eta",
                 "dose_options", "time_options", "patient_effects", "analysis",
-                "residual_sd", "serial_correlation")
+                "residual_sd", "serial_correlation", "patient_slopes")
         return cls(dose_shape=config["dose_shape"], time_shape=config["time_shape"],
                    priors=priors, **{k: config[k] for k in keys if k in config})
 
@@ -496,12 +516,15 @@ class DoseResponseModel:
     def _parameters(self, inputs: ModelInputs) -> list[Parameter]:
         if self.serial_correlation == "ar1":
             check_ar1_likelihoods(inputs)
+        if self.patient_slopes:
+            check_slope_times(inputs)
         return model_parameters(self.dose_shape, self.time_shape, inputs.dose_scale,
                                 inputs.time_scale, inputs.kinds, self.pooled(inputs),
                                 self.correlated(inputs), bool(inputs.covariate_names),
                                 inputs.analysis, inputs.has_baseline_rows,
                                 residual_sd=self.residual_sd,
-                                serial_correlation=self.serial_correlation)
+                                serial_correlation=self.serial_correlation,
+                                patient_slopes=self.patient_slopes)
 
     def parameters(self, data: TrialData) -> list[Parameter]:
         """The model's parameters on ``data``, with their default priors and reasons.
@@ -637,7 +660,8 @@ class DoseResponseModel:
         graph = ModelGraph(self.dose_shape, self.time_shape, priors, self.pooled(inputs),
                            self.correlated(inputs), self.lkj_eta, POOLING_FORMS[self.pooling],
                            residual_sd=self.residual_sd,
-                           serial_correlation=self.serial_correlation)
+                           serial_correlation=self.serial_correlation,
+                           patient_slopes=self.patient_slopes)
         return graph.build(inputs, swappable)
 
     # ------------------------------------------------------------------ sampling
@@ -821,6 +845,78 @@ class DoseResponseModel:
         model, _ = self.build(data)
         with model:
             return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+
+
+def check_patient_slopes(patient_slopes: Any, patient_effects: bool) -> bool:
+    """Check the ``patient_slopes`` option against the rest of the model.
+
+    Parameters
+    ----------
+    patient_slopes : bool
+        Whether to add a slope in time per patient and outcome.
+    patient_effects : bool
+        Whether the model has patient effects (the slopes' intercepts).
+
+    Returns
+    -------
+    bool
+        ``patient_slopes`` as a plain bool.
+
+    Raises
+    ------
+    SpecError
+        When ``patient_slopes`` is not true or false, or is on without patient effects.
+
+    Examples
+    --------
+    >>> check_patient_slopes(True, patient_effects=True)
+    True
+    >>> check_patient_slopes(True, patient_effects=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bayesdose.errors.SpecError: patient_slopes=True needs patient effects, ...
+    """
+    if not isinstance(patient_slopes, (bool, np.bool_)):
+        raise SpecError(f"patient_slopes must be true or false (got {patient_slopes!r}).")
+    if patient_slopes and not patient_effects:
+        raise SpecError("patient_slopes=True needs patient effects, but patient_effects="
+                        "False: a patient's slope in time is a deviation around the "
+                        "patient's own lasting effect. Keep patient_effects=True (the "
+                        "default; patient_effects = true under [model]) or leave "
+                        "patient_slopes off.")
+    return bool(patient_slopes)
+
+
+def check_slope_times(inputs: ModelInputs) -> None:
+    """Refuse patient slopes for an outcome measured at one time only (since baseline,
+    baseline rows counting as time 0), where a slope would be a second patient effect.
+
+    Parameters
+    ----------
+    inputs : ModelInputs
+        The data arranged for the model.
+
+    Raises
+    ------
+    SpecError
+        Naming the outcomes and the fixes.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> check_slope_times(bd.DoseResponseModel().inputs(
+    ...     bd.datasets.load_msc_trial().select(["koos_pain"])))  # visits 1, 3, 6, 12
+    """
+    times = np.where(inputs.is_baseline, -1, inputs.time_idx)
+    single = [outcome for k, outcome in enumerate(inputs.outcomes)
+              if np.unique(times[inputs.outcome_idx == k]).size < 2]
+    if single:
+        raise SpecError(
+            f"patient_slopes=True needs each outcome measured at two or more times, but "
+            f"{', '.join(map(repr, single))} (values at one visit only): a patient's "
+            "slope there cannot be told apart from the patient effect. Leave patient_slopes "
+            "off (patient_slopes = false under [model]), or fit those outcomes in a model "
+            "of their own (outcomes=[...]).")
 
 
 class IdentifiabilityWarning(UserWarning):

@@ -96,7 +96,8 @@ SECTIONS = {
     "outcomes": None,
     "model": {"outcomes", "dose_shape", "time_shape", "likelihood", "dose_options",
               "time_options", "pooling", "patient_correlation", "lkj_eta",
-              "patient_effects", "analysis", "residual_sd", "serial_correlation"},
+              "patient_effects", "analysis", "residual_sd", "serial_correlation",
+              "patient_slopes"},
     "priors": None,
     "sampler": {"draws", "tune", "chains", "random_seed", "target_accept", "sampler",
                 "cores"},
@@ -378,7 +379,8 @@ class ModelSpec:
                                       DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
                                       set(LIKELIHOODS), pooled=True, correlated=correlated,
                                       covariates=True,
-                                      serial_correlation=model.serial_correlation)
+                                      serial_correlation=model.serial_correlation,
+                                      patient_slopes=model.patient_slopes)
             names += [p.name for p in params if p.name not in names]
         for name in self.priors:
             if name not in names:
@@ -698,6 +700,8 @@ MODEL_FIELDS: dict[str, tuple[Any, str]] = {
     "serial_correlation": (lambda v: v in ("none", "ar1"),
                            "\"none\" (independent residuals) or \"ar1\" (a continuous-time "
                            "AR(1) within patient and outcome)"),
+    "patient_slopes": (lambda v: isinstance(v, bool),
+                       "true (a slope in time per patient and outcome) or false"),
 }
 
 

@@ -101,6 +101,11 @@ RESIDUAL_TEXT = {
 }
 
 
+SLOPE_TEXT = ("+ v_ik * t / t_last: each patient's own change by the last visit t_last "
+              "beyond u_ik (patient_slope), non-centred Normal(0, patient_slope_sd) per "
+              "outcome, independent of u and across outcomes")
+
+
 ANALYSIS_TEXT = {
     "change": "change from baseline, the centred baseline a covariate (every patient has "
               "a baseline)",
@@ -462,6 +467,14 @@ def _residual_component(model: Any, inputs: Any) -> dict[str, str]:
     return {"component": "residual", "choice": choice, "formula / meaning": meaning}
 
 
+def _slope_component(model: Any) -> list[dict[str, str]]:
+    """The model-components row of the patient slopes, when the model has them."""
+    if not getattr(model, "patient_slopes", False):
+        return []
+    return [{"component": "patient slopes v", "choice": "patient_slopes=True",
+             "formula / meaning": SLOPE_TEXT}]
+
+
 def _model_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
     model = fit.model
     inputs = fit.inputs
@@ -485,6 +498,7 @@ def _model_section(fit: DoseResponseFit, est: dict[str, Any]) -> Section:
          "choice": structure if structure in (model.patient_correlation, "off")
          else f"{structure} (set: {model.patient_correlation}; one outcome)",
          "formula / meaning": PATIENT_TEXT.get(structure, "")},
+        *_slope_component(model),
         _residual_component(model, inputs),
     ]
     for name in fit.outcomes:

@@ -362,12 +362,14 @@ class DoseResponseFit:
     def parameter_summary(self, ci_prob: float = 0.95, ci_kind: str = "eti") -> pd.DataFrame:
         """Posterior summary (ArviZ) of the model's parameters.
 
-        Patient-level terms (``patient_effect``, ``patient_z``, ``patient_factor``),
+        Patient-level terms (``patient_effect``, ``patient_z``, ``patient_factor``,
+        ``patient_slope``),
         non-centred offsets (``<name>_offset``), the mixture draws of family-pooled
         parameters (``<name>_member``, equal to ``<name>`` for outcomes that share a
         family) and the LKJ Cholesky factor and
         correlation matrix are left out; the patient SDs (``patient_sd``,
-        ``patient_chol_stds`` or ``patient_effect_sigma``) and loadings are kept, as are
+        ``patient_chol_stds``, ``patient_effect_sigma``, ``patient_slope_sd``) and
+        loadings are kept, as are
         the family means and SDs of pooled parameters and the model's ``effect`` at the
         tested doses and visits (outcome units: f(d) g(t), against dose 0, which without
         a placebo arm is extrapolated by the dose shape; :meth:`effect` reads effects
@@ -408,7 +410,7 @@ class DoseResponseFit:
         """
         check_interval(ci_prob, ci_kind)
         skip = ("patient_effect", "patient_z", "patient_factor", "patient_chol",
-                "patient_chol_corr")
+                "patient_chol_corr", "patient_slope")
         names = [v for v in self.idata["posterior"].data_vars
                  if v not in skip and not v.endswith(("_offset", "_member"))
                  and not (v.startswith("patient_effect") and not v.endswith("_sigma"))]
