@@ -36,6 +36,7 @@ from bayesdose.design.designs import Design
 from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
 from bayesdose.model.arms import ArmModel
+from bayesdose.model.combined import CombinedModel
 from bayesdose.model.comparison import Comparison, compare, fit_candidates
 from bayesdose.model.dose_response import DoseResponseModel, load_fit
 from bayesdose.model.safety import SafetyCountModel, SafetyModel
@@ -120,6 +121,7 @@ __all__ = [
     "ArmData",
     "ArmModel",
     "BayesdoseError",
+    "CombinedModel",
     "Comparison",
     "CrossValidation",
     "DataError",

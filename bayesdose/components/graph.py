@@ -4,6 +4,7 @@ and ordinal likelihood terms, the data containers a compiled model swaps, and th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -460,15 +461,23 @@ class ModelGraph:
     serial_correlation: str = "none"
     patient_slopes: bool = False
 
-    def build(self, inputs: ModelInputs, swappable: bool = False) -> pm.Model:
+    def build(self, inputs: ModelInputs, swappable: bool = False,
+              shape_variables: Callable[[dict[str, Prior], ModelInputs], dict] | None = None
+              ) -> pm.Model:
         """Build the PyMC model on prepared inputs (see
-        :meth:`bayesdose.model.dose_response.DoseResponseModel.build_inputs`)."""
+        :meth:`bayesdose.model.dose_response.DoseResponseModel.build_inputs`).
+
+        ``shape_variables``, when given, is called inside the new model, before any other
+        variable, with the priors and inputs, and returns the dose-shape and time-course
+        variables (by name, each with the leading ``outcome`` axis) used in place of those
+        created from their priors, so another model can share them
+        (:class:`bayesdose.model.combined.CombinedModel`)."""
         priors = self.priors
         if self.serial_correlation == "ar1":
             check_ar1_likelihoods(inputs)
             check_rho_prior(priors["rho"])
         with pm.Model(coords=model_coords(inputs, self.dose_shape, self.time_shape)) as model:
-            rv = self._shape_variables(priors, inputs)
+            rv = (shape_variables or self._shape_variables)(priors, inputs)
             for name in ("course", "beta_baseline", "baseline_mean", "beta_covariate",
                          "sigma", "nu", "rho"):
                 if name in priors:

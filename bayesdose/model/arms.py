@@ -390,16 +390,57 @@ class ArmModel:
                 delta_rows = delta[inputs.study]
             else:
                 delta_rows = delta
-            dose = inputs.table["dose"].to_numpy(float)
-            effect = self.dose_shape.evaluate(dose, {**values, "delta": delta_rows},
-                                              inputs.dose_scale, pt)
-            if inputs.time_scale is not None:
-                time = inputs.table["time"].to_numpy(float)
-                effect = effect * self.time_shape.evaluate(time, values, inputs.time_scale, pt)
-            mean = values["course"][inputs.study, inputs.time_index] + effect
-            w = inputs.whitening
-            pm.Normal("y", mu=pt.dot(w, mean), sigma=1.0, observed=w @ inputs.y)
+            self.add_likelihood(inputs, values, delta_rows)
         return model
+
+    def add_likelihood(self, inputs: ArmInputs, values: dict[str, Any], delta_rows: Any,
+                       name: str = "y") -> Any:
+        """Add the arms' whitened likelihood to the PyMC model in context.
+
+        The mean of row r is ``course[study_r, time_r] + f(dose_r) * g(time_r)``
+        (g = 1 with one time point per study), observed as ``W y ~ Normal(W mean, 1)``.
+
+        Parameters
+        ----------
+        inputs : ArmInputs
+            The data arranged for the model (:meth:`inputs`).
+        values : dict of str to TensorVariable
+            The shape and course parameters by name; ``course`` has one row per study
+            and one column per time point of ``inputs``.
+        delta_rows : TensorVariable
+            The effect size, one per row of ``inputs`` (or one for all). The shape
+            parameters are on the scales ``inputs.dose_scale`` and ``inputs.time_scale``.
+        name : str
+            Name of the observed variable.
+
+        Returns
+        -------
+        TensorVariable
+            The observed variable.
+
+        Examples
+        --------
+        >>> import pandas as pd, pymc as pm
+        >>> frame = pd.DataFrame({"s": ["A", "A"], "d": [0, 10], "y": [0.1, 0.5],
+        ...                       "se": [0.2, 0.2], "n": [25, 25]})
+        >>> data = ArmData.from_frame(frame, study="s", dose="d", mean="y", se="se", n="n")
+        >>> model = ArmModel(dose_shape="linear", study_effects="fixed")
+        >>> inputs = model.inputs(data)
+        >>> with pm.Model():
+        ...     course = pm.Normal("course", 0.0, 1.0, shape=(1, 1))
+        ...     y = model.add_likelihood(inputs, {"course": course}, pm.Normal("delta"))
+        >>> y.name
+        'y'
+        """
+        dose = inputs.table["dose"].to_numpy(float)
+        effect = self.dose_shape.evaluate(dose, {**values, "delta": delta_rows},
+                                          inputs.dose_scale, pt)
+        if inputs.time_scale is not None:
+            time = inputs.table["time"].to_numpy(float)
+            effect = effect * self.time_shape.evaluate(time, values, inputs.time_scale, pt)
+        mean = values["course"][inputs.study, inputs.time_index] + effect
+        w = inputs.whitening
+        return pm.Normal(name, mu=pt.dot(w, mean), sigma=1.0, observed=w @ inputs.y)
 
     def fit(self, data: ArmData, draws: int = 1000, tune: int = 1000, chains: int = 4,
             random_seed: int = 1, target_accept: float = 0.9, progressbar: bool = False,

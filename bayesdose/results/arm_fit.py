@@ -111,11 +111,13 @@ class ArmFit:
         names = [n for n in self.idata["posterior"].data_vars if n != "delta_study"]
         return diagnose(self.idata, names)
 
-    def effect(self, dose: Any, time: Any = None, ci_prob: float = 0.9) -> pd.DataFrame:
+    def effect(self, dose: Any, time: Any = None, ci_prob: float = 0.9,
+               study: str | None = None) -> pd.DataFrame:
         """The pooled effect of ``dose`` against placebo at ``time``, in outcome units.
 
         The effect of the mean study (``delta``, not a new study's ``delta_s``):
-        ``sign * scale_sd * f(dose) * g(time)``.
+        ``sign * scale_sd * f(dose) * g(time)``; with ``study``, that study's own
+        effect (its ``delta_s``).
 
         Parameters
         ----------
@@ -126,11 +128,18 @@ class ArmFit:
             point per study).
         ci_prob : float
             Probability of the equal-tailed intervals.
+        study : str, optional
+            A study whose own effect to give (default: the pooled effect).
 
         Returns
         -------
         pandas.DataFrame
             Columns dose, time, mean, lower, upper (one row per dose and time).
+
+        Raises
+        ------
+        EstimandError
+            For a study that is not in the fit.
 
         Examples
         --------
@@ -152,6 +161,8 @@ class ArmFit:
         shape.check_doses(doses, scale)
         params = {name: self._param(name) for name in self.idata["posterior"].data_vars
                   if name not in ("course", "delta_z", "delta_study")}
+        if study is not None:
+            params["delta"] = self._study_delta(study, params["delta"])
         f = shape.evaluate(doses, params, scale, np)  # (draws, dose)
         times, g = self._course(time, params)
         values = self.inputs.sign * self.inputs.scale_sd * f[:, :, None] * g[:, None, :]
@@ -161,6 +172,19 @@ class ArmFit:
                  "upper": float(np.quantile(values[:, i, j], 1 - tail))}
                 for i, d in enumerate(doses) for j, t in enumerate(times)]
         return pd.DataFrame(rows)
+
+    def _study_delta(self, study: str, pooled: np.ndarray) -> np.ndarray:
+        """Draws of one study's effect size, shaped like ``pooled`` (:meth:`_param`)."""
+        posterior = self.idata["posterior"]
+        names = (list(posterior["delta_study"].coords["study"].to_numpy())
+                 if "delta_study" in posterior else list(self.inputs.studies))
+        if study not in names:
+            raise EstimandError(f"study {study!r} is not in the fit (studies: "
+                                f"{', '.join(map(repr, names))}).")
+        if "delta_study" not in posterior:  # fixed study effects: every study has delta
+            return pooled
+        values = posterior["delta_study"].sel(study=study).to_numpy()
+        return values.reshape((-1, 1, *values.shape[2:]))
 
     def _param(self, name: str) -> np.ndarray:
         """Draws shaped (draws, 1, *levels), to broadcast against a vector of doses."""
