@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from pymc_extras.prior import Prior
 
 import bayesdose as bd
 from bayesdose.components.inputs import CovariateCoding, prepare_inputs
 from bayesdose.data.trial import patient_covariates
 from bayesdose.design.trials import simulate_trial
-from bayesdose.errors import DataError, SpecError
+from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.inference.compiled import design_key
 from bayesdose.results.storage import covariates_from_config, covariates_to_config
 
@@ -467,8 +468,6 @@ def test_grade_probabilities_average_over_the_patients_covariates_too():
     """Ordinal grade probabilities are averaged over the trial's patients with their
     covariates: with a zero covariate effect they are those of the same draws without
     covariates; with a large one they differ."""
-    import xarray as xr
-
     rng = np.random.default_rng(4)
     rows = []
     for i in range(12):
@@ -504,10 +503,6 @@ def test_grade_probabilities_average_over_the_patients_covariates_too():
 def test_expected_change_for_a_covariate_profile_adds_its_coded_effect():
     """expected_change(covariates=...) is the trial-mix change plus beta times the
     profile's coded covariates (outcome units); bad profiles are named."""
-    import xarray as xr
-
-    from bayesdose.errors import EstimandError
-
     data = build(small_frame(), ["sex", "age"])
     model = bd.DoseResponseModel(dose_shape="linear", time_shape="free")
     prior = model.sample_prior_predictive(data, draws=20, random_seed=5)["prior"]

@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import bayesdose as bd
 from bayesdose.components.censoring import censored_responses, detection_limit_bounds
 from bayesdose.components.inputs import prepare_inputs
 from bayesdose.data.trial import OutcomeInfo, censoring_codes
 from bayesdose.errors import DataError, SpecError
+from bayesdose.results.storage import attach_metadata, data_from_idata, read_config
 
 LONG = {"patient": "id", "dose": "mg", "time": "wk", "outcome": "marker", "value": "conc"}
 LLOQ, ULOQ = 0.5, 40.0
@@ -337,9 +339,6 @@ def test_an_embedded_trial_keeps_its_inferred_censoring_through_a_model_file():
 
 
 def test_the_data_stored_with_a_fit_keep_flags_limits_and_flag_column():
-    import xarray as xr
-
-    from bayesdose.results.storage import attach_metadata, data_from_idata, read_config
 
     data = build(flagged(biomarker(), r4=("<", None), r8=(">", None)))
     idata = xr.DataTree()

@@ -3,9 +3,11 @@ the last visit, v_ik * t / t_last on the standardised scale, beyond the patient 
 
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pymc as pm
 import pytest
+from conftest import fixed_fit
 from pymc_extras.prior import Prior
 from scipy import stats
 
@@ -13,6 +15,9 @@ import bayesdose as bd
 from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import SpecError
 from bayesdose.inference.compiled import CompiledModel, design_key
+from bayesdose.report.fit_report import build_report
+
+matplotlib.use("Agg")
 
 SD = 10.0
 SHAPE = {"delta": 1.0, "log_ed50": 0.0, "log_t_half": -1.5}
@@ -137,13 +142,6 @@ sigma = 0.3
 
 
 def test_the_fit_report_lists_the_slopes_among_the_model_components(msc):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from conftest import fixed_fit
-
-    from bayesdose.report.fit_report import build_report
-
     rng = np.random.default_rng(0)
     draws = {"delta": rng.normal(1.0, 0.1, (2, 40, 1)),
              "log_ed50": rng.normal(0.0, 0.1, (2, 40, 1)),

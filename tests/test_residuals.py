@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+import xarray as xr
 from pymc_extras.prior import Prior
 from scipy import stats
 
@@ -21,8 +22,9 @@ from bayesdose.components.residuals import (
 )
 from bayesdose.components.timecourses import TimeScale
 from bayesdose.design.trials import simulate_trial
-from bayesdose.errors import DataError, SpecError
+from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.inference.compiled import CompiledModel, design_key
+from bayesdose.results.crossval import unit_labels
 
 SD = 10.0
 SHAPE = {"delta": 1.0, "log_ed50": 0.0, "log_t_half": -1.5}
@@ -364,11 +366,6 @@ def test_serial_correlation_is_recovered_with_patient_effects():
 def test_observation_loo_and_calibration_are_refused_with_ar1():
     """Leave-one-observation-out and simulation-based calibration would be wrong with the
     conditional (one-step-ahead) terms of the AR(1) likelihood: both say so."""
-    import xarray as xr
-
-    from bayesdose.errors import EstimandError, SpecError
-    from bayesdose.results.crossval import unit_labels
-
     data = _small_trial()
     model = bd.DoseResponseModel(serial_correlation="ar1")
     prior = model.sample_prior_predictive(data, draws=5, random_seed=1)["prior"]

@@ -32,7 +32,6 @@ import pymc as pm
 import xarray as xr
 from pymc_extras.prior import Prior
 
-from bayesdose.components.graph import POOLING_FORMS, ModelGraph
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.components.priors import resolve_priors, with_dims
 from bayesdose.data.arms import ArmData
@@ -263,15 +262,10 @@ class CombinedModel:
         return self._build(self.inputs(trial, arms))
 
     def _build(self, inputs: CombinedInputs) -> pm.Model:
-        patient, trial = self.patient_model, inputs.trial
-        priors = resolve_priors(patient._parameters(trial), patient.priors)
+        trial = inputs.trial
         arm_priors = resolve_priors(self.arm_model.parameters(inputs.arms),
                                     self.arm_model.priors)
-        graph = ModelGraph(patient.dose_shape, patient.time_shape, priors,
-                           patient.pooled(trial), patient.correlated(trial), patient.lkj_eta,
-                           POOLING_FORMS[patient.pooling], residual_sd=patient.residual_sd,
-                           serial_correlation=patient.serial_correlation,
-                           patient_slopes=patient.patient_slopes)
+        graph = self.patient_model.graph(trial)
         shared: dict[str, Any] = {}
 
         def shape_variables(priors: dict[str, Prior], _: ModelInputs) -> dict[str, Any]:

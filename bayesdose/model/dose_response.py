@@ -656,13 +656,39 @@ class DoseResponseModel:
         ['baseline_std', 'lower', 'outcome_sd', 'response', 'upper', 'weight']
         """
         warn_if_unidentified(self.dose_shape, inputs.dose_scale)
+        return self.graph(inputs).build(inputs, swappable)
+
+    def graph(self, inputs: ModelInputs) -> ModelGraph:
+        """What the PyMC graph of this model on ``inputs`` is built from: the shapes,
+        the resolved priors and the hierarchy in force on these data.
+
+        Parameters
+        ----------
+        inputs : ModelInputs
+            The data arranged for the model (see :meth:`inputs`).
+
+        Returns
+        -------
+        ModelGraph
+            Its :meth:`~bayesdose.components.graph.ModelGraph.build` makes the model
+            (what :meth:`build_inputs` does; other models that share parameters with
+            this one build on it too).
+
+        Examples
+        --------
+        >>> import bayesdose as bd
+        >>> model = bd.DoseResponseModel()
+        >>> inputs = model.inputs(bd.datasets.load_msc_trial().select(["koos_pain"]))
+        >>> graph = model.graph(inputs)
+        >>> graph.patient_structure, sorted(graph.priors)[:2]
+        ('none', ['beta_baseline', 'course'])
+        """
         priors = resolve_priors(self._parameters(inputs), self.priors)
-        graph = ModelGraph(self.dose_shape, self.time_shape, priors, self.pooled(inputs),
-                           self.correlated(inputs), self.lkj_eta, POOLING_FORMS[self.pooling],
-                           residual_sd=self.residual_sd,
-                           serial_correlation=self.serial_correlation,
-                           patient_slopes=self.patient_slopes)
-        return graph.build(inputs, swappable)
+        return ModelGraph(self.dose_shape, self.time_shape, priors, self.pooled(inputs),
+                          self.correlated(inputs), self.lkj_eta, POOLING_FORMS[self.pooling],
+                          residual_sd=self.residual_sd,
+                          serial_correlation=self.serial_correlation,
+                          patient_slopes=self.patient_slopes)
 
     # ------------------------------------------------------------------ sampling
     def fit(
