@@ -35,6 +35,7 @@ from bayesdose.design.calibration import calibrate
 from bayesdose.design.designs import Design
 from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, DataError, EstimandError, SpecError
+from bayesdose.model.arm_fits import load_arm_fit
 from bayesdose.model.arms import ArmModel
 from bayesdose.model.combined import CombinedModel
 from bayesdose.model.comparison import Comparison, compare, fit_candidates
@@ -145,6 +146,7 @@ __all__ = [
     "datasets",
     "fit",
     "fit_candidates",
+    "load_arm_fit",
     "load_fit",
     "loo",
     "register_dose_shape",

@@ -1,6 +1,9 @@
-"""Shared fixtures: small trials and fits with fixed (not sampled) posteriors."""
+"""Shared fixtures: small trials and fits with fixed (not sampled) posteriors; how many
+worker processes run the tests."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -10,6 +13,19 @@ import xarray as xr
 import bayesdose as bd
 from bayesdose.results.fit import DoseResponseFit
 from bayesdose.results.storage import attach_metadata
+
+#: Worker processes for the whole suite or a marker selection (``-n auto`` in pyproject.toml).
+WORKERS = 2
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers for the whole suite (``pytest``, ``pytest -m slow``), one
+    process (no workers) where test files are named, output is shown (``-s``) or the
+    machine has one core. ``-n N`` on the command line overrides this."""
+    named = any(".py" in arg for arg in config.args)
+    shown = config.getoption("capture") == "no"
+    cores = os.cpu_count() or 1
+    return 0 if named or shown or cores < 2 else min(WORKERS, cores)
 
 
 def long_frame() -> pd.DataFrame:

@@ -22,8 +22,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "bayesdose"
 
 #: The layers, lowest first: a module may import from its own layer and those below.
-LAYERS = ("errors", "data", "datasets", "files", "components", "inference", "results",
-          "model", "design", "plots", "report", "cli")
+LAYERS = ("errors", "progress", "data", "datasets", "files", "components", "inference",
+          "results", "model", "design", "plots", "report", "cli")
 #: Packages a lower layer may import inside a function, for a figure method of a fit or a
 #: model (``fit.plot_dose_response()``): they bring in matplotlib, so they load on first use.
 LAZY_FIGURES = ("bayesdose.plots",)

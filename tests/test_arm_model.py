@@ -120,7 +120,7 @@ def test_recovery_from_simulated_studies():
     for name, value in truth.items():
         assert summary.loc[name, lower] <= value <= summary.loc[name, upper], (name, summary)
     effect = fit.effect(dose=[50.0], time=[12.0]).iloc[0]
-    assert effect["lower"] <= TRUTH["delta"] <= effect["upper"]
+    assert effect["ci_low"] <= TRUTH["delta"] <= effect["ci_high"]
     assert abs(effect["mean"] - TRUTH["delta"]) < 0.15
     sd = fit.between_study_sd().set_index("scale")
     assert sd.loc["outcome units", "lower"] <= TRUTH["tau"] <= sd.loc["outcome units", "upper"]
@@ -142,4 +142,124 @@ def test_alogliptin_free_doses_emax_time(capsys):
         print(fit.parameter_summary().round(3).to_string())
         print(effect.round(3).to_string())
     # alogliptin lowers HbA1c against placebo at every dose
-    assert (effect["upper"] < 0).all()
+    assert (effect["ci_high"] < 0).all()
+
+
+# ---------------------------------------------------------------------- several agents
+AGENTS = {"A": {"doses": (5.0, 10.0, 25.0, 50.0), "delta": 1.0, "ed50": 8.0},
+          "B": {"doses": (20.0, 50.0, 100.0, 200.0), "delta": 0.6, "ed50": 40.0}}
+ET50_AGENTS, TAU_AGENTS = 3.0, 0.15  # weeks; outcome units
+
+
+def simulate_agents(seed: int = 1, studies: int = 8) -> pd.DataFrame:
+    """Studies of placebo and three doses of agent A, of B, or of both (every third
+    study), at weeks 4, 8, 12: Emax in dose per agent (delta = the effect of the agent's
+    top dose against placebo at week 12, outcome units, SD 2), one Emax time course, a
+    study SD of the effect size of 0.15 per study and agent."""
+    rng = np.random.default_rng(seed)
+    g = np.array(TIMES) / (ET50_AGENTS + np.array(TIMES)) * (ET50_AGENTS + 12) / 12
+    rows = []
+    for s in range(studies):
+        names = ("A",) if s % 3 == 0 else ("B",) if s % 3 == 1 else ("A", "B")
+        placebo = -0.3 * np.array(TIMES) / 12 + rng.normal(0, 0.1, len(TIMES))
+        arms = [("placebo", 0.0, np.zeros(len(TIMES)))]
+        for name in names:
+            spec = AGENTS[name]
+            top = max(spec["doses"])
+            emax = (spec["delta"] + TAU_AGENTS * rng.normal()) * (spec["ed50"] + top) / top
+            arms += [(name, dose, emax * dose / (spec["ed50"] + dose) * g) for dose in
+                     sorted(rng.choice(spec["doses"], size=3, replace=False))]
+        for name, dose, effect in arms:
+            y = placebo + effect + rng.normal(0, SD / np.sqrt(N), len(TIMES))
+            rows += [{"study": f"S{s}", "agent": name, "dose": dose, "week": t, "cfb": y[i],
+                      "se": SD / np.sqrt(N), "n": N} for i, t in enumerate(TIMES)]
+    return pd.DataFrame(rows)
+
+
+def agents_data(frame: pd.DataFrame | None = None) -> bd.ArmData:
+    return bd.ArmData.from_frame(simulate_agents() if frame is None else frame,
+                                 study="study", agent="agent", dose="dose", time="week",
+                                 mean="cfb", se="se", n="n")
+
+
+@pytest.mark.parametrize("time_by_agent", [False, True])
+def test_several_agents_have_their_own_dose_shapes_in_the_likelihood(time_by_agent):
+    data = agents_data()
+    model = bd.ArmModel(rho=0.4, time_by_agent=time_by_agent)
+    inputs = model.inputs(data)
+    assert inputs.agents == ("A", "B")
+    assert inputs.agent_scale(1).tested == (0.0, 20.0, 50.0, 100.0, 200.0)
+    built = model.build(data)
+    assert built.named_vars_to_dims["delta"] == ("agent",)
+    assert built.named_vars_to_dims["delta_study"] == ("study", "agent")
+    assert built.named_vars_to_dims.get("log_et50", ()) == (("agent",) if time_by_agent
+                                                             else ())
+    studies = len(inputs.studies)
+    point = {"delta": np.array([0.4, -0.3]), "log_ed50": np.array([0.2, -0.5]),
+             "log_et50": np.array([-1.0, -0.3]) if time_by_agent else -1.0,
+             "tau_log__": np.log(0.2), "delta_z": np.linspace(-1, 1, 2 * studies).reshape(
+                 studies, 2), "course": np.linspace(-0.2, 0.1, 3 * studies).reshape(studies, 3)}
+    logp = built.compile_logp(vars=[built["y"]], jacobian=False)(point)
+    # the mean by hand: each agent's Emax on its own doses (p50 its geometric mean dose)
+    table = inputs.table
+    mean = np.empty(len(table))
+    for r, row in enumerate(table.itertuples()):
+        s = inputs.studies.index(row.study)
+        mean[r] = point["course"][s, TIMES.index(row.time)]
+        if row.agent != "placebo":
+            a = inputs.agents.index(row.agent)
+            doses = AGENTS[row.agent]["doses"]
+            ed50 = np.exp(np.mean(np.log(doses)) + point["log_ed50"][a])
+            delta = point["delta"][a] + 0.2 * point["delta_z"][s, a]
+            et50 = 12 * np.exp(np.atleast_1d(point["log_et50"])[a if time_by_agent else 0])
+            g = row.time / (et50 + row.time) * (et50 + 12) / 12
+            mean[r] += delta * (ed50 + max(doses)) / max(doses) * row.dose / (ed50 + row.dose) * g
+    expected = 0.0
+    for _, rows in table.assign(model_mean=mean * inputs.scale_sd).groupby(["study", "arm"]):
+        se = rows["se"].to_numpy()
+        lags = np.abs(np.subtract.outer(range(len(rows)), range(len(rows))))
+        expected += stats.multivariate_normal(rows["model_mean"], 0.4 ** lags * np.outer(
+            se, se)).logpdf(rows["mean"])
+    assert np.isclose(float(logp) + inputs.log_det_whitening, expected, rtol=1e-9)
+
+
+def test_several_agents_prior_table_and_free_doses():
+    data = agents_data()
+    table = bd.ArmModel(time_by_agent=True).prior_table(data)
+    assert table["parameter"].tolist() == [
+        "delta[A]", "delta[B]", "log_ed50[A]", "log_ed50[B]", "log_et50[A]", "log_et50[B]",
+        "course", "tau", "scale_sd[cfb]"]
+    assert "agent B; doses 0, 20, 50, 100, 200" in table["meaning"].iloc[1]
+    model = bd.ArmModel(dose_shape="free")
+    built = model.build(data)
+    assert built.named_vars_to_dims["delta"] == ("agent_dose",)
+    assert list(built.coords["agent_dose"]) == ["A 5", "A 10", "A 25", "A 50", "B 20",
+                                                "B 50", "B 100", "B 200"]
+    no_placebo = simulate_agents().query("dose > 0")
+    with pytest.raises(bd.DataError, match="no placebo arm"):
+        model.inputs(agents_data(no_placebo))
+    assert bd.ArmModel().inputs(agents_data(no_placebo)).agent_scale(0).tested == (
+        5.0, 10.0, 25.0, 50.0)
+    with pytest.raises(bd.SpecError, match="time_by_agent"):
+        bd.ArmModel(time_by_agent="yes")
+    with pytest.raises(bd.SpecError, match="no effect size delta"):
+        bd.ArmModel(dose_shape="monotone")
+
+
+@pytest.mark.slow
+def test_recovery_of_each_agents_effect_and_ed50():
+    data = agents_data()
+    fit = bd.ArmModel().fit(data, draws=400, tune=400, chains=2, random_seed=3)
+    summary = fit.parameter_summary(ci_prob=0.9).set_index("parameter")
+    lower, upper = summary.columns[2], summary.columns[3]
+    for name, spec in AGENTS.items():
+        p50 = np.exp(np.mean(np.log(spec["doses"])))
+        truth = {"delta": spec["delta"] / SD, "log_ed50": np.log(spec["ed50"] / p50)}
+        for param, value in truth.items():
+            row = summary.loc[f"{param}[{name}]"]
+            assert row[lower] <= value <= row[upper], (name, param, value, summary)
+        ed50 = fit.effective_dose(agent=name).iloc[0]
+        assert ed50["ci_low"] <= spec["ed50"] <= ed50["ci_high"], (name, ed50)
+        effect = fit.effect(dose=max(spec["doses"]), agent=name).iloc[0]
+        assert effect["ci_low"] <= spec["delta"] <= effect["ci_high"], (name, effect)
+    assert fit.diagnostics().table.set_index("check").loc["divergences", "value"] <= 5

@@ -120,6 +120,11 @@ def test_bad_combinations_are_refused():
     with pytest.raises(bd.DataError, match="trial_study"):
         bd.CombinedModel(patient, bd.ArmModel("emax", "exponential"),
                          trial_study="S1").inputs(trial, arms)
+    two_agents = arms.to_frame().assign(agent=lambda f: np.where(
+        (f["dose"] > 0) & (f["study"] == "S2"), "other", f["agent"]))
+    with pytest.raises(bd.DataError, match="'active', 'other'"):
+        combined_model().inputs(trial, bd.ArmData.from_frame(two_agents,
+                                                             **arms.frame_arguments()))
     frame = arms.table.assign(time=np.nan)
     timeless = bd.ArmData.from_frame(frame[frame["time"].isna()].drop_duplicates(
         ["study", "arm"]), study="study", dose="dose", mean="mean", se="se", n="n")
@@ -133,14 +138,17 @@ def test_pooled_effect_covers_truth_and_the_arms_sharpen_the_trial():
     fit = combined_model().fit(trial, arms, draws=400, tune=400, chains=2, random_seed=5)
     pooled = fit.effect(dose=[50.0], time=[12.0]).iloc[0]
     truth = true_effect(50.0, 12.0, TRUTH["delta"])
-    assert pooled["lower"] <= truth <= pooled["upper"], (pooled, truth)
+    assert pooled["ci_low"] <= truth <= pooled["ci_high"], (pooled, truth)
     own = fit.trial_effect(dose=[50.0], time=[12.0]).iloc[0]
-    assert own["lower"] <= true_effect(50.0, 12.0, delta_0) <= own["upper"], own
+    assert own["ci_low"] <= true_effect(50.0, 12.0, delta_0) <= own["ci_high"], own
+    assert own["study"] == "trial"
+    new = fit.effect(dose=[50.0], time=[12.0], study="new").iloc[0]
+    assert new["ci_high"] - new["ci_low"] > pooled["ci_high"] - pooled["ci_low"]
     alone = bd.DoseResponseModel("emax", "exponential").fit(
         trial, draws=400, tune=400, chains=2, random_seed=5, prior_draws=0)
     contrast = alone.contrast(dose=50.0, reference=0.0, time=12.0, ci_prob=0.9).iloc[0]
     width_alone = contrast["ci_high"] - contrast["ci_low"]
-    width_combined = own["upper"] - own["lower"]
+    width_combined = own["ci_high"] - own["ci_low"]
     print(f"pooled {pooled.to_dict()} truth {truth:.3f}; trial own {own.to_dict()} "
           f"truth {true_effect(50.0, 12.0, delta_0):.3f}; alone 90% width "
           f"{width_alone:.3f}, combined {width_combined:.3f}")

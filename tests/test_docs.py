@@ -1,8 +1,9 @@
 """The documentation: docstrings of the public API, and the Sphinx site built with -W.
 
-The site tests build ``docs/`` into a temporary folder with warnings as errors (the API
-stub pages are generated into ``docs/generated``): the default suite without executing the
-tutorials, ``-m slow`` with every tutorial executed (with few draws, and with full draws).
+The site tests, marked ``docs`` (left out of the default suite), build ``docs/`` into a
+temporary folder with warnings as errors (the API stub pages are generated into
+``docs/generated``): without executing the tutorials, and with every tutorial executed
+with few draws (``-m "docs and not slow"``) or with full draws (``-m "docs and slow"``, hours).
 They are skipped when Sphinx and its extensions are not installed
 (``pip install -e ".[docs]"``).
 """
@@ -189,7 +190,7 @@ def _require_sphinx() -> None:
         pytest.importorskip(module)
 
 
-@pytest.mark.slow
+@pytest.mark.docs
 def test_docs_build(tmp_path: Path) -> None:
     """The site builds with -W (tutorials not executed): API reference, CLI, concepts (a
     quicker check of every page but the tutorials' outputs)."""
@@ -197,12 +198,14 @@ def test_docs_build(tmp_path: Path) -> None:
     check_site(build_docs(tmp_path, "off"), tmp_path / "html", executed=False)
 
 
+@pytest.mark.docs
 def test_docs_build_fast(tmp_path: Path) -> None:
     """The site builds with -W, every tutorial executed with few draws."""
     _require_sphinx()
     check_site(build_docs(tmp_path, "fast"), tmp_path / "html", executed=True)
 
 
+@pytest.mark.docs
 @pytest.mark.slow
 def test_docs_build_full(tmp_path: Path) -> None:
     """The site builds with -W, every tutorial executed with its full draws."""

@@ -242,7 +242,7 @@ def test_results_without_run_file_are_refused(tmp_path):
 
 def test_no_temporary_files_remain_and_stale_ones_are_removed(tmp_path, capsys):
     out = tmp_path / "run"
-    run_replicates(draw_task, 3, 11, out, workers=1, progress=True)
+    run_replicates(draw_task, 3, 11, out, workers=1)
     assert capsys.readouterr().err == ""  # no bar when stderr is not a terminal
     assert_only_run_files(out)
     (out / ".rep_000003.parquet.x1y2.tmp").write_bytes(b"half a file")
@@ -278,6 +278,8 @@ def test_progress_bar_counts_resumed_replicates(tmp_path, monkeypatch):
     run_replicates(draw_task, 3, 11, out, workers=1, progress=False)
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
+    for name in ("CI", "BAYESDOSE_PROGRESS"):  # automatic: a terminal outside CI shows it
+        monkeypatch.delenv(name, raising=False)
     run_replicates(draw_task, 5, 11, out, workers=1)
     assert "3/5" in terminal.text and "5/5" in terminal.text  # starts at the resumed 3
     terminal.text = ""

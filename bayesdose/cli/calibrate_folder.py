@@ -78,7 +78,6 @@ def add_calibrate_parser(sub: Any) -> None:
     cal.add_argument("--force", action="store_true",
                      help="write into a folder that holds other files than this design's "
                           "calibration")
-    cal.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
@@ -97,7 +96,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         target_accept=args.target_accept, truths=truths,
         coverage_reps=args.coverage_reps or None, ci_prob=args.ci_prob,
         ci_kind=args.ci_kind, workers=args.workers, out=args.out, scheduler=args.scheduler,
-        progress=not args.no_progress, sampler=args.sampler)
+        progress=args.progress, sampler=args.sampler)
     written = write_calibration(result, args.out)
     print(f"Wrote {', '.join(written['files'])} to {args.out}")
     if note:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import bayesdose as bd
+from bayesdose.cli.arms_folder import run_arm_analysis
 from bayesdose.cli.calibrate_folder import add_calibrate_parser, run_calibrate
 from bayesdose.cli.compare_folder import run_comparison
 from bayesdose.cli.fit_folder import RESULT_NAMES, write_results
@@ -27,10 +28,11 @@ from bayesdose.cli.simulate_folder import SIMULATION_FILES, write_simulation
 from bayesdose.design.designs import Design
 from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, SpecError
-from bayesdose.files.output import check_folder, staged_folder
+from bayesdose.files.output import check_folder, folder_lock, staged_folder
 from bayesdose.model.dose_response import load_fit
 from bayesdose.model.spec import ModelSpec
 from bayesdose.plots.backend import draw_to_files
+from bayesdose.progress import progress_default
 from bayesdose.report.fit_report import write_report
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -86,13 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "(report.html, report.md). A model file with a [safety] section also "
                     "fits its adverse-event model, with the same sampler settings, and "
                     "writes its tables and summary into safety/; a file with only [safety] "
-                    "and [sampler] runs the safety analysis alone.")
+                    "and [sampler] runs the safety analysis alone. A file with [arm_data] "
+                    "fits arm-level summaries of several studies (with [data], together "
+                    "with the patient-level trial) and writes fit.nc, effects.csv (a "
+                    "'study' column: pooled, new and each study), the model checks, "
+                    "figures and a report.")
     fit.add_argument("model", type=Path, help="model file (TOML)")
     fit.add_argument("--data", type=Path, help="CSV data of the dose-response fit (overrides "
                      "the model file's [data] source; [safety] names its own)")
     fit.add_argument("--out", type=Path, required=True, help="output folder")
     fit.add_argument("--force", action="store_true",
                      help="overwrite the results in a non-empty output folder")
+    fit.add_argument("--leave-one-study-out", action="store_true", dest="leave_one_study_out",
+                     help="arm-level model files: also refit without each study in turn "
+                          "and write leave_one_study_out.csv (one refit per study: slow)")
     _sampler_arguments(fit)
     comp = sub.add_parser(
         "compare", help="fit candidate model files on the same data and compare them",
@@ -139,7 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "simulation")
     sim.add_argument("--sampler", choices=["nutpie", "pymc"],
                      help="NUTS implementation (default: the fastest installed)")
-    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_calibrate_parser(sub)
     report = sub.add_parser(
         "report", help="write an HTML and Markdown report of a saved fit",
@@ -157,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--force", action="store_true",
                         help="write into a non-empty output folder (replacing an earlier "
                              "report)")
+    for command in sub.choices.values():  # the same progress switch on every command
+        command.add_argument(
+            "--progress", action=argparse.BooleanOptionalAction, default=None,
+            help="show progress bars (sampling, refits, replicates) and notes on stderr, "
+                 "or not; default: BAYESDOSE_PROGRESS=1/0 if set, else only when stderr "
+                 "is a terminal and CI is unset")
     return parser
 
 
@@ -166,7 +180,18 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(spec, data_path: Path | None, out: Path | None, force: bool,
-         overrides: dict[str, Any]) -> int:
+         overrides: dict[str, Any], leave_one_study_out: bool = False) -> int:
+    if spec.has_arm_data:
+        if out is None:
+            raise SpecError("an arm-level model file needs an output folder (--out DIR).")
+        result = run_arm_analysis(spec, data_path, out, force, overrides,
+                                  leave_one_study_out)
+        print(f"Wrote {', '.join(result['files'])} to {out}")
+        print(result["summary"])
+        return EXIT_OK if result["diagnostics"].ok else EXIT_DIAGNOSTICS
+    if leave_one_study_out:
+        raise SpecError("--leave-one-study-out is for model files with arm-level data "
+                        "([arm_data]); this file has none.")
 
     if data_path is not None and not spec.has_dose_response:
         raise SpecError("--data gives the data of a dose-response fit, but this model file "
@@ -243,7 +268,7 @@ def _simulate(args: argparse.Namespace) -> int:
     _check_simulation_folder(args.out, [arms.name for arms in design.arms], args.force)
     args.out.mkdir(parents=True, exist_ok=True)
     result = simulate(design, reps=args.reps, seed=args.seed, workers=args.workers,
-                      out=args.out, scheduler=args.scheduler, progress=not args.no_progress,
+                      out=args.out, scheduler=args.scheduler, progress=args.progress,
                       sampler=args.sampler)
     written = write_simulation(result, args.out)
     print(f"Wrote {', '.join(written['files'])} to {args.out}")
@@ -276,19 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     draw_to_files()  # the command draws figures into files only
     try:
-        if args.command == "report":
-            return _report(args.fit, args.out, args.force)
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "simulate":
-            return _simulate(args)
-        if args.command == "calibrate":
-            return run_calibrate(args)
-        if args.command == "demo":
-            spec = ModelSpec.from_dict(DEMO_SPEC)
-            return _run(spec, None, args.out, args.force, _overrides(args))
-        spec = ModelSpec.from_toml(args.model)
-        return _run(spec, args.data, args.out, args.force, _overrides(args))
+        # one run per output folder; --progress/--no-progress for everything the run does
+        with folder_lock(getattr(args, "out", None)), progress_default(args.progress):
+            return _dispatch(args)
     except BayesdoseError as exc:
         print(f"bayesdose: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -298,6 +313,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bayesdose: internal error (not a problem with your input); please report it.",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command; returns the exit code."""
+    if args.command == "report":
+        return _report(args.fit, args.out, args.force)
+    if args.command == "compare":
+        return _compare(args)
+    if args.command == "simulate":
+        return _simulate(args)
+    if args.command == "calibrate":
+        return run_calibrate(args)
+    if args.command == "demo":
+        spec = ModelSpec.from_dict(DEMO_SPEC)
+        return _run(spec, None, args.out, args.force, _overrides(args))
+    spec = ModelSpec.from_toml(args.model)
+    return _run(spec, args.data, args.out, args.force, _overrides(args),
+                args.leave_one_study_out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -49,6 +49,11 @@ PLACEBO_NAMES = frozenset({"placebo", "pbo"})
 #: The agent of every arm at a positive dose when no agent column is given (one agent).
 ONE_AGENT = "active"
 
+#: Labels that no study may have: a fit's read-outs take them as the population asked
+#: for (``study="pooled"``: the mean of the between-study distribution; ``study="new"``:
+#: a new study drawn from it).
+RESERVED_STUDIES = ("pooled", "new")
+
 _HINT = "study=, dose=, mean=, se= or sd= and n=; optionally arm=, time=, agent=, outcome="
 
 
@@ -196,8 +201,9 @@ class ArmData:
             On any malformed input (a missing column; an empty, non-numeric or infinite
             number; no SE and no SD and n; a non-positive SE, SD or n; a fractional n; a
             negative dose; a placebo agent at a positive dose; an arm with two doses or
-            two agents; a repeated study x arm x time x outcome); the message names the
-            column, the rows and the fix. A study with a single arm gives a warning.
+            two agents; a repeated study x arm x time x outcome; a study labelled
+            ``"pooled"`` or ``"new"``, see :data:`RESERVED_STUDIES`); the message names
+            the column, the rows and the fix. A study with a single arm gives a warning.
 
         Examples
         --------
@@ -545,6 +551,11 @@ def _canonical(frame: pd.DataFrame, rows: pd.Series, roles: _Roles,
                change: bool) -> pd.DataFrame:
     """The canonical table of :class:`ArmData`, every cell checked."""
     table = pd.DataFrame({"study": _labels(frame[roles.study], rows, roles.study, "study")})
+    reserved = np.isin(table["study"].to_numpy(dtype=object), RESERVED_STUDIES)
+    _fail(reserved, rows, f"column {roles.study!r} has the reserved study label(s) "
+          f"{', '.join(map(repr, pd.unique(table['study'][reserved])))}",
+          f"Rename those studies: {' and '.join(map(repr, RESERVED_STUDIES))} name the "
+          "populations of a fit's read-outs (study='pooled', study='new').")
     dose = _numbers(frame[roles.dose], rows, roles.dose, "dose")
     _fail(dose < 0, rows, f"column {roles.dose!r} has negative doses",
           "Doses must be >= 0 (0 for placebo).")

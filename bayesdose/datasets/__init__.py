@@ -17,6 +17,14 @@ Examples
 >>> truth = bd.datasets.load_msc_truth()
 >>> round(truth["outcomes"]["koos_pain"]["contrast_50_vs_1_month_12"], 2)
 15.62
+
+:func:`load_msc_arm_studies` returns the **simulated** arm-level results (KOOS pain mean
+change with its SE at months 3, 6 and 12) of two imaginary placebo-controlled trials of
+the same cells at other doses, drawn by :mod:`bayesdose.datasets.msc_arm_studies` from a
+truth consistent with the trial's (:func:`load_msc_arm_truth`).
+
+>>> bd.datasets.load_msc_arm_studies().studies
+['MSC-B', 'MSC-C']
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from bayesdose.data.arms import ArmData
 from bayesdose.data.trial import TrialData
 
 _PACKAGE = "bayesdose.datasets"
@@ -83,6 +92,63 @@ def load_msc_trial() -> TrialData:
                                 time_unit="months", outcome_info=info)
 
 
+def load_msc_arm_studies() -> ArmData:
+    """Simulated arm-level KOOS pain results of two other MSC knee trials.
+
+    Two imaginary placebo-controlled trials of the cells of :func:`load_msc_trial` at other
+    doses: ``MSC-B`` (saline, 5, 25 and 100 million cells, 24 patients per arm) and
+    ``MSC-C`` (saline, 20 and 75 million cells, 28 per arm), each arm's mean change from
+    baseline in KOOS pain with its SE and n at months 3, 6 and 12. The results are
+    **simulated, not those of any real trial**; they were drawn by
+    :mod:`bayesdose.datasets.msc_arm_studies` with the trial's dose shape, ED50 and onset
+    and a between-study SD of the effect size, all in :func:`load_msc_arm_truth`.
+
+    Returns
+    -------
+    ArmData
+        One outcome, ``koos_pain``, with the trial's metadata for it (higher is better,
+        MCID 10 points, 0-100); doses in million cells, times in months.
+
+    Examples
+    --------
+    >>> data = load_msc_arm_studies()
+    >>> data.doses, data.times
+    ({'placebo': [0.0], 'active': [5.0, 20.0, 25.0, 75.0, 100.0]}, [3.0, 6.0, 12.0])
+    >>> data.info("koos_pain").direction, data.info("koos_pain").mcid
+    ('higher_is_better', 10.0)
+    """
+    meta = msc_outcome_info().set_index("outcome")
+    fields = ["direction", "mcid", "lower", "upper", "family", "unit", "label", "likelihood",
+              "sd"]
+    info = {name: {f: row[f] for f in fields} for name, row in meta.iterrows()}
+    with _path("msc_arm_studies.csv").open("r", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, comment="#")  # the header marks the data as simulated
+    return ArmData.from_frame(frame, study="study", arm="arm", dose="dose", time="month",
+                              mean="mean_change", se="se", n="n", outcome_name="koos_pain",
+                              dose_unit="million cells", time_unit="months",
+                              outcome_info={"koos_pain": info["koos_pain"]})
+
+
+def load_msc_arm_truth() -> dict[str, Any]:
+    """The truth behind :func:`load_msc_arm_studies` (simulated data).
+
+    Returns
+    -------
+    dict
+        The shared parameters (``delta``, ``ed50``, ``t_half``), the between-study SD of
+        the effect size and each study's own, the expected arm means, and the pooled
+        contrasts; see :func:`bayesdose.datasets.msc_arm_studies.msc_arm_truth`.
+
+    Examples
+    --------
+    >>> truth = load_msc_arm_truth()
+    >>> truth["simulated"], truth["ed50"], truth["between_study_sd"]
+    (True, 8.0, 3.0)
+    """
+    with _path("msc_arm_studies_truth.json").open("r", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def load_msc_adverse_events() -> pd.DataFrame:
     """Adverse events of the simulated MSC trial, one row per patient.
 
@@ -116,4 +182,5 @@ def load_msc_truth() -> dict[str, Any]:
         return json.load(handle)
 
 
-__all__ = ["load_msc_adverse_events", "load_msc_trial", "load_msc_truth", "msc_outcome_info"]
+__all__ = ["load_msc_adverse_events", "load_msc_arm_studies", "load_msc_arm_truth",
+           "load_msc_trial", "load_msc_truth", "msc_outcome_info"]

@@ -1063,7 +1063,7 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
               target_accept: float | None = None, truths: Any = None,
               coverage_reps: int | None = None, ci_prob: float = 0.9, ci_kind: str = "eti",
               workers: int | None = 1, out: str | Path | None = None,
-              scheduler: str | None = None, progress: bool = True,
+              scheduler: str | None = None, progress: bool | None = None,
               sampler: str | None = None) -> CalibrationResult:
     """Simulation-based calibration of a model on a design, and coverage under fixed truths.
 
@@ -1119,8 +1119,9 @@ def calibrate(model: DoseResponseModel | None, design: Design, reps: int = 100, 
         folder resumes). Default: a temporary folder.
     scheduler : str, optional
         Address of a running Dask scheduler to use instead.
-    progress : bool
-        Show progress bars.
+    progress : bool, optional
+        Show progress bars; default: on a terminal only
+        (:func:`bayesdose.progress.resolve_progress`).
     sampler : {"nutpie", "pymc"}, optional
         Default: the fastest installed.
 

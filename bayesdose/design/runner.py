@@ -56,6 +56,7 @@ import pandas as pd
 
 from bayesdose.errors import BayesdoseError, DataError, SpecError, describe_rows
 from bayesdose.files.output import atomic_path, write_text
+from bayesdose.progress import resolve_progress
 
 RUN_FILE = "run.json"
 
@@ -113,7 +114,7 @@ def run_replicates(
     out: str | Path,
     workers: int | None = None,
     scheduler: Any = None,
-    progress: bool = True,
+    progress: bool | None = None,
     key: str = "rep",
     task_args: Sequence[Any] = (),
     identity: Mapping[str, Any] | None = None,
@@ -156,9 +157,10 @@ def run_replicates(
         Run on an existing cluster instead: a scheduler address (``"tcp://host:8786"``),
         a cluster object, or a connected :class:`distributed.Client`. The cluster is
         not closed at the end.
-    progress : bool
-        Show a progress bar (on stderr, only when it is a terminal; needs ``tqdm``)
-        counting finished replicates, resumed ones included.
+    progress : bool, optional
+        Show a progress bar on stderr (needs ``tqdm``) counting finished replicates,
+        resumed ones included; default: on a terminal only
+        (:func:`bayesdose.progress.resolve_progress`).
     key : str
         Name of the result files and of the Dask tasks: letters, digits, ``_`` and
         ``-``, starting with a letter or digit.
@@ -339,7 +341,7 @@ class _Recorder:
     """Stores each replicate's outcome as it arrives and counts progress."""
 
     def __init__(self, out: Path, key: str, seed: int, total: int, resumed: int,
-                 progress: bool) -> None:
+                 progress: bool | None) -> None:
         self.out, self.key, self.seed = out, key, seed
         self.failures: dict[int, BaseException] = {}
         self.bar = _progress_bar(total, resumed, key, progress)
@@ -547,13 +549,12 @@ def _check_parquet_engine() -> None:
                              "pyarrow: install it with pip install pyarrow.")
 
 
-def _progress_bar(total: int, resumed: int, key: str, progress: bool) -> Any:
-    if not progress:
+def _progress_bar(total: int, resumed: int, key: str, progress: bool | None) -> Any:
+    if not resolve_progress(progress):
         return None
     try:  # tqdm is optional, loaded only to show a progress bar
         from tqdm import tqdm
     except ImportError:  # the bar is optional
         return None
-    # disable=None: shown only when stderr is a terminal
     return tqdm(total=total, initial=resumed, desc=key, unit="rep", file=sys.stderr,
-                disable=None, dynamic_ncols=True)
+                disable=False, dynamic_ncols=True)

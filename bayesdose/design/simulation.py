@@ -516,7 +516,7 @@ class SimulationResult:
 
 def simulate(design: Design, reps: int = 200, seed: int = 1, workers: int | None = 1,
              out: str | Path | None = None, scheduler: str | None = None,
-             progress: bool = True, sampler: str | None = None) -> SimulationResult:
+             progress: bool | None = None, sampler: str | None = None) -> SimulationResult:
     """Simulate every candidate design ``reps`` times and report operating characteristics.
 
     Parameters
@@ -535,8 +535,9 @@ def simulate(design: Design, reps: int = 200, seed: int = 1, workers: int | None
         into the same folder resumes). Default: a temporary folder.
     scheduler : str, optional
         Address of an existing Dask scheduler to run on instead.
-    progress : bool
-        Show a progress bar.
+    progress : bool, optional
+        Show a progress bar; default: on a terminal only
+        (:func:`bayesdose.progress.resolve_progress`).
     sampler : {"nutpie", "pymc"}, optional
         Default: the fastest installed.
 

@@ -42,6 +42,7 @@ from pytensor.scalar.math import Erfcx
 
 from bayesdose.errors import SpecError
 from bayesdose.inference.trees import drop_group, group, set_group
+from bayesdose.progress import resolve_progress
 
 BACKENDS = ("pymc", "nutpie", "numpyro", "blackjax")
 
@@ -152,7 +153,7 @@ def resolve_sampler(sampler: str) -> str:
 
 def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, chains: int,
                      random_seed: int, target_accept: float, cores: int | None = None,
-                     progressbar: bool = False, log_likelihood: bool = True
+                     progressbar: bool | None = False, log_likelihood: bool = True
                      ) -> xr.DataTree:
     """Sample ``model``'s posterior with NUTS from ``backend``.
 
@@ -173,8 +174,9 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
         chains in parallel when JAX has a device for each (else one after the other for
         NumPyro, vectorised for BlackJAX); when JAX has not started yet and its CPU
         device count is not set, it is given one CPU device per core.
-    progressbar : bool
-        Show the sampler's progress bar.
+    progressbar : bool, optional
+        Show the sampler's progress bar; ``None``: on a terminal only
+        (:func:`bayesdose.progress.resolve_progress`).
     log_likelihood : bool
         Add the pointwise log likelihood (``False`` when the caller computes it, as
         :class:`bayesdose.inference.compiled.CompiledModel` does with a function compiled once).
@@ -200,7 +202,7 @@ def sample_posterior(model: pm.Model, backend: str, *, draws: int, tune: int, ch
         raise SpecError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}.")
     cores = cores or min(chains, os.cpu_count() or 1)
     common = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
-              "target_accept": target_accept, "progressbar": progressbar,
+              "target_accept": target_accept, "progressbar": resolve_progress(progressbar),
               "nuts_sampler": backend, "model": model}
     if backend == "pymc":
         idata = pm.sample(cores=cores, compute_convergence_checks=False, **common)

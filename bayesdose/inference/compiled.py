@@ -56,6 +56,7 @@ from bayesdose.inference.backends import (
     stored_stats,
 )
 from bayesdose.inference.trees import drop_group, group, new_tree, set_group
+from bayesdose.progress import progress_note, resolve_progress
 
 if TYPE_CHECKING:
     from bayesdose.model.dose_response import DoseResponseModel
@@ -307,7 +308,8 @@ class CompiledModel:
 
     # ------------------------------------------------------------------ sampling
     def sample(self, inputs: ModelInputs, settings: dict[str, Any], *,
-               cores: int | None = None, progressbar: bool = False, prior_draws: int = 0,
+               cores: int | None = None, progressbar: bool | None = False,
+               prior_draws: int = 0,
                predictive: bool = False, weight: np.ndarray | None = None
                ) -> xr.DataTree:
         """Sample the posterior on ``inputs`` (which must have this model's design).
@@ -321,8 +323,9 @@ class CompiledModel:
             ``sampler`` (a backend name, already resolved).
         cores : int, optional
             Chains in parallel.
-        progressbar : bool
-            Show the sampler's progress bar.
+        progressbar : bool, optional
+            Show the sampler's progress bar (and a note while nutpie compiles the model);
+            ``None``: on a terminal only (:func:`bayesdose.progress.resolve_progress`).
         prior_draws : int
             Draws from the prior and prior predictive (0 to skip).
         predictive : bool
@@ -354,7 +357,7 @@ class CompiledModel:
                                   predictive=predictive)
 
     def sample_values(self, values: dict[str, np.ndarray], settings: dict[str, Any], *,
-                      cores: int | None = None, progressbar: bool = False,
+                      cores: int | None = None, progressbar: bool | None = False,
                       prior_draws: int = 0, predictive: bool = False) -> xr.DataTree:
         """:meth:`sample` on container values (:meth:`data_values`, or of a simulated
         trial); containers not named keep their values.
@@ -390,7 +393,7 @@ class CompiledModel:
         common = {"draws": settings["draws"], "tune": settings["tune"],
                   "chains": settings["chains"], "random_seed": int(seeds[0]),
                   "target_accept": settings["target_accept"], "cores": cores,
-                  "progressbar": progressbar}
+                  "progressbar": resolve_progress(progressbar)}
         if backend == "nutpie":
             idata = self._sample_nutpie(values, common)
         else:
@@ -421,7 +424,8 @@ class CompiledModel:
         import nutpie
 
         if self._nutpie is None:
-            self._nutpie = nutpie.compile_pymc_model(self.pymc_model)
+            with progress_note("Compiling the model", common["progressbar"]):
+                self._nutpie = nutpie.compile_pymc_model(self.pymc_model)
         used = nutpie_data_names(self._nutpie)
         if values and not set(values) & used:
             raise SpecError(f"nutpie's compiled model names none of the data containers "

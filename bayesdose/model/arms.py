@@ -16,6 +16,14 @@ With ``study_effects="random"`` the effect size varies between studies,
 with ``"fixed"`` every study has ``delta``. All other shape and course parameters are
 shared by all studies.
 
+With several agents (placebo, dose 0, shared by all of them), each agent has its own
+dose-shape parameters (dim ``agent``: ``delta``, ``log_ed50``, ...), on its own
+:class:`~bayesdose.components.shapes.DoseScale` of its own tested doses (and dose 0 when
+the data have placebo arms): ``delta[a]`` is the effect of agent a's highest tested dose
+against placebo. The time course is shared by every agent, or is each agent's own with
+``time_by_agent=True``. Random study effects are per study and agent,
+``delta_sa = delta_a + tau * z_sa``, with one ``tau``.
+
 An arm's errors e_sa over its time points t_1 < ... < t_k are jointly Normal with the
 reported standard errors and a fixed working correlation ``rho`` between consecutive
 time points, AR(1) in the order of the arm's time points (MBNMAtime's ``covar="AR1"``):
@@ -28,7 +36,7 @@ The scale s0 is a typical patient-level SD recovered from the arms: the median o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +49,7 @@ from bayesdose.components.priors import prior_table, resolve_priors, with_dims
 from bayesdose.components.shapes import DoseScale, DoseShape, Parameter, get_dose_shape
 from bayesdose.components.timecourses import TimeScale, TimeShape, get_time_shape
 from bayesdose.data.arms import PLACEBO, ArmData
+from bayesdose.data.trial import covariate_label
 from bayesdose.errors import DataError, SpecError
 from bayesdose.model.safety import sample_safety
 from bayesdose.results.arm_fit import ArmFit
@@ -68,7 +77,7 @@ TAU = Parameter(
 
 @dataclass(frozen=True)
 class ArmInputs:
-    """Arm-level data arranged for :class:`ArmModel` (one outcome, one agent).
+    """Arm-level data arranged for :class:`ArmModel` (one outcome; one or several agents).
 
     Attributes
     ----------
@@ -84,6 +93,8 @@ class ArmInputs:
     times : tuple of float
         Distinct time points (empty with one time point per study).
     dose_scale : DoseScale
+        The doses of the one agent (with placebo); with several agents, every tested
+        dose (each agent's shape uses its own scale, :meth:`agent_scale`).
     time_scale : TimeScale or None
         None with one time point per study.
     scale_sd : float
@@ -98,6 +109,13 @@ class ArmInputs:
     log_det_whitening : float
         ``log |det W|`` in outcome units (the constant that makes the whitened
         log-density the multivariate Normal density of the means as reported).
+    agents : tuple of str
+        The active agents (placebo excluded), in order of first appearance.
+    agent_index : numpy.ndarray or None
+        Each row's position in ``agents`` (-1 for placebo).
+    agent_scales : tuple of DoseScale
+        With several agents, each agent's dose scale: its tested doses, and 0 when the
+        data have placebo arms (empty with one agent, whose scale is ``dose_scale``).
 
     Examples
     --------
@@ -124,6 +142,56 @@ class ArmInputs:
     sign: int
     whitening: np.ndarray
     log_det_whitening: float
+    agents: tuple[str, ...] = ()
+    agent_index: np.ndarray | None = None
+    agent_scales: tuple[DoseScale, ...] = ()
+
+    @property
+    def several_agents(self) -> bool:
+        """Whether the data have more than one active agent."""
+        return len(self.agents) > 1
+
+    def agent_scale(self, position: int) -> DoseScale:
+        """The dose scale of the agent at ``position`` in :attr:`agents`.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"s": ["A"] * 3, "d": [0, 10, 5], "g": ["p", "X", "Y"],
+        ...                       "y": [0.1, 0.5, 0.4], "se": [0.1] * 3, "n": [100] * 3})
+        >>> data = ArmData.from_frame(frame, study="s", dose="d", agent="g", mean="y",
+        ...                           se="se", n="n")
+        >>> inputs = ArmModel().inputs(data)
+        >>> inputs.agents, inputs.agent_scale(1).tested
+        (('X', 'Y'), (0.0, 5.0))
+        """
+        return self.agent_scales[position] if self.several_agents else self.dose_scale
+
+    def level_slices(self, shape: DoseShape) -> list[slice]:
+        """Per agent, its positions on the dim ``agent_dose`` of a dose shape with one
+        parameter per tested dose (``"free"``); empty for other shapes.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"s": ["A"] * 4, "d": [0, 10, 20, 5],
+        ...                       "g": ["p", "X", "X", "Y"], "y": [0.1, 0.5, 0.6, 0.4],
+        ...                       "se": [0.1] * 4, "n": [100] * 4})
+        >>> data = ArmData.from_frame(frame, study="s", dose="d", agent="g", mean="y",
+        ...                           se="se", n="n")
+        >>> model = ArmModel(dose_shape="free")
+        >>> model.inputs(data).level_slices(model.dose_shape)
+        [slice(0, 2, None), slice(2, 3, None)]
+        """
+        levels = getattr(shape, "levels", None)
+        if levels is None:
+            return []
+        out, start = [], 0
+        for position in range(max(len(self.agents), 1)):
+            count = len(levels(self.agent_scale(position)))
+            out.append(slice(start, start + count))
+            start += count
+        return out
 
 
 class ArmModel:
@@ -154,12 +222,22 @@ class ArmModel:
         median of ``se * sqrt(n)`` over the rows with ``n``.
     dose_options, time_options : dict, optional
         Settings of the shapes.
+    time_by_agent : bool
+        With several agents, give each agent its own time-course parameters (dim
+        ``agent``) instead of one course shared by all (default False). Ignored with
+        one agent.
 
     Notes
     -----
     The common course is free per study and time point (no shape is imposed on the
-    placebo response, and single-arm studies inform only their own course). Effects are
-    reported as the pooled (mean) effect, not the prediction for a new study.
+    placebo response, and single-arm studies inform only their own course). The fit's
+    read-outs are for a population chosen with ``study=``: ``"pooled"`` (the mean of the
+    between-study distribution, the default), ``"new"`` (a new study drawn from it) or
+    one study's own.
+
+    With several agents each has its own dose-shape parameters (dim ``agent``) on its own
+    dose scale, and its own random study effects (one ``tau`` for all); dose 0 is placebo
+    for every agent.
 
     Examples
     --------
@@ -179,12 +257,21 @@ class ArmModel:
         scale_sd: float | None = None,
         dose_options: dict[str, Any] | None = None,
         time_options: dict[str, Any] | None = None,
+        time_by_agent: bool = False,
     ) -> None:
         self.dose_shape = get_dose_shape(dose_shape, **(dose_options or {}))
         self.time_shape = get_time_shape(time_shape, **(time_options or {}))
         if self.time_shape.dose_dependent:
             raise SpecError(f"time_shape {self.time_shape.name!r} depends on the dose; the "
                             "arm-level model takes a dose-independent course (e.g. 'emax').")
+        names = [p.name for p in self.dose_shape.parameters(DoseScale((0.0, 1.0, 2.0)))]
+        if "delta" not in names:
+            raise SpecError(f"dose_shape {self.dose_shape.name!r} has no effect size delta "
+                            "(parameters: " + ", ".join(names) + "); the arm-level model "
+                            "draws study effect sizes around delta. Use a shape such as "
+                            "'emax', 'linear' or 'free'.")
+        if not isinstance(time_by_agent, (bool, np.bool_)):
+            raise SpecError(f"time_by_agent must be True or False (got {time_by_agent!r}).")
         if study_effects not in STUDY_EFFECTS:
             raise SpecError(f"study_effects {study_effects!r} is not one of "
                             f"{', '.join(STUDY_EFFECTS)}.")
@@ -197,6 +284,7 @@ class ArmModel:
         self.priors = dict(priors or {})
         self.outcome = outcome
         self.scale_sd = None if scale_sd is None else float(scale_sd)
+        self.time_by_agent = bool(time_by_agent)
 
     # ------------------------------------------------------------------ data
     def inputs(self, data: ArmData) -> ArmInputs:
@@ -205,7 +293,8 @@ class ArmModel:
         Parameters
         ----------
         data : ArmData
-            Mean changes from baseline (``change=True``) of one agent and placebo.
+            Mean changes from baseline (``change=True``) of one or several agents and
+            placebo.
 
         Returns
         -------
@@ -215,7 +304,9 @@ class ArmModel:
         ------
         DataError
             Absolute levels (``change=False``), several outcomes without ``outcome=``,
-            several agents, or no ``n`` to set the scale without ``scale_sd``.
+            no active agent, several agents without placebo arms for a shape that does
+            not extrapolate to dose 0 (``"free"``), or no ``n`` to set the scale without
+            ``scale_sd``.
 
         Examples
         --------
@@ -234,11 +325,8 @@ class ArmModel:
                             "levels (change=False). Give the changes with change=True.")
         outcome = self._outcome(data)
         table = data.table[data.table["outcome"] == outcome]
-        agents = sorted(set(table["agent"]) - {PLACEBO})
-        if len(agents) > 1:
-            raise DataError(f"column {data.columns['agent']!r}: ArmModel takes one agent "
-                            f"beside placebo, but the data have {', '.join(map(repr, agents))}."
-                            " Filter the table to one agent.")
+        agents = tuple(str(a) for a in pd.unique(table["agent"]) if a != PLACEBO)
+        self._check_agents(agents, table, data)
         table = table.sort_values(["study", "arm", "time"], kind="stable").reset_index(drop=True)
         scale_sd, source = self._scale(table, data)
         sign = data.info(outcome).sign
@@ -253,6 +341,8 @@ class ArmModel:
                       else np.zeros(len(table), dtype=int))
         se = table["se"].to_numpy(float)
         whitening, log_det = _whitening(arm_codes, se / scale_sd, self.rho)
+        agent_index = np.array([agents.index(a) if a in agents else -1
+                                for a in table["agent"]], dtype=int)
         return ArmInputs(
             table=table, y=sign * table["mean"].to_numpy(float) / scale_sd,
             se=se / scale_sd, study=study_codes, arm_index=arm_codes, time_index=time_index,
@@ -260,7 +350,22 @@ class ArmModel:
             dose_scale=DoseScale(tuple(sorted(set(table["dose"])))),
             time_scale=TimeScale(times) if has_time else None, scale_sd=scale_sd,
             scale_source=source, sign=sign, whitening=whitening,
-            log_det_whitening=log_det - len(table) * np.log(scale_sd))
+            log_det_whitening=log_det - len(table) * np.log(scale_sd), agents=agents,
+            agent_index=agent_index, agent_scales=_agent_scales(table, agents))
+
+    def _check_agents(self, agents: tuple[str, ...], table: pd.DataFrame,
+                      data: ArmData) -> None:
+        if not agents:
+            raise DataError("the data have only placebo arms (dose 0); the arm-level model "
+                            "needs arms of an agent at a positive dose.")
+        placebo = bool((table["agent"] == PLACEBO).any())
+        if len(agents) > 1 and not placebo and not self.dose_shape.extrapolates_to_zero:
+            raise DataError(
+                f"column {data.columns['agent']!r}: agents {', '.join(map(repr, agents))} "
+                f"and no placebo arm; the dose shape {self.dose_shape.name!r} measures each "
+                "agent's effects against its lowest tested dose, so the agents have no "
+                "common reference. Add the placebo arms, or fit a shape that extrapolates to "
+                "dose 0 (e.g. 'emax').")
 
     def _outcome(self, data: ArmData) -> str:
         if self.outcome is not None:
@@ -308,7 +413,7 @@ class ArmModel:
         >>> [p.name for p in model.parameters(model.inputs(data))]
         ['delta', 'log_ed50', 'course']
         """
-        params = list(self.dose_shape.parameters(inputs.dose_scale))
+        params = list(self.dose_shape.parameters(inputs.agent_scale(0)))
         if inputs.time_scale is not None:
             params += self.time_shape.parameters(inputs.time_scale)
         params.append(ARM_COURSE)
@@ -337,13 +442,110 @@ class ArmModel:
         >>> data = ArmData.from_frame(frame, study="s", dose="d", mean="y", se="se", n="n")
         >>> ArmModel().prior_table(data)["parameter"].tolist()[-2:]
         ['tau', 'scale_sd[y]']
+
+        With several agents, each agent's parameters have a row of their own (a prior
+        given by name applies to every agent):
+
+        >>> frame = pd.DataFrame({"s": ["A"] * 3, "d": [0, 10, 5], "g": ["p", "X", "Y"],
+        ...                       "y": [0.1, 0.5, 0.4], "se": [0.1] * 3, "n": [100] * 3})
+        >>> data = ArmData.from_frame(frame, study="s", dose="d", agent="g", mean="y",
+        ...                           se="se", n="n")
+        >>> ArmModel(time_by_agent=True).prior_table(data)["parameter"].tolist()
+        ['delta[X]', 'delta[Y]', 'log_ed50[X]', 'log_ed50[Y]', 'course', 'tau', 'scale_sd[y]']
         """
         inputs = self.inputs(data)
         params = self.parameters(inputs)
+        priors = resolve_priors(params, self.priors)
+        rows, resolved = [], {}
+        for param in params:
+            if self._by_agent(param, inputs):
+                for position, agent in enumerate(inputs.agents):
+                    doses = ", ".join(f"{d:g}" for d in inputs.agent_scale(position).tested)
+                    name = f"{param.name}[{agent}]"
+                    rows.append(replace(param, name=name, meaning=f"{param.meaning} "
+                                        f"(agent {agent}; doses {doses})"))
+                    resolved[name] = priors[param.name]
+            else:
+                rows.append(param)
+                resolved[param.name] = priors[param.name]
         outcome = str(inputs.table["outcome"].iloc[0])
         scales = pd.DataFrame({"outcome": [outcome], "sd": [inputs.scale_sd],
                                "unit": ["outcome units"], "sd_source": [inputs.scale_source]})
-        return prior_table(params, resolve_priors(params, self.priors), scales)
+        return prior_table(rows, resolved, scales)
+
+    def _by_agent(self, param: Parameter, inputs: ArmInputs) -> bool:
+        """Whether ``param`` has one value (or set of values) per agent."""
+        if not inputs.several_agents:
+            return False
+        if param.name in self._dose_names(inputs):
+            return True
+        return self.time_by_agent and param.name in self._time_names(inputs)
+
+    def _dose_names(self, inputs: ArmInputs) -> list[str]:
+        return [p.name for p in self.dose_shape.parameters(inputs.agent_scale(0))]
+
+    def _time_names(self, inputs: ArmInputs) -> list[str]:
+        if inputs.time_scale is None:
+            return []
+        return [p.name for p in self.time_shape.parameters(inputs.time_scale)]
+
+    def dims(self, param: Parameter, inputs: ArmInputs) -> tuple[str, ...]:
+        """The dims of a parameter's variable in the PyMC model.
+
+        Parameters
+        ----------
+        param : Parameter
+            One of :meth:`parameters`.
+        inputs : ArmInputs
+
+        Returns
+        -------
+        tuple of str
+            ``("study", "time")`` for ``course``; ``("agent",)`` (or ``("agent_dose",)``
+            for a shape with one parameter per tested dose) for a dose-shape parameter
+            with several agents, and for a time-course parameter with
+            ``time_by_agent=True``; the parameter's own levels otherwise.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"s": ["A"] * 3, "d": [0, 10, 5], "g": ["p", "X", "Y"],
+        ...                       "y": [0.1, 0.5, 0.4], "se": [0.1] * 3, "n": [100] * 3})
+        >>> data = ArmData.from_frame(frame, study="s", dose="d", agent="g", mean="y",
+        ...                           se="se", n="n")
+        >>> model = ArmModel(dose_shape="free")
+        >>> inputs = model.inputs(data)
+        >>> [model.dims(p, inputs) for p in model.parameters(inputs)]
+        [('agent_dose',), ('study', 'time'), ()]
+        """
+        if param.name == "course":
+            return ("study", "time")
+        own = (param.levels,) if param.levels else ()
+        if not self._by_agent(param, inputs):
+            return own
+        if param.name in self._dose_names(inputs):
+            return ("agent_dose",) if param.levels else ("agent",)
+        return ("agent", *own)
+
+    def _coords(self, inputs: ArmInputs) -> dict[str, list[Any]]:
+        coords: dict[str, list[Any]] = {"study": inputs.studies,
+                                        "time": list(inputs.times) or ["all"]}
+        levels = getattr(self.dose_shape, "levels", None)
+        if inputs.several_agents:
+            coords["agent"] = list(inputs.agents)
+            if levels is not None:
+                coords["agent_dose"] = [
+                    f"{agent} {covariate_label(dose)}"
+                    for position, agent in enumerate(inputs.agents)
+                    for dose in levels(inputs.agent_scale(position))]
+        elif levels is not None:
+            coords["dose_level"] = list(levels(inputs.dose_scale))
+        time_levels = getattr(self.time_shape, "levels", None)
+        if inputs.time_scale is not None and time_levels is not None:
+            for param in self.time_shape.parameters(inputs.time_scale):
+                if param.levels:
+                    coords[param.levels] = list(time_levels(inputs.time_scale))
+        return coords
 
     def build(self, data: ArmData) -> pm.Model:
         """The PyMC model of ``data``.
@@ -371,27 +573,59 @@ class ArmModel:
     def _build(self, inputs: ArmInputs) -> pm.Model:
         params = self.parameters(inputs)
         priors = resolve_priors(params, self.priors)
-        coords = {"study": inputs.studies, "time": list(inputs.times) or ["all"]}
-        levels = getattr(self.dose_shape, "levels", None)
-        if levels is not None:
-            coords["dose_level"] = list(levels(inputs.dose_scale))
-        with pm.Model(coords=coords) as model:
-            values = {}
+        with pm.Model(coords=self._coords(inputs)) as model:
+            values, delta_dims = {}, ()
             for param in params:
-                dims = (("study", "time") if param.name == "course"
-                        else (param.levels,) if param.levels else ())
+                dims = self.dims(param, inputs)
                 prior = with_dims(priors[param.name], dims) if dims else priors[param.name]
                 values[param.name] = prior.create_variable(param.name)
+                if param.name == "delta":
+                    delta_dims = dims
             delta = values["delta"]
             if self.study_effects == "random":
-                dims = ("study",) + (("dose_level",) if levels is not None else ())
+                dims = ("study", *delta_dims)
                 z = pm.Normal("delta_z", 0.0, 1.0, dims=dims)
                 delta = pm.Deterministic("delta_study", delta + values["tau"] * z, dims=dims)
-                delta_rows = delta[inputs.study]
+            if inputs.several_agents:
+                self._add_agents_likelihood(inputs, values, delta)
             else:
-                delta_rows = delta
-            self.add_likelihood(inputs, values, delta_rows)
+                delta_rows = delta[inputs.study] if self.study_effects == "random" else delta
+                self.add_likelihood(inputs, values, delta_rows)
         return model
+
+    def _add_agents_likelihood(self, inputs: ArmInputs, values: dict[str, Any],
+                               delta: Any) -> Any:
+        """The whitened likelihood with several agents: each agent's rows take its own
+        dose-shape parameters (and time course with ``time_by_agent``); placebo rows have
+        no dose effect (f(0) = 0 for every agent)."""
+        dose = inputs.table["dose"].to_numpy(float)
+        time = inputs.table["time"].to_numpy(float)
+        slices = inputs.level_slices(self.dose_shape)
+        effect = pt.zeros(len(dose))
+        for position in range(len(inputs.agents)):
+            rows = np.flatnonzero(inputs.agent_index == position)
+            if rows.size == 0:
+                continue
+            part = slices[position] if slices else position
+            if self.study_effects == "random":
+                delta_rows = (delta[inputs.study[rows]][:, part] if slices
+                              else delta[inputs.study[rows], part])
+            else:
+                delta_rows = delta[part]
+            shape_values = {name: values[name][part] for name in self._dose_names(inputs)}
+            shape_values["delta"] = delta_rows
+            own = self.dose_shape.evaluate(dose[rows], shape_values,
+                                           inputs.agent_scale(position), pt)
+            if inputs.time_scale is not None:
+                course_values = {name: (values[name][position] if self.time_by_agent
+                                        else values[name])
+                                 for name in self._time_names(inputs)}
+                own = own * self.time_shape.evaluate(time[rows], course_values,
+                                                     inputs.time_scale, pt)
+            effect = pt.set_subtensor(effect[rows], own)
+        mean = values["course"][inputs.study, inputs.time_index] + effect
+        w = inputs.whitening
+        return pm.Normal("y", mu=pt.dot(w, mean), sigma=1.0, observed=w @ inputs.y)
 
     def add_likelihood(self, inputs: ArmInputs, values: dict[str, Any], delta_rows: Any,
                        name: str = "y") -> Any:
@@ -443,8 +677,9 @@ class ArmModel:
         return pm.Normal(name, mu=pt.dot(w, mean), sigma=1.0, observed=w @ inputs.y)
 
     def fit(self, data: ArmData, draws: int = 1000, tune: int = 1000, chains: int = 4,
-            random_seed: int = 1, target_accept: float = 0.9, progressbar: bool = False,
-            cores: int | None = None, sampler: str = "auto") -> ArmFit:
+            random_seed: int = 1, target_accept: float = 0.9,
+            progressbar: bool | None = None, cores: int | None = None,
+            sampler: str = "auto") -> ArmFit:
         """Sample the posterior with NUTS and return an :class:`ArmFit`.
 
         Parameters
@@ -456,7 +691,8 @@ class ArmModel:
             Seed.
         target_accept : float
             NUTS target acceptance rate.
-        progressbar : bool
+        progressbar : bool, optional
+            The sampler's progress bar (default: on a terminal only).
         cores : int, optional
             Parallel chains.
         sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
@@ -475,7 +711,18 @@ class ArmModel:
         settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
                     "target_accept": target_accept, "sampler": sampler}
         idata, settings = sample_safety(self._build(inputs), settings, cores, progressbar)
-        return ArmFit(self, inputs, idata, settings)
+        return ArmFit(self, inputs, idata, settings, data=data)
+
+
+def _agent_scales(table: pd.DataFrame, agents: tuple[str, ...]) -> tuple[DoseScale, ...]:
+    """With several agents, each agent's tested doses (and 0 when the data have placebo
+    arms); empty with one agent."""
+    if len(agents) < 2:
+        return ()
+    zero = (0.0,) if bool((table["agent"] == PLACEBO).any()) else ()
+    return tuple(DoseScale(tuple(sorted({*zero, *(float(d) for d in
+                                                  table.loc[table["agent"] == a, "dose"])})))
+                 for a in agents)
 
 
 def _whitening(arm: np.ndarray, se: np.ndarray, rho: float) -> tuple[np.ndarray, float]:

@@ -28,13 +28,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import xarray as xr
 from pymc_extras.prior import Prior
 
 from bayesdose.components.inputs import ModelInputs
 from bayesdose.components.priors import resolve_priors, with_dims
-from bayesdose.data.arms import ArmData
+from bayesdose.data.arms import RESERVED_STUDIES, ArmData
 from bayesdose.data.trial import TrialData
 from bayesdose.errors import DataError, SpecError
 from bayesdose.model.arms import ArmInputs, ArmModel
@@ -90,15 +91,16 @@ class CombinedModel:
         effects, ``scale_sd`` unset (the trial's scale SD is used); its priors of
         ``course`` and ``tau`` are used, and it may override no other.
     trial_study : str
-        The patient-level trial's label among the studies.
+        The patient-level trial's label among the studies (not ``"pooled"`` or
+        ``"new"``, which name the populations of the read-outs).
 
     Raises
     ------
     SpecError
         Different shapes in the two models, shapes with one parameter per dose or
         visit (``"free"``, ``"piecewise_linear"``: not shareable across other doses and
-        times), fixed study effects, ``scale_sd`` set, or overrides of shared
-        parameters' priors in ``arm_model``.
+        times), fixed study effects, ``scale_sd`` set, overrides of shared parameters'
+        priors in ``arm_model``, or a reserved ``trial_study``.
 
     Examples
     --------
@@ -137,6 +139,11 @@ class CombinedModel:
                             "them in DoseResponseModel(priors=...).")
         if not isinstance(trial_study, str) or not trial_study:
             raise SpecError(f"trial_study must be a non-empty string (got {trial_study!r}).")
+        if trial_study in RESERVED_STUDIES:
+            raise SpecError(f"trial_study={trial_study!r} is reserved: "
+                            f"{' and '.join(map(repr, RESERVED_STUDIES))} name the "
+                            "populations of the fit's read-outs (study='pooled', "
+                            "study='new'). Give the trial another label.")
         self.patient_model = patient_model
         self.arm_model = arm_model
         self.trial_study = trial_study
@@ -188,6 +195,11 @@ class CombinedModel:
         arm_model = copy.copy(self.arm_model)
         arm_model.scale_sd = sd
         arm_inputs = arm_model.inputs(arms)
+        if arm_inputs.several_agents:
+            raise DataError(f"column {arms.columns['agent']!r}: the arm-level data have agents "
+                            f"{', '.join(map(repr, arm_inputs.agents))}; the combined model "
+                            "shares one dose shape with the patient-level trial, so it takes "
+                            "the trial's agent only. Filter the arm-level table to it.")
         if arm_inputs.time_scale is None:
             raise DataError("column time: the arm-level data have no times; the combined "
                             "model shares the time course with the patient-level trial, so "
@@ -301,7 +313,7 @@ class CombinedModel:
     # ------------------------------------------------------------------ sampling
     def fit(self, trial: TrialData, arms: ArmData, draws: int = 1000, tune: int = 1000,
             chains: int = 4, random_seed: int = 1, target_accept: float | None = None,
-            progressbar: bool = False, cores: int | None = None,
+            progressbar: bool | None = None, cores: int | None = None,
             sampler: str = "auto") -> CombinedFit:
         """Sample the posterior with NUTS and return a :class:`CombinedFit`.
 
@@ -316,7 +328,8 @@ class CombinedModel:
         target_accept : float, optional
             NUTS target acceptance rate (default: the patient-level model's default,
             :meth:`DoseResponseModel.default_target_accept`).
-        progressbar : bool
+        progressbar : bool, optional
+            The sampler's progress bar (default: on a terminal only).
         cores : int, optional
             Parallel chains.
         sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
@@ -337,7 +350,7 @@ class CombinedModel:
         settings = {"draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed,
                     "target_accept": target_accept, "sampler": sampler}
         idata, settings = sample_safety(self._build(inputs), settings, cores, progressbar)
-        return CombinedFit(self, inputs, idata, settings)
+        return CombinedFit(self, inputs, idata, settings, trial=trial, arms=arms)
 
 
 def _direction(sign: int) -> str:
@@ -346,9 +359,12 @@ def _direction(sign: int) -> str:
 
 class CombinedFit(ArmFit):
     """Posterior of a :class:`CombinedModel`: the arm-level read-outs of
-    :class:`~bayesdose.results.arm_fit.ArmFit` (:meth:`effect` is the pooled effect,
-    the mean over studies; ``study=`` gives one study's), on the patient-level trial's
-    scale SD, dose and time scales, and the patient-level trial's own effect.
+    :class:`~bayesdose.results.arm_fit.ArmFit` (:meth:`effect`, :meth:`contrast`,
+    :meth:`prob_beyond_mcid`, :meth:`effective_dose`, :meth:`minimum_effective_dose`,
+    each for the population ``study=``: ``"pooled"``, the mean over studies, by default;
+    ``"new"``, a new study; or a study's label, the patient-level trial's included), on
+    the patient-level trial's scale SD, dose and time scales, and the patient-level
+    trial's own effect (:meth:`trial_effect`).
 
     Parameters
     ----------
@@ -361,6 +377,10 @@ class CombinedFit(ArmFit):
         The draws.
     settings : dict
         Sampler settings.
+    trial : TrialData, optional
+        The patient-level trial that was fitted.
+    arms : ArmData, optional
+        The arm-level studies that were fitted (also ``self.data``).
 
     Examples
     --------
@@ -369,16 +389,20 @@ class CombinedFit(ArmFit):
     """
 
     def __init__(self, model: CombinedModel, inputs: CombinedInputs, idata: xr.DataTree,
-                 settings: dict[str, Any]) -> None:
-        super().__init__(model.arm_model, inputs.arms, idata, settings)
+                 settings: dict[str, Any], trial: TrialData | None = None,
+                 arms: ArmData | None = None) -> None:
+        super().__init__(model.arm_model, inputs.arms, idata, settings, data=arms)
+        self.trial_data = trial
         self.combined_model = model
         self.combined_inputs = inputs
 
-    def trial_effect(self, dose: Any, time: Any = None, ci_prob: float = 0.9):
+    def trial_effect(self, dose: Any, time: Any = None, ci_prob: float = 0.9
+                     ) -> pd.DataFrame:
         """The patient-level trial's own effect of ``dose`` against dose 0 at ``time``.
 
         ``sign * scale_sd * f(dose; delta_0) * g(time)`` in outcome units, with the
-        trial's effect size ``delta_0`` (shrunk towards the pooled ``delta``).
+        trial's effect size ``delta_0`` (shrunk towards the pooled ``delta``): the same as
+        ``effect(dose, time, ci_prob, study=<the trial's label>)``.
 
         Parameters
         ----------
@@ -391,7 +415,7 @@ class CombinedFit(ArmFit):
         Returns
         -------
         pandas.DataFrame
-            Columns dose, time, mean, lower, upper.
+            Columns as :meth:`effect`; ``study`` is the trial's label.
 
         Examples
         --------

@@ -37,7 +37,6 @@ parameters stay per outcome.
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -66,6 +65,8 @@ from bayesdose.errors import BayesdoseError, DataError, SpecError
 from bayesdose.files.output import first_line
 from bayesdose.inference.backends import check_sampler_settings, resolve_sampler
 from bayesdose.inference.compiled import CompiledCache, compiled_model
+from bayesdose.progress import resolve_progress
+from bayesdose.results.arm_storage import refuse_arm_fit
 from bayesdose.results.fit import DoseResponseFit
 from bayesdose.results.storage import (
     attach_metadata,
@@ -735,7 +736,9 @@ class DoseResponseModel:
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).
         progressbar : bool, optional
-            Show PyMC's progress bar (default: when stderr is a terminal).
+            Show the sampler's progress bar (default: when stderr is a terminal and
+            ``CI`` is unset, or as ``BAYESDOSE_PROGRESS`` says; see
+            :func:`bayesdose.progress.resolve_progress`).
         prior_draws : int
             Draws from the prior and prior predictive, stored in the fit (0 to skip).
 
@@ -804,7 +807,7 @@ class DoseResponseModel:
         """
 
         settings = {**settings, "sampler": resolve_sampler(settings["sampler"])}
-        progressbar = sys.stderr.isatty() if progressbar is None else progressbar
+        progressbar = resolve_progress(progressbar)
         cores = cores or min(settings["chains"], os.cpu_count() or 1)
         compiled = compiled_model(self, inputs)
         return compiled.sample(inputs, settings, cores=cores, progressbar=progressbar,
@@ -990,7 +993,9 @@ def load_fit(path: str | Path) -> DoseResponseFit:
     Raises
     ------
     DataError
-        When the file is missing, unreadable, or not a fit written by bayesdose.
+        When the file is missing, unreadable, or not a fit written by bayesdose, or
+        holds an arm-level or combined fit (read those with
+        :func:`bayesdose.load_arm_fit`).
 
     Examples
     --------
@@ -998,6 +1003,7 @@ def load_fit(path: str | Path) -> DoseResponseFit:
     >>> fit = bd.load_fit("fit.nc")    # doctest: +SKIP
     """
     idata, config = read_fit_file(path)
+    refuse_arm_fit(config, path)
     try:
         model = DoseResponseModel.from_config(config["model"])
         data = data_from_idata(idata, config)

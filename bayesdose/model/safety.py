@@ -200,7 +200,7 @@ class SafetyModel:
         chains: int = 4,
         random_seed: int = 1,
         target_accept: float = 0.9,
-        progressbar: bool = False,
+        progressbar: bool | None = None,
         cores: int | None = None,
         sampler: str = "auto",
     ) -> SafetyFit:
@@ -216,8 +216,9 @@ class SafetyModel:
             Seed; the same seed, data, model and sampler give the same draws.
         target_accept : float
             NUTS target acceptance rate.
-        progressbar : bool
-            Show the sampler's progress bar.
+        progressbar : bool, optional
+            Show the sampler's progress bar (default: on a terminal only, see
+            :func:`bayesdose.progress.resolve_progress`).
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).
         sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
@@ -247,7 +248,7 @@ class SafetyModel:
 
 
 def sample_safety(model: pm.Model, settings: dict[str, Any], cores: int | None,
-                  progressbar: bool) -> tuple[Any, dict[str, Any]]:
+                  progressbar: bool | None) -> tuple[Any, dict[str, Any]]:
     """Sample a safety model's posterior with the dose-response model's sampler settings.
 
     Parameters
@@ -259,8 +260,8 @@ def sample_safety(model: pm.Model, settings: dict[str, Any], cores: int | None,
         ``sampler`` (``"auto"`` or a backend name), checked here.
     cores : int, optional
         Parallel chains (default: min(chains, CPU count)).
-    progressbar : bool
-        Show the sampler's progress bar.
+    progressbar : bool or None
+        Show the sampler's progress bar (``None``: on a terminal only).
 
     Returns
     -------
@@ -505,7 +506,7 @@ class SafetyCountModel:
         chains: int = 4,
         random_seed: int = 1,
         target_accept: float = 0.9,
-        progressbar: bool = False,
+        progressbar: bool | None = None,
         cores: int | None = None,
         sampler: str = "auto",
     ) -> SafetyCountFit:
@@ -521,8 +522,9 @@ class SafetyCountModel:
             Seed; the same seed, data, model and sampler give the same draws.
         target_accept : float
             NUTS target acceptance rate.
-        progressbar : bool
-            Show the sampler's progress bar.
+        progressbar : bool, optional
+            Show the sampler's progress bar (default: on a terminal only, see
+            :func:`bayesdose.progress.resolve_progress`).
         cores : int, optional
             Parallel chains (default: min(chains, CPU count)).
         sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}

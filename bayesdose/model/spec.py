@@ -50,6 +50,11 @@ placebo arm is extrapolated by the dose shape and is used only when asked for
 
 A ``[safety]`` section adds an adverse-event analysis, fitted with the same ``[sampler]``
 settings; a file may hold it alone (see :mod:`bayesdose.model.safety_spec`).
+
+An ``[arm_data]`` section (with ``[arm_model]``) names arm-level summaries of several
+studies: alone it makes an arm-level analysis (:class:`~bayesdose.ArmModel`), with
+``[data]`` a combined one (:class:`~bayesdose.CombinedModel`); see
+:mod:`bayesdose.model.arm_spec`.
 """
 
 from __future__ import annotations
@@ -80,8 +85,12 @@ from bayesdose.data.trial import (
 from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.files.toml import check_keys, read_toml, resolve_inside, section_table, write_toml
 from bayesdose.inference.backends import SAMPLERS
+from bayesdose.model.arm_spec import ARM_MODEL_SECTION, COMBINED_ARM_PRIORS, ArmSpec, read_arm
+from bayesdose.model.arms import ArmModel
+from bayesdose.model.combined import CombinedModel
 from bayesdose.model.dose_response import DoseResponseModel
 from bayesdose.model.safety_spec import SAFETY_MODELS, SafetySpec
+from bayesdose.results.arm_storage import record_arm_spec
 from bayesdose.results.estimands import CI_KINDS
 from bayesdose.results.storage import record_spec
 
@@ -102,11 +111,14 @@ SECTIONS = {
     "sampler": {"draws", "tune", "chains", "random_seed", "target_accept", "sampler",
                 "cores"},
     "estimands": {"times", "contrasts", "reference", "ci_prob", "ci_kind", "hdi_prob",
-                  "doses"},
+                  "doses", "mcid"},
     # the adverse-event analysis (bayesdose.model.safety_spec); its fields: SAFETY_FIELDS
     "safety": {"source", "patient", "dose", "event", "count", "exposure", "event_type",
                "model", "dose_unit", "exposure_unit", "reference", "doses", "thresholds",
                "ci_prob", "ci_kind", "priors"},
+    # arm-level summaries (bayesdose.model.arm_spec; fields checked there)
+    "arm_data": None,
+    "arm_model": None,
 }
 
 
@@ -150,6 +162,10 @@ class ModelSpec:
         dose-response one (see :mod:`bayesdose.model.safety_spec`). A file with
         ``[safety]`` and no ``[data]``, ``[outcomes]``, ``[model]``, ``[priors]`` or
         ``[estimands]`` is a safety analysis only (:attr:`has_dose_response` is False).
+    arm : ArmSpec, optional
+        The ``[arm_data]`` and ``[arm_model]`` sections: arm-level summaries fitted alone
+        (no ``[data]``) or with the patient-level trial (see
+        :mod:`bayesdose.model.arm_spec`).
 
     Examples
     --------
@@ -169,6 +185,7 @@ class ModelSpec:
     estimands: dict[str, Any] = field(default_factory=dict)
     base_dir: Path | None = None
     safety: SafetySpec | None = None
+    arm: ArmSpec | None = None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ModelSpec:
@@ -198,7 +215,8 @@ class ModelSpec:
         ----------
         raw : mapping
             Sections ``data``, ``outcomes``, ``model``, ``priors``, ``sampler``,
-            ``estimands``, ``safety`` (and ``name``, ``description``).
+            ``estimands``, ``safety``, ``arm_data``, ``arm_model`` (and ``name``,
+            ``description``).
         base_dir : str or Path, optional
             Folder for relative data paths.
 
@@ -256,7 +274,9 @@ class ModelSpec:
             estimands=read_estimands(section_table(raw, "estimands")),
             base_dir=None if base_dir is None else Path(base_dir),
             safety=read_safety(raw, base_dir),
+            arm=read_arm(raw, base_dir),
         )
+        spec._check_arm()
         spec._check_prior_names(spec.build_model())
         spec._check_sampler()
         spec._check_estimands()
@@ -289,6 +309,8 @@ class ModelSpec:
         }
         if self.safety is not None:
             out["safety"] = self.safety.to_dict()
+        if self.arm is not None:
+            out.update(self.arm.to_dict())
         return out
 
     @property
@@ -340,6 +362,8 @@ class ModelSpec:
         sources = {"data.source": str(self.data.get("source", ""))}
         if self.safety is not None:
             sources["safety.source"] = str(self.safety.fields.get("source", ""))
+        if self.arm is not None:
+            sources["arm_data.source"] = str(self.arm.data.get("source", ""))
         for key, source in sources.items():
             relative = source and source not in EMBEDDED and not Path(source).is_absolute()
             if relative and self.base_dir is not None and \
@@ -352,6 +376,11 @@ class ModelSpec:
     def build_model(self) -> DoseResponseModel:
         """The :class:`~bayesdose.model.dose_response.DoseResponseModel` this spec describes.
 
+        With ``[arm_data]`` it is the patient-level part of a combined model (its priors
+        without ``tau`` and ``arm_course``), or for a file without ``[data]`` the
+        patient-level model of the same shapes; the model that is fitted then is
+        :meth:`build_arm_model`.
+
         Returns
         -------
         DoseResponseModel
@@ -361,8 +390,10 @@ class ModelSpec:
         >>> ModelSpec.from_dict({"model": {"dose_shape": "linear"}}).build_model().dose_shape.name
         'linear'
         """
+        priors = self.priors if self.arm is None else {
+            k: v for k, v in self.priors.items() if k not in COMBINED_ARM_PRIORS}
         try:
-            return DoseResponseModel(priors=self.priors, **self.model)
+            return DoseResponseModel(priors=priors, **self.model)
         except BayesdoseError:
             raise
         except (TypeError, ValueError, ArithmeticError) as exc:
@@ -370,18 +401,99 @@ class ModelSpec:
             where = " or ".join(options) if options else "[model]"
             raise SpecError(f"{where}: {exc}") from exc
 
+    @property
+    def has_arm_data(self) -> bool:
+        """Whether the spec fits arm-level summaries (an ``[arm_data]`` section): alone,
+        or with ``[data]`` in a combined model.
+
+        Examples
+        --------
+        >>> ModelSpec.from_dict({"model": {"dose_shape": "linear"}}).has_arm_data
+        False
+        """
+        return self.arm is not None
+
+    def build_arm_model(self) -> ArmModel | CombinedModel:
+        """The arm-level model of a spec with ``[arm_data]``: an
+        :class:`~bayesdose.ArmModel`, or with ``[data]`` a :class:`~bayesdose.CombinedModel`.
+
+        Returns
+        -------
+        ArmModel or CombinedModel
+
+        Raises
+        ------
+        SpecError
+            When the spec has no ``[arm_data]``.
+
+        Examples
+        --------
+        >>> spec = ModelSpec.from_dict({
+        ...     "arm_data": {"source": "arms.csv", "study": "s", "dose": "d", "mean": "y",
+        ...                  "se": "se"},
+        ...     "arm_model": {"study_effects": "fixed"},
+        ...     "model": {"dose_shape": "free", "time_shape": "emax"}})
+        >>> model = spec.build_arm_model()
+        >>> type(model).__name__, model.dose_shape.name, model.study_effects
+        ('ArmModel', 'free', 'fixed')
+        """
+        if self.arm is None:
+            raise SpecError("this model file has no [arm_data] section: its model is "
+                            "build_model().")
+        if not self.data:
+            return self.arm.arm_model(self.model, self.priors)
+        return self.arm.combined_model(self.build_model(), self.model, self.priors)
+
+    def _check_arm(self) -> None:
+        """How ``[arm_data]`` and ``[arm_model]`` go with the other sections."""
+        if self.arm is None:
+            if "mcid" in self.estimands:
+                raise SpecError("estimands.mcid is read by arm-level analyses ([arm_data]); "
+                                "give a patient-level outcome's MCID as outcomes.<name>.mcid.")
+            return
+        if self.safety is not None:
+            raise SpecError("[safety] and [arm_data] are both given; fit the adverse-event "
+                            "analysis in a model file of its own.")
+        if not self.data:
+            extra = sorted(set(self.model) - set(ARM_MODEL_SECTION))
+            if extra:
+                raise SpecError(f"model.{extra[0]} is a setting of the patient-level model, "
+                                "but this file has [arm_data] and no [data]; an arm-level "
+                                f"analysis reads only {', '.join(ARM_MODEL_SECTION)} from "
+                                f"[model]: remove model.{extra[0]}.")
+            if self.outcome_info:
+                name = next(iter(self.outcome_info))
+                raise SpecError(f"[outcomes.{name}] describes a patient-level outcome, but "
+                                "this file has no [data]; give the arm-level outcome's "
+                                f"metadata as [arm_data.outcomes.{name}].")
+            if "trial_study" in self.arm.model:
+                raise SpecError("arm_model.trial_study names the patient-level trial among "
+                                "the studies, but this file has no [data]: remove it, or add "
+                                "the trial's [data] section.")
+        if self.estimands.get("ci_kind", "eti") != "eti":
+            raise SpecError("estimands.ci_kind: arm-level read-outs have equal-tailed "
+                            "intervals; remove ci_kind or set ci_kind = \"eti\".")
+        if "reference" in self.estimands:
+            raise SpecError("estimands.reference: arm-level effects are against placebo "
+                            "(dose 0); ask for contrasts between doses with contrasts = "
+                            "[[50, 25]] instead.")
+        mcid = self.estimands.get("mcid")
+        if mcid is not None and not (_is_finite(mcid) and mcid > 0):
+            raise SpecError(f"estimands.mcid must be a positive number in outcome units "
+                            f"(got {_short(mcid)}).")
+        self.build_arm_model()
+
+    def _prior_names(self, model: DoseResponseModel) -> list[str]:
+        """The names a ``[priors]`` table may give."""
+        if self.arm is not None and not self.data:
+            return self.arm.parameter_names(self.model)
+        names = self._patient_prior_names(model)
+        return names + list(COMBINED_ARM_PRIORS) if self.arm is not None else names
+
     def _check_prior_names(self, model: DoseResponseModel) -> None:
         """Every prior names a parameter of the model (names do not depend on the data)."""
 
-        names: list[str] = []
-        for correlated in ("none", "lkj", "factor"):
-            params = model_parameters(model.dose_shape, model.time_shape,
-                                      DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
-                                      set(LIKELIHOODS), pooled=True, correlated=correlated,
-                                      covariates=True,
-                                      serial_correlation=model.serial_correlation,
-                                      patient_slopes=model.patient_slopes)
-            names += [p.name for p in params if p.name not in names]
+        names = self._prior_names(model)
         for name in self.priors:
             if name not in names:
                 close = difflib.get_close_matches(name, names, n=1)
@@ -391,6 +503,19 @@ class ModelSpec:
                     f"(dose_shape={model.dose_shape.name!r}, "
                     f"time_shape={model.time_shape.name!r}).{hint} Its parameters are "
                     f"{', '.join(names)}.")
+
+    @staticmethod
+    def _patient_prior_names(model: DoseResponseModel) -> list[str]:
+        names: list[str] = []
+        for correlated in ("none", "lkj", "factor"):
+            params = model_parameters(model.dose_shape, model.time_shape,
+                                      DoseScale((1.0, 2.0, 4.0)), TimeScale((1.0, 2.0, 4.0)),
+                                      set(LIKELIHOODS), pooled=True, correlated=correlated,
+                                      covariates=True,
+                                      serial_correlation=model.serial_correlation,
+                                      patient_slopes=model.patient_slopes)
+            names += [p.name for p in params if p.name not in names]
+        return names
 
     def _check_sampler(self) -> None:
 
@@ -868,7 +993,10 @@ def fit(spec: ModelSpec, data: TrialData | None = None, **sampler: Any):
 
     Returns
     -------
-    DoseResponseFit
+    DoseResponseFit, or ArmFit / CombinedFit
+        A spec with ``[arm_data]`` gives an :class:`~bayesdose.results.arm_fit.ArmFit`
+        (no ``[data]``) or a :class:`~bayesdose.model.combined.CombinedFit` (``data``
+        then overrides the patient-level trial).
 
     Examples
     --------
@@ -876,8 +1004,8 @@ def fit(spec: ModelSpec, data: TrialData | None = None, **sampler: Any):
     >>> spec = bd.ModelSpec.from_toml("models/msc_koos_emax.toml")   # doctest: +SKIP
     >>> fit = bd.fit(spec, draws=500)                                # doctest: +SKIP
     """
-
-
+    if spec.arm is not None:
+        return _fit_arms(spec, data, **sampler)
     data = spec.load_data() if data is None else data
     try:
         result = spec.build_model().fit(data, **{**spec.sampler, **sampler})
@@ -888,4 +1016,22 @@ def fit(spec: ModelSpec, data: TrialData | None = None, **sampler: Any):
             "scale) and the data's outliers."
         ) from exc
     record_spec(result.idata, spec.to_dict())
+    return result
+
+
+def _fit_arms(spec: ModelSpec, trial: TrialData | None = None, **sampler: Any):
+    """The arm-level or combined fit of a spec with ``[arm_data]``."""
+    if spec.data:
+        trial = spec.load_data() if trial is None else trial
+    elif trial is not None:
+        raise SpecError("patient-level data were given, but this model file has [arm_data] "
+                        "and no [data]; add a [data] section for a combined model.")
+    model = spec.build_arm_model()
+    try:
+        result = spec.arm.fit(model, spec.arm.load_data(), trial, **{**spec.sampler, **sampler})
+    except SamplingError as exc:
+        raise SpecError(
+            f"the model cannot be evaluated where sampling starts ({exc}). Check the priors "
+            "in [priors] and the arm-level data's means and standard errors.") from exc
+    record_arm_spec(result.idata, spec.to_dict())
     return result

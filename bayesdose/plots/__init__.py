@@ -2,7 +2,8 @@
 and its MCMC rank/trace plots, parameter forest, predictive and LOO-PIT checks, drawn by
 ArviZ's arviz-plots (:mod:`~bayesdose.plots.fits`); the candidates of a model comparison
 (:mod:`~bayesdose.plots.comparison`), the operating characteristics of simulated
-designs (:mod:`~bayesdose.plots.simulation`) and the rank ECDFs of a simulation-based
+designs (:mod:`~bayesdose.plots.simulation`), the fit of each study of an arm-level model
+(:mod:`~bayesdose.plots.arms`) and the rank ECDFs of a simulation-based
 calibration (:mod:`~bayesdose.plots.calibration`).
 
 ``bd.plots`` is loaded on first use, so ``import bayesdose`` does not import matplotlib.
@@ -10,6 +11,7 @@ calibration (:mod:`~bayesdose.plots.calibration`).
 
 from __future__ import annotations
 
+from bayesdose.plots.arms import plot_study_fits
 from bayesdose.plots.calibration import plot_calibration
 from bayesdose.plots.comparison import plot_candidates
 from bayesdose.plots.fits import (
@@ -39,6 +41,7 @@ __all__ = [
     "plot_operating_characteristics",
     "plot_predictive_check",
     "plot_prior_predictive",
+    "plot_study_fits",
     "plot_time_course",
     "plot_trace",
     "predictive_draws",

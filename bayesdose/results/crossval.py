@@ -302,7 +302,7 @@ def _check_refit_settings(k_threshold: float, max_refits: int | None) -> None:
 
 def loo(fit: DoseResponseFit, unit: str = "patient", refit: bool = True,
         k_threshold: float = PARETO_K_MAX, max_refits: int | None = MAX_REFITS,
-        k_folds: int = KFOLD_K, seed: int = 0, progressbar: bool = False,
+        k_folds: int = KFOLD_K, seed: int = 0, progressbar: bool | None = None,
         ) -> CrossValidation:
     """Leave-one-out predictive accuracy (elpd) of a fit, by patient or by observation.
 
@@ -334,8 +334,9 @@ def loo(fit: DoseResponseFit, unit: str = "patient", refit: bool = True,
         Folds of the K-fold fallback (fewer when there are fewer patients).
     seed : int
         Seed of the K-fold folds.
-    progressbar : bool
-        Show the sampler's progress bar during refits.
+    progressbar : bool, optional
+        Show the sampler's progress bar during refits (default: on a terminal only,
+        see :func:`bayesdose.progress.resolve_progress`).
 
     Returns
     -------
@@ -364,7 +365,8 @@ def loo(fit: DoseResponseFit, unit: str = "patient", refit: bool = True,
 
 
 def kfold(fit: DoseResponseFit, unit: str = "patient", k: int = KFOLD_K, seed: int = 0,
-          folds: np.ndarray | None = None, progressbar: bool = False) -> CrossValidation:
+          folds: np.ndarray | None = None,
+          progressbar: bool | None = None) -> CrossValidation:
     """K-fold cross-validation: refit without each fold of units, score the fold's units.
 
     Every unit's term is ``log p(y_unit | y_rest_of_fold_out)``: the log of the mean, over
@@ -386,8 +388,9 @@ def kfold(fit: DoseResponseFit, unit: str = "patient", k: int = KFOLD_K, seed: i
     folds : numpy.ndarray, optional
         The fold of each unit, instead of drawing them (then ``k`` and ``seed`` are not
         used).
-    progressbar : bool
-        Show the sampler's progress bar during refits.
+    progressbar : bool, optional
+        Show the sampler's progress bar during refits (default: on a terminal only,
+        see :func:`bayesdose.progress.resolve_progress`).
 
     Returns
     -------
@@ -418,7 +421,7 @@ def kfold(fit: DoseResponseFit, unit: str = "patient", k: int = KFOLD_K, seed: i
 
 
 def refit_log_likelihood(fit: DoseResponseFit, rows: np.ndarray,
-                         progressbar: bool = False) -> xr.DataArray:
+                         progressbar: bool | None = None) -> xr.DataArray:
     """The log likelihood of every observation under a refit without ``rows``.
 
     The refit is compiled once per fit and design: a model of continuous likelihoods is
@@ -434,8 +437,8 @@ def refit_log_likelihood(fit: DoseResponseFit, rows: np.ndarray,
         The full fit (its sampler settings and seed are the refit's).
     rows : numpy.ndarray
         Observations (rows of ``fit.inputs``) to leave out together.
-    progressbar : bool
-        Show the sampler's progress bar.
+    progressbar : bool, optional
+        Show the sampler's progress bar (default: on a terminal only).
 
     Returns
     -------
@@ -466,7 +469,8 @@ def refit_log_likelihood(fit: DoseResponseFit, rows: np.ndarray,
     return pointwise_log_likelihood(scored, len(fit.inputs.response))
 
 
-def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False) -> float:
+def exact_elpd(fit: DoseResponseFit, rows: np.ndarray,
+               progressbar: bool | None = None) -> float:
     """log p(y_rows | y_rest): refit without ``rows`` and score them under the refit.
 
     The refit is :func:`refit_log_likelihood`'s; the left-out observations' joint term is
@@ -478,8 +482,8 @@ def exact_elpd(fit: DoseResponseFit, rows: np.ndarray, progressbar: bool = False
         The full fit.
     rows : numpy.ndarray
         Observations (rows of ``fit.inputs``) to leave out together.
-    progressbar : bool
-        Show the sampler's progress bar.
+    progressbar : bool, optional
+        Show the sampler's progress bar (default: on a terminal only).
 
     Returns
     -------

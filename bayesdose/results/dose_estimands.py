@@ -1254,3 +1254,12 @@ def _construction_note(view: PosteriorView) -> str:
             "prob_increasing equals prob_highest_better (the probability that the dose "
             "effect is an improvement), not evidence of a monotone response; fit the "
             "'free' dose shape to test monotonicity")
+
+
+# ---------------------------------------------------------------------------- shared helpers
+#: Helpers that the arm-level read-outs (:mod:`bayesdose.results.arm_estimands`) share,
+#: under public names: the closed-form inverse of a dose shape, the first crossing of a
+#: piecewise-linear curve, and the summary of a dose estimand's draws.
+invert_dose = _invert
+first_crossing = _first_crossing
+summarise_dose_draws = _summary
