@@ -153,6 +153,7 @@ def _covers(fit: bd.DoseResponseFit, dose: float, time: float, truth: float,
     return bool(row["ci_low"] <= truth <= row["ci_high"]), float(row["mean"])
 
 
+@pytest.mark.slow
 def test_clda_recovers_the_dose_effect_with_30_percent_of_baselines_missing():
     frame = simulate(2024, per_arm=20, missing_share=0.3)
     data = load(frame)
@@ -169,6 +170,7 @@ def test_clda_recovers_the_dose_effect_with_30_percent_of_baselines_missing():
     assert sigma["eti90_lb"] * sd_hat <= SD <= sigma["eti90_ub"] * sd_hat
 
 
+@pytest.mark.slow
 def test_clda_and_change_agree_when_every_baseline_is_there():
     """On complete data the two analyses estimate the same contrasts (both condition on
     the baselines, one through the covariate, one through the patient effects)."""
@@ -197,6 +199,7 @@ def test_clda_intervals_cover_at_their_nominal_rate_with_missing_baselines():
     assert covered >= 15, covered
 
 
+@pytest.mark.slow
 def test_one_visit_parallel_group_data_fit_directly():
     """No baseline, one value per patient: the levels are modelled directly and the dose
     contrasts are those of the arm means."""

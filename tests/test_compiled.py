@@ -155,6 +155,7 @@ def test_posterior_predictive_is_seeded_and_follows_the_model(mixed):
     assert float(np.abs(ours - theirs).max()) < 5 * sd / np.sqrt(4000)
 
 
+@pytest.mark.slow
 def test_weighted_leave_out_matches_rebuilt_model(koos):
     """Exact LOO with the observation at weight 0 in one compiled model agrees with a
     model rebuilt without it (Monte Carlo error only)."""

@@ -435,6 +435,7 @@ def simulated_trial_with_covariates(seed: int = 3):
     return sim, data
 
 
+@pytest.mark.slow
 def test_covariate_effects_and_the_dose_contrast_are_recovered(tmp_path):
     sim, data = simulated_trial_with_covariates()
     fit = bd.DoseResponseModel(dose_shape="emax", time_shape="exponential").fit(

@@ -81,6 +81,7 @@ patient_effects = {value}
         bd.ModelSpec.from_toml(path)
 
 
+@pytest.mark.slow
 def test_parallel_group_trial_without_patient_effects_recovers_the_truth():
     """The dose contrast is recovered, and the residual SD takes up the patients'
     deviations: it estimates sqrt(sigma^2 + patient_sd^2) = 0.5 outcome SDs."""

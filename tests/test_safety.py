@@ -354,6 +354,7 @@ def test_fits_with_each_sampler_and_the_same_seed_gives_the_same_numbers(sampler
     assert not np.array_equal(other.idata.posterior["alpha"], idata.posterior["alpha"])
 
 
+@pytest.mark.slow
 def test_recovers_known_dose_event_curve():
     alpha, beta, doses = -1.0, 0.6, np.repeat([1.0, 10.0, 50.0, 100.0], 75)
     reference = np.exp(np.mean(np.log([1.0, 10.0, 50.0, 100.0])))

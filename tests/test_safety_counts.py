@@ -198,6 +198,7 @@ def simulate_counts(family: str, seed: int) -> pd.DataFrame:
                          "n_events": counts, "years": years})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("family", "seed"), [("poisson", 11), ("negative_binomial", 12)])
 def test_recovers_simulated_truth(family, seed):
     data = SafetyCountData.from_frame(simulate_counts(family, seed), exposure="years",

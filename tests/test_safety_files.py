@@ -416,6 +416,7 @@ def simulate_types(seed: int, family: str, dispersion: float = 4.0) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("family", "seed"), [("poisson", 31), ("negative_binomial", 34)])
 def test_multi_type_count_model_recovers_rates_and_rate_ratios(family, seed):
     data = bd.SafetyCountData.from_frame(simulate_types(seed, family), event_type="kind",

@@ -75,6 +75,7 @@ def assert_calibrated(results: list[tuple[bool, int, int]]) -> None:
     assert all(r[2] <= 2 for r in results), results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dose_shape", sorted(DOSE_TRUTHS))
 def test_dose_shape_recovery(dose_shape):
     params = {**DOSE_TRUTHS[dose_shape], **EXPONENTIAL_ONSET}
@@ -82,6 +83,7 @@ def test_dose_shape_recovery(dose_shape):
     assert_covers(sim, fit)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("time_shape", sorted(TIME_TRUTHS))
 def test_time_shape_recovery(time_shape):
     params = {"delta": 1.2, **TIME_TRUTHS[time_shape]}

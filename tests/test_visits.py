@@ -102,6 +102,7 @@ def test_bad_actual_times_name_the_column_and_rows():
         bd.ModelSpec.from_dict({"data": {"source": "x.csv", "actual_time": 3}})
 
 
+@pytest.mark.slow
 def test_actual_times_recover_the_onset_that_nominal_visits_blur():
     """With measurements up to 30% off their visit, the exponential course on actual
     times covers the true half-time and the top-dose effect at the last visit and at

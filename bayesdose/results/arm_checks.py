@@ -566,7 +566,7 @@ def heterogeneity(fit: ArmFit, dose: Any = None, time: Any = None, ci_prob: floa
         ``table`` rows (random study effects): ``tau`` standardised and in outcome
         units; the between-study SD of the effect at the dose and time; the pooled
         effect; the SD relative to ``|pooled effect|`` (ratio); a new study's effect;
-        P(SD > 0.5 |pooled effect|) (``mean`` is the probability). With fixed study
+        ``P(SD > 0.5 |pooled effect|)`` (``mean`` is the probability). With fixed study
         effects only the pooled effect, and a reading that says the model has no
         between-study SD. ``reading`` says when the data cannot tell the SD from 0
         (fewer than :data:`FEW_STUDIES` studies, or its interval's lower end below
