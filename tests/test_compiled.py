@@ -50,7 +50,9 @@ def assert_same_fit(a: bd.DoseResponseFit, b: bd.DoseResponseFit) -> None:
         xr.testing.assert_identical(left, right)
 
 
-@pytest.mark.parametrize("sampler", [s for s in ("nutpie", "pymc") if s in installed_backends()])
+@pytest.mark.parametrize("sampler", [  # PyMC's own NUTS (not the default sampler): slow
+    pytest.param(s, marks=[pytest.mark.slow] if s == "pymc" else [])
+    for s in ("nutpie", "pymc") if s in installed_backends()])
 def test_warm_refit_equals_cold_fit(koos, sampler):
     model = bd.DoseResponseModel()
     cold = model.fit(koos, sampler=sampler, **SMALL)
