@@ -14,7 +14,12 @@ model's ``with_data``) and reuses every compiled function.
 :meth:`bayesdose.DoseResponseModel.fit` keeps the compiled models of its last designs, so
 fitting the same model object again on data of the same design (``fit.refit(data)``,
 leave-one-out refits, bootstrap or sensitivity loops) is a *warm* refit; a warm refit
-gives the same numbers as a cold fit on the same data and seed.
+gives the same numbers as a cold fit on the same data and seed. The process also shares
+compiled models between model objects (:data:`SHARED_MODELS`): a new model with the same
+configuration, fitted on data of the same design, is warm too. Across processes, PyTensor
+keeps what numba compiled in its compile folder, so a second process compiles the same
+model structure faster (nutpie's own wrapper of the compiled functions is compiled
+again in every process; benchmarks/cold_start.py measures each step).
 
 What each backend reuses: nutpie reuses the compiled model (only sampling remains); PyMC's
 NUTS reuses the model graph and PyTensor's compiled C code (``pm.sample`` still rewrites
@@ -55,6 +60,7 @@ from bayesdose.inference.backends import (
     sample_posterior,
     stored_stats,
 )
+from bayesdose.inference.nutpie_compile import compile_pymc_model
 from bayesdose.inference.trees import drop_group, group, new_tree, set_group
 from bayesdose.progress import progress_note, resolve_progress
 
@@ -70,11 +76,13 @@ WEIGHTED_KINDS = frozenset({"normal", "student_t", "lognormal"})
 CACHE_SIZE = 4
 
 
-#: PyTensor mode of the read-out functions (log likelihood, predictive draws, prior):
-#: PyTensor's default (rewritten and compiled to C, cached on disk). With the faster to
-#: compile "FAST_COMPILE" the vectorised functions loop over draws in Python and take
-#: 10 times longer on every fit.
-READOUT_MODE = None
+#: PyTensor mode of the read-out functions (log likelihood, predictive draws, prior).
+#: ``"FAST_COMPILE"`` (Python-linked, lightly rewritten): PyTensor's default links these
+#: functions with numba, whose first compile on a machine took about 60 s for the
+#: one-outcome model (and 4 s from its on-disk cache afterwards), while the Python-linked
+#: functions compile in about 4 s the first time and evaluate 4000 draws in 0.2-0.4 s
+#: (against 0.06 s); they give the same values (benchmarks/cold_start.py).
+READOUT_MODE = "FAST_COMPILE"
 
 
 #: The per-observation and per-outcome arrays of :class:`ModelInputs` that make its design.
@@ -165,8 +173,31 @@ def compiled_model(model: DoseResponseModel, inputs: ModelInputs,
     >>> compiled_model(model, inputs) is compiled_model(model, inputs)
     True
     """
-    return model.compiled_models.get(design_key(model, inputs, weighted),
-                                     lambda: CompiledModel(model, inputs, weighted=weighted))
+    key = design_key(model, inputs, weighted)
+    shared = f"{key}:{_component_types(model)}"
+    return model.compiled_models.get(
+        key, lambda: SHARED_MODELS.get(shared, lambda: CompiledModel(model, inputs,
+                                                                     weighted=weighted)))
+
+
+def _component_types(model: DoseResponseModel) -> str:
+    """The classes of ``model``'s dose shape and time course, which its configuration
+    names but does not define (a user's own shape may reuse a built-in name)."""
+    return ",".join(f"{type(part).__module__}.{type(part).__qualname__}"
+                    for part in (model.dose_shape, model.time_shape))
+
+
+def clear_compiled_models() -> None:
+    """Forget the compiled models this process shares between model objects
+    (:data:`SHARED_MODELS`); each model object keeps its own until it is dropped.
+
+    Examples
+    --------
+    >>> clear_compiled_models()
+    >>> len(SHARED_MODELS)
+    0
+    """
+    SHARED_MODELS.clear()
 
 
 class CompiledCache:
@@ -209,6 +240,17 @@ class CompiledCache:
 
     def __len__(self) -> int:
         return len(self._models)
+
+    def clear(self) -> None:
+        """Forget every model kept."""
+        self._models.clear()
+
+#: Compiled models shared by every model object in this process, keyed by design and
+#: configuration: a new ``DoseResponseModel`` with the same configuration, fitted on data
+#: of the same design, samples the model another object compiled (see
+#: :func:`compiled_model`).
+SHARED_MODELS = CompiledCache(size=2 * CACHE_SIZE)
+
 
 class CompiledModel:
     """A model built once for one design, sampled on any data of that design.
@@ -425,7 +467,7 @@ class CompiledModel:
 
         if self._nutpie is None:
             with progress_note("Compiling the model", common["progressbar"]):
-                self._nutpie = nutpie.compile_pymc_model(self.pymc_model)
+                self._nutpie = compile_pymc_model(self.pymc_model)
         used = nutpie_data_names(self._nutpie)
         if values and not set(values) & used:
             raise SpecError(f"nutpie's compiled model names none of the data containers "
