@@ -33,7 +33,7 @@ FIGURE_PACKAGES = ("matplotlib",)
 FIGURE_LAYERS = ("plots", "report")
 #: Heavy optional dependencies that may be imported inside functions (with a reason).
 HEAVY = ("matplotlib", "dask", "distributed", "pyarrow", "tqdm", "bayesdose.plots",
-         "numpyro", "jax", "blackjax", "nutpie", "pytensor.link.jax")
+         "numpyro", "jax", "blackjax", "nutpie", "numba", "pytensor.link.jax")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def compile_pymc_model(pymc_model: Any, **options: Any) -> Any:
     ...     y = pm.Normal("y", mu, 1, observed=[0.1, -0.3])
     >>> compiled = compile_pymc_model(model)  # doctest: +SKIP
     """
+    # nutpie and numba are slow to import: loaded when a model is compiled for nutpie
     import nutpie
 
     with lighter_wrappers():
@@ -70,6 +71,7 @@ def lighter_wrappers() -> Iterator[bool]:
         Whether the wrappers were replaced (False when this nutpie lacks the functions
         they replace: its own are used).
     """
+    # nutpie and numba are slow to import: loaded when a model is compiled for nutpie
     import nutpie.compile_pymc as nutpie_pymc
 
     if not all(hasattr(nutpie_pymc, name) for name in (*REPLACED, "make_extraction_fn")):
@@ -112,6 +114,7 @@ def make_logp_wrapper(n_dim: int, logp_fn: Any, user_data: np.ndarray,
     -------
     (function, numba signature)
     """
+    # nutpie and numba are slow to import: loaded when a model is compiled for nutpie
     import numba
     from nutpie.compile_pymc import make_extraction_fn
 
@@ -174,6 +177,7 @@ def make_expand_wrapper(n_dim: int, n_expanded: int, expand_fn: Any, user_data: 
     -------
     (function, numba signature)
     """
+    # nutpie and numba are slow to import: loaded when a model is compiled for nutpie
     import numba
     from nutpie.compile_pymc import make_extraction_fn
 
