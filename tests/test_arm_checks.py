@@ -30,6 +30,10 @@ from bayesdose.results.arm_checks import (
 )
 from bayesdose.results.arm_fit import ArmFit
 
+#: Functions that evaluate the model at a point, compiled fast: the value is what is
+#: checked, not the backend (sampling compiles with numba).
+FAST = "FAST_COMPILE"
+
 matplotlib.use("Agg")
 
 
@@ -41,7 +45,8 @@ def at_point(model: pm.Model, seed: int = 0) -> tuple[dict, az.InferenceData]:
              for k, v in model.initial_point().items()}
     outs = [v for v in model.unobserved_value_vars if not v.name.endswith("__")]
     names = [v.name for v in outs]
-    values = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    values = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore",
+                              mode=FAST)(point)
     draws = {n: np.asarray(v)[None, None] for n, v in zip(names, values, strict=True)}
     dims = {n: list(model.named_vars_to_dims.get(n, ())) for n in names}
     coords = {k: list(v) for k, v in model.coords.items() if v is not None}
@@ -110,7 +115,7 @@ def test_fitted_means_are_the_mean_of_the_models_likelihood(case):
     point, idata = at_point(built)
     fit = ArmFit(model, model.inputs(data), idata, {}, data=data)
     means = fitted_means(fit)
-    logp = built.compile_logp(vars=[built["y"]], jacobian=False)(point)
+    logp = built.compile_logp(vars=[built["y"]], jacobian=False, mode=FAST)(point)
     assert means.shape == (1, len(fit.inputs.table))
     expected = mvn_logpdf(fit.inputs.table, means[0], model.rho)
     assert np.isclose(float(logp) + fit.inputs.log_det_whitening, expected, rtol=1e-9)
@@ -122,7 +127,7 @@ def test_fitted_means_of_a_combined_fit_are_those_of_its_arm_likelihood():
     built = model.build(trial, arms)
     point, idata = at_point(built, seed=2)
     fit = CombinedFit(model, model.inputs(trial, arms), idata, {}, trial=trial, arms=arms)
-    logp = built.compile_logp(vars=[built["arm_means"]], jacobian=False)(point)
+    logp = built.compile_logp(vars=[built["arm_means"]], jacobian=False, mode=FAST)(point)
     expected = mvn_logpdf(fit.inputs.table, fitted_means(fit)[0], 0.6)
     assert np.isclose(float(logp) + fit.inputs.log_det_whitening, expected, rtol=1e-9)
     assert set(fit.study_fits()["study"]) == set(fit.inputs.studies)

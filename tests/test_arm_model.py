@@ -15,6 +15,10 @@ import bayesdose as bd
 from bayesdose.components.shapes import DoseScale
 from bayesdose.components.timecourses import TimeScale
 
+#: Functions that evaluate the model at a point, compiled fast: the value is what is
+#: checked, not the backend (sampling compiles with numba).
+FAST = "FAST_COMPILE"
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = next((folder for folder in (ROOT / "shared" / "data", ROOT.parent / "shared" / "data")
                if folder.is_dir()), None)
@@ -62,7 +66,7 @@ def test_the_likelihood_is_the_multivariate_normal_density_of_each_arm():
     built = model.build(data)
     point = {"delta": -0.3, "log_ed50": 0.2, "log_et50": -1.0, "tau_log__": np.log(0.2),
              "delta_z": np.linspace(-1, 1, 6), "course": np.full((6, 3), -0.05)}
-    logp = built.compile_logp(vars=[built["y"]], jacobian=False)(point)
+    logp = built.compile_logp(vars=[built["y"]], jacobian=False, mode=FAST)(point)
     # the same mean in outcome units, with numpy, and scipy's density per arm
     table = inputs.table
     dose_scale, time_scale = DoseScale(DOSES), TimeScale(TIMES)
@@ -199,7 +203,7 @@ def test_several_agents_have_their_own_dose_shapes_in_the_likelihood(time_by_age
              "log_et50": np.array([-1.0, -0.3]) if time_by_agent else -1.0,
              "tau_log__": np.log(0.2), "delta_z": np.linspace(-1, 1, 2 * studies).reshape(
                  studies, 2), "course": np.linspace(-0.2, 0.1, 3 * studies).reshape(studies, 3)}
-    logp = built.compile_logp(vars=[built["y"]], jacobian=False)(point)
+    logp = built.compile_logp(vars=[built["y"]], jacobian=False, mode=FAST)(point)
     # the mean by hand: each agent's Emax on its own doses (p50 its geometric mean dose)
     table = inputs.table
     mean = np.empty(len(table))

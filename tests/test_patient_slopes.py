@@ -17,6 +17,10 @@ from bayesdose.errors import SpecError
 from bayesdose.inference.compiled import CompiledModel, design_key
 from bayesdose.report.fit_report import build_report
 
+#: Functions that evaluate the model at a point, compiled fast: the value is what is
+#: checked, not the backend (sampling compiles with numba).
+FAST = "FAST_COMPILE"
+
 matplotlib.use("Agg")
 
 SD = 10.0
@@ -52,7 +56,7 @@ def _point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
 
 def _evaluate(model: pm.Model, outputs: list, point: dict) -> list[np.ndarray]:
     values = model.replace_rvs_by_values(outputs)
-    function = pm.compile(model.value_vars, values, on_unused_input="ignore")
+    function = pm.compile(model.value_vars, values, on_unused_input="ignore", mode=FAST)
     return function(*[point[v.name] for v in model.value_vars])
 
 

@@ -26,6 +26,10 @@ from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.inference.compiled import CompiledModel, design_key
 from bayesdose.results.crossval import unit_labels
 
+#: Functions that evaluate the model at a point, compiled fast: the value is what is
+#: checked, not the backend (sampling compiles with numba).
+FAST = "FAST_COMPILE"
+
 SD = 10.0
 SHAPE = {"delta": 1.0, "log_ed50": 0.0, "log_t_half": -1.5}
 
@@ -120,7 +124,7 @@ def _point(model: pm.Model, seed: int) -> dict[str, np.ndarray]:
 
 def _evaluate(model: pm.Model, outputs: list, point: dict) -> list[np.ndarray]:
     values = model.replace_rvs_by_values(outputs)
-    function = pm.compile(model.value_vars, values, on_unused_input="ignore")
+    function = pm.compile(model.value_vars, values, on_unused_input="ignore", mode=FAST)
     return function(*[point[v.name] for v in model.value_vars])
 
 

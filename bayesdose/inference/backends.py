@@ -256,7 +256,7 @@ def nutpie_options(model: pm.Model) -> dict[str, Any]:
 
 def _sample_nutpie(model: pm.Model, common: dict[str, Any], cores: int) -> xr.DataTree:
     """nutpie (with :func:`nutpie_options`), its extra groups and values dropped."""
-    idata = pm.sample(cores=cores, nuts_sampler_kwargs=nutpie_options(model), **common)
+    idata = pm.sample(cores=cores, nuts=nutpie_options(model), **common)
     set_group(idata, "posterior", model_variables(group(idata, "posterior"), model))
     set_group(idata, "sample_stats", stored_stats(group(idata, "sample_stats")))
     for name in [g for g in idata.children if g.startswith("warmup_") or g == "constant_data"]:

@@ -64,7 +64,7 @@ from bayesdose.data.trial import TrialData
 from bayesdose.errors import BayesdoseError, DataError, SpecError
 from bayesdose.files.output import first_line
 from bayesdose.inference.backends import check_sampler_settings, resolve_sampler
-from bayesdose.inference.compiled import CompiledCache, compiled_model
+from bayesdose.inference.compiled import READOUT_MODE, CompiledCache, compiled_model
 from bayesdose.progress import resolve_progress
 from bayesdose.results.arm_storage import refuse_arm_fit
 from bayesdose.results.fit import DoseResponseFit
@@ -873,7 +873,8 @@ class DoseResponseModel:
         """
         model, _ = self.build(data)
         with model:
-            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+            return pm.sample_prior_predictive(draws=draws, random_seed=random_seed,
+                                              compile_kwargs={"mode": READOUT_MODE})
 
 
 def check_patient_slopes(patient_slopes: Any, patient_effects: bool) -> bool:
