@@ -511,7 +511,7 @@ def test_the_folder_recovers_known_per_dose_effects(tmp_path):
     text = (CLI_MODEL.replace('dose_shape = "emax"', 'dose_shape = "free"')
             .replace('study_effects = "random"', 'study_effects = "fixed"')
             .replace("rho = 0.2", "rho = 0.0")
-            .replace("draws = 60\ntune = 60\nchains = 1", "draws = 500\ntune = 500\nchains = 2")
+            .replace("draws = 60\ntune = 60\nchains = 1", "draws = 1000\ntune = 1000\nchains = 2")
             .replace("times = [4, 12]", "times = [12]"))
     (tmp_path / "model.toml").write_text(text)
     code = main(["fit", str(tmp_path / "model.toml"), "--out", str(tmp_path / "out")])

