@@ -14,6 +14,10 @@ import bayesdose as bd
 from bayesdose.results.fit import DoseResponseFit
 from bayesdose.results.storage import attach_metadata
 
+#: PyTensor mode of functions that evaluate a model at a point in the tests: compiled fast,
+#: since the value is what is checked, not the backend (sampling compiles with numba).
+FAST = "FAST_COMPILE"
+
 #: Worker processes for the whole suite or a marker selection (``-n auto`` in pyproject.toml).
 WORKERS = 2
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+from conftest import FAST
 from scipy import stats
 from test_arm_model import arm_data, simulate_arms
 from test_combined_model import combined_model, simulate
@@ -29,10 +30,6 @@ from bayesdose.results.arm_checks import (
     study_fits,
 )
 from bayesdose.results.arm_fit import ArmFit
-
-#: Functions that evaluate the model at a point, compiled fast: the value is what is
-#: checked, not the backend (sampling compiles with numba).
-FAST = "FAST_COMPILE"
 
 matplotlib.use("Agg")
 

@@ -9,15 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST
 from scipy import stats
 
 import bayesdose as bd
 from bayesdose.components.shapes import DoseScale
 from bayesdose.components.timecourses import TimeScale
-
-#: Functions that evaluate the model at a point, compiled fast: the value is what is
-#: checked, not the backend (sampling compiles with numba).
-FAST = "FAST_COMPILE"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = next((folder for folder in (ROOT / "shared" / "data", ROOT.parent / "shared" / "data")

@@ -7,12 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST
 
 import bayesdose as bd
-
-#: Functions that evaluate the model at a point, compiled fast: the value is what is
-#: checked, not the backend (sampling compiles with numba).
-FAST = "FAST_COMPILE"
 
 SD = 2.0  # outcome units per standardised unit of the simulation
 TIMES = (3.0, 6.0, 12.0)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import FAST
 from pymc_extras.prior import Prior
 
 import bayesdose as bd
@@ -16,10 +17,6 @@ from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.inference.compiled import design_key
 from bayesdose.results.storage import covariates_from_config, covariates_to_config
-
-#: Functions that evaluate the model at a point, compiled fast: the value is what is
-#: checked, not the backend (sampling compiles with numba).
-FAST = "FAST_COMPILE"
 
 
 def small_frame() -> pd.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import FAST
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,11 +113,15 @@ def emax_trial(n_per_arm: int = 3) -> pd.DataFrame:
     return sim.data.to_frame()
 
 
-def small_fit(frame: pd.DataFrame, dose_shape: str = "emax", **data_kw) -> bd.DoseResponseFit:
-    data = bd.TrialData.from_frame(frame, patient="patient", dose="dose", time="time",
+def trial_data(frame: pd.DataFrame, **data_kw) -> bd.TrialData:
+    return bd.TrialData.from_frame(frame, patient="patient", dose="dose", time="time",
                                    outcome="outcome", value="value", **data_kw)
+
+
+def small_fit(frame: pd.DataFrame, dose_shape: str = "emax", **data_kw) -> bd.DoseResponseFit:
     return bd.DoseResponseModel(dose_shape=dose_shape).fit(
-        data, draws=100, tune=100, chains=1, random_seed=2, progressbar=False)
+        trial_data(frame, **data_kw), draws=100, tune=100, chains=1, random_seed=2,
+        progressbar=False)
 
 
 def assert_no_nan_estimates(fit: bd.DoseResponseFit) -> None:
@@ -127,11 +132,6 @@ def assert_no_nan_estimates(fit: bd.DoseResponseFit) -> None:
         assert columns and np.isfinite(table[columns].to_numpy(dtype=float)).all(), name
 
 
-def trial_data(frame: pd.DataFrame) -> bd.TrialData:
-    return bd.TrialData.from_frame(frame, patient="patient", dose="dose", time="time",
-                                   outcome="outcome", value="value")
-
-
 def assert_same_posterior_up_to_a_constant(model: bd.DoseResponseModel, a: bd.TrialData,
                                            b: bd.TrialData) -> None:
     """The two data sets' log posteriors differ by a constant (the Jacobian of a change
@@ -139,8 +139,8 @@ def assert_same_posterior_up_to_a_constant(model: bd.DoseResponseModel, a: bd.Tr
     parameters, which are on the standardised scale."""
     built_a, _ = model.build(a)
     built_b, _ = model.build(b)
-    logp_a = built_a.compile_logp(mode="FAST_COMPILE")
-    logp_b = built_b.compile_logp(mode="FAST_COMPILE")
+    logp_a = built_a.compile_logp(mode=FAST)
+    logp_b = built_b.compile_logp(mode=FAST)
     rng = np.random.default_rng(7)
     start = built_a.initial_point(random_seed=1)
     differences = []

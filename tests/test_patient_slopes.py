@@ -7,7 +7,7 @@ import matplotlib
 import numpy as np
 import pymc as pm
 import pytest
-from conftest import fixed_fit
+from conftest import FAST, fixed_fit
 from pymc_extras.prior import Prior
 from scipy import stats
 
@@ -16,10 +16,6 @@ from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import SpecError
 from bayesdose.inference.compiled import CompiledModel, design_key
 from bayesdose.report.fit_report import build_report
-
-#: Functions that evaluate the model at a point, compiled fast: the value is what is
-#: checked, not the backend (sampling compiles with numba).
-FAST = "FAST_COMPILE"
 
 matplotlib.use("Agg")
 

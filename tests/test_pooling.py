@@ -8,16 +8,13 @@ from pathlib import Path
 import numpy as np
 import pymc as pm
 import pytest
+from conftest import FAST
 
 import bayesdose as bd
 from bayesdose.components.graph import check_family_scales, effect_scale
 from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import SpecError
 from bayesdose.model.spec import ModelSpec
-
-#: Functions that evaluate the model at a point, compiled fast: the value is what is
-#: checked, not the backend (sampling compiles with numba).
-FAST = "FAST_COMPILE"
 
 ONSET = float(np.log(1.5 / 12))
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,6 +9,7 @@ import pandas as pd
 import pymc as pm
 import pytest
 import xarray as xr
+from conftest import FAST
 from pymc_extras.prior import Prior
 from scipy import stats
 
@@ -25,10 +26,6 @@ from bayesdose.design.trials import simulate_trial
 from bayesdose.errors import DataError, EstimandError, SpecError
 from bayesdose.inference.compiled import CompiledModel, design_key
 from bayesdose.results.crossval import unit_labels
-
-#: Functions that evaluate the model at a point, compiled fast: the value is what is
-#: checked, not the backend (sampling compiles with numba).
-FAST = "FAST_COMPILE"
 
 SD = 10.0
 SHAPE = {"delta": 1.0, "log_ed50": 0.0, "log_t_half": -1.5}

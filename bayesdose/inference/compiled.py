@@ -245,6 +245,7 @@ class CompiledCache:
         """Forget every model kept."""
         self._models.clear()
 
+
 #: Compiled models shared by every model object in this process, keyed by design and
 #: configuration: a new ``DoseResponseModel`` with the same configuration, fitted on data
 #: of the same design, samples the model another object compiled (see
