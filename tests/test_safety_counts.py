@@ -203,7 +203,10 @@ def simulate_counts(family: str, seed: int) -> pd.DataFrame:
 def test_recovers_simulated_truth(family, seed):
     data = SafetyCountData.from_frame(simulate_counts(family, seed), exposure="years",
                                       exposure_unit="year")
-    fit = SafetyCountModel(family).fit(data, random_seed=seed, **FIT)
+    # 4 chains of 1000: with 2 of 500 the Poisson fit's R-hat of beta was 1.006, too near
+    # the 1.01 bound for a check whose numbers move with the machine's floating point
+    fit = SafetyCountModel(family).fit(data, random_seed=seed,
+                                       **{**FIT, "draws": 1000, "chains": 4})
     assert fit.settings["sampler"] == "nutpie"
     assert int(fit.idata["sample_stats"]["diverging"].sum()) == 0
     summary = fit.parameter_summary().set_index("parameter")
