@@ -3,7 +3,10 @@ worker processes run the tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +14,7 @@ import pytest
 import xarray as xr
 
 import bayesdose as bd
+from bayesdose.inference.compiled import CompiledModel
 from bayesdose.results.fit import DoseResponseFit
 from bayesdose.results.storage import attach_metadata
 
@@ -40,6 +44,49 @@ def long_frame() -> pd.DataFrame:
             rows.append({"subject": f"p{i}", "dose_mg": dose, "week": t,
                          "endpoint": "pain", "score": 40.0 + 3 * i + delta})
     return pd.DataFrame(rows)
+
+
+def _prior_as_posterior(self: CompiledModel, values: dict[str, np.ndarray],
+                        common: dict[str, Any]) -> xr.DataTree:
+    """Stands in for ``CompiledModel._sample_nutpie``: ``chains x draws`` independent draws
+    from the model's prior (the read-out functions' compiled mode, no numba), with the
+    sampler statistics the diagnostics read (no divergences, no tree depth hit, energy of
+    independent draws)."""
+    chains, draws = common["chains"], common["draws"]
+    prior, _ = self.prior(chains * draws, common["random_seed"])
+    posterior = xr.Dataset(
+        {name: (variable.dims, variable.to_numpy().reshape(chains, draws,
+                                                           *variable.shape[2:]))
+         for name, variable in prior.data_vars.items()},
+        coords={**{name: coord for name, coord in prior.coords.items()
+                   if name not in ("chain", "draw")},
+                "chain": np.arange(chains), "draw": np.arange(draws)},
+        attrs={**prior.attrs, "sampling_time": 0.0, "tuning_steps": common["tune"]})
+    energy = np.random.default_rng(common["random_seed"]).normal(size=(chains, draws))
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, draws), bool)),
+                        "maxdepth_reached": (("chain", "draw"),
+                                             np.zeros((chains, draws), bool)),
+                        "energy": (("chain", "draw"), energy)},
+                       coords={"chain": np.arange(chains), "draw": np.arange(draws)})
+    return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+
+
+@contextlib.contextmanager
+def prior_draws_for_sampling() -> Iterator[None]:
+    """Within the block, bayesdose's nutpie fits return independent prior draws instead of
+    sampling: for tests of what is done with a fit (read-outs, files, reports, the command
+    line) rather than of the sampler. The log likelihood, predictive and prior groups are
+    still computed from the model, on those draws."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CompiledModel, "_sample_nutpie", _prior_as_posterior)
+        yield
+
+
+@pytest.fixture
+def prior_sampler() -> Iterator[None]:
+    """:func:`prior_draws_for_sampling` for one test."""
+    with prior_draws_for_sampling():
+        yield
 
 
 @pytest.fixture

@@ -239,7 +239,9 @@ def test_model_must_fit_the_design():
 
 
 # ---------------------------------------------------------------------- end to end
-def test_calibrate_end_to_end_gives_the_same_ranks_for_the_same_seed():
+def test_calibrate_end_to_end_gives_the_same_ranks_for_the_same_seed(prior_sampler):
+    """The whole calibration with prior draws in place of sampling (the ranks of real fits,
+    and their equality for one seed, are the slow tests' job)."""
     design = tiny()
     kwargs = {"reps": 2, "seed": 5, "n_ranks": 100, "progress": False}
     first = calibrate(None, design, **kwargs)

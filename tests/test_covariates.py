@@ -217,7 +217,7 @@ def test_stored_covariates_without_kinds_or_with_numeric_levels_still_load():
             {"name": "kl", "kind": "ordinal", "values": [2]}]})
 
 
-def test_saved_fit_keeps_a_categorical_coded_as_numbers(tmp_path, msc):
+def test_saved_fit_keeps_a_categorical_coded_as_numbers(tmp_path, msc, prior_sampler):
     frame = msc.select(["koos_pain"]).to_frame()
     patients = sorted(frame["patient"].unique())
     frame["gender"] = frame["patient"].map(dict(zip(patients, [1, 2] * (len(patients) // 2),

@@ -222,7 +222,7 @@ def test_family_effect_averages_standardised_effects(msc):
     assert isinstance(table, pd.DataFrame)
 
 
-def test_ordinal_and_lognormal_fit_saves_and_loads(msc, tmp_path):
+def test_ordinal_and_lognormal_fit_saves_and_loads(msc, tmp_path, prior_sampler):
     data = msc.select(["mri_synovitis", "sf_il6"])
     fit = bd.DoseResponseModel().fit(data, draws=100, tune=100, chains=2, random_seed=3,
                                      progressbar=False, prior_draws=0)

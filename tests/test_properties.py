@@ -3,8 +3,8 @@ bayesdose error naming the column, row or field at fault; every well-formed one 
 round-trips (data -> fit -> netCDF -> fit) with nothing lost, in the user's own names.
 
 The fits here are built from fixed posterior draws (as ``conftest.fixed_fit`` does), so the
-properties stay fast; ``test_small_mcmc_fit_round_trips_through_the_result_folder`` runs a
-real (small) MCMC fit end to end.
+properties stay fast; ``test_small_fit_round_trips_through_the_result_folder`` runs a whole
+fit end to end, with prior draws in place of sampling (``conftest.prior_draws_for_sampling``).
 """
 
 from __future__ import annotations
@@ -361,11 +361,11 @@ def test_any_model_file_content_gives_a_spec_or_a_bayesdose_error(raw):
     assert ModelSpec.from_dict(spec.to_dict()).to_dict() == spec.to_dict()
 
 
-# ---------------------------------------------------------------------- a real fit
-def test_small_mcmc_fit_round_trips_through_the_result_folder(tmp_path, frame):
-    """A real (small) MCMC fit of data with the user's own names and units: the result
-    folder's fit.nc gives back every draw, the data and the settings; the tables, the
-    summary and the report carry the names and units."""
+# ---------------------------------------------------------------------- a whole fit
+def test_small_fit_round_trips_through_the_result_folder(tmp_path, frame, prior_sampler):
+    """A small fit (prior draws in place of sampling) of data with the user's own names
+    and units: the result folder's fit.nc gives back every draw, the data and the
+    settings; the tables, the summary and the report carry the names and units."""
     from bayesdose.cli.fit_folder import write_results
 
     frame = frame.rename(columns={"subject": "Subject ID", "dose_mg": "Dose (MSC)",

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import arviz as az
 import numpy as np
 import pytest
-from conftest import fixed_fit
+from conftest import fixed_fit, prior_draws_for_sampling
 
 import bayesdose as bd
 from bayesdose.cli.commands import main
@@ -84,8 +84,9 @@ def parse(page: str) -> PageChecker:
 # ---------------------------------------------------------------- the fit and its report
 @pytest.fixture(scope="module")
 def saved_fit(tmp_path_factory) -> Path:
-    """A tiny real fit whose outcome label, unit, dose unit, one patient id and model
-    name carry markup, saved to netCDF with its model file recorded."""
+    """A tiny fit (prior draws in place of sampling) whose outcome label, unit, dose unit,
+    one patient id and model name carry markup, saved to netCDF with its model file
+    recorded."""
     msc = bd.datasets.load_msc_trial().select(["koos_pain"])
     table = msc.table.drop(columns="source_row")
     table["patient"] = table["patient"].replace({"P07": PATIENT})  # P07 misses a visit
@@ -103,8 +104,9 @@ def saved_fit(tmp_path_factory) -> Path:
                   "time_shape": "exponential"},
         "estimands": {"times": [6, 12], "contrasts": [[50, 1], [10, 1]], "ci_prob": 0.9},
     })
-    fit = bd.fit(spec, data=data, draws=50, tune=50, chains=2, random_seed=3,
-                 prior_draws=50, progressbar=False)
+    with prior_draws_for_sampling():
+        fit = bd.fit(spec, data=data, draws=50, tune=50, chains=2, random_seed=3,
+                     prior_draws=50, progressbar=False)
     path = tmp_path_factory.mktemp("fit") / "fit.nc"
     fit.save(path)
     return path
