@@ -427,6 +427,26 @@ def test_fit_writes_the_arm_folder(cli_run):
     assert len(pd.read_csv(out / "predictive_check.csv")) == len(arm_frame())
 
 
+def test_report_of_a_saved_arm_fit_is_the_folders_report(cli_run, tmp_path, capsys):
+    """``bayesdose report fit.nc`` on an arm-level fit writes the report ``bayesdose fit``
+    wrote (same sections, estimands from the model file recorded in the fit), refuses a
+    non-empty folder without --force and then keeps the user's other files."""
+    folder, _ = cli_run
+    out = tmp_path / "report"
+    assert main(["report", str(folder / "out" / "fit.nc"), "--out", str(out)]) == 0
+    assert "Wrote report.html, report.md and 1 figure" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "report.html", "report.md"]
+    again = (out / "report.md").read_text()
+    assert again == (folder / "out" / "report.md").read_text()
+    (out / "notes.txt").write_text("kept")
+    assert main(["report", str(folder / "out" / "fit.nc"), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["report", str(folder / "out" / "fit.nc"), "--out", str(out),
+                 "--force"]) == 0
+    assert (out / "notes.txt").read_text() == "kept"
+    assert (out / "report.md").read_text() == again
+
+
 def test_leave_one_study_out_on_request_refits_without_each_study(tmp_path):
     arm_frame().to_csv(tmp_path / "arms.csv", index=False)
     (tmp_path / "model.toml").write_text(CLI_MODEL)

@@ -46,6 +46,9 @@ ARM_RESULT_NAMES = (
     "leave_one_study_out.csv", "figures", "report.md", "report.html", "summary.txt",
 )
 
+#: What :func:`write_arm_report` writes (and replaces with ``--force``).
+REPORT_NAMES = ("report.html", "report.md", "figures")
+
 #: What each population of the ``study`` column is, for the report.
 POPULATIONS = {
     "pooled": "the mean of the between-study distribution of the effect size (delta): the "
@@ -324,6 +327,63 @@ def _check(fit: ArmFit, name: str, *args: Any, **kwargs: Any) -> tuple[Any, str 
             return method(*args, **kwargs), None
     except BayesdoseError as exc:
         return None, f"{name}: {exc}"
+
+
+# ---------------------------------------------------------------------- the report alone
+def write_arm_report(fit: ArmFit, out: str | Path, spec: ModelSpec, force: bool = False
+                     ) -> dict[str, Any]:
+    """Write the report of a saved arm-level or combined fit (``bayesdose report``):
+    ``report.html``, ``report.md`` and ``figures/*.png``, as :func:`write_arm_results`
+    writes them but for leave-one-study-out (it refits; see ``bayesdose fit
+    --leave-one-study-out``).
+
+    The report is written into a staging folder and moved into place once complete; a
+    non-empty folder is refused unless ``force`` (then the report's files in it are
+    replaced and the rest is left alone).
+
+    Parameters
+    ----------
+    fit : ArmFit or CombinedFit
+        The fit (:func:`bayesdose.load_arm_fit`).
+    out : str or Path
+        The folder (created if needed).
+    spec : ModelSpec
+        The model file the fit was made from (its name, description and
+        ``[estimands]``), as recorded in the fit file.
+    force : bool
+        Write into a non-empty folder.
+
+    Returns
+    -------
+    dict
+        ``folder``, ``files`` (names relative to the folder), ``figures`` (paths) and
+        ``diagnostics_ok``.
+
+    Raises
+    ------
+    SpecError
+        When ``out`` is a file, or a non-empty folder without ``force``.
+
+    Examples
+    --------
+    >>> import bayesdose as bd
+    >>> fit = bd.load_arm_fit("results/fit.nc")                   # doctest: +SKIP
+    >>> write_arm_report(fit, "report", spec)["files"][:2]        # doctest: +SKIP
+    ['report.html', 'report.md']
+    """
+    folder = check_folder(out, force)
+    estimands = spec.estimands
+    ci_prob = float(estimands.get("ci_prob", 0.95))
+    diagnostics = fit.diagnostics()
+    effects = effect_table(fit, estimands)
+    _, notes = dose_estimand_tables(fit, estimands)
+    checks = _checks(fit, ci_prob, False, notes)
+    report = build_arm_report(fit, spec, diagnostics, effects, checks, notes, ci_prob)
+    with staged_folder(folder, replaces=REPORT_NAMES) as stage:
+        files = write_report(report, stage)
+    return {"folder": folder, "files": files,
+            "figures": [folder / name for name in files if name.startswith("figures/")],
+            "diagnostics_ok": report.diagnostics_ok}
 
 
 # ---------------------------------------------------------------------- the folder

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import bayesdose as bd
-from bayesdose.cli.arms_folder import run_arm_analysis
+from bayesdose.cli.arms_folder import run_arm_analysis, write_arm_report
 from bayesdose.cli.calibrate_folder import add_calibrate_parser, run_calibrate
 from bayesdose.cli.compare_folder import run_comparison
 from bayesdose.cli.fit_folder import RESULT_NAMES, write_results
@@ -29,11 +29,14 @@ from bayesdose.design.designs import Design
 from bayesdose.design.simulation import simulate
 from bayesdose.errors import BayesdoseError, SpecError
 from bayesdose.files.output import check_folder, folder_lock, staged_folder
+from bayesdose.model.arm_fits import load_arm_fit
 from bayesdose.model.dose_response import load_fit
 from bayesdose.model.spec import ModelSpec
 from bayesdose.plots.backend import draw_to_files
 from bayesdose.progress import progress_default
 from bayesdose.report.fit_report import write_report
+from bayesdose.results.arm_storage import ARM_FIT_KINDS, fit_kind
+from bayesdose.results.storage import read_fit_file
 
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -155,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "is unpickled) and write report.html (one self-contained page, figures "
                     "embedded), report.md and figures/*.png into the output folder. The "
                     "effects and contrasts shown are the fit's model file's [estimands], "
-                    "else the last visit and the highest against the lowest dose.",
+                    "else the last visit and the highest against the lowest dose. An "
+                    "arm-level or combined fit gets the report 'bayesdose fit' writes for "
+                    "it, without leave-one-study-out (which refits).",
         epilog="Exit codes: 0 the report was written (also when the fit failed its "
                "diagnostics: the verdict is printed and heads the report), 2 bad input (no "
                "such file, not a bayesdose fit, a non-empty --out without --force), 3 "
@@ -237,8 +242,13 @@ def _write_all(spec, fit, safety_fit, out: Path) -> list[dict[str, Any]]:
 
 def _report(path: Path, out: Path, force: bool) -> int:
 
-    fit = load_fit(path)
-    result = write_report(fit, out, force=force, source=str(path))
+    _, config = read_fit_file(path)
+    if fit_kind(config) in ARM_FIT_KINDS:
+        recorded = config.get("spec") or {"name": path.stem}
+        result = write_arm_report(load_arm_fit(path), out, ModelSpec.from_dict(recorded),
+                                  force=force)
+    else:
+        result = write_report(load_fit(path), out, force=force, source=str(path))
     figures = len(result["figures"])
     print(f"Wrote report.html, report.md and {figures} figure{'s' * (figures != 1)} "
           f"(figures/) to {result['folder']}")
