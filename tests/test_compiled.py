@@ -177,3 +177,95 @@ def test_weighted_leave_out_matches_rebuilt_model(koos):
     joint = full.log_likelihood(rebuilt.posterior)["change"].values.reshape(-1, 47)[:, 5]
     reference = float(np.log(np.mean(np.exp(joint))))
     assert abs(weighted - reference) < 0.15
+
+
+# ---------------------------------------------------------------------- prior draws
+def _one_at_a_time(compiled: CompiledModel, draws: int, seed: int) -> dict[str, np.ndarray]:
+    """Joint prior draws made one per call, as PyMC's forward sampling makes them."""
+    model = compiled.pymc_model
+    outputs = [*model.free_RVs, *model.deterministics, *model.observed_RVs]
+    function = pm.compile([], outputs, random_seed=seed, mode="FAST_COMPILE")
+    results = [function() for _ in range(draws)]
+    return {v.name: np.stack(r) for v, r in zip(outputs, zip(*results, strict=True),
+                                                   strict=True)}
+
+
+@pytest.mark.parametrize(("options", "outcomes"), [
+    ({}, ["koos_pain"]),
+    ({"pooling": "none"}, ["koos_pain", "mri_synovitis"]),  # ordinal beside continuous
+    ({"residual_sd": "per_visit", "patient_slopes": True}, ["sf_il6"]),  # lognormal
+], ids=["default", "ordinal", "per-visit-slopes"])
+def test_prior_draws_made_at_once_follow_the_one_at_a_time_distribution(msc, options,
+                                                                        outcomes):
+    """Every element of every variable (parameters, deterministics, the data): the draws
+    made in one batched call and 1500 made one per call pass a two-sample
+    Kolmogorov-Smirnov test (Bonferroni over the elements, family level 0.001); the same
+    seed gives the same draws."""
+    from scipy.stats import ks_2samp
+
+    model = bd.DoseResponseModel(**options)
+    compiled = CompiledModel(model, model.inputs(msc.select(outcomes)))
+    assert compiled._function("prior")[1] == ["draws"]  # the batched form
+    prior, predictive = compiled.prior(1500, seed=3)
+    again, _ = compiled.prior(1500, seed=3)
+    xr.testing.assert_identical(prior, again)
+    reference = _one_at_a_time(compiled, 1500, seed=4)
+    pvalues = []
+    for name, values in reference.items():
+        ours = (prior[name] if name in prior else predictive[name]).to_numpy()[0]
+        assert ours.shape == values.shape, name
+        ours, values = ours.reshape(1500, -1), values.reshape(1500, -1)
+        for j in range(values.shape[1]):
+            if np.ptp(values[:, j]) == 0:  # a constant (a course fixed at 0)
+                assert np.all(ours[:, j] == values[0, j]), (name, j)
+                continue
+            pvalues.append((ks_2samp(ours[:, j], values[:, j]).pvalue, f"{name}[{j}]"))
+    worst = min(pvalues)
+    assert worst[0] > 0.001 / len(pvalues), worst
+
+
+def test_prior_draws_of_a_model_with_a_mixture_are_made_one_at_a_time(msc):
+    """Family pooling of two outcomes draws delta from a mixture, which has no batched
+    draw: the draws are made one per call, with the same layout."""
+    model = bd.DoseResponseModel()
+    compiled = CompiledModel(model, model.inputs(msc.select(["koos_pain", "womac_pain"])))
+    prior, predictive = compiled.prior(7, seed=1)
+    assert compiled._function("prior")[1] == []
+    assert prior["delta"].shape == (1, 7, 2) and predictive["change"].sizes["draw"] == 7
+
+
+def test_batched_prior_draws_line_a_scalar_parent_up_with_a_vector_child():
+    """mu ~ Normal(0, 1), x ~ Normal(mu, 0.1) of length 3, y = x + 1, z observed: each
+    draw of x sits about its own draw of mu (the parent's draws broadcast along the
+    child's axis, not across draws)."""
+    from bayesdose.inference.compiled import _batched_prior
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu")
+        x = pm.Normal("x", mu, 0.1, shape=3)
+        pm.Deterministic("y", x + 1.0)
+        pm.Deterministic("two", pm.math.constant(2.0))
+        pm.Normal("z", x.sum(), 1.0, observed=np.zeros(2))
+    draws, outputs = _batched_prior(model)
+    mu_, x_, y_, two, z_ = pm.compile([draws], outputs, random_seed=1)(5)
+    assert mu_.shape == (5,) and x_.shape == (5, 3) and z_.shape == (5, 2)
+    assert np.abs(x_ - mu_[:, None]).max() < 0.6  # 6 SDs of x about its own mu
+    np.testing.assert_allclose(y_, x_ + 1.0)
+    np.testing.assert_array_equal(two, np.full(5, 2.0))
+
+
+def test_a_draw_inside_another_variables_parameters_keeps_prior_draws_one_at_a_time():
+    """A random variable that is not a model variable, inside another's parameters, would
+    be drawn once for every batched draw: such a model's prior is drawn one per call, so
+    that each draw gets its own."""
+    from bayesdose.inference.compiled import _compile
+
+    with pm.Model() as model:
+        pm.Normal("x", pm.Normal.dist(0.0, 1.0), 0.01)
+    function, inputs, names = _compile(model, "prior")
+    assert inputs == [] and names == ["x"]
+    draws = np.array([function()[0] for _ in range(50)])
+    assert np.std(draws) > 0.3  # the inner draw varies from call to call
+    with pm.Model() as plain:
+        pm.Normal("x", 0.0, 1.0)
+    assert _compile(plain, "prior")[1] == ["draws"]

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import arviz as az
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 from pymc.distributions.censored import CensoredRV
@@ -581,12 +582,15 @@ class CompiledModel:
         >>> prior["effect"].dims, list(predictive.data_vars)
         (('chain', 'draw', 'outcome', 'dose', 'time'), ['change'])
         """
-        function, _, outputs = self._function("prior")
+        function, inputs, outputs = self._function("prior")
         _reseed(function, seed)
-        results = [function() for _ in range(draws)]
+        if inputs == ["draws"]:  # every draw at once
+            arrays = function(np.int64(draws))
+        else:  # one draw per call (a variable with no batched draw: see _compile)
+            results = [function() for _ in range(draws)]
+            arrays = [np.stack(r) for r in zip(*results, strict=True)]
         split = len(self._posterior_names())
         names, observed = outputs[:split], outputs[split:]
-        arrays = [np.stack(r) for r in zip(*results, strict=True)]
         return (self._dataset(names, arrays[:len(names)], 1, draws),
                 self._dataset(observed, arrays[len(names):], 1, draws))
 
@@ -685,8 +689,9 @@ def _compile(model: pm.Model, which: str) -> tuple[Any, list[str], list[str]]:
     ``"log_likelihood"``: draws of the free variables on their constrained scale, stacked
     along a leading sample axis -> pointwise log densities of the observed variables (one
     vectorised call for all draws). ``"predictive"``: the same draws -> one replicate of
-    each observed variable per draw. ``"prior"``: no inputs -> one joint draw of the free
-    variables, deterministics and observed variables.
+    each observed variable per draw. ``"prior"``: joint draws of the free variables,
+    deterministics and observed variables, every draw in one call (input ``draws``) or,
+    where a variable has no batched draw, one draw per call (no input).
     """
 
     with warnings.catch_warnings():
@@ -715,8 +720,88 @@ def _compile(model: pm.Model, which: str) -> tuple[Any, list[str], list[str]]:
             return (function, [rv.name for rv in free],
                     [rv.name for rv in model.observed_RVs])
         outputs = [*model.free_RVs, *model.deterministics, *model.observed_RVs]
+        names = [v.name for v in outputs]
+        try:
+            draws, batched = _batched_prior(model)
+        except NotBatched:
+            # one joint draw per call
+            function = compile_pytensor([], outputs, random_seed=0, mode=READOUT_MODE)
+            return function, [], names
+        function = compile_pytensor([draws], batched, random_seed=0, mode=READOUT_MODE)
+        if _draws_only_from_batched_variables(function):
+            return function, ["draws"], names
+        # a variable drawn inside another's parameters would be drawn once for all draws
         function = compile_pytensor([], outputs, random_seed=0, mode=READOUT_MODE)
-        return function, [], [v.name for v in outputs]
+        return function, [], names
+
+
+class NotBatched(Exception):
+    """A variable of the model has no batched prior draw (:func:`_batched_prior`)."""
+
+
+def _batched_prior(model: pm.Model) -> tuple[Any, list[Any]]:
+    """``draws`` joint draws from the prior in one graph: the free variables (in the
+    model's order, each given its parents' draws), deterministics and observed variables,
+    each with a leading axis of length ``draws``.
+
+    Like PyMC's forward sampling, the draws follow the variables' distributions (value
+    transforms and potentials play no part). Raises :class:`NotBatched` for a variable
+    that is not a plain (or censored) random variable, e.g. a mixture.
+    """
+    draws = pt.scalar("draws", dtype="int64")
+    replace: dict[Any, Any] = {}
+    for rv in model.free_RVs:
+        replace[rv] = _batched_prior_draw(rv, replace, draws)
+    observed = [_batched_prior_draw(rv, replace, draws) for rv in model.observed_RVs]
+    deterministics = [_with_leading_axis(d, vectorize_graph(d, replace=replace), draws)
+                      for d in model.deterministics]
+    return draws, [*(replace[rv] for rv in model.free_RVs), *deterministics, *observed]
+
+
+def _draws_only_from_batched_variables(function: Any) -> bool:
+    """Whether every random draw in the compiled ``function`` is one that
+    :func:`_batched_prior_draw` made (named ``*_prior_rng``)."""
+    for node in function.maker.fgraph.apply_nodes:
+        if isinstance(node.op, RandomVariable):
+            rng = node.op.rng_param(node)
+            while rng.owner is not None and rng.name is None:  # an inplace update's input
+                rng = rng.owner.inputs[0]
+            if not (rng.name or "").endswith("_prior_rng"):
+                return False
+    return True
+
+
+def _batched_prior_draw(rv: Any, replace: dict[Any, Any], draws: Any) -> Any:
+    """``draws`` draws of ``rv`` given the batched draws of its parents in ``replace``:
+    a size of ``(draws, *batch shape)``. A model variable's parameters have its batch
+    dimensions (PyTensor expands them when the variable is made), so its parents' draws,
+    vectorised, line up with that size."""
+
+    node = rv.owner
+    if isinstance(node.op, CensoredRV):
+        base, lower, upper = node.op.dist_params(node)
+        bounds = vectorize_graph([lower, upper], replace=replace)
+        if any(b.ndim != a.ndim for a, b in zip((lower, upper), bounds, strict=True)):
+            raise NotBatched(rv.name)  # bounds that depend on a parameter
+        return pt.clip(_batched_prior_draw(base, replace, draws), *bounds)
+    if type(node.op).__name__ == "SymbolicRandomVariable" or not isinstance(
+            node.op, RandomVariable):
+        raise NotBatched(rv.name)
+    op = node.op
+    params = vectorize_graph(list(op.dist_params(node)), replace=replace)
+    size = pt.stack([draws, *(rv.shape[i] for i in range(rv.ndim - op.ndim_supp))])
+    # a generator of its own (seeded with the function's others): the model's variable,
+    # whose shape is read here, keeps its generator to itself
+    rng = pytensor.shared(np.random.default_rng(), name=f"{rv.name}_prior_rng")
+    return op.make_node(rng, size, *params).outputs[1]
+
+
+def _with_leading_axis(original: Any, vectorized: Any, draws: Any) -> Any:
+    """``vectorized`` with a leading draw axis: broadcast along it when ``original``
+    depends on no random variable."""
+    if vectorized.ndim == original.ndim + 1:
+        return vectorized
+    return pt.broadcast_to(vectorized[None], (draws, *vectorized.shape))
 
 
 def _batched_input(variable: Any) -> Any:
