@@ -113,7 +113,7 @@ def test_patient_structures_and_their_parameters(msc):
         bd.DoseResponseModel(patient_correlation="cholesky")
 
 
-def fit_families(seed: int, draws: int = 500):
+def fit_families(seed: int, draws: int = 1000):
     """Two families: three PROMs with effects, two MRI outcomes with none."""
     params = {"delta": 1.0, **ONSET}
     outcome_params = {"p1": {"delta": 1.0}, "p2": {"delta": 0.8}, "p3": {"delta": 1.2},
@@ -124,7 +124,7 @@ def fit_families(seed: int, draws: int = 500):
                          outcome_params=outcome_params, families=families,
                          patient_correlation=0.5, sigma=0.4, patient_sd=0.5, seed=seed)
     fit = bd.DoseResponseModel("linear", "exponential").fit(
-        sim.data, draws=draws, tune=500, chains=2, random_seed=seed, progressbar=False,
+        sim.data, draws=draws, tune=1000, chains=4, random_seed=seed, progressbar=False,
         prior_draws=0)
     return sim, fit
 
@@ -150,7 +150,10 @@ def test_family_recovery_with_null_outcomes():
                / scales.sd[index[o]] for o in ("p1", "p2", "p3")]
     low, high = prom.quantile([0.005, 0.995]).to_numpy()
     assert low <= np.mean(members) <= high, (np.mean(members), low, high)
-    assert fit.diagnostics().parameters["r_hat"].max() <= 1.05  # 2 chains x 500 draws
+    # 4 chains x 1000 draws: the largest R-hat over 429 elements (patient SDs and loadings
+    # of the shared factor, the PROM family mean) was 1.013 here; with 2 x 500 it was
+    # 1.025 here and 1.10 on another machine
+    assert fit.diagnostics().parameters["r_hat"].max() <= 1.05
     effect = fit.family_effect(dose=50, time=12).set_index("family")
     assert effect.loc["MRI", "ci_low"] < 0 < effect.loc["MRI", "ci_high"]
     assert effect.loc["PROM", "n_outcomes"] == 3 and effect.loc["PROM", "ci_low"] > 0
