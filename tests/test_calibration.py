@@ -468,23 +468,25 @@ visits = [3, 6]
     assert "notes.txt" in capsys.readouterr().err
 
 
-#: The one-worker run of the test below, in a fresh process: the design that
-#: ``two_candidates`` of this file (folder argv[1]) makes, replicates written into argv[2].
+def two_candidates() -> tuple[Design, dict]:
+    """The tiny design with a second, larger candidate, and the calibration's settings."""
+    design = tiny(designs={"small": TINY["designs"]["small"],
+                           "large": {"doses": [1, 10, 50], "n_per_arm": 8,
+                                     "visits": [3, 6]}})
+    return design, {"reps": 3, "seed": 8, "progress": False, "truths": design.scenario,
+                    "coverage_reps": 2}
+
+
+#: The one-worker run of the test below, in a fresh process: ``two_candidates`` of this
+#: file (folder argv[1]), its replicates written into the folder argv[2].
 ONE_WORKER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from test_calibration import two_candidates
 from bayesdose.design.calibration import calibrate
-design = two_candidates()
-calibrate(None, design, workers=1, out=sys.argv[2], reps=3, seed=8, progress=False,
-          truths=design.scenario, coverage_reps=2)
+design, kwargs = two_candidates()
+calibrate(None, design, workers=1, out=sys.argv[2], **kwargs)
 """
-
-
-def two_candidates() -> Design:
-    """The tiny design with a second, larger candidate."""
-    return tiny(designs={"small": TINY["designs"]["small"],
-                         "large": {"doses": [1, 10, 50], "n_per_arm": 8, "visits": [3, 6]}})
 
 
 @pytest.mark.slow
@@ -496,9 +498,7 @@ def test_two_workers_give_the_ranks_of_one_over_several_runs_on_one_cluster(tmp_
     run in the test process after other test files, its ranks have differed from the
     cluster's (close, as from chains that part after a rounding difference), for a
     reason not yet found."""
-    design = two_candidates()
-    kwargs = {"reps": 3, "seed": 8, "progress": False, "truths": design.scenario,
-              "coverage_reps": 2}
+    design, kwargs = two_candidates()
     folder = tmp_path / "one"
     result = subprocess.run([sys.executable, "-c", ONE_WORKER, str(Path(__file__).parent),
                              str(folder)], capture_output=True, text=True, timeout=900,

@@ -28,7 +28,16 @@ from bayesdose.model.arms import ArmInputs, ArmModel
 from bayesdose.model.combined import CombinedFit, CombinedModel
 from bayesdose.model.spec import ModelSpec
 from bayesdose.plots.backend import close_figure
-from bayesdose.report.document import Block, Figure, Report, Section, Table, Text
+from bayesdose.report.document import (
+    FIGURE_DIR,
+    Block,
+    Figure,
+    Report,
+    Section,
+    Table,
+    Text,
+    write_report_folder,
+)
 from bayesdose.report.document import write_report_files as write_report
 from bayesdose.results.arm_estimands import population
 from bayesdose.results.arm_fit import ArmFit
@@ -45,9 +54,6 @@ ARM_RESULT_NAMES = (
     "heterogeneity.csv", "predictive_check.csv", "study_fits.csv",
     "leave_one_study_out.csv", "figures", "report.md", "report.html", "summary.txt",
 )
-
-#: What :func:`write_arm_report` writes (and replaces with ``--force``).
-REPORT_NAMES = ("report.html", "report.md", "figures")
 
 #: What each population of the ``study`` column is, for the report.
 POPULATIONS = {
@@ -379,10 +385,9 @@ def write_arm_report(fit: ArmFit, out: str | Path, spec: ModelSpec, force: bool 
     _, notes = dose_estimand_tables(fit, estimands)
     checks = _checks(fit, ci_prob, False, notes)
     report = build_arm_report(fit, spec, diagnostics, effects, checks, notes, ci_prob)
-    with staged_folder(folder, replaces=REPORT_NAMES) as stage:
-        files = write_report(report, stage)
+    files = write_report_folder(report, folder)
     return {"folder": folder, "files": files,
-            "figures": [folder / name for name in files if name.startswith("figures/")],
+            "figures": [folder / name for name in files if name.startswith(f"{FIGURE_DIR}/")],
             "diagnostics_ok": report.diagnostics_ok}
 
 

@@ -723,20 +723,23 @@ def _compile(model: pm.Model, which: str) -> tuple[Any, list[str], list[str]]:
         names = [v.name for v in outputs]
         try:
             draws, batched = _batched_prior(model)
+            function = compile_pytensor([draws], batched, random_seed=0, mode=READOUT_MODE)
+            # a variable drawn inside another's parameters would be drawn once for all
+            if _draws_only_from_batched_variables(function):
+                return function, ["draws"], names
         except NotBatched:
-            # one joint draw per call
-            function = compile_pytensor([], outputs, random_seed=0, mode=READOUT_MODE)
-            return function, [], names
-        function = compile_pytensor([draws], batched, random_seed=0, mode=READOUT_MODE)
-        if _draws_only_from_batched_variables(function):
-            return function, ["draws"], names
-        # a variable drawn inside another's parameters would be drawn once for all draws
+            pass
+        # one joint draw per call
         function = compile_pytensor([], outputs, random_seed=0, mode=READOUT_MODE)
         return function, [], names
 
 
-class NotBatched(Exception):
-    """A variable of the model has no batched prior draw (:func:`_batched_prior`)."""
+#: The end of the name of each generator the batched prior draws from.
+PRIOR_RNG = "_prior_rng"
+
+
+class NotBatched(SpecError):
+    """A variable of the model has no batched draw (:func:`_batched_draw`)."""
 
 
 def _batched_prior(model: pm.Model) -> tuple[Any, list[Any]]:
@@ -751,8 +754,8 @@ def _batched_prior(model: pm.Model) -> tuple[Any, list[Any]]:
     draws = pt.scalar("draws", dtype="int64")
     replace: dict[Any, Any] = {}
     for rv in model.free_RVs:
-        replace[rv] = _batched_prior_draw(rv, replace, draws)
-    observed = [_batched_prior_draw(rv, replace, draws) for rv in model.observed_RVs]
+        replace[rv] = _batched_draw(rv, replace, draws)
+    observed = [_batched_draw(rv, replace, draws) for rv in model.observed_RVs]
     deterministics = [_with_leading_axis(d, vectorize_graph(d, replace=replace), draws)
                       for d in model.deterministics]
     return draws, [*(replace[rv] for rv in model.free_RVs), *deterministics, *observed]
@@ -760,40 +763,15 @@ def _batched_prior(model: pm.Model) -> tuple[Any, list[Any]]:
 
 def _draws_only_from_batched_variables(function: Any) -> bool:
     """Whether every random draw in the compiled ``function`` is one that
-    :func:`_batched_prior_draw` made (named ``*_prior_rng``)."""
+    :func:`_batched_draw` made for the prior (its generator named ``*_prior_rng``)."""
     for node in function.maker.fgraph.apply_nodes:
         if isinstance(node.op, RandomVariable):
             rng = node.op.rng_param(node)
             while rng.owner is not None and rng.name is None:  # an inplace update's input
                 rng = rng.owner.inputs[0]
-            if not (rng.name or "").endswith("_prior_rng"):
+            if not (rng.name or "").endswith(PRIOR_RNG):
                 return False
     return True
-
-
-def _batched_prior_draw(rv: Any, replace: dict[Any, Any], draws: Any) -> Any:
-    """``draws`` draws of ``rv`` given the batched draws of its parents in ``replace``:
-    a size of ``(draws, *batch shape)``. A model variable's parameters have its batch
-    dimensions (PyTensor expands them when the variable is made), so its parents' draws,
-    vectorised, line up with that size."""
-
-    node = rv.owner
-    if isinstance(node.op, CensoredRV):
-        base, lower, upper = node.op.dist_params(node)
-        bounds = vectorize_graph([lower, upper], replace=replace)
-        if any(b.ndim != a.ndim for a, b in zip((lower, upper), bounds, strict=True)):
-            raise NotBatched(rv.name)  # bounds that depend on a parameter
-        return pt.clip(_batched_prior_draw(base, replace, draws), *bounds)
-    if type(node.op).__name__ == "SymbolicRandomVariable" or not isinstance(
-            node.op, RandomVariable):
-        raise NotBatched(rv.name)
-    op = node.op
-    params = vectorize_graph(list(op.dist_params(node)), replace=replace)
-    size = pt.stack([draws, *(rv.shape[i] for i in range(rv.ndim - op.ndim_supp))])
-    # a generator of its own (seeded with the function's others): the model's variable,
-    # whose shape is read here, keeps its generator to itself
-    rng = pytensor.shared(np.random.default_rng(), name=f"{rv.name}_prior_rng")
-    return op.make_node(rng, size, *params).outputs[1]
 
 
 def _with_leading_axis(original: Any, vectorized: Any, draws: Any) -> Any:
@@ -811,19 +789,34 @@ def _batched_input(variable: Any) -> Any:
                      shape=(None, *variable.type.shape))
 
 
-def _batched_draw(rv: Any, replace: dict[Any, Any]) -> Any:
-    """A draw of the observed variable ``rv`` for every row of the batched free variables
-    in ``replace``: its distribution's parameters are vectorised over the sample axis and
-    the draw takes its shape from them (a censored variable is its base draw clipped to
-    its bounds)."""
+def _batched_draw(rv: Any, replace: dict[Any, Any], draws: Any = None) -> Any:
+    """A draw of the random variable ``rv`` for every row of the batched variables in
+    ``replace``: its distribution's parameters are vectorised over the sample axis (a
+    censored variable is its base draw clipped to its bounds).
 
+    Without ``draws`` (the predictive: every parent is batched) the draw takes its shape
+    from the parameters. With ``draws`` (the prior, whose first variables have no batched
+    parent) its size is ``(draws, *batch shape)``: a model variable's parameters have its
+    batch dimensions (PyTensor expands them when the variable is made), so the vectorised
+    parents line up with it; the draw gets a generator of its own (the model's variable,
+    whose shape is read, keeps its generator). Raises :class:`NotBatched` for a variable
+    that is not a plain or censored random variable (a mixture, a symbolic variable), or
+    for the prior a censored one whose bounds depend on a parameter.
+    """
     node = rv.owner
     if isinstance(node.op, CensoredRV):
         base, lower, upper = node.op.dist_params(node)
-        lower, upper = vectorize_graph([lower, upper], replace=replace)
-        return pt.clip(_batched_draw(base, replace), lower, upper)
-    if not isinstance(node.op, RandomVariable):
-        raise SpecError(f"no batched predictive draw for {type(node.op).__name__} "
-                        f"({rv.name}).")
-    params = vectorize_graph(list(node.op.dist_params(node)), replace=replace)
-    return node.op.make_node(node.op.rng_param(node), None, *params).outputs[1]
+        bounds = vectorize_graph([lower, upper], replace=replace)
+        if draws is not None and any(
+                b.ndim != a.ndim for a, b in zip((lower, upper), bounds, strict=True)):
+            raise NotBatched(f"no batched prior draw for the bounds of {rv.name}.")
+        return pt.clip(_batched_draw(base, replace, draws), *bounds)
+    op = node.op
+    if not isinstance(op, RandomVariable):
+        raise NotBatched(f"no batched draw for {type(op).__name__} ({rv.name}).")
+    params = vectorize_graph(list(op.dist_params(node)), replace=replace)
+    if draws is None:
+        return op.make_node(op.rng_param(node), None, *params).outputs[1]
+    size = pt.stack([draws, *(rv.shape[i] for i in range(rv.ndim - op.ndim_supp))])
+    rng = pytensor.shared(np.random.default_rng(), name=f"{rv.name}{PRIOR_RNG}")
+    return op.make_node(rng, size, *params).outputs[1]

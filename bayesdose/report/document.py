@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bayesdose.files.output import write_atomic, write_text
+from bayesdose.files.output import staged_folder, write_atomic, write_text
 
 if TYPE_CHECKING:  # pragma: no cover
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 FIGURE_DIR = "figures"
+
+#: What a report writes into its folder (and replaces there, with ``--force``).
+REPORT_NAMES = ("report.html", "report.md", FIGURE_DIR)
 
 
 CSS = """
@@ -383,3 +386,29 @@ def write_report_files(report: Report, folder: Path) -> list[str]:
     write_text(report.to_markdown(FIGURE_DIR), folder / "report.md")
     write_text(report.to_html(), folder / "report.html")
     return ["report.html", "report.md", *figures]
+
+
+def write_report_folder(report: Report, folder: Path) -> list[str]:
+    """:func:`write_report_files` into a staging folder moved into ``folder`` once
+    complete: an earlier report there is replaced only by a whole new one, and the
+    folder's other files are left alone.
+
+    Parameters
+    ----------
+    report : Report
+        The built report.
+    folder : Path
+        The folder (already checked, e.g. by :func:`bayesdose.files.output.check_folder`).
+
+    Returns
+    -------
+    list of str
+        The names written, relative to the folder.
+
+    Examples
+    --------
+    >>> write_report_folder(build_report(fit), Path("report"))[:2]   # doctest: +SKIP
+    ['report.html', 'report.md']
+    """
+    with staged_folder(folder, replaces=REPORT_NAMES) as stage:
+        return write_report_files(report, stage)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from bayesdose.components.residuals import ar1_lag
 from bayesdose.errors import BayesdoseError
-from bayesdose.files.output import check_folder, staged_folder
+from bayesdose.files.output import check_folder
 from bayesdose.model.spec import estimand_interval
 from bayesdose.plots.fits import (
     plot_contrast_forest,
@@ -43,7 +43,7 @@ from bayesdose.report.document import (
     Text,
     format_number,
     is_number,
-    write_report_files,
+    write_report_folder,
 )
 from bayesdose.results.dose_estimands import ByConstructionWarning
 from bayesdose.results.estimands import interval_text
@@ -653,9 +653,7 @@ def write_report(fit: DoseResponseFit, out: str | Path, force: bool = False,
 
     folder = check_folder(out, force)
     report = build_report(fit, estimands, source=source)
-    # all or nothing: an earlier report is replaced only once the new one is complete
-    with staged_folder(folder, replaces=("report.html", "report.md", FIGURE_DIR)) as stage:
-        files = write_report_files(report, stage)
+    files = write_report_folder(report, folder)
     return {"folder": folder, "html": folder / "report.html",
             "markdown": folder / "report.md",
             "figures": [folder / f for f in files if f.startswith(f"{FIGURE_DIR}/")],
